@@ -76,8 +76,8 @@ build_module() {
             --add-dynamic-module="$ROOT" >"$b/nginx-configure.log" 2>&1) \
             || { tail -30 "$b/nginx-configure.log"; die "nginx configure failed"; }
     fi
-    make -s -C "$src" -j"$(nproc)" modules >"$b/nginx-make.log" 2>&1 \
-        || { grep -E 'error|Error' "$b/nginx-make.log" | head -40; die "module build failed"; }
+    make -s -C "$src" -f objs/Makefile -j"$(nproc)" modules >"$b/nginx-make.log" 2>&1 \
+        || { grep -E "error|Error" "$b/nginx-make.log" | head -40 || true; die "module build failed"; }
     cp "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so"
 }
 
@@ -294,6 +294,7 @@ case "$cmd" in
     test) deps; build; run_tests ;;
     bench) bench "${1:-all}" ;;
     build) deps; build ;;
+    module) build_module ;;
     clean) make -s clean; rm -rf build build-asan ;;
     *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,0 +1,1268 @@
+
+/*
+ * ngx_http_ferry_module: passes requests to ferryd over the Ferry protocol
+ * (length-prefixed JSON frames, see README.md), in the way
+ * ngx_http_memcached_module speaks its protocol over ngx_http_upstream, and
+ * answers in JSON when ferryd cannot.
+ */
+
+
+#include "ngx_http_ferry_module.h"
+
+#include <cjson/cJSON.h>
+
+#include "ferry_frame.h"
+
+
+#define NGX_HTTP_FERRY_HEALTH_DOWN                                           \
+    "{\"status\":\"error\",\"helper\":\"down\",\"database\":\"unknown\"}"
+
+
+static ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
+static void ngx_http_ferry_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_read_body(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+static ngx_int_t ngx_http_ferry_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_parse_uri(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+static ngx_int_t ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q,
+    size_t *len);
+static ngx_int_t ngx_http_ferry_utf8_valid(u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_add_header(ngx_http_request_t *r,
+    char *name, char *value);
+static ngx_int_t ngx_http_ferry_filter_init(void *data);
+static ngx_int_t ngx_http_ferry_filter(void *data, ssize_t bytes);
+static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
+static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+static ngx_int_t ngx_http_ferry_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_buf_t *ngx_http_ferry_error_json(ngx_http_request_t *r,
+    const char *msg);
+static const char *ngx_http_ferry_error_message(ngx_uint_t status);
+
+static void *ngx_http_ferry_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_ferry_init(ngx_conf_t *cf);
+
+static char *ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ferry_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_bitmask_t  ngx_http_ferry_next_upstream_masks[] = {
+    { ngx_string("error"), NGX_HTTP_UPSTREAM_FT_ERROR },
+    { ngx_string("timeout"), NGX_HTTP_UPSTREAM_FT_TIMEOUT },
+    { ngx_string("invalid_response"), NGX_HTTP_UPSTREAM_FT_INVALID_HEADER },
+    { ngx_string("http_503"), NGX_HTTP_UPSTREAM_FT_HTTP_503 },
+    { ngx_string("off"), NGX_HTTP_UPSTREAM_FT_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+/* hop-by-hop headers and the ones nginx sets itself */
+static ngx_str_t  ngx_http_ferry_hide_headers[] = {
+    ngx_string("Status"),
+    ngx_string("Content-Length"),
+    ngx_string("Transfer-Encoding"),
+    ngx_string("Connection"),
+    ngx_string("Keep-Alive"),
+    ngx_string("Date"),
+    ngx_string("Server"),
+    ngx_null_string
+};
+
+
+static ngx_command_t  ngx_http_ferry_commands[] = {
+
+    { ngx_string("ferry_pass"),
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE1,
+      ngx_http_ferry_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ferry_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("ferry_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.connect_timeout),
+      NULL },
+
+    { ngx_string("ferry_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.send_timeout),
+      NULL },
+
+    { ngx_string("ferry_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("ferry_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.buffer_size),
+      NULL },
+
+    { ngx_string("ferry_next_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.next_upstream),
+      &ngx_http_ferry_next_upstream_masks },
+
+    { ngx_string("ferry_next_upstream_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, upstream.next_upstream_tries),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ferry_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_ferry_init,                   /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ferry_create_loc_conf,        /* create location configuration */
+    ngx_http_ferry_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ferry_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ferry_module_ctx,            /* module context */
+    ngx_http_ferry_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_str_t  ngx_http_ferry_request_id = ngx_string("request_id");
+
+
+static ngx_int_t
+ngx_http_ferry_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_upstream_t        *u;
+    ngx_http_ferry_ctx_t       *ctx;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u = r->upstream;
+
+    ngx_str_set(&u->schema, "ferry://");
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_ferry_module;
+
+    u->conf = &flcf->upstream;
+
+    u->create_request = ngx_http_ferry_create_request;
+    u->reinit_request = ngx_http_ferry_reinit_request;
+    u->process_header = ngx_http_ferry_process_header;
+    u->abort_request = ngx_http_ferry_abort_request;
+    u->finalize_request = ngx_http_ferry_finalize_request;
+
+    u->input_filter_init = ngx_http_ferry_filter_init;
+    u->input_filter = ngx_http_ferry_filter;
+    u->input_filter_ctx = ctx;
+
+    if (flcf->health) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        r->main->count++;
+
+        ngx_http_upstream_init(r);
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_ferry_parse_uri(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) flcf->max_body) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: request body of %O bytes is over "
+                      "ferry_max_body %uz", r->headers_in.content_length_n,
+                      flcf->max_body);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_ferry_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ferry_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    rc = ngx_http_ferry_read_body(r, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_http_upstream_init(r);
+}
+
+
+/*
+ * Gathers the request body (memory buffers, or nginx's temporary file when
+ * it outgrew client_body_buffer_size; either way at most ferry_max_body
+ * bytes) and checks that it is one JSON value.
+ */
+
+static ngx_int_t
+ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    off_t                       size;
+    u_char                     *p;
+    cJSON                      *json;
+    ssize_t                     n;
+    ngx_buf_t                  *b;
+    const char                 *end;
+    ngx_chain_t                *cl;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    if (size > (off_t) flcf->max_body) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: request body of %O bytes is over "
+                      "ferry_max_body %uz", size, flcf->max_body);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) size);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->body.data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    ctx->body.len = p - ctx->body.data;
+
+    json = cJSON_ParseWithLengthOpts((const char *) ctx->body.data,
+                                     ctx->body.len, &end, 0);
+    if (json != NULL) {
+        cJSON_Delete(json);
+
+        while (end < (const char *) p
+               && (*end == ' ' || *end == '\t' || *end == CR || *end == LF))
+        {
+            end++;
+        }
+
+        if (end == (const char *) p) {
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ferry: request body is not valid JSON");
+
+    ctx->error = "request body is not valid JSON";
+
+    return NGX_HTTP_BAD_REQUEST;
+}
+
+
+/*
+ * The request frame:
+ * {"v":1,"rid":"..","method":"..","path":"..","query":{..},"user":null,
+ *  "body":<the JSON body or null>}
+ */
+
+static ngx_int_t
+ngx_http_ferry_create_request(ngx_http_request_t *r)
+{
+    size_t                      len, qlen;
+    ngx_buf_t                  *b;
+    ngx_str_t                   method, path, rid, *q;
+    ngx_uint_t                  i, nq;
+    ngx_chain_t                *cl;
+    ngx_http_ferry_ctx_t       *ctx;
+    ngx_http_variable_value_t  *vv;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    ngx_str_null(&rid);
+
+    vv = ngx_http_get_indexed_variable(r, flcf->request_id_index);
+
+    if (vv != NULL && !vv->not_found) {
+        rid.data = vv->data;
+        rid.len = vv->len;
+    }
+
+    if (flcf->health) {
+        ngx_str_set(&method, "GET");
+        ngx_str_set(&path, "/health");
+
+    } else {
+        method = r->method_name;
+        path = r->uri;
+    }
+
+    qlen = 0;
+    q = NULL;
+    nq = 0;
+
+    if (!flcf->health && ctx->query) {
+        q = ctx->query->elts;
+        nq = ctx->query->nelts;
+        qlen = ctx->query_len;
+    }
+
+    len = FERRY_FRAME_HEADER_LEN
+          + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
+                   "\"query\":{},\"user\":null,\"body\":}") - 1
+          + rid.len + ngx_escape_json(NULL, rid.data, rid.len)
+          + method.len + ngx_escape_json(NULL, method.data, method.len)
+          + path.len + ngx_escape_json(NULL, path.data, path.len)
+          + qlen
+          + (ctx->body.len ? ctx->body.len : sizeof("null") - 1);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->upstream->request_bufs = cl;
+
+    /* the length is filled in at the end: len is an upper bound */
+    b->last += FERRY_FRAME_HEADER_LEN;
+
+    b->last = ngx_cpymem(b->last, "{\"v\":1,\"rid\":\"",
+                         sizeof("{\"v\":1,\"rid\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last, rid.data, rid.len);
+
+    b->last = ngx_cpymem(b->last, "\",\"method\":\"",
+                         sizeof("\",\"method\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last, method.data, method.len);
+
+    b->last = ngx_cpymem(b->last, "\",\"path\":\"",
+                         sizeof("\",\"path\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last, path.data, path.len);
+
+    b->last = ngx_cpymem(b->last, "\",\"query\":{",
+                         sizeof("\",\"query\":{") - 1);
+
+    for (i = 0; i < nq; i += 2) {
+        if (i) {
+            *b->last++ = ',';
+        }
+
+        *b->last++ = '"';
+        b->last = (u_char *) ngx_escape_json(b->last, q[i].data, q[i].len);
+        *b->last++ = '"'; *b->last++ = ':'; *b->last++ = '"';
+        b->last = (u_char *) ngx_escape_json(b->last, q[i + 1].data,
+                                             q[i + 1].len);
+        *b->last++ = '"';
+    }
+
+    b->last = ngx_cpymem(b->last, "},\"user\":null,\"body\":",
+                         sizeof("},\"user\":null,\"body\":") - 1);
+
+    if (ctx->body.len) {
+        b->last = ngx_cpymem(b->last, ctx->body.data, ctx->body.len);
+
+    } else {
+        b->last = ngx_cpymem(b->last, "null", sizeof("null") - 1);
+    }
+
+    *b->last++ = '}';
+
+    ferry_frame_put_len(b->pos,
+                        (uint32_t) (b->last - b->pos - FERRY_FRAME_HEADER_LEN));
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ferry request: %V %V, frame of %uz bytes",
+                   &method, &path, (size_t) (b->last - b->pos));
+
+    return NGX_OK;
+}
+
+
+/*
+ * The path and the decoded query string travel as JSON strings: both must
+ * be UTF-8.
+ */
+
+static ngx_int_t
+ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_ferry_utf8_valid(r->uri.data, r->uri.len) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: request path is not valid UTF-8");
+        ctx->error = "request path is not valid UTF-8";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ctx->query = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));
+    if (ctx->query == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ferry_query(r, ctx->query, &ctx->query_len);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: query string is not valid UTF-8");
+        ctx->error = "query string is not valid UTF-8";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Decodes the query string into name, value pairs (form encoding: "+" is a
+ * space) and adds up the room they take in the frame: quotes, colon, comma
+ * and JSON escapes included. NGX_DECLINED for bytes that are not UTF-8.
+ */
+
+static ngx_int_t
+ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
+{
+    u_char     *p, *last, *start, *eq, *end, *src, *dst;
+    ngx_str_t  *s;
+    ngx_uint_t  k;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        start = p;
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end + 1;
+
+        if (end == start) {
+            continue;
+        }
+
+        eq = ngx_strlchr(start, end, '=');
+
+        s = ngx_array_push_n(q, 2);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s[0].data = start;
+        s[0].len = (eq ? eq : end) - start;
+        s[1].data = eq ? eq + 1 : end;
+        s[1].len = eq ? end - eq - 1 : 0;
+
+        for (k = 0; k < 2; k++) {
+            dst = ngx_pnalloc(r->pool, s[k].len + 1);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (src = s[k].data, end = dst; src < s[k].data + s[k].len; src++) {
+                *end++ = (*src == '+') ? ' ' : *src;
+            }
+
+            src = dst;
+            end = dst;
+            ngx_unescape_uri(&end, &src, s[k].len, 0);
+
+            s[k].data = dst;
+            s[k].len = end - dst;
+
+            if (ngx_http_ferry_utf8_valid(s[k].data, s[k].len) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+
+            *len += s[k].len + ngx_escape_json(NULL, s[k].data, s[k].len)
+                    + sizeof("\"\"") - 1;
+        }
+
+        *len += sizeof(":,") - 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_utf8_valid(u_char *p, size_t n)
+{
+    u_char  *last;
+
+    last = p + n;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_reinit_request(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    ctx->head_ok = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The response head: a frame holding
+ * {"v":1,"status":N,"headers":{..},"length":N}, then "length" body bytes.
+ * The head must fit in ferry_buffer_size.
+ */
+
+static ngx_int_t
+ngx_http_ferry_process_header(ngx_http_request_t *r)
+{
+    size_t                 len;
+    u_char                 err[128];
+    ngx_uint_t             i;
+    ngx_buf_t             *b;
+    ferry_frame_rc_t       rc;
+    ferry_resp_head_t      head;
+    ngx_http_upstream_t   *u;
+    ngx_http_ferry_ctx_t  *ctx;
+
+    u = r->upstream;
+    b = &u->buffer;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    rc = ferry_frame_check(b->pos, b->last - b->pos,
+                           b->end - b->start - FERRY_FRAME_HEADER_LEN, &len);
+
+    if (rc == FERRY_FRAME_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc == FERRY_FRAME_TOO_BIG) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ferry: ferryd sent a response head of %uz bytes, "
+                      "more than ferry_buffer_size allows", len);
+        ctx->invalid = 1;
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (ferry_resp_head_parse((char *) b->pos + FERRY_FRAME_HEADER_LEN, len,
+                              &head, (char *) err, sizeof(err))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ferry: ferryd sent an invalid response head: %s", err);
+        ctx->invalid = 1;
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ferry response: status %d, %uz headers, length %uz",
+                   head.status, head.nheaders, head.length);
+
+    for (i = 0; i < head.nheaders; i++) {
+        if (ngx_http_ferry_add_header(r, head.headers[i].name,
+                                      head.headers[i].value)
+            != NGX_OK)
+        {
+            ferry_resp_head_free(&head);
+            return NGX_ERROR;
+        }
+    }
+
+    u->headers_in.status_n = head.status;
+    u->state->status = head.status;
+    u->headers_in.content_length_n = head.length;
+
+    switch (head.status) {
+
+    case 422:
+        ngx_str_set(&u->headers_in.status_line, "422 Unprocessable Entity");
+        break;
+
+    case 429:
+        ngx_str_set(&u->headers_in.status_line, "429 Too Many Requests");
+        break;
+    }
+
+    ferry_resp_head_free(&head);
+
+    b->pos += FERRY_FRAME_HEADER_LEN + len;
+    ctx->head_ok = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_add_header(ngx_http_request_t *r, char *name, char *value)
+{
+    size_t                          klen, vlen;
+    ngx_table_elt_t                *h;
+    ngx_http_upstream_header_t     *hh;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_module);
+
+    h = ngx_list_push(&r->upstream->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    klen = ngx_strlen(name);
+    vlen = ngx_strlen(value);
+
+    h->key.len = klen;
+    h->value.len = vlen;
+
+    h->key.data = ngx_pnalloc(r->pool, klen + 1 + vlen + 1 + klen);
+    if (h->key.data == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->value.data = h->key.data + klen + 1;
+    h->lowcase_key = h->key.data + klen + 1 + vlen + 1;
+
+    ngx_memcpy(h->key.data, name, klen + 1);
+    ngx_memcpy(h->value.data, value, vlen + 1);
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, klen);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    hh = ngx_hash_find(&umcf->headers_in_hash, h->hash, h->lowcase_key, klen);
+
+    if (hh && hh->handler(r, h, hh->offset) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_filter_init(void *data)
+{
+    ngx_http_ferry_ctx_t  *ctx = data;
+
+    ngx_http_upstream_t  *u;
+
+    u = ctx->request->upstream;
+
+    u->length = u->headers_in.content_length_n;
+
+    if (u->length == 0) {
+        u->keepalive = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_filter(void *data, ssize_t bytes)
+{
+    ngx_http_ferry_ctx_t  *ctx = data;
+
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = ctx->request->upstream;
+    b = &u->buffer;
+
+    if (bytes > u->length) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "ferry: ferryd sent %z bytes more than the announced "
+                      "length", bytes - u->length);
+        bytes = u->length;
+        u->length = -2;
+    }
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    cl = ngx_chain_get_free_buf(ctx->request->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ll = cl;
+
+    cl->buf->flush = 1;
+    cl->buf->memory = 1;
+    cl->buf->tag = u->output.tag;
+
+    cl->buf->pos = b->last;
+    b->last += bytes;
+    cl->buf->last = b->last;
+
+    if (u->length == -2) {
+        /* the connection is out of step: close it, never reuse it */
+        u->length = 0;
+        return NGX_OK;
+    }
+
+    u->length -= bytes;
+
+    if (u->length == 0) {
+        u->keepalive = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ferry_abort_request(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abort http ferry request");
+    return;
+}
+
+
+static void
+ngx_http_ferry_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "finalize http ferry request");
+    return;
+}
+
+
+/*
+ * When a ferry location fails before ferryd answered (ferryd down, garbage,
+ * timeout, a bad request body), nginx's own HTML error page is replaced by
+ * JSON: {"error":"..."}, or the health shape in a ferry_health location.
+ * ferryd's own answers pass untouched.
+ */
+
+static ngx_int_t
+ngx_http_ferry_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                  status;
+    const char                 *msg;
+    ngx_http_ferry_ctx_t       *ctx;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL || ctx->head_ok || ctx->rewrite
+        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    status = r->headers_out.status;
+
+    if (flcf->health) {
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        msg = NULL;
+
+    } else if (status == NGX_HTTP_BAD_GATEWAY && !ctx->invalid) {
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        msg = "ferryd unavailable";
+
+    } else if (ctx->error) {
+        msg = ctx->error;
+
+    } else {
+        msg = ngx_http_ferry_error_message(status);
+    }
+
+    ctx->error_json = ngx_http_ferry_error_json(r, msg);
+    if (ctx->error_json == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->rewrite = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.status_line.len = 0;
+
+    if (r->err_status) {
+        r->err_status = status;
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    r->headers_out.content_length_n = ngx_buf_size(ctx->error_json);
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_ferry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_uint_t             last;
+    ngx_chain_t           *cl, out;
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL || !ctx->rewrite) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's error page is dropped; the JSON goes out with its last buf */
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
+            last = 1;
+        }
+
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (!last || ctx->rewrite_done) {
+        return NGX_OK;
+    }
+
+    ctx->rewrite_done = 1;
+
+    ctx->error_json->last_buf = (r == r->main) ? 1 : 0;
+    ctx->error_json->last_in_chain = 1;
+
+    out.buf = ctx->error_json;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_buf_t *
+ngx_http_ferry_error_json(ngx_http_request_t *r, const char *msg)
+{
+    size_t      len;
+    ngx_buf_t  *b;
+
+    if (msg == NULL) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->pos = (u_char *) NGX_HTTP_FERRY_HEALTH_DOWN;
+        b->last = b->pos + sizeof(NGX_HTTP_FERRY_HEALTH_DOWN) - 1;
+        b->memory = 1;
+
+        return b;
+    }
+
+    len = ngx_strlen(msg);
+
+    b = ngx_create_temp_buf(r->pool, sizeof("{\"error\":\"\"}") - 1 + len
+                            + ngx_escape_json(NULL, (u_char *) msg, len));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->last = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) msg, len);
+    b->last = ngx_cpymem(b->last, "\"}", sizeof("\"}") - 1);
+
+    return b;
+}
+
+
+static const char *
+ngx_http_ferry_error_message(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        return "bad request";
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return "unauthorized";
+
+    case NGX_HTTP_FORBIDDEN:
+        return "forbidden";
+
+    case NGX_HTTP_NOT_FOUND:
+        return "not found";
+
+    case NGX_HTTP_NOT_ALLOWED:
+        return "method not allowed";
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return "request timed out";
+
+    case NGX_HTTP_LENGTH_REQUIRED:
+        return "length required";
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "request body too large";
+
+    case NGX_HTTP_BAD_GATEWAY:
+        return "invalid response from ferryd";
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "ferryd unavailable";
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return "ferryd timed out";
+
+    default:
+        return status < NGX_HTTP_INTERNAL_SERVER_ERROR ? "bad request"
+                                                      : "internal error";
+    }
+}
+
+
+static void *
+ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ferry_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ferry_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->upstream.bufs.num = 0;
+     *     conf->upstream.next_upstream = 0;
+     *     conf->upstream.temp_path = NULL;
+     */
+
+    conf->upstream.local = NGX_CONF_UNSET_PTR;
+    conf->upstream.socket_keepalive = NGX_CONF_UNSET;
+    conf->upstream.next_upstream_tries = NGX_CONF_UNSET_UINT;
+    conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+
+    conf->upstream.buffer_size = NGX_CONF_UNSET_SIZE;
+
+    conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
+    conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
+
+    /* the hardcoded values */
+    conf->upstream.cyclic_temp_file = 0;
+    conf->upstream.buffering = 0;
+    conf->upstream.ignore_client_abort = 0;
+    conf->upstream.send_lowat = 0;
+    conf->upstream.bufs.num = 0;
+    conf->upstream.busy_buffers_size = 0;
+    conf->upstream.max_temp_file_size = 0;
+    conf->upstream.temp_file_write_size = 0;
+    conf->upstream.intercept_errors = 0;
+    conf->upstream.intercept_404 = 0;
+    conf->upstream.pass_request_headers = 0;
+    conf->upstream.pass_request_body = 0;
+    conf->upstream.force_ranges = 0;
+
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->health = NGX_CONF_UNSET;
+    conf->request_id_index = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ferry_loc_conf_t *prev = parent;
+    ngx_http_ferry_loc_conf_t *conf = child;
+
+    ngx_hash_init_t  hash;
+
+    ngx_conf_merge_ptr_value(conf->upstream.local,
+                              prev->upstream.local, NULL);
+
+    ngx_conf_merge_value(conf->upstream.socket_keepalive,
+                              prev->upstream.socket_keepalive, 0);
+
+    ngx_conf_merge_uint_value(conf->upstream.next_upstream_tries,
+                              prev->upstream.next_upstream_tries, 0);
+
+    ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
+                              prev->upstream.connect_timeout, 5000);
+
+    ngx_conf_merge_msec_value(conf->upstream.send_timeout,
+                              prev->upstream.send_timeout, 60000);
+
+    ngx_conf_merge_msec_value(conf->upstream.read_timeout,
+                              prev->upstream.read_timeout, 60000);
+
+    ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
+                              prev->upstream.next_upstream_timeout, 0);
+
+    ngx_conf_merge_size_value(conf->upstream.buffer_size,
+                              prev->upstream.buffer_size,
+                              (size_t) ngx_pagesize);
+
+    ngx_conf_merge_bitmask_value(conf->upstream.next_upstream,
+                              prev->upstream.next_upstream,
+                              (NGX_CONF_BITMASK_SET
+                               |NGX_HTTP_UPSTREAM_FT_ERROR
+                               |NGX_HTTP_UPSTREAM_FT_TIMEOUT));
+
+    if (conf->upstream.next_upstream & NGX_HTTP_UPSTREAM_FT_OFF) {
+        conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
+                                       |NGX_HTTP_UPSTREAM_FT_OFF;
+    }
+
+    if (conf->upstream.upstream == NULL) {
+        conf->upstream.upstream = prev->upstream.upstream;
+    }
+
+    hash.max_size = 512;
+    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.name = "ferry_hide_headers_hash";
+
+    if (ngx_http_upstream_hide_headers_hash(cf, &conf->upstream,
+            &prev->upstream, ngx_http_ferry_hide_headers, &hash)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
+
+    ngx_conf_merge_value(conf->health, prev->health, 0);
+
+    if (conf->request_id_index == NGX_CONF_UNSET) {
+        conf->request_id_index = prev->request_id_index;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ferry_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ferry_body_filter;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_url_t                  u;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (flcf->upstream.upstream) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    flcf->upstream.upstream = ngx_http_upstream_add(cf, &u, 0);
+    if (flcf->upstream.upstream == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    clcf->handler = ngx_http_ferry_handler;
+
+    if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+        clcf->auto_redirect = 1;
+    }
+
+    flcf->request_id_index = ngx_http_get_variable_index(cf,
+                                                 &ngx_http_ferry_request_id);
+
+    if (flcf->request_id_index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ferry_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    if (flcf->health != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    flcf->health = 1;
+
+    return NGX_CONF_OK;
+}

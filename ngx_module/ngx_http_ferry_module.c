@@ -892,15 +892,34 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
     ngx_http_ferry_ctx_t       *ctx;
     ngx_http_ferry_loc_conf_t  *flcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
-
-    if (ctx == NULL || ctx->head_ok || ctx->rewrite
-        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
-    {
+    if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
         return ngx_http_next_header_filter(r);
     }
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL) {
+
+        /* refused before the handler ran, e.g. by client_max_body_size */
+
+        if (flcf->upstream.upstream == NULL) {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->request = r;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+    }
+
+    if (ctx->head_ok || ctx->rewrite) {
+        return ngx_http_next_header_filter(r);
+    }
 
     status = r->headers_out.status;
 

@@ -34,6 +34,14 @@ $t->start_fake_ferryd(sub {
     }
     return Ferry::Test::response_frame(503, '{"error":"busy"}', 'Retry-After' => '7')
         if $mode eq 'status';
+    if ($mode eq 'extra') {
+        my $h = '{"v":1,"status":200,"headers":{"Content-Type":"text/plain"},"length":2}';
+        return pack('N', length $h) . $h . 'okEXTRA';
+    }
+    if ($mode eq 'sleep') {
+        sleep 1;
+        return Ferry::Test::response_frame(200, '{}');
+    }
     return Ferry::Test::response_frame(200, $echo, 'X-Ferry-Test' => 'yes');
 });
 
@@ -49,6 +57,8 @@ $t->start_nginx(<<'EOF');
         location /api/ { ferry_pass ferryd; }
         location = /health { ferry_pass ferryd; ferry_health; }
         location /nowhere/ { ferry_pass unix:%%DIR%%/missing.sock; }
+        location /slow/ { ferry_pass ferryd; ferry_read_timeout 300ms; }
+        location /small/ { ferry_pass ferryd; client_max_body_size 10; }
     }
 EOF
 
@@ -101,6 +111,23 @@ for my $mode (qw(garbage badjson version oversized)) {
     ok($r->{json} && $r->{json}{error}, "$mode: error message in the body");
 }
 like($t->read_file('error.log'), qr/\[error\].*ferry/i, 'bad heads are logged at error level');
+
+$r = $t->http(GET => '/api/x?mode=extra');
+is($r->{status}, 200, 'more body bytes than announced: the head still counts');
+is($r->{content}, 'ok', 'only the announced length reaches the client');
+
+$r = $t->http(GET => '/slow/x?mode=sleep');
+is($r->{status}, 504, 'ferryd slower than ferry_read_timeout: 504');
+is_deeply($r->{json}, { error => 'ferryd timed out' }, 'with a JSON error');
+
+$r = $t->http(GET => '/api/x?name=%ff%fe');
+is($r->{status}, 400, 'query string that is not UTF-8: 400');
+like($r->{json}{error} // '', qr/UTF-8/, 'with a JSON error saying so');
+
+$r = $t->http(POST => '/small/x', body => '{"a":"0123456789"}',
+              headers => { 'Content-Type' => 'application/json' });
+is($r->{status}, 413, 'over client_max_body_size: 413');
+is_deeply($r->{json}, { error => 'request body too large' }, "nginx's own 413 answered in JSON");
 
 $r = $t->http(GET => '/api/after');
 is($r->{status}, 200, 'the worker survived every bad answer');

@@ -235,6 +235,18 @@ ferry_jwt_strerror(ferry_jwt_rc_t rc)
     return "invalid token";
 }
 
+size_t
+ferry_jwt_key_len(const unsigned char *file, size_t len)
+{
+    while (len && (file[len - 1] == '\n' || file[len - 1] == '\r'
+                   || file[len - 1] == ' ' || file[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    return len;
+}
+
 long
 ferry_jwt_sign(char *out, size_t outlen, const char *claims,
     size_t claims_len, const unsigned char *key, size_t keylen)

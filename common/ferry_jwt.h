@@ -10,6 +10,7 @@
 
 #define FERRY_JWT_MAX_LEN  4096   /* longer tokens are refused unread */
 #define FERRY_JWT_SUB_MAX  128
+#define FERRY_JWT_KEY_MIN  32     /* bytes of secret, at least */
 
 typedef enum {
     FERRY_JWT_OK = 0,
@@ -46,6 +47,12 @@ ferry_jwt_rc_t ferry_jwt_verify(const char *token, size_t len,
     ferry_jwt_claims_t *claims);
 
 const char *ferry_jwt_strerror(ferry_jwt_rc_t rc);
+
+/*
+ * The key is the secret file's content less trailing whitespace (so that
+ * `echo secret > file` works). Returns the key length to use.
+ */
+size_t ferry_jwt_key_len(const unsigned char *file, size_t len);
 
 /*
  * Signs claims (the text of a JSON object) with HS256 into out as a

@@ -48,6 +48,7 @@ static const char *ngx_http_ferry_error_message(ngx_uint_t status);
 static void *ngx_http_ferry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static ngx_int_t ngx_http_ferry_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ferry_init(ngx_conf_t *cf);
 
 static char *ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -62,6 +63,13 @@ static ngx_conf_bitmask_t  ngx_http_ferry_next_upstream_masks[] = {
     { ngx_string("invalid_response"), NGX_HTTP_UPSTREAM_FT_INVALID_HEADER },
     { ngx_string("http_503"), NGX_HTTP_UPSTREAM_FT_HTTP_503 },
     { ngx_string("off"), NGX_HTTP_UPSTREAM_FT_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ferry_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_FERRY_AUTH_OFF },
+    { ngx_string("jwt"), NGX_HTTP_FERRY_AUTH_JWT },
     { ngx_null_string, 0 }
 };
 
@@ -144,12 +152,47 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
       offsetof(ngx_http_ferry_loc_conf_t, upstream.next_upstream_tries),
       NULL },
 
+    { ngx_string("ferry_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, auth),
+      &ngx_http_ferry_auth_modes },
+
+    { ngx_string("ferry_jwt_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ferry_jwt_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("ferry_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("ferry_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, jwt_audience),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_ferry_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ferry_add_variables,          /* preconfiguration */
     ngx_http_ferry_init,                   /* postconfiguration */
 
     NULL,                                  /* create main configuration */
@@ -186,6 +229,15 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 static ngx_str_t  ngx_http_ferry_request_id = ngx_string("request_id");
 
 
+static ngx_http_variable_t  ngx_http_ferry_vars[] = {
+
+    { ngx_string("ferry_user"), NULL, ngx_http_ferry_user_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_int_t
 ngx_http_ferry_handler(ngx_http_request_t *r)
 {
@@ -196,14 +248,12 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+    ctx = ngx_http_ferry_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->request = r;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+    ctx->json_errors = 1;
 
     if (ngx_http_upstream_create(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -261,6 +311,28 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+ngx_http_ferry_ctx_t *
+ngx_http_ferry_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->request = r;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+    }
+
+    return ctx;
 }
 
 
@@ -427,7 +499,11 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
     len = FERRY_FRAME_HEADER_LEN
           + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
-                   "\"query\":{},\"user\":null,\"body\":}") - 1
+                   "\"query\":{},\"user\":,\"body\":}") - 1
+          + (ctx->user.len ? ctx->user.len + 2
+                             + ngx_escape_json(NULL, ctx->user.data,
+                                               ctx->user.len)
+                           : sizeof("null") - 1)
           + rid.len + ngx_escape_json(NULL, rid.data, rid.len)
           + method.len + ngx_escape_json(NULL, method.data, method.len)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
@@ -480,8 +556,19 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
         *b->last++ = '"';
     }
 
-    b->last = ngx_cpymem(b->last, "},\"user\":null,\"body\":",
-                         sizeof("},\"user\":null,\"body\":") - 1);
+    b->last = ngx_cpymem(b->last, "},\"user\":", sizeof("},\"user\":") - 1);
+
+    if (ctx->user.len) {
+        *b->last++ = '"';
+        b->last = (u_char *) ngx_escape_json(b->last, ctx->user.data,
+                                             ctx->user.len);
+        *b->last++ = '"';
+
+    } else {
+        b->last = ngx_cpymem(b->last, "null", sizeof("null") - 1);
+    }
+
+    b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
 
     if (ctx->body.len) {
         b->last = ngx_cpymem(b->last, ctx->body.data, ctx->body.len);
@@ -899,22 +986,23 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || !ctx->json_errors) {
 
-        /* refused before the handler ran, e.g. by client_max_body_size */
+        /*
+         * a ferry_pass location refused before its handler ran (e.g. by
+         * client_max_body_size); other locations keep their own pages
+         */
 
         if (flcf->upstream.upstream == NULL) {
             return ngx_http_next_header_filter(r);
         }
 
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+        ctx = ngx_http_ferry_get_ctx(r);
         if (ctx == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->request = r;
-
-        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+        ctx->json_errors = 1;
     }
 
     if (ctx->head_ok || ctx->rewrite) {
@@ -923,7 +1011,7 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
 
     status = r->headers_out.status;
 
-    if (flcf->health) {
+    if (flcf->health && ctx->error == NULL) {
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         msg = NULL;
 
@@ -1136,6 +1224,8 @@ ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.pass_request_body = 0;
     conf->upstream.force_ranges = 0;
 
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->jwt_leeway = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->health = NGX_CONF_UNSET;
     conf->request_id_index = NGX_CONF_UNSET;
@@ -1203,6 +1293,18 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_uint_value(conf->auth, prev->auth, NGX_HTTP_FERRY_AUTH_OFF);
+    ngx_conf_merge_str_value(conf->jwt_secret, prev->jwt_secret, "");
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 30);
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
+
+    if (conf->auth == NGX_HTTP_FERRY_AUTH_JWT && conf->jwt_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ferry_auth jwt\" needs \"ferry_jwt_secret_file\"");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
 
     ngx_conf_merge_value(conf->health, prev->health, 0);
@@ -1216,8 +1318,39 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 static ngx_int_t
+ngx_http_ferry_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ferry_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_ferry_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ferry_auth_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ferry_header_filter;
 

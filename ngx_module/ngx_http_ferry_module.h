@@ -14,8 +14,18 @@
 #include <ngx_http.h>
 
 
+#define NGX_HTTP_FERRY_AUTH_OFF    0
+#define NGX_HTTP_FERRY_AUTH_JWT    1
+
+
 typedef struct {
     ngx_http_upstream_conf_t   upstream;
+
+    ngx_uint_t                 auth;
+    ngx_str_t                  jwt_secret;
+    time_t                     jwt_leeway;
+    ngx_str_t                  jwt_issuer;       /* NUL-terminated */
+    ngx_str_t                  jwt_audience;     /* NUL-terminated */
 
     size_t                     max_body;
     ngx_flag_t                 health;
@@ -26,6 +36,10 @@ typedef struct {
 
 typedef struct {
     ngx_http_request_t        *request;
+
+    /* the subject of a verified bearer token */
+    ngx_str_t                  user;
+    const char                *jwt_error;
 
     /* the decoded query string: name, value, name, value, ... */
     ngx_array_t               *query;
@@ -40,6 +54,7 @@ typedef struct {
     /* the JSON that replaces nginx's own error page */
     ngx_buf_t                 *error_json;
 
+    unsigned                   json_errors:1;
     unsigned                   head_ok:1;
     unsigned                   invalid:1;
     unsigned                   rewrite:1;
@@ -48,6 +63,15 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_ferry_module;
+
+
+ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_FERRY_MODULE_H_INCLUDED_ */

@@ -484,6 +484,23 @@ sub response_frame {
     return pack('N', length $head) . $head . $body;
 }
 
+# ------------------------------------------------------------------ tokens
+
+# An HS256 JWT made independently of Ferry's C code, to check the module.
+# %opt: header => {...} to replace the header, key => to sign with another
+# key, sig => a literal signature segment.
+sub jwt {
+    my ($secret, $claims, %opt) = @_;
+    require Digest::SHA;
+    require MIME::Base64;
+    my $enc = sub { MIME::Base64::encode_base64url($_[0]) };
+    my $h = $opt{header} // { alg => 'HS256', typ => 'JWT' };
+    my $input = $enc->(ref $h ? $JSON->encode($h) : $h) . '.'
+              . $enc->(ref $claims ? $JSON->encode($claims) : $claims);
+    my $sig = $opt{sig} // $enc->(Digest::SHA::hmac_sha256($input, $opt{key} // $secret));
+    return "$input.$sig";
+}
+
 # ------------------------------------------------------------------ checks
 
 sub log_problems {

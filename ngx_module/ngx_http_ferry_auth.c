@@ -1,0 +1,237 @@
+
+/*
+ * ferry_auth jwt: verifies an HS256 bearer token in the access phase, in
+ * front of any location (ferry_pass, proxy_pass, static files), and keeps
+ * its subject for $ferry_user and the frame sent to ferryd.
+ */
+
+
+#include "ngx_http_ferry_module.h"
+
+#include "ferry_jwt.h"
+
+
+static ngx_int_t ngx_http_ferry_auth_reject(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, ngx_uint_t invalid);
+
+
+ngx_int_t
+ngx_http_ferry_auth_handler(ngx_http_request_t *r)
+{
+    u_char                     *p, *last;
+    ferry_jwt_rc_t              rc;
+    ferry_jwt_check_t           chk;
+    ferry_jwt_claims_t          claims;
+    ngx_http_ferry_ctx_t       *ctx;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    if (flcf->auth != NGX_HTTP_FERRY_AUTH_JWT) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ferry_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->user.len) {
+        return NGX_OK;
+    }
+
+    if (r->headers_in.authorization == NULL) {
+        return ngx_http_ferry_auth_reject(r, ctx, 0);
+    }
+
+    p = r->headers_in.authorization->value.data;
+    last = p + r->headers_in.authorization->value.len;
+
+    if (last - p < (ssize_t) sizeof("Bearer ") - 1
+        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return ngx_http_ferry_auth_reject(r, ctx, 0);
+    }
+
+    p += sizeof("Bearer ") - 1;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    chk.now = ngx_time();
+    chk.leeway = (long) flcf->jwt_leeway;
+    chk.iss = flcf->jwt_issuer.len ? (char *) flcf->jwt_issuer.data : NULL;
+    chk.aud = flcf->jwt_audience.len ? (char *) flcf->jwt_audience.data : NULL;
+
+    rc = ferry_jwt_verify((char *) p, last - p, flcf->jwt_secret.data,
+                          flcf->jwt_secret.len, &chk, &claims);
+
+    if (rc != FERRY_JWT_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: bearer token rejected: %s",
+                      ferry_jwt_strerror(rc));
+        ctx->jwt_error = ferry_jwt_strerror(rc);
+        return ngx_http_ferry_auth_reject(r, ctx, 1);
+    }
+
+    ctx->user.len = ngx_strlen(claims.sub);
+    ctx->user.data = ngx_pnalloc(r->pool, ctx->user.len);
+    if (ctx->user.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->user.data, claims.sub, ctx->user.len);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ferry auth: user \"%V\"", &ctx->user);
+
+    return NGX_OK;
+}
+
+
+/*
+ * RFC 6750 section 3: no credentials get a bare challenge, a bad token
+ * gets error="invalid_token" with the reason. The body is JSON, made by
+ * the module's error filter from ctx->error.
+ */
+
+static ngx_int_t
+ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
+    ngx_uint_t invalid)
+{
+    size_t            len;
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    r->headers_out.www_authenticate = h;
+
+    if (!invalid) {
+        ngx_str_set(&h->value, "Bearer");
+        ctx->error = "bearer token required";
+
+    } else {
+        len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"")
+              - 1 + ngx_strlen(ctx->jwt_error);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "Bearer error=\"invalid_token\", "
+                                   "error_description=\"%s\"", ctx->jwt_error)
+                       - p;
+
+        ctx->error = "invalid token";
+    }
+
+    ctx->json_errors = 1;
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+ngx_int_t
+ngx_http_ferry_user_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL || ctx->user.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->user.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->user.data;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    ssize_t          n;
+    ngx_str_t       *value, name;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (flcf->jwt_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > 4096)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a regular file of at most 4096 bytes",
+                           &name);
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->jwt_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (flcf->jwt_secret.data == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, flcf->jwt_secret.data, ngx_file_size(&fi), 0);
+
+    ngx_close_file(file.fd);
+
+    if (n != ngx_file_size(&fi)) {
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->jwt_secret.len = ferry_jwt_key_len(flcf->jwt_secret.data, n);
+
+    if (flcf->jwt_secret.len < FERRY_JWT_KEY_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the secret in \"%V\" is shorter than %d bytes",
+                           &name, FERRY_JWT_KEY_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

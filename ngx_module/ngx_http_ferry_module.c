@@ -27,7 +27,6 @@ static ngx_int_t ngx_http_ferry_parse_uri(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
 static ngx_int_t ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q,
     size_t *len);
-static ngx_int_t ngx_http_ferry_utf8_valid(u_char *p, size_t n);
 static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_add_header(ngx_http_request_t *r,
@@ -101,6 +100,20 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
       ngx_http_ferry_health,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ferry_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_ferry_upload,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_spool_path"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, spool_path),
       NULL },
 
     { ngx_string("ferry_max_body"),
@@ -296,7 +309,14 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (r->headers_in.content_length_n > (off_t) flcf->max_body) {
+    if (flcf->upload) {
+        rc = ngx_http_ferry_upload_start(r, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else if (r->headers_in.content_length_n > (off_t) flcf->max_body) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ferry: request body of %O bytes is over "
                       "ferry_max_body %uz", r->headers_in.content_length_n,
@@ -344,7 +364,12 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
-    rc = ngx_http_ferry_read_body(r, ctx);
+    if (ctx->upload) {
+        rc = ngx_http_ferry_upload_finish(r, ctx);
+
+    } else {
+        rc = ngx_http_ferry_read_body(r, ctx);
+    }
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
@@ -508,7 +533,8 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
           + method.len + ngx_escape_json(NULL, method.data, method.len)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
           + qlen
-          + (ctx->body.len ? ctx->body.len : sizeof("null") - 1);
+          + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
+          + (ctx->upload ? ngx_http_ferry_upload_json_len(ctx) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -566,6 +592,10 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
     } else {
         b->last = ngx_cpymem(b->last, "null", sizeof("null") - 1);
+    }
+
+    if (ctx->upload) {
+        b->last = ngx_http_ferry_upload_json(b->last, ctx);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -703,7 +733,7 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ferry_utf8_valid(u_char *p, size_t n)
 {
     u_char  *last;
@@ -790,6 +820,16 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
                    head.status, head.nheaders, head.length);
 
     for (i = 0; i < head.nheaders; i++) {
+
+        /* ferryd took over the uploaded file: it must outlive the request */
+
+        if (ngx_strcasecmp((u_char *) head.headers[i].name,
+                           (u_char *) "Ferry-File") == 0)
+        {
+            ctx->file_taken = ngx_strcmp(head.headers[i].value, "taken") == 0;
+            continue;
+        }
+
         if (ngx_http_ferry_add_header(r, head.headers[i].name,
                                       head.headers[i].value)
             != NGX_OK)
@@ -979,12 +1019,17 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
     ngx_http_ferry_ctx_t       *ctx;
     ngx_http_ferry_loc_conf_t  *flcf;
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx && ctx->upload && !ctx->file_taken) {
+        ngx_http_ferry_upload_discard(ctx->upload);
+    }
+
     if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
         return ngx_http_next_header_filter(r);
     }
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
     if (ctx == NULL || !ctx->json_errors) {
 
@@ -1224,6 +1269,8 @@ ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.pass_request_body = 0;
     conf->upstream.force_ranges = 0;
 
+    conf->upload = NGX_CONF_UNSET;
+    conf->upload_sha256 = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->jwt_leeway = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
@@ -1307,6 +1354,18 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
 
+    ngx_conf_merge_str_value(conf->spool_path, prev->spool_path, "");
+
+    if (conf->upload == NGX_CONF_UNSET) {
+        conf->upload = 0;
+        conf->upload_sha256 = 0;
+
+    } else if (conf->spool_path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ferry_upload\" needs \"ferry_spool_path\"");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_value(conf->health, prev->health, 0);
 
     if (conf->request_id_index == NGX_CONF_UNSET) {
@@ -1350,6 +1409,10 @@ ngx_http_ferry_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ferry_auth_handler;
+
+    if (ngx_http_ferry_upload_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ferry_header_filter;

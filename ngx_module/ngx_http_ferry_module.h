@@ -14,6 +14,9 @@
 #include <ngx_http.h>
 
 
+typedef struct ngx_http_ferry_upload_s  ngx_http_ferry_upload_t;
+
+
 #define NGX_HTTP_FERRY_AUTH_OFF    0
 #define NGX_HTTP_FERRY_AUTH_JWT    1
 
@@ -26,6 +29,11 @@ typedef struct {
     time_t                     jwt_leeway;
     ngx_str_t                  jwt_issuer;       /* NUL-terminated */
     ngx_str_t                  jwt_audience;     /* NUL-terminated */
+
+    ngx_flag_t                 upload;
+    ngx_flag_t                 upload_sha256;
+    ngx_str_t                  upload_field;
+    ngx_str_t                  spool_path;
 
     size_t                     max_body;
     ngx_flag_t                 health;
@@ -48,6 +56,9 @@ typedef struct {
     /* the validated JSON request body, inlined into the frame */
     ngx_str_t                  body;
 
+    /* the file streamed by ferry_upload */
+    ngx_http_ferry_upload_t   *upload;
+
     /* message of an error answered by the module itself */
     const char                *error;
 
@@ -55,6 +66,7 @@ typedef struct {
     ngx_buf_t                 *error_json;
 
     unsigned                   json_errors:1;
+    unsigned                   file_taken:1;
     unsigned                   head_ok:1;
     unsigned                   invalid:1;
     unsigned                   rewrite:1;
@@ -66,6 +78,17 @@ extern ngx_module_t  ngx_http_ferry_module;
 
 
 ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_ferry_utf8_valid(u_char *p, size_t n);
+
+ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up);
+size_t ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx);
+u_char *ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx);
+char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,

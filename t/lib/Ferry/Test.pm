@@ -424,6 +424,42 @@ sub http {
     return $res;
 }
 
+# A connected socket to nginx, for requests written by hand.
+sub connect_nginx {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port, Proto => 'tcp')
+        or die "connect: $!";
+    return $s;
+}
+
+# Reads one HTTP response from a socket: (status, headers hashref, body).
+sub read_http {
+    my ($s) = @_;
+    local $/;
+    my $r = <$s> // '';
+    my ($head, $body) = split /\r\n\r\n/, $r, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head // '';
+    return ($status // 0, \%h, $body // '');
+}
+
+# The pids of nginx's worker processes.
+sub nginx_workers {
+    my ($self) = @_;
+    my $master = $self->{procs}{nginx} or return;
+    return grep { (`ps -o ppid= -p $_` =~ /(\d+)/)[0] == $master }
+           map { /(\d+)/ } `pgrep -P $master`;
+}
+
+# A directory the nginx worker user can write (the spool).
+sub writable_dir {
+    my ($self, $name) = @_;
+    my $d = "$self->{dir}/$name";
+    mkdir $d;
+    chmod 0777, $d;
+    return $d;
+}
+
 # A raw HTTP/1.0 exchange, for requests HTTP::Tiny will not send.
 sub http_raw {
     my ($self, $request) = @_;

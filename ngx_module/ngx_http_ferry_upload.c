@@ -1,0 +1,641 @@
+
+/*
+ * ferry_upload: a request body filter that streams an upload into the spool
+ * directory as it arrives. A multipart/form-data body is parsed on the fly
+ * and only the named field's bytes are written; any other body is taken
+ * whole. Size and SHA-256 are computed on the way. Nothing of the body is
+ * kept in memory, so the worker stays flat whatever the upload size.
+ */
+
+
+#include "ngx_http_ferry_module.h"
+
+#include <openssl/evp.h>
+
+#include "ferry_multipart.h"
+
+
+#ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
+#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+#endif
+
+
+struct ngx_http_ferry_upload_s {
+    ngx_http_request_t        *request;
+
+    ngx_fd_t                   fd;
+    ngx_str_t                  part;       /* the file while it is written */
+    ngx_str_t                  path;       /* its name once complete */
+    off_t                      size;
+
+    EVP_MD_CTX                *sha;
+    u_char                     sha256[64];
+
+    ferry_mp_t                *mp;
+    ngx_str_t                  name;
+    ngx_str_t                  type;
+
+    unsigned                   found:1;
+    unsigned                   in_field:1;
+    unsigned                   complete:1;
+    unsigned                   discarded:1;
+};
+
+
+static ngx_int_t ngx_http_ferry_upload_open(ngx_http_request_t *r,
+    ngx_http_ferry_upload_t *up, ngx_http_ferry_loc_conf_t *flcf);
+static void ngx_http_ferry_upload_cleanup(void *data);
+static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up,
+    const u_char *p, size_t n);
+static int ngx_http_ferry_upload_on_part(void *data,
+    const ferry_mp_part_t *part);
+static int ngx_http_ferry_upload_on_data(void *data, const unsigned char *p,
+    size_t n);
+static int ngx_http_ferry_upload_on_part_end(void *data);
+static ngx_int_t ngx_http_ferry_upload_set_str(ngx_http_request_t *r,
+    ngx_str_t *dst, const char *src);
+
+
+static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+
+
+static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
+    ngx_http_ferry_upload_on_part,
+    ngx_http_ferry_upload_on_data,
+    ngx_http_ferry_upload_on_part_end
+};
+
+
+/*
+ * Called by the content handler before the body is read: checks the
+ * Content-Type, creates the spool file and arms the body filter.
+ */
+
+ngx_int_t
+ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    int                         blen;
+    char                        boundary[FERRY_MP_BOUNDARY_MAX + 1];
+    ngx_str_t                  *ct;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_ferry_upload_t    *up;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    up = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_upload_t));
+    if (up == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->request = r;
+    up->fd = NGX_INVALID_FILE;
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct && ct->len >= sizeof("multipart/") - 1
+        && ngx_strncasecmp(ct->data, (u_char *) "multipart/",
+                           sizeof("multipart/") - 1) == 0)
+    {
+        blen = ferry_mp_boundary((char *) ct->data, ct->len, boundary);
+
+        if (blen < 0) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ferry: upload with Content-Type \"%V\" has no "
+                          "usable boundary", ct);
+            ctx->error = "multipart/form-data body without a valid boundary";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        up->mp = ngx_palloc(r->pool, sizeof(ferry_mp_t));
+        if (up->mp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ferry_mp_init(up->mp, boundary, blen, &ngx_http_ferry_upload_callbacks,
+                      up);
+
+    } else {
+        /* a raw body is the file itself */
+
+        up->found = 1;
+        up->in_field = 1;
+
+        if (ct) {
+            up->type = *ct;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ferry_upload_cleanup;
+    cln->data = up;
+
+    if (flcf->upload_sha256) {
+        up->sha = EVP_MD_CTX_new();
+
+        if (up->sha == NULL
+            || EVP_DigestInit_ex(up->sha, EVP_sha256(), NULL) != 1)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_ferry_upload_open(r, up, flcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->upload = up;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
+    ngx_http_ferry_loc_conf_t *flcf)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_http_variable_value_t  *rid;
+
+    rid = ngx_http_get_indexed_variable(r, flcf->request_id_index);
+
+    if (rid == NULL || rid->not_found || rid->len == 0) {
+        return NGX_ERROR;
+    }
+
+    len = flcf->spool_path.len + sizeof("/upload-.part") - 1 + rid->len;
+
+    p = ngx_pnalloc(r->pool, 2 * (len + 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    up->part.data = p;
+    up->part.len = ngx_sprintf(p, "%V/upload-%*s.part%Z", &flcf->spool_path,
+                               rid->len, rid->data) - p - 1;
+
+    up->path.data = p + len + 1;
+    up->path.len = up->part.len - (sizeof(".part") - 1);
+    ngx_memcpy(up->path.data, up->part.data, up->path.len);
+    up->path.data[up->path.len] = '\0';
+
+    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN
+                           | O_EXCL, 0640);
+
+    if (up->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "ferry: " ngx_open_file_n " \"%V\" failed", &up->part);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ferry upload: spooling to \"%V\"", &up->part);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs when the request ends, however it ends: an upload that never
+ * completed, or that ferryd did not take over, leaves no file behind.
+ */
+
+static void
+ngx_http_ferry_upload_cleanup(void *data)
+{
+    ngx_http_ferry_upload_t  *up = data;
+
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(up->request, ngx_http_ferry_module);
+
+    if (ctx == NULL || !ctx->file_taken) {
+        ngx_http_ferry_upload_discard(up);
+    }
+
+    if (up->fd != NGX_INVALID_FILE) {
+        ngx_close_file(up->fd);
+        up->fd = NGX_INVALID_FILE;
+    }
+
+    if (up->sha) {
+        EVP_MD_CTX_free(up->sha);
+        up->sha = NULL;
+    }
+}
+
+
+/*
+ * Removes the file at once. The header filter calls this as soon as the
+ * answer is known not to be "taken", so that the file is gone before the
+ * client sees the answer, even when nginx then lingers on the connection.
+ */
+
+void
+ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up)
+{
+    ngx_str_t  *name;
+
+    if (up->discarded || up->part.len == 0) {
+        return;
+    }
+
+    up->discarded = 1;
+
+    if (up->fd != NGX_INVALID_FILE) {
+        ngx_close_file(up->fd);
+        up->fd = NGX_INVALID_FILE;
+    }
+
+    name = up->complete ? &up->path : &up->part;
+
+    if (ngx_delete_file(name->data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_CRIT, up->request->connection->log, ngx_errno,
+                      "ferry: " ngx_delete_file_n " \"%V\" failed", name);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                    n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl, *last;
+    ferry_mp_rc_t             rc;
+    ngx_http_ferry_ctx_t     *ctx;
+    ngx_http_ferry_upload_t  *up;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL || ctx->upload == NULL || r != r->main) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    up = ctx->upload;
+    last = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        n = b->last - b->pos;
+
+        if (n) {
+            if (up->mp) {
+                rc = ferry_mp_feed(up->mp, b->pos, n);
+
+                if (rc == FERRY_MP_ERROR) {
+                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                                  "ferry: malformed multipart upload: %s",
+                                  up->mp->err);
+                    ctx->error = "malformed multipart/form-data body";
+                    return NGX_HTTP_BAD_REQUEST;
+                }
+
+                if (rc != FERRY_MP_OK) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+            } else if (ngx_http_ferry_upload_write(up, b->pos, n) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            b->pos = b->last;
+        }
+
+        if (b->last_buf) {
+            last = cl;
+        }
+    }
+
+    if (last == NULL) {
+        return ngx_http_next_request_body_filter(r, NULL);
+    }
+
+    /* only the end of the body goes on: nginx keeps none of it */
+
+    last->next = NULL;
+
+    return ngx_http_next_request_body_filter(r, last);
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
+    size_t n)
+{
+    ssize_t  w;
+
+    if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
+        return NGX_ERROR;
+    }
+
+    up->size += n;
+
+    while (n) {
+        w = write(up->fd, p, n);
+
+        if (w == -1) {
+            if (ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_CRIT, up->request->connection->log,
+                          ngx_errno, "ferry: write to \"%V\" failed",
+                          &up->part);
+            return NGX_ERROR;
+        }
+
+        p += w;
+        n -= w;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
+{
+    ngx_http_ferry_upload_t  *up = data;
+
+    const char                 *name, *s;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(up->request, ngx_http_ferry_module);
+
+    if (up->found
+        || ngx_strlen(part->name) != flcf->upload_field.len
+        || ngx_strncmp(part->name, flcf->upload_field.data,
+                       flcf->upload_field.len) != 0)
+    {
+        return 0;
+    }
+
+    up->found = 1;
+    up->in_field = 1;
+
+    /* a browser may send a whole path: only its last component is a name */
+
+    name = part->filename;
+
+    for (s = part->filename; *s; s++) {
+        if (*s == '/' || *s == '\\') {
+            name = s + 1;
+        }
+    }
+
+    if (ngx_http_ferry_utf8_valid((u_char *) name, ngx_strlen(name)) != NGX_OK) {
+        name = "";
+    }
+
+    if (ngx_http_ferry_upload_set_str(up->request, &up->name, name) != NGX_OK
+        || ngx_http_ferry_upload_set_str(up->request, &up->type,
+                                         part->content_type)
+           != NGX_OK)
+    {
+        return -1;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
+{
+    ngx_http_ferry_upload_t  *up = data;
+
+    return ngx_http_ferry_upload_write(up, p, n) == NGX_OK ? 0 : -1;
+}
+
+
+static int
+ngx_http_ferry_upload_on_part_end(void *data)
+{
+    ngx_http_ferry_upload_t  *up = data;
+
+    up->in_field = 0;
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_set_str(ngx_http_request_t *r, ngx_str_t *dst,
+    const char *src)
+{
+    dst->len = ngx_strlen(src);
+
+    if (dst->len == 0) {
+        return NGX_OK;
+    }
+
+    dst->data = ngx_pnalloc(r->pool, dst->len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, dst->len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The whole body was read: the file is complete when the multipart body
+ * was well-formed and held the field. It is then renamed into place.
+ */
+
+ngx_int_t
+ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    u_char                      md[EVP_MAX_MD_SIZE];
+    unsigned int                mdlen;
+    ngx_http_ferry_upload_t    *up;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    up = ctx->upload;
+
+    if (up->mp && ferry_mp_finish(up->mp) != FERRY_MP_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: malformed multipart upload: %s", up->mp->err);
+        ctx->error = "malformed multipart/form-data body";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (!up->found) {
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: multipart upload has no \"%V\" field",
+                      &flcf->upload_field);
+
+        ctx->error = "multipart/form-data body has no file field";
+        return NGX_HTTP_UNPROCESSABLE_ENTITY;
+    }
+
+    if (up->sha) {
+        if (EVP_DigestFinal_ex(up->sha, md, &mdlen) != 1) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_hex_dump(up->sha256, md, mdlen);
+    }
+
+    if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "ferry: " ngx_close_file_n " \"%V\" failed", &up->part);
+        up->fd = NGX_INVALID_FILE;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->fd = NGX_INVALID_FILE;
+
+    if (ngx_rename_file(up->part.data, up->path.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "ferry: " ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      &up->part, &up->path);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->complete = 1;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ferry: upload of %O bytes spooled to \"%V\"",
+                  up->size, &up->path);
+
+    return NGX_OK;
+}
+
+
+/* "file":{"path":..,"size":N,"sha256":..,"name":..,"type":..} */
+
+static size_t
+ngx_http_ferry_json_str_len(ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return sizeof("null") - 1;
+    }
+
+    return s->len + 2 + ngx_escape_json(NULL, s->data, s->len);
+}
+
+
+static u_char *
+ngx_http_ferry_json_str(u_char *p, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return ngx_cpymem(p, "null", sizeof("null") - 1);
+    }
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+size_t
+ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
+{
+    ngx_http_ferry_upload_t  *up = ctx->upload;
+
+    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":\"\","
+                  "\"name\":,\"type\":}") - 1
+           + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
+           + sizeof(up->sha256)
+           + ngx_http_ferry_json_str_len(&up->name)
+           + ngx_http_ferry_json_str_len(&up->type);
+}
+
+
+u_char *
+ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx)
+{
+    ngx_str_t                 sha;
+    ngx_http_ferry_upload_t  *up = ctx->upload;
+
+    p = ngx_cpymem(p, ",\"file\":{\"path\":", sizeof(",\"file\":{\"path\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->path);
+    p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
+
+    sha.data = up->sha256;
+    sha.len = up->sha256[0] ? sizeof(up->sha256) : 0;
+    p = ngx_http_ferry_json_str(p, &sha);
+
+    p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->name);
+    p = ngx_cpymem(p, ",\"type\":", sizeof(",\"type\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->type);
+    *p++ = '}';
+
+    return p;
+}
+
+
+char *
+ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (flcf->upload != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    flcf->upload = 1;
+    flcf->upload_sha256 = 1;
+    ngx_str_set(&flcf->upload_field, "file");
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "field=", 6) == 0
+            && value[i].len > 6)
+        {
+            flcf->upload_field.data = value[i].data + 6;
+            flcf->upload_field.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sha256=on") == 0) {
+            flcf->upload_sha256 = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sha256=off") == 0) {
+            flcf->upload_sha256 = 0;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_ferry_upload_init(ngx_conf_t *cf)
+{
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_ferry_upload_body_filter;
+
+    return NGX_OK;
+}

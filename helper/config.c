@@ -1,0 +1,352 @@
+/*
+ * The settings table and the loader: file first, environment over it, then
+ * validation of the merged values.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+
+typedef enum { SET_STR, SET_INT, SET_LONG, SET_MODE, SET_LEVEL } set_type_t;
+
+typedef struct {
+    const char  *name;
+    set_type_t   type;
+    size_t       offset;
+    const char  *def;
+    long         min;
+    long         max;
+} setting_t;
+
+#define OFF(f) offsetof(config_t, f)
+
+/* alphabetical; min/max bound the numbers */
+static const setting_t settings[] = {
+    { "DATABASE_URL",       SET_STR,   OFF(database_url),       "postgresql:///ferry", 0, 0 },
+    { "DB_CONNECT_TIMEOUT", SET_INT,   OFF(db_connect_timeout), "2",        1, 3600 },
+    { "DB_POOL_SIZE",       SET_INT,   OFF(db_pool_size),       "5",        1, 1000 },
+    { "DB_POOL_TIMEOUT",    SET_INT,   OFF(db_pool_timeout),    "30",       1, 3600 },
+    { "FERRY_SOCKET",       SET_STR,   OFF(ferry_socket),       "/run/ferry/ferryd.sock", 0, 0 },
+    { "JWT_SECRET_FILE",    SET_STR,   OFF(jwt_secret_file),    "",         0, 0 },
+    { "LOG_FILE",           SET_STR,   OFF(log_file),           "",         0, 0 },
+    { "LOG_LEVEL",          SET_LEVEL, OFF(log_level),          "info",     0, 0 },
+    { "MAX_FRAME_BYTES",    SET_LONG,  OFF(max_frame_bytes),    "1048576",  64, 1L << 30 },
+    { "MIGRATIONS_DIR",     SET_STR,   OFF(migrations_dir),     "migrations", 0, 0 },
+    { "REPORTS_DIR",        SET_STR,   OFF(reports_dir),        "",         0, 0 },
+    { "SOCKET_GROUP",       SET_STR,   OFF(socket_group),       "",         0, 0 },
+    { "SOCKET_MODE",        SET_MODE,  OFF(socket_mode),        "0660",     0, 0777 },
+    { "SPOOL_DIR",          SET_STR,   OFF(spool_dir),          "",         0, 0 },
+    { "WORKERS",            SET_INT,   OFF(workers),            "4",        1, 256 },
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const setting_t *
+setting_find(const char *key)
+{
+    size_t  i;
+
+    for (i = 0; i < NSETTINGS; i++) {
+        if (strcmp(settings[i].name, key) == 0) {
+            return &settings[i];
+        }
+    }
+
+    return NULL;
+}
+
+int
+config_set(config_t *cfg, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+    const setting_t  *s;
+    char             *end, **sp, *dup;
+    long              v;
+    void             *field;
+
+    s = setting_find(key);
+    if (s == NULL) {
+        snprintf(err, errlen, "unknown setting %s", key);
+        return -1;
+    }
+
+    field = (char *) cfg + s->offset;
+
+    switch (s->type) {
+
+    case SET_STR:
+        dup = strdup(value);
+        if (dup == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        sp = field;
+        free(*sp);
+        *sp = dup;
+        return 0;
+
+    case SET_LEVEL:
+        v = log_level_parse(value);
+        if (v < 0) {
+            snprintf(err, errlen, "LOG_LEVEL must be debug, info, warn or error, not \"%s\"",
+                     value);
+            return -1;
+        }
+        *(int *) field = (int) v;
+        return 0;
+
+    case SET_INT:
+    case SET_LONG:
+    case SET_MODE:
+        errno = 0;
+        v = strtol(value, &end, s->type == SET_MODE ? 8 : 10);
+        if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s must be %s between %ld and %ld, not \"%s\"",
+                     key, s->type == SET_MODE ? "an octal mode" : "a number",
+                     s->min, s->max, value);
+            return -1;
+        }
+        if (s->type == SET_LONG) {
+            *(long *) field = v;
+        } else {
+            *(int *) field = (int) v;
+        }
+        return 0;
+    }
+
+    return -1;
+}
+
+void
+config_defaults(config_t *cfg)
+{
+    size_t  i;
+    char    err[256];
+
+    memset(cfg, 0, sizeof(*cfg));
+
+    for (i = 0; i < NSETTINGS; i++) {
+        (void) config_set(cfg, settings[i].name, settings[i].def, err, sizeof(err));
+    }
+}
+
+static char *
+trim(char *s)
+{
+    char  *e;
+
+    while (isspace((unsigned char) *s)) {
+        s++;
+    }
+
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char) e[-1])) {
+        *--e = '\0';
+    }
+
+    return s;
+}
+
+/* Values that fail in the file may still be overridden by the environment:
+ * the file's values are only checked for syntax here, kept as text. */
+static int
+config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
+    size_t errlen)
+{
+    FILE    *f;
+    char     line[4096], *p, *eq, *k, *v, **np;
+    size_t   vlen;
+    int      lineno = 0;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        p = trim(line);
+
+        if (*p == '\0' || *p == '#') {
+            continue;
+        }
+
+        eq = strchr(p, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s:%d: expected KEY=VALUE", path, lineno);
+            fclose(f);
+            return -1;
+        }
+
+        *eq = '\0';
+        k = trim(p);
+        v = trim(eq + 1);
+        vlen = strlen(v);
+
+        if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+            v[vlen - 1] = '\0';
+            v++;
+        }
+
+        if (setting_find(k) == NULL) {
+            snprintf(err, errlen, "%s:%d: unknown setting %s", path, lineno, k);
+            fclose(f);
+            return -1;
+        }
+
+        np = realloc(*pairs, (*npairs + 2) * sizeof(char *));
+        if (np == NULL) {
+            fclose(f);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+
+        *pairs = np;
+        np[*npairs] = strdup(k);
+        np[*npairs + 1] = strdup(v);
+        *npairs += 2;
+    }
+
+    fclose(f);
+
+    return 0;
+}
+
+static int
+config_check_secret(const char *path, char *err, size_t errlen)
+{
+    struct stat  st;
+    FILE        *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "JWT_SECRET_FILE %s cannot be read: %s", path, strerror(errno));
+        return -1;
+    }
+
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "JWT_SECRET_FILE %s is not a regular file", path);
+        fclose(f);
+        return -1;
+    }
+
+    fclose(f);
+
+    return 0;
+}
+
+int
+config_load(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    char            **pairs = NULL, *msg;
+    const char       *env;
+    size_t            npairs = 0, i;
+    int               rc = -1;
+    PQconninfoOption *opts;
+
+    config_defaults(cfg);
+
+    if (path && config_read_file(path, &pairs, &npairs, err, errlen) != 0) {
+        goto done;
+    }
+
+    for (i = 0; i < npairs; i += 2) {
+        /* the environment wins: a bad value it overrides does not matter */
+        if (getenv(pairs[i]) != NULL) {
+            continue;
+        }
+        if (config_set(cfg, pairs[i], pairs[i + 1], err, errlen) != 0) {
+            goto done;
+        }
+    }
+
+    for (i = 0; i < NSETTINGS; i++) {
+        env = getenv(settings[i].name);
+        if (env != NULL && config_set(cfg, settings[i].name, env, err, errlen) != 0) {
+            goto done;
+        }
+    }
+
+    msg = NULL;
+    opts = PQconninfoParse(cfg->database_url, &msg);
+    if (opts == NULL) {
+        snprintf(err, errlen, "DATABASE_URL is not a valid connection string: %s",
+                 msg ? trim(msg) : "out of memory");
+        PQfreemem(msg);
+        goto done;
+    }
+    PQconninfoFree(opts);
+
+    if (cfg->jwt_secret_file[0]
+        && config_check_secret(cfg->jwt_secret_file, err, errlen) != 0)
+    {
+        goto done;
+    }
+
+    if (cfg->socket_group[0] && getgrnam(cfg->socket_group) == NULL) {
+        snprintf(err, errlen, "SOCKET_GROUP %s: no such group", cfg->socket_group);
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    for (i = 0; i < npairs; i++) {
+        free(pairs[i]);
+    }
+    free(pairs);
+
+    return rc;
+}
+
+void
+config_free(config_t *cfg)
+{
+    size_t  i;
+
+    for (i = 0; i < NSETTINGS; i++) {
+        if (settings[i].type == SET_STR) {
+            free(*(char **) ((char *) cfg + settings[i].offset));
+        }
+    }
+
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+config_log(const config_t *cfg)
+{
+    size_t       i;
+    const void  *field;
+
+    for (i = 0; i < NSETTINGS; i++) {
+        field = (const char *) cfg + settings[i].offset;
+
+        switch (settings[i].type) {
+        case SET_STR:
+            /* a connection string may hold a password */
+            log_debug("config", "%s=%s", settings[i].name,
+                      strcmp(settings[i].name, "DATABASE_URL") == 0 ? "(set)"
+                                                                    : *(char *const *) field);
+            break;
+        case SET_LONG:
+            log_debug("config", "%s=%ld", settings[i].name, *(const long *) field);
+            break;
+        case SET_MODE:
+            log_debug("config", "%s=%04o", settings[i].name, *(const int *) field);
+            break;
+        default:
+            log_debug("config", "%s=%d", settings[i].name, *(const int *) field);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/*
+ * ferryd's settings: KEY=VALUE lines from the config file, each overridable
+ * by the environment variable of the same name. One table lists them all.
+ */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct {
+    char  *database_url;
+    int    db_connect_timeout;
+    int    db_pool_size;
+    int    db_pool_timeout;
+    char  *ferry_socket;
+    char  *jwt_secret_file;
+    char  *log_file;
+    int    log_level;
+    long   max_frame_bytes;
+    char  *migrations_dir;
+    char  *reports_dir;
+    char  *socket_group;
+    int    socket_mode;
+    char  *spool_dir;
+    int    workers;
+} config_t;
+
+/* Sets every setting to its default. */
+void config_defaults(config_t *cfg);
+
+/*
+ * Reads the file (NULL: none), then the environment, then checks every
+ * value. Returns 0, or -1 with a one-line message in err (a configuration
+ * error: exit code 2).
+ */
+int config_load(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses one "KEY=VALUE" line into cfg (for tests and the loader). */
+int config_set(config_t *cfg, const char *key, const char *value, char *err,
+    size_t errlen);
+
+/* Every setting at DEBUG, secrets left out. */
+void config_log(const config_t *cfg);
+
+void config_free(config_t *cfg);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * The connection pool. Connecting happens outside the lock, so a slow or
+ * unreachable server never holds up threads that only give connections back.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct db_pool_s {
+    char            *url;
+    int              size;
+    int              connect_timeout;
+    int              wait_timeout;
+
+    pthread_mutex_t  lock;
+    pthread_cond_t   cond;
+    PGconn         **idle;
+    int              nidle;
+    int              total;       /* idle + in use + being made */
+    int              down;        /* the last attempt failed */
+};
+
+PGconn *
+db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
+{
+    char         timeout[16];
+    const char  *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+    const char  *vals[] = { url, timeout, "ferryd", NULL };
+    PGconn      *conn;
+
+    snprintf(timeout, sizeof(timeout), "%d", connect_timeout);
+
+    conn = PQconnectdbParams(keys, vals, 1);
+
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+        err[strcspn(err, "\n")] = '\0';
+        PQfinish(conn);
+        return NULL;
+    }
+
+    return conn;
+}
+
+db_pool_t *
+db_pool_create(const char *url, int size, int connect_timeout, int wait_timeout)
+{
+    db_pool_t  *pool;
+
+    pool = calloc(1, sizeof(*pool));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->url = strdup(url);
+    pool->idle = calloc((size_t) size, sizeof(PGconn *));
+
+    if (pool->url == NULL || pool->idle == NULL) {
+        free(pool->url);
+        free(pool->idle);
+        free(pool);
+        return NULL;
+    }
+
+    pool->size = size;
+    pool->connect_timeout = connect_timeout;
+    pool->wait_timeout = wait_timeout;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->cond, NULL);
+
+    return pool;
+}
+
+void
+db_pool_destroy(db_pool_t *pool)
+{
+    int  i;
+
+    if (pool == NULL) {
+        return;
+    }
+
+    for (i = 0; i < pool->nidle; i++) {
+        PQfinish(pool->idle[i]);
+    }
+
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->cond);
+    free(pool->idle);
+    free(pool->url);
+    free(pool);
+}
+
+PGconn *
+db_acquire(db_pool_t *pool)
+{
+    char             err[256];
+    PGconn          *conn;
+    struct timespec  deadline;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += pool->wait_timeout;
+
+    pthread_mutex_lock(&pool->lock);
+
+    for ( ;; ) {
+        if (pool->nidle) {
+            conn = pool->idle[--pool->nidle];
+            pthread_mutex_unlock(&pool->lock);
+            return conn;
+        }
+
+        if (pool->total < pool->size) {
+            pool->total++;
+            break;
+        }
+
+        if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline)
+            == ETIMEDOUT)
+        {
+            pthread_mutex_unlock(&pool->lock);
+            log_warn("db", "no free database connection after %d s (DB_POOL_SIZE %d)",
+                     pool->wait_timeout, pool->size);
+            return NULL;
+        }
+    }
+
+    pthread_mutex_unlock(&pool->lock);
+
+    conn = db_connect(pool->url, pool->connect_timeout, err, sizeof(err));
+
+    pthread_mutex_lock(&pool->lock);
+
+    if (conn == NULL) {
+        pool->total--;
+        if (!pool->down) {
+            log_warn("db", "cannot connect to PostgreSQL: %s", err);
+        }
+        pool->down = 1;
+        pthread_cond_signal(&pool->cond);
+
+    } else if (pool->down) {
+        pool->down = 0;
+        log_info("db", "connected to PostgreSQL again");
+    }
+
+    pthread_mutex_unlock(&pool->lock);
+
+    return conn;
+}
+
+void
+db_release(db_pool_t *pool, PGconn *conn, int ok)
+{
+    if (conn == NULL) {
+        return;
+    }
+
+    if (ok && PQstatus(conn) == CONNECTION_OK
+        && PQtransactionStatus(conn) != PQTRANS_IDLE)
+    {
+        /* a handler left a transaction open: never hand that on */
+        ok = 0;
+    }
+
+    pthread_mutex_lock(&pool->lock);
+
+    if (ok && PQstatus(conn) == CONNECTION_OK) {
+        pool->idle[pool->nidle++] = conn;
+        conn = NULL;
+
+    } else {
+        pool->total--;
+    }
+
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+
+    if (conn) {
+        log_debug("db", "dropping a broken connection");
+        PQfinish(conn);
+    }
+}

@@ -1,0 +1,27 @@
+/*
+ * The PostgreSQL connection pool: DB_POOL_SIZE libpq connections made on
+ * demand, shared by the handler threads, dropped and remade when broken.
+ */
+#ifndef FERRY_DB_H
+#define FERRY_DB_H
+
+#include <libpq-fe.h>
+
+typedef struct db_pool_s db_pool_t;
+
+db_pool_t *db_pool_create(const char *url, int size, int connect_timeout,
+    int wait_timeout);
+void db_pool_destroy(db_pool_t *pool);
+
+/* A connection, or NULL when none can be had (the database is down, or
+ * every connection stayed busy for DB_POOL_TIMEOUT). */
+PGconn *db_acquire(db_pool_t *pool);
+
+/* Gives a connection back; ok = 0 when it failed, so it is closed. */
+void db_release(db_pool_t *pool, PGconn *conn, int ok);
+
+/* One connection outside the pool (migrations). */
+PGconn *db_connect(const char *url, int connect_timeout, char *err,
+    size_t errlen);
+
+#endif

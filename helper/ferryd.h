@@ -1,0 +1,16 @@
+/*
+ * What every handler gets: the settings and the PostgreSQL pool. One value
+ * of this type lives in main() for the life of the process.
+ */
+#ifndef FERRY_FERRYD_H
+#define FERRY_FERRYD_H
+
+#include "config.h"
+#include "db.h"
+
+typedef struct {
+    config_t    cfg;
+    db_pool_t  *db;
+} ferryd_t;
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * Levelled logging for ferryd: one line per event, to stderr or LOG_FILE,
+ * "2026-11-24T02:32:15.123Z INFO  [tag] message". Thread-safe.
+ */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+extern int log_level;
+
+/* Parses "debug", "info", "warn", "error"; -1 for anything else. */
+int log_level_parse(const char *s);
+
+/* Opens path for appending (NULL or "" for stderr); 0 or -1 with errno. */
+int log_open(const char *path);
+/* Reopens the same path (after logrotate moved it away). */
+int log_reopen(void);
+void log_close(void);
+
+void log_write(int level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_at(level, tag, ...)                                              \
+    do {                                                                     \
+        if ((level) >= log_level) {                                          \
+            log_write((level), (tag), __VA_ARGS__);                          \
+        }                                                                    \
+    } while (0)
+
+#define log_debug(tag, ...) log_at(LOG_DEBUG, tag, __VA_ARGS__)
+#define log_info(tag, ...)  log_at(LOG_INFO, tag, __VA_ARGS__)
+#define log_warn(tag, ...)  log_at(LOG_WARN, tag, __VA_ARGS__)
+#define log_error(tag, ...) log_at(LOG_ERROR, tag, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * ferryd: the Ferry helper daemon.
+ *
+ *   ferryd [-c FILE] [serve]           serve the Ferry protocol on FERRY_SOCKET
+ *   ferryd [-c FILE] migrate [up|down] apply or revert database migrations
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "ferryd.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+
+#define EXIT_CONFIG 2
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferryd [-c FILE] [serve]\n"
+            "       ferryd [-c FILE] migrate [up|down]\n"
+            "Settings come from FILE (KEY=VALUE lines) and the environment, which wins.\n");
+}
+
+static int
+serve(ferryd_t *fd)
+{
+    char       err[512];
+    server_t  *srv;
+    int        rc;
+
+    fd->db = db_pool_create(fd->cfg.database_url, fd->cfg.db_pool_size,
+                            fd->cfg.db_connect_timeout, fd->cfg.db_pool_timeout);
+    if (fd->db == NULL) {
+        fprintf(stderr, "ferryd: out of memory\n");
+        return 1;
+    }
+
+    srv = server_create(fd, err, sizeof(err));
+    if (srv == NULL) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        log_error("server", "%s", err);
+        db_pool_destroy(fd->db);
+        return 1;
+    }
+
+    rc = server_run(srv);
+
+    server_destroy(srv);
+    db_pool_destroy(fd->db);
+
+    return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    char         err[512];
+    const char  *conf = NULL, *cmd = "serve";
+    ferryd_t     fd;
+    int          opt, rc;
+
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        switch (opt) {
+        case 'c':
+            conf = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_CONFIG;
+        }
+    }
+
+    if (optind < argc) {
+        cmd = argv[optind++];
+    }
+
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+
+    memset(&fd, 0, sizeof(fd));
+
+    if (config_load(&fd.cfg, conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        config_free(&fd.cfg);
+        return EXIT_CONFIG;
+    }
+
+    log_level = fd.cfg.log_level;
+
+    if (log_open(fd.cfg.log_file) != 0) {
+        fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n", fd.cfg.log_file,
+                strerror(errno));
+        config_free(&fd.cfg);
+        return EXIT_CONFIG;
+    }
+
+    config_log(&fd.cfg);
+
+    if (strcmp(cmd, "migrate") == 0) {
+        rc = migrate_run(&fd.cfg, optind < argc ? argv[optind] : "up");
+
+    } else {
+        rc = serve(&fd);
+    }
+
+    log_close();
+    config_free(&fd.cfg);
+
+    return rc;
+}

@@ -1,0 +1,14 @@
+/*
+ * Every route ferryd serves, in one table.
+ */
+#include "router.h"
+
+#include "health.h"
+
+const route_t  ferryd_routes[] = {
+    { "GET", "/ping",        health_ping,  1 },
+    { "GET", "/health",      health_check, 0 },
+    { "GET", "/healthcheck", health_check, 0 },
+};
+
+const size_t  ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

@@ -75,6 +75,7 @@ struct server_s {
     workers_t      *workers;
 
     conn_t         *conns;
+    conn_t         *dead;         /* closed, freed after the event batch */
     unsigned        next_id;
     int             busy;         /* requests at the workers */
     int             draining;
@@ -333,12 +334,27 @@ server_close_conn(server_t *srv, conn_t *c)
         c->next->prev = c->prev;
     }
 
+    /* freed only after the current event batch: callers may still look */
+
     if (c->busy) {
         c->gone = 1;
         return;
     }
 
-    server_free_conn(c);
+    c->next = srv->dead;
+    srv->dead = c;
+}
+
+static void
+server_free_dead(server_t *srv)
+{
+    conn_t  *c;
+
+    while (srv->dead) {
+        c = srv->dead;
+        srv->dead = c->next;
+        server_free_conn(c);
+    }
 }
 
 /* Writes what it can; returns -1 when the connection had to be closed. */
@@ -629,7 +645,8 @@ server_jobs_done(server_t *srv)
             req_free(&job->req);
             resp_free(&job->resp);
             free(job);
-            server_free_conn(c);
+            c->next = srv->dead;
+            srv->dead = c;
             continue;
         }
 
@@ -755,6 +772,8 @@ server_run(server_t *srv)
                 server_read(srv, c);
             }
         }
+
+        server_free_dead(srv);
     }
 
     log_info("server", "ferryd stopped");
@@ -777,6 +796,8 @@ server_destroy(server_t *srv)
         c = srv->conns;
         server_close_conn(srv, c);
     }
+
+    server_free_dead(srv);
 
     if (srv->workers) {
         for (w = workers_stop(srv->workers); w; w = next) {

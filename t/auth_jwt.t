@@ -130,12 +130,12 @@ for my $case (['short.secret', qr/shorter than 32/], ['missing.secret', qr/missi
     my $conf = $t->write_nginx_conf(
         "server { listen 127.0.0.1:%%PORT%%; ferry_jwt_secret_file %%DIR%%/$case->[0];\n"
       . " location / { ferry_auth jwt; } }\n");
-    my ($rc, $out) = $t->run_cmd([$Ferry::Test::NGINX, '-t', '-p', $t->dir . '/', '-c', $conf]);
+    my ($rc, $out) = $t->nginx_test($conf);
     isnt($rc, 0, "nginx -t fails with $case->[0]");
     like($out, $case->[1], 'naming the problem');
 }
 my $conf = $t->write_nginx_conf("server { listen 127.0.0.1:%%PORT%%; location / { ferry_auth jwt; } }\n");
-my ($rc, $out) = $t->run_cmd([$Ferry::Test::NGINX, '-t', '-p', $t->dir . '/', '-c', $conf]);
+my ($rc, $out) = $t->nginx_test($conf);
 like($out, qr/needs "ferry_jwt_secret_file"/, 'ferry_auth jwt without a secret: nginx -t says so');
 
 $t->done;

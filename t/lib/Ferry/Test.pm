@@ -378,9 +378,7 @@ sub start_nginx {
     my ($self, $http) = @_;
     my $conf = $self->write_nginx_conf($http) if defined $http;
     $conf //= "$self->{dir}/nginx.conf";
-    my %env = $ASAN ? (LD_PRELOAD => asan_runtime(),
-                       ASAN_OPTIONS => 'detect_leaks=0:log_path=' . "$self->{dir}/asan-nginx")
-                    : ();
+    my %env = $self->nginx_env;
 
     my ($rc, $out) = $self->run_cmd([$NGINX, '-t', '-q', '-p', "$self->{dir}/", '-c', $conf],
                                     env => \%env);
@@ -393,6 +391,21 @@ sub start_nginx {
         IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp')
     });
     return $self;
+}
+
+# The environment nginx runs in: the ASan runtime when the module has it.
+sub nginx_env {
+    my ($self) = @_;
+    return $ASAN ? (LD_PRELOAD => asan_runtime(),
+                    ASAN_OPTIONS => 'detect_leaks=0:log_path=' . "$self->{dir}/asan-nginx")
+                 : ();
+}
+
+# nginx -t on a config file: (exit code, output).
+sub nginx_test {
+    my ($self, $conf) = @_;
+    return $self->run_cmd([$NGINX, '-t', '-p', "$self->{dir}/", '-c', $conf],
+                          env => { $self->nginx_env });
 }
 
 sub stop_nginx {

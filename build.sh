@@ -78,7 +78,10 @@ build_module() {
     fi
     make -s -C "$src" -f objs/Makefile -j"$(nproc)" modules >"$b/nginx-make.log" 2>&1 \
         || { grep -E "error|Error" "$b/nginx-make.log" | head -40 || true; die "module build failed"; }
-    cp "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so"
+    # a new inode: a running nginx has the old file mapped, and overwriting
+    # it in place would crash that nginx on its next reload
+    cp "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so.new"
+    mv -f "$b/ngx_http_ferry_module.so.new" "$b/ngx_http_ferry_module.so"
 }
 
 build() {
@@ -150,8 +153,9 @@ start_pg() {
 ferryd_env() {
     export FERRY_SOCKET=$RUNDIR/ferryd.sock LOG_FILE=$VAR/log/ferryd.log \
            MIGRATIONS_DIR=$ROOT/migrations SPOOL_DIR=$VAR/spool REPORTS_DIR=$VAR/reports
-    [ "$(id -u)" = 0 ] && export SOCKET_GROUP=www-data
-    return 0
+    # nginx's workers run as www-data when started by root; otherwise the
+    # socket keeps the caller's group
+    if [ "$(id -u)" = 0 ]; then export SOCKET_GROUP=www-data; else export SOCKET_GROUP=; fi
 }
 
 start_ferryd() {
@@ -162,7 +166,7 @@ start_ferryd() {
         while kill -0 "$(cat "$VAR/ferryd.pid")" 2>/dev/null; do sleep 0.1; done
     fi
     log "starting ferryd (socket $FERRY_SOCKET, log $LOG_FILE)"
-    nohup "$(build_dir)/ferryd" -c "$ROOT/conf/ferryd.conf" >>"$VAR/log/ferryd.out" 2>&1 &
+    setsid nohup "$(build_dir)/ferryd" -c "$ROOT/conf/ferryd.conf" >>"$VAR/log/ferryd.out" 2>&1 &
     echo $! >"$VAR/ferryd.pid"
     for _ in $(seq 100); do [ -S "$FERRY_SOCKET" ] && return 0; sleep 0.1; done
     tail -20 "$VAR/log/ferryd.log" "$VAR/log/ferryd.out" 2>/dev/null

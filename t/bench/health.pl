@@ -13,6 +13,7 @@ my $dur = $ENV{BENCH_SECONDS} || 8;
 my $conns = $ENV{BENCH_CONNECTIONS} || 64;
 
 my $t = Ferry::Test->new;
+$t->{nginx_log_level} = 'error';
 $t->start_pg->migrate;
 $t->start_ferryd(LOG_LEVEL => 'info');
 my $up = Ferry::Test::free_port();

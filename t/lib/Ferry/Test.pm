@@ -341,13 +341,15 @@ sub write_nginx_conf {
     my ($self, $http) = @_;
     my $module = "$BUILD/ngx_http_ferry_module.so";
     my $user = is_root() ? "user www-data;\n" : '';
+    # debug detail for failing tests; benchmarks ask for less
+    my $level = $self->{nginx_log_level} // 'debug';
     my $conf = <<"EOF";
 load_module $module;
 ${user}worker_processes 1;
 daemon off;
 master_process on;
 pid %%DIR%%/nginx.pid;
-error_log %%DIR%%/error.log debug;
+error_log %%DIR%%/error.log $level;
 events { worker_connections 1024; }
 http {
     access_log %%DIR%%/access.log;

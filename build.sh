@@ -150,9 +150,19 @@ start_pg() {
         || psql -X -q -h "$RUNDIR" -p "$PGPORT" -U postgres -d postgres -c 'CREATE DATABASE ferry'
 }
 
+# The HS256 secret nginx verifies tokens with and ferryd signs them with,
+# made once per checkout.
+jwt_secret() {
+    if [ ! -s "$VAR/jwt.secret" ]; then
+        (umask 077; head -c 48 /dev/urandom | base64 -w0 >"$VAR/jwt.secret"; echo >>"$VAR/jwt.secret")
+    fi
+}
+
 ferryd_env() {
+    jwt_secret
     export FERRY_SOCKET=$RUNDIR/ferryd.sock LOG_FILE=$VAR/log/ferryd.log \
-           MIGRATIONS_DIR=$ROOT/migrations SPOOL_DIR=$VAR/spool REPORTS_DIR=$VAR/reports
+           MIGRATIONS_DIR=$ROOT/migrations SPOOL_DIR=$VAR/spool REPORTS_DIR=$VAR/reports \
+           JWT_SECRET_FILE=$VAR/jwt.secret
     # nginx's workers run as www-data when started by root; otherwise the
     # socket keeps the caller's group
     if [ "$(id -u)" = 0 ]; then export SOCKET_GROUP=www-data; else export SOCKET_GROUP=; fi
@@ -199,6 +209,8 @@ http {
     }
     server {
         listen 127.0.0.1:$PORT;
+        ferry_jwt_secret_file $VAR/jwt.secret;
+        ferry_spool_path $VAR/spool;
         include $ROOT/conf/ferry-locations.conf;
     }
 }
@@ -227,6 +239,9 @@ PostgreSQL in $PGDATA (psql -h $RUNDIR -p $PGPORT -U postgres ferry). Logs in $V
 
 Try:
   curl -s localhost:$PORT/healthcheck            # {"status":"ok","helper":"up","database":"up"}
+  curl -s localhost:$PORT/auth/register -d '{"email":"me@example.com","password":"secret123"}'
+  TOKEN=\$(curl -s localhost:$PORT/auth/token -d '{"email":"me@example.com","password":"secret123"}' | jq -r .access_token)
+  curl -s localhost:$PORT/auth/me -H "Authorization: Bearer \$TOKEN"
   ./build.sh stop ferryd; curl -s localhost:$PORT/health   # 503, "helper":"down"
   ./build.sh run                                 # safe to run again: starts what is down
   ./build.sh stop                                # stops nginx, ferryd and PostgreSQL

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <libpq-fe.h>
 
+#include "ferry_jwt.h"
 #include "log.h"
 
 typedef enum { SET_STR, SET_INT, SET_LONG, SET_MODE, SET_LEVEL } set_type_t;
@@ -35,6 +36,9 @@ static const setting_t settings[] = {
     { "DB_POOL_SIZE",       SET_INT,   OFF(db_pool_size),       "5",        1, 1000 },
     { "DB_POOL_TIMEOUT",    SET_INT,   OFF(db_pool_timeout),    "30",       1, 3600 },
     { "FERRY_SOCKET",       SET_STR,   OFF(ferry_socket),       "/run/ferry/ferryd.sock", 0, 0 },
+    { "JWT_ACCESS_TTL_SECONDS", SET_INT, OFF(jwt_access_ttl_seconds), "3600", 60, 31536000 },
+    { "JWT_AUDIENCE",       SET_STR,   OFF(jwt_audience),       "",         0, 0 },
+    { "JWT_ISSUER",         SET_STR,   OFF(jwt_issuer),         "",         0, 0 },
     { "JWT_SECRET_FILE",    SET_STR,   OFF(jwt_secret_file),    "",         0, 0 },
     { "LOG_FILE",           SET_STR,   OFF(log_file),           "",         0, 0 },
     { "LOG_LEVEL",          SET_LEVEL, OFF(log_level),          "info",     0, 0 },
@@ -221,11 +225,13 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
     return 0;
 }
 
-static int
-config_check_secret(const char *path, char *err, size_t errlen)
+int
+config_read_secret(const char *path, unsigned char *key, size_t *len, char *err,
+    size_t errlen)
 {
     struct stat  st;
     FILE        *f;
+    size_t       n;
 
     f = fopen(path, "r");
     if (f == NULL) {
@@ -233,13 +239,25 @@ config_check_secret(const char *path, char *err, size_t errlen)
         return -1;
     }
 
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "JWT_SECRET_FILE %s is not a regular file", path);
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)
+        || st.st_size > CONFIG_SECRET_MAX)
+    {
+        snprintf(err, errlen, "JWT_SECRET_FILE %s is not a regular file of at most %d bytes",
+                 path, CONFIG_SECRET_MAX);
         fclose(f);
         return -1;
     }
 
+    n = fread(key, 1, CONFIG_SECRET_MAX, f);
     fclose(f);
+
+    *len = ferry_jwt_key_len(key, n);
+
+    if (*len < FERRY_JWT_KEY_MIN) {
+        snprintf(err, errlen, "JWT_SECRET_FILE %s holds a secret shorter than %d bytes",
+                 path, FERRY_JWT_KEY_MIN);
+        return -1;
+    }
 
     return 0;
 }
@@ -286,10 +304,13 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
     }
     PQconninfoFree(opts);
 
-    if (cfg->jwt_secret_file[0]
-        && config_check_secret(cfg->jwt_secret_file, err, errlen) != 0)
-    {
-        goto done;
+    if (cfg->jwt_secret_file[0]) {
+        unsigned char  key[CONFIG_SECRET_MAX];
+        size_t         klen;
+
+        if (config_read_secret(cfg->jwt_secret_file, key, &klen, err, errlen) != 0) {
+            goto done;
+        }
     }
 
     if (cfg->socket_group[0] && getgrnam(cfg->socket_group) == NULL) {

@@ -13,6 +13,9 @@ typedef struct {
     int    db_pool_size;
     int    db_pool_timeout;
     char  *ferry_socket;
+    int    jwt_access_ttl_seconds;
+    char  *jwt_audience;
+    char  *jwt_issuer;
     char  *jwt_secret_file;
     char  *log_file;
     int    log_level;
@@ -38,6 +41,13 @@ int config_load(config_t *cfg, const char *path, char *err, size_t errlen);
 /* Parses one "KEY=VALUE" line into cfg (for tests and the loader). */
 int config_set(config_t *cfg, const char *key, const char *value, char *err,
     size_t errlen);
+
+#define CONFIG_SECRET_MAX 4096
+
+/* Reads the JWT secret (the file less trailing whitespace, at least
+ * FERRY_JWT_KEY_MIN bytes) into key (CONFIG_SECRET_MAX bytes). */
+int config_read_secret(const char *path, unsigned char *key, size_t *len,
+    char *err, size_t errlen);
 
 /* Every setting at DEBUG, secrets left out. */
 void config_log(const config_t *cfg);

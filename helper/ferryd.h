@@ -9,8 +9,12 @@
 #include "db.h"
 
 typedef struct {
-    config_t    cfg;
-    db_pool_t  *db;
+    config_t        cfg;
+    db_pool_t      *db;
+
+    /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */
+    unsigned char   jwt_key[CONFIG_SECRET_MAX];
+    size_t          jwt_key_len;
 } ferryd_t;
 
 #endif

@@ -35,6 +35,18 @@ serve(ferryd_t *fd)
     server_t  *srv;
     int        rc;
 
+    if (fd->cfg.jwt_secret_file[0]
+        && config_read_secret(fd->cfg.jwt_secret_file, fd->jwt_key, &fd->jwt_key_len,
+                              err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "ferryd: %s\n", err);
+        return EXIT_CONFIG;
+    }
+
+    if (fd->jwt_key_len == 0) {
+        log_warn("server", "JWT_SECRET_FILE is not set: POST /auth/token will answer 503");
+    }
+
     fd->db = db_pool_create(fd->cfg.database_url, fd->cfg.db_pool_size,
                             fd->cfg.db_connect_timeout, fd->cfg.db_pool_timeout);
     if (fd->db == NULL) {

@@ -3,12 +3,17 @@
  */
 #include "router.h"
 
+#include "accounts.h"
 #include "health.h"
 
 const route_t  ferryd_routes[] = {
     { "GET", "/ping",        health_ping,  1 },
     { "GET", "/health",      health_check, 0 },
     { "GET", "/healthcheck", health_check, 0 },
+
+    { "POST", "/auth/register", accounts_register, 0 },
+    { "POST", "/auth/token",    accounts_token,    0 },
+    { "GET",  "/auth/me",       accounts_me,       0 },
 };
 
 const size_t  ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

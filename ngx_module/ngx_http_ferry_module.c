@@ -469,7 +469,8 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     ctx->error = "request body is not valid JSON";
 
-    return NGX_HTTP_BAD_REQUEST;
+    /* 422, as the FastAPI services Ferry replaces answered */
+    return NGX_HTTP_UNPROCESSABLE_ENTITY;
 }
 
 
@@ -1080,6 +1081,10 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
 
     r->headers_out.status = status;
     r->headers_out.status_line.len = 0;
+
+    if (status == NGX_HTTP_UNPROCESSABLE_ENTITY) {
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
+    }
 
     if (r->err_status) {
         r->err_status = status;

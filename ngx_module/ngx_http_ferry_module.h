@@ -14,6 +14,11 @@
 #include <ngx_http.h>
 
 
+#ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
+#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+#endif
+
+
 typedef struct ngx_http_ferry_upload_s  ngx_http_ferry_upload_t;
 
 

@@ -15,11 +15,6 @@
 #include "ferry_multipart.h"
 
 
-#ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
-#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
-#endif
-
-
 struct ngx_http_ferry_upload_s {
     ngx_http_request_t        *request;
 

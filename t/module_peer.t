@@ -80,7 +80,7 @@ is_deeply($r->{json}{frame}{body}, { name => "q\"uote\n", n => [1, 2] },
 
 $r = $t->http(POST => '/api/things', body => '{"broken": ',
               headers => { 'Content-Type' => 'application/json' });
-is($r->{status}, 400, 'malformed JSON body: 400 from the module');
+is($r->{status}, 422, 'malformed JSON body: 422 from the module');
 like($r->{json}{error} // '', qr/JSON/, 'with a JSON error naming the problem');
 
 $r = $t->http(POST => '/api/things', body => '[' . ('1,' x 40000) . '1]',

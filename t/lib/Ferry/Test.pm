@@ -259,9 +259,22 @@ sub ferryd_cmd {
     return ["$BUILD/ferryd", @args];
 }
 
+# The HS256 secret shared by nginx (ferry_jwt_secret_file
+# %%DIR%%/jwt.secret) and ferryd (JWT_SECRET_FILE).
+sub jwt_secret {
+    my ($self) = @_;
+    return $self->{jwt_secret} //= do {
+        my $s = join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 48;
+        $self->write_file('jwt.secret', "$s\n");
+        $s;
+    };
+}
+
 sub write_ferryd_conf {
     my ($self, %set) = @_;
+    $self->jwt_secret;
     my %conf = (
+        JWT_SECRET_FILE => "$self->{dir}/jwt.secret",
         FERRY_SOCKET => $self->ferryd_socket,
         DATABASE_URL => $self->database_url,
         MIGRATIONS_DIR => "$ROOT/migrations",

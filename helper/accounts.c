@@ -1,0 +1,412 @@
+/*
+ * Accounts. Passwords are stored only as yescrypt hashes (libxcrypt's
+ * crypt_r); an unknown email is checked against a dummy hash so that it
+ * takes as long as a wrong password.
+ */
+#include "accounts.h"
+
+#include <crypt.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ferry_jwt.h"
+#include "log.h"
+
+#define ACCOUNTS_PASSWORD_MIN  8
+#define ACCOUNTS_PASSWORD_MAX  1024
+#define ACCOUNTS_EMAIL_MAX     254
+
+static char            accounts_dummy[CRYPT_OUTPUT_SIZE];
+static pthread_once_t  accounts_dummy_once = PTHREAD_ONCE_INIT;
+
+/* yescrypt at libxcrypt's default cost, salted from OpenSSL's RNG */
+static int
+accounts_hash(const char *password, char *out)
+{
+    char                salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    unsigned char       rnd[32];
+    struct crypt_data  *cd;
+    const char         *h;
+    int                 rc = -1;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1
+        || crypt_gensalt_rn("$y$", 0, (const char *) rnd, sizeof(rnd), salt,
+                            sizeof(salt)) == NULL)
+    {
+        return -1;
+    }
+
+    cd = calloc(1, sizeof(*cd));
+    if (cd == NULL) {
+        return -1;
+    }
+
+    h = crypt_r(password, salt, cd);
+    if (h && h[0] != '*') {
+        snprintf(out, CRYPT_OUTPUT_SIZE, "%s", h);
+        rc = 0;
+    }
+
+    free(cd);
+
+    return rc;
+}
+
+static int
+accounts_verify(const char *password, const char *hash)
+{
+    struct crypt_data  *cd;
+    const char         *h;
+    int                 ok = 0;
+
+    cd = calloc(1, sizeof(*cd));
+    if (cd == NULL) {
+        return 0;
+    }
+
+    h = crypt_r(password, hash, cd);
+    if (h && h[0] != '*' && strlen(h) == strlen(hash)) {
+        ok = CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
+    }
+
+    free(cd);
+
+    return ok;
+}
+
+static void
+accounts_make_dummy(void)
+{
+    if (accounts_hash("ferry-dummy-password", accounts_dummy) != 0) {
+        accounts_dummy[0] = '\0';
+    }
+}
+
+int
+accounts_email(const char *in, char *out)
+{
+    const char  *s, *e, *at, *p;
+    size_t       n, i;
+
+    for (s = in; isspace((unsigned char) *s); s++) { /* void */ }
+    for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--) { /* void */ }
+
+    n = (size_t) (e - s);
+    if (n == 0 || n > ACCOUNTS_EMAIL_MAX) {
+        return -1;
+    }
+
+    at = memchr(s, '@', n);
+    if (at == NULL || at == s || at == e - 1 || memchr(at + 1, '@', (size_t) (e - at - 1))) {
+        return -1;
+    }
+
+    for (p = s; p < e; p++) {
+        if ((unsigned char) *p <= ' ' || *p == '"' || *p == ',' || *p == '<' || *p == '>'
+            || *p == '(' || *p == ')' || *p == ';' || *p == '\\')
+        {
+            return -1;
+        }
+    }
+
+    /* the domain: labels separated by dots, none empty */
+    p = memchr(at + 1, '.', (size_t) (e - at - 1));
+    if (p == NULL || at[1] == '.' || e[-1] == '.') {
+        return -1;
+    }
+    for (p = at + 1; p < e - 1; p++) {
+        if (p[0] == '.' && p[1] == '.') {
+            return -1;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        out[i] = s + i > at ? (char) tolower((unsigned char) s[i]) : s[i];
+    }
+    out[n] = '\0';
+
+    return 0;
+}
+
+/* Reads {"email","password"}: 0, or 422 naming the field in resp. */
+static int
+accounts_credentials(req_t *req, resp_t *resp, char *email, const char **password)
+{
+    cJSON  *e, *p, *json;
+
+    if (!cJSON_IsObject(req->body)) {
+        resp_error(resp, 422, "request body must be a JSON object with email and password");
+        return -1;
+    }
+
+    e = cJSON_GetObjectItemCaseSensitive(req->body, "email");
+    p = cJSON_GetObjectItemCaseSensitive(req->body, "password");
+
+    json = NULL;
+
+    if (!cJSON_IsString(e)) {
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "error", "email is required");
+        cJSON_AddStringToObject(json, "field", "email");
+
+    } else if (accounts_email(e->valuestring, email) != 0) {
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "error", "email is not a valid address");
+        cJSON_AddStringToObject(json, "field", "email");
+
+    } else if (!cJSON_IsString(p)) {
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "error", "password is required");
+        cJSON_AddStringToObject(json, "field", "password");
+
+    } else if (strlen(p->valuestring) < ACCOUNTS_PASSWORD_MIN
+               || strlen(p->valuestring) > ACCOUNTS_PASSWORD_MAX)
+    {
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "error",
+                                "password must be 8 to 1024 characters long");
+        cJSON_AddStringToObject(json, "field", "password");
+    }
+
+    if (json) {
+        resp_json(resp, 422, json);
+        return -1;
+    }
+
+    *password = p->valuestring;
+
+    return 0;
+}
+
+static void
+accounts_user_json(resp_t *resp, int status, const char *id, const char *email)
+{
+    cJSON  *json = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(json, "id", id);
+    cJSON_AddStringToObject(json, "email", email);
+    resp_json(resp, status, json);
+}
+
+void
+accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    char         email[ACCOUNTS_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
+    const char  *password, *params[2];
+    PGconn      *conn;
+    PGresult    *res;
+
+    if (accounts_credentials(req, resp, email, &password) != 0) {
+        return;
+    }
+
+    if (accounts_hash(password, hash) != 0) {
+        log_error(req->rid, "register: cannot hash a password");
+        resp_error(resp, 500, "internal error");
+        return;
+    }
+
+    conn = db_acquire(fd->db);
+    if (conn == NULL) {
+        resp_error(resp, 503, "database unavailable");
+        return;
+    }
+
+    params[0] = email;
+    params[1] = hash;
+    res = PQexecParams(conn,
+                       "INSERT INTO users (email, password_hash) VALUES ($1, $2) "
+                       "ON CONFLICT (email) DO NOTHING RETURNING id",
+                       2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "register: %s", PQerrorMessage(conn));
+        resp_error(resp, 500, "internal error");
+
+    } else if (PQntuples(res) == 0) {
+        cJSON  *json = cJSON_CreateObject();
+
+        log_debug(req->rid, "register: %s is already registered", email);
+        cJSON_AddStringToObject(json, "error", "email is already registered");
+        cJSON_AddStringToObject(json, "field", "email");
+        resp_json(resp, 409, json);
+
+    } else {
+        log_info(req->rid, "registered user %s", PQgetvalue(res, 0, 0));
+        accounts_user_json(resp, 201, PQgetvalue(res, 0, 0), email);
+    }
+
+    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+}
+
+void
+accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    char         email[ACCOUNTS_EMAIL_MAX + 1], claims[512], token[2048];
+    const char  *password, *params[1], *id = NULL;
+    int          ok = 0;
+    long         n;
+    time_t       now;
+    cJSON       *json, *c;
+    char        *text;
+    PGconn      *conn;
+    PGresult    *res;
+
+    if (accounts_credentials(req, resp, email, &password) != 0) {
+        return;
+    }
+
+    if (fd->jwt_key_len == 0) {
+        resp_error(resp, 503, "token signing is not configured (JWT_SECRET_FILE)");
+        return;
+    }
+
+    conn = db_acquire(fd->db);
+    if (conn == NULL) {
+        resp_error(resp, 503, "database unavailable");
+        return;
+    }
+
+    params[0] = email;
+    res = PQexecParams(conn, "SELECT id, password_hash FROM users WHERE email = $1",
+                       1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "token: %s", PQerrorMessage(conn));
+        db_release(fd->db, conn, 0);
+        PQclear(res);
+        resp_error(resp, 500, "internal error");
+        return;
+    }
+
+    db_release(fd->db, conn, 1);
+
+    if (PQntuples(res) == 1) {
+        id = PQgetvalue(res, 0, 0);
+        ok = accounts_verify(password, PQgetvalue(res, 0, 1));
+
+    } else {
+        /* as slow as a wrong password, so timing tells nothing */
+        pthread_once(&accounts_dummy_once, accounts_make_dummy);
+        (void) accounts_verify(password, accounts_dummy);
+    }
+
+    if (!ok) {
+        log_warn(req->rid, "token: wrong email or password");
+        PQclear(res);
+        resp_error(resp, 401, "invalid email or password");
+        resp_header(resp, "WWW-Authenticate", "Bearer");
+        return;
+    }
+
+    now = time(NULL);
+
+    c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "sub", id);
+    cJSON_AddNumberToObject(c, "iat", (double) now);
+    cJSON_AddNumberToObject(c, "exp", (double) (now + fd->cfg.jwt_access_ttl_seconds));
+    if (fd->cfg.jwt_issuer[0]) {
+        cJSON_AddStringToObject(c, "iss", fd->cfg.jwt_issuer);
+    }
+    if (fd->cfg.jwt_audience[0]) {
+        cJSON_AddStringToObject(c, "aud", fd->cfg.jwt_audience);
+    }
+
+    text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    snprintf(claims, sizeof(claims), "%s", text ? text : "");
+    cJSON_free(text);
+
+    n = ferry_jwt_sign(token, sizeof(token), claims, strlen(claims), fd->jwt_key,
+                       fd->jwt_key_len);
+    if (n < 0) {
+        PQclear(res);
+        resp_error(resp, 500, "internal error");
+        return;
+    }
+
+    log_info(req->rid, "issued a token for user %s", id);
+    PQclear(res);
+
+    json = cJSON_CreateObject();
+    cJSON_AddStringToObject(json, "access_token", token);
+    cJSON_AddStringToObject(json, "token_type", "bearer");
+    cJSON_AddNumberToObject(json, "expires_in", fd->cfg.jwt_access_ttl_seconds);
+    resp_json(resp, 200, json);
+    resp_header(resp, "Cache-Control", "no-store");
+}
+
+int
+accounts_require_user(PGconn *conn, req_t *req, resp_t *resp)
+{
+    const char  *params[1];
+    PGresult    *res;
+    int          found;
+
+    if (req->user == NULL) {
+        resp_error(resp, 401, "authentication required");
+        return -1;
+    }
+
+    params[0] = req->user;
+    res = PQexecParams(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, NULL, params,
+                       NULL, NULL, 0);
+    found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "user check: %s", PQerrorMessage(conn));
+        resp_error(resp, 500, "internal error");
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    if (!found) {
+        log_info(req->rid, "token for an unknown user %s", req->user);
+        resp_error(resp, 401, "unknown user");
+        resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        return -1;
+    }
+
+    return 0;
+}
+
+void
+accounts_me(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    const char  *params[1];
+    PGconn      *conn;
+    PGresult    *res;
+
+    conn = db_acquire(fd->db);
+    if (conn == NULL) {
+        resp_error(resp, 503, "database unavailable");
+        return;
+    }
+
+    if (accounts_require_user(conn, req, resp) != 0) {
+        db_release(fd->db, conn, 1);
+        return;
+    }
+
+    params[0] = req->user;
+    res = PQexecParams(conn, "SELECT id, email FROM users WHERE id::text = $1", 1, NULL,
+                       params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        accounts_user_json(resp, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    } else {
+        resp_error(resp, 401, "unknown user");
+    }
+
+    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+}

@@ -207,6 +207,7 @@ http {
         server unix:$RUNDIR/ferryd.sock;
         keepalive 16;
     }
+    ferry_zone ferry_idem:10m;
     server {
         listen 127.0.0.1:$PORT;
         ferry_jwt_secret_file $VAR/jwt.secret;

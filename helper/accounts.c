@@ -138,7 +138,8 @@ accounts_email(const char *in, char *out)
 static int
 accounts_credentials(req_t *req, resp_t *resp, char *email, const char **password)
 {
-    cJSON  *e, *p, *json;
+    cJSON   *e, *p;
+    size_t   n;
 
     if (!cJSON_IsObject(req->body)) {
         resp_error(resp, 422, "request body must be a JSON object with email and password");
@@ -148,34 +149,25 @@ accounts_credentials(req_t *req, resp_t *resp, char *email, const char **passwor
     e = cJSON_GetObjectItemCaseSensitive(req->body, "email");
     p = cJSON_GetObjectItemCaseSensitive(req->body, "password");
 
-    json = NULL;
-
     if (!cJSON_IsString(e)) {
-        json = cJSON_CreateObject();
-        cJSON_AddStringToObject(json, "error", "email is required");
-        cJSON_AddStringToObject(json, "field", "email");
-
-    } else if (accounts_email(e->valuestring, email) != 0) {
-        json = cJSON_CreateObject();
-        cJSON_AddStringToObject(json, "error", "email is not a valid address");
-        cJSON_AddStringToObject(json, "field", "email");
-
-    } else if (!cJSON_IsString(p)) {
-        json = cJSON_CreateObject();
-        cJSON_AddStringToObject(json, "error", "password is required");
-        cJSON_AddStringToObject(json, "field", "password");
-
-    } else if (strlen(p->valuestring) < ACCOUNTS_PASSWORD_MIN
-               || strlen(p->valuestring) > ACCOUNTS_PASSWORD_MAX)
-    {
-        json = cJSON_CreateObject();
-        cJSON_AddStringToObject(json, "error",
-                                "password must be 8 to 1024 characters long");
-        cJSON_AddStringToObject(json, "field", "password");
+        resp_field_error(resp, 422, "email", "email is required");
+        return -1;
     }
 
-    if (json) {
-        resp_json(resp, 422, json);
+    if (accounts_email(e->valuestring, email) != 0) {
+        resp_field_error(resp, 422, "email", "email is not a valid address");
+        return -1;
+    }
+
+    if (!cJSON_IsString(p)) {
+        resp_field_error(resp, 422, "password", "password is required");
+        return -1;
+    }
+
+    n = strlen(p->valuestring);
+
+    if (n < ACCOUNTS_PASSWORD_MIN || n > ACCOUNTS_PASSWORD_MAX) {
+        resp_field_error(resp, 422, "password", "password must be 8 to 1024 characters long");
         return -1;
     }
 
@@ -230,12 +222,8 @@ accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
         resp_error(resp, 500, "internal error");
 
     } else if (PQntuples(res) == 0) {
-        cJSON  *json = cJSON_CreateObject();
-
         log_debug(req->rid, "register: %s is already registered", email);
-        cJSON_AddStringToObject(json, "error", "email is already registered");
-        cJSON_AddStringToObject(json, "field", "email");
-        resp_json(resp, 409, json);
+        resp_field_error(resp, 409, "email", "email is already registered");
 
     } else {
         log_info(req->rid, "registered user %s", PQgetvalue(res, 0, 0));
@@ -379,6 +367,25 @@ accounts_require_user(PGconn *conn, req_t *req, resp_t *resp)
     return 0;
 }
 
+PGconn *
+accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    PGconn  *conn;
+
+    conn = db_acquire(fd->db);
+    if (conn == NULL) {
+        resp_error(resp, 503, "database unavailable");
+        return NULL;
+    }
+
+    if (accounts_require_user(conn, req, resp) != 0) {
+        db_release(fd->db, conn, 1);
+        return NULL;
+    }
+
+    return conn;
+}
+
 void
 accounts_me(ferryd_t *fd, req_t *req, resp_t *resp)
 {
@@ -386,14 +393,8 @@ accounts_me(ferryd_t *fd, req_t *req, resp_t *resp)
     PGconn      *conn;
     PGresult    *res;
 
-    conn = db_acquire(fd->db);
+    conn = accounts_user_conn(fd, req, resp);
     if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
-        return;
-    }
-
-    if (accounts_require_user(conn, req, resp) != 0) {
-        db_release(fd->db, conn, 1);
         return;
     }
 

@@ -18,6 +18,12 @@ void accounts_me(ferryd_t *fd, req_t *req, resp_t *resp);
  */
 int accounts_require_user(PGconn *conn, req_t *req, resp_t *resp);
 
+/*
+ * A pooled connection for a request that acts for its user, once the user
+ * is known to exist; NULL with resp filled (503, 401) otherwise.
+ */
+PGconn *accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp);
+
 /* Normalises an email (trim, lower-case domain) into out (255 bytes);
  * -1 when it is not an address. */
 int accounts_email(const char *in, char *out);

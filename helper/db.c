@@ -188,3 +188,17 @@ db_release(db_pool_t *pool, PGconn *conn, int ok)
         PQfinish(conn);
     }
 }
+
+int
+db_exec(PGconn *conn, const char *sql)
+{
+    PGresult  *res;
+    int        ok;
+
+    res = PQexec(conn, sql);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK
+         || PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+
+    return ok ? 0 : -1;
+}

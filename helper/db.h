@@ -20,6 +20,10 @@ PGconn *db_acquire(db_pool_t *pool);
 /* Gives a connection back; ok = 0 when it failed, so it is closed. */
 void db_release(db_pool_t *pool, PGconn *conn, int ok);
 
+/* Runs a statement that returns no rows to keep (BEGIN, COMMIT, DDL, a
+ * whole migration file). 0, or -1 with the error in PQerrorMessage(). */
+int db_exec(PGconn *conn, const char *sql);
+
 /* One connection outside the pool (migrations). */
 PGconn *db_connect(const char *url, int connect_timeout, char *err,
     size_t errlen);

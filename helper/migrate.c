@@ -125,19 +125,6 @@ migrate_read(const char *dir, const char *name, const char *suffix)
     return buf;
 }
 
-static int
-migrate_exec(PGconn *conn, const char *sql)
-{
-    PGresult  *res;
-    int        ok;
-
-    res = PQexec(conn, sql);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-
-    return ok ? 0 : -1;
-}
-
 /* Runs sql and the bookkeeping statement in one transaction. */
 static int
 migrate_apply(PGconn *conn, const char *name, const char *sql, const char *record,
@@ -150,11 +137,11 @@ migrate_apply(PGconn *conn, const char *name, const char *sql, const char *recor
 
     snprintf(v, sizeof(v), "%ld", version);
 
-    if (migrate_exec(conn, "BEGIN") != 0) {
+    if (db_exec(conn, "BEGIN") != 0) {
         goto fail;
     }
 
-    if (migrate_exec(conn, sql) != 0) {
+    if (db_exec(conn, sql) != 0) {
         goto fail;
     }
 
@@ -166,7 +153,7 @@ migrate_apply(PGconn *conn, const char *name, const char *sql, const char *recor
     }
     PQclear(res);
 
-    if (migrate_exec(conn, "COMMIT") != 0) {
+    if (db_exec(conn, "COMMIT") != 0) {
         goto fail;
     }
 
@@ -179,7 +166,7 @@ fail:
 
     snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
     msg[strcspn(msg, "\n")] = '\0';
-    (void) migrate_exec(conn, "ROLLBACK");
+    (void) db_exec(conn, "ROLLBACK");
     fprintf(stderr, "ferryd: migration %s failed (rolled back): %s\n", name, msg);
     log_error("migrate", "migration %s failed (rolled back): %s", name, msg);
 
@@ -314,10 +301,10 @@ migrate_run(const config_t *cfg, const char *direction)
     }
 
     /* notices (e.g. "relation already exists, skipping") are noise here */
-    (void) migrate_exec(conn, "SET client_min_messages = warning");
+    (void) db_exec(conn, "SET client_min_messages = warning");
 
-    if (migrate_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")") != 0
-        || migrate_exec(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    if (db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")") != 0
+        || db_exec(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                               "version bigint PRIMARY KEY, name text NOT NULL, "
                               "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
     {

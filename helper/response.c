@@ -93,6 +93,16 @@ resp_error(resp_t *r, int status, const char *fmt, ...)
     resp_json(r, status, json);
 }
 
+void
+resp_field_error(resp_t *r, int status, const char *field, const char *msg)
+{
+    cJSON  *json = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(json, "error", msg);
+    cJSON_AddStringToObject(json, "field", field);
+    resp_json(r, status, json);
+}
+
 int
 resp_frame(const resp_t *r, unsigned char **out, size_t *outlen)
 {

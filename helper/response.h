@@ -32,6 +32,9 @@ void resp_json(resp_t *r, int status, cJSON *json);
 void resp_error(resp_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* {"error": message, "field": field}: a request field is wrong or missing */
+void resp_field_error(resp_t *r, int status, const char *field, const char *msg);
+
 /* The whole frame, malloc'ed: length prefix, head, body. 0 or -1. */
 int resp_frame(const resp_t *r, unsigned char **out, size_t *outlen);
 

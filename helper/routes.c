@@ -5,6 +5,7 @@
 
 #include "accounts.h"
 #include "health.h"
+#include "imports.h"
 
 const route_t  ferryd_routes[] = {
     { "GET", "/ping",        health_ping,  1 },
@@ -14,6 +15,9 @@ const route_t  ferryd_routes[] = {
     { "POST", "/auth/register", accounts_register, 0 },
     { "POST", "/auth/token",    accounts_token,    0 },
     { "GET",  "/auth/me",       accounts_me,       0 },
+
+    { "POST", "/imports",       imports_create,    0 },
+    { "GET",  "/imports/{id}",  imports_show,      0 },
 };
 
 const size_t  ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

@@ -73,6 +73,14 @@ static ngx_conf_enum_t  ngx_http_ferry_auth_modes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_ferry_idem_modes[] = {
+    { ngx_string("off"), NGX_HTTP_FERRY_IDEM_OFF },
+    { ngx_string("on"), NGX_HTTP_FERRY_IDEM_ON },
+    { ngx_string("required"), NGX_HTTP_FERRY_IDEM_REQUIRED },
+    { ngx_null_string, 0 }
+};
+
+
 /* hop-by-hop headers and the ones nginx sets itself */
 static ngx_str_t  ngx_http_ferry_hide_headers[] = {
     ngx_string("Status"),
@@ -114,6 +122,27 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ferry_loc_conf_t, spool_path),
+      NULL },
+
+    { ngx_string("ferry_idempotency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, idempotency),
+      &ngx_http_ferry_idem_modes },
+
+    { ngx_string("ferry_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ferry_zone,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_idempotency_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, idem_ttl),
       NULL },
 
     { ngx_string("ferry_max_body"),
@@ -309,6 +338,14 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    if (flcf->idempotency) {
+        rc = ngx_http_ferry_idem_begin(r, ctx);
+
+        if (rc != NGX_OK && rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     if (flcf->upload) {
         rc = ngx_http_ferry_upload_start(r, ctx);
 
@@ -374,6 +411,18 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
+    }
+
+    if (ctx->idem_key.len) {
+        if (ngx_http_ferry_idem_fingerprint(r, ctx) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ctx->idem_cached) {
+            ngx_http_finalize_request(r, ngx_http_ferry_idem_replay(r, ctx));
+            return;
+        }
     }
 
     ngx_http_upstream_init(r);
@@ -535,7 +584,8 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
           + qlen
           + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
-          + (ctx->upload ? ngx_http_ferry_upload_json_len(ctx) : 0);
+          + (ctx->upload ? ngx_http_ferry_upload_json_len(ctx) : 0)
+          + (ctx->idem_key.len ? ngx_http_ferry_idem_json_len(ctx) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -597,6 +647,10 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
     if (ctx->upload) {
         b->last = ngx_http_ferry_upload_json(b->last, ctx);
+    }
+
+    if (ctx->idem_key.len) {
+        b->last = ngx_http_ferry_idem_json(b->last, r, ctx);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -842,6 +896,7 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
 
     u->headers_in.status_n = head.status;
     u->state->status = head.status;
+    ctx->status = head.status;
     u->headers_in.content_length_n = head.length;
 
     switch (head.status) {
@@ -926,6 +981,7 @@ ngx_http_ferry_filter_init(void *data)
 
     if (u->length == 0) {
         u->keepalive = 1;
+        ngx_http_ferry_idem_complete(ctx->request, ctx, ctx->status);
     }
 
     return NGX_OK;
@@ -971,6 +1027,8 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
     b->last += bytes;
     cl->buf->last = b->last;
 
+    ngx_http_ferry_idem_capture(ctx, cl->buf->pos, bytes);
+
     if (u->length == -2) {
         /* the connection is out of step: close it, never reuse it */
         u->length = 0;
@@ -981,6 +1039,7 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
 
     if (u->length == 0) {
         u->keepalive = 1;
+        ngx_http_ferry_idem_complete(ctx->request, ctx, ctx->status);
     }
 
     return NGX_OK;
@@ -1276,6 +1335,9 @@ ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
 
     conf->upload = NGX_CONF_UNSET;
     conf->upload_sha256 = NGX_CONF_UNSET;
+    conf->idempotency = NGX_CONF_UNSET_UINT;
+    conf->idem_zone = NGX_CONF_UNSET_PTR;
+    conf->idem_ttl = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->jwt_leeway = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
@@ -1356,6 +1418,11 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"ferry_auth jwt\" needs \"ferry_jwt_secret_file\"");
         return NGX_CONF_ERROR;
     }
+
+    ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
+                              NGX_HTTP_FERRY_IDEM_OFF);
+    ngx_conf_merge_ptr_value(conf->idem_zone, prev->idem_zone, NULL);
+    ngx_conf_merge_sec_value(conf->idem_ttl, prev->idem_ttl, 86400);
 
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
 

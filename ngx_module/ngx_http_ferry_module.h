@@ -22,6 +22,10 @@
 typedef struct ngx_http_ferry_upload_s  ngx_http_ferry_upload_t;
 
 
+#define NGX_HTTP_FERRY_IDEM_OFF       0
+#define NGX_HTTP_FERRY_IDEM_ON        1
+#define NGX_HTTP_FERRY_IDEM_REQUIRED  2
+
 #define NGX_HTTP_FERRY_AUTH_OFF    0
 #define NGX_HTTP_FERRY_AUTH_JWT    1
 
@@ -39,6 +43,10 @@ typedef struct {
     ngx_flag_t                 upload_sha256;
     ngx_str_t                  upload_field;
     ngx_str_t                  spool_path;
+
+    ngx_uint_t                 idempotency;
+    ngx_shm_zone_t            *idem_zone;
+    time_t                     idem_ttl;
 
     size_t                     max_body;
     ngx_flag_t                 health;
@@ -64,6 +72,21 @@ typedef struct {
     /* the file streamed by ferry_upload */
     ngx_http_ferry_upload_t   *upload;
 
+    /* Idempotency-Key: the header, the zone's key (user NUL key), the
+     * request's fingerprint, and a finished duplicate's stored answer */
+    ngx_str_t                  idem_key;
+    ngx_str_t                  idem_zkey;
+    uint32_t                   idem_hash;
+    u_char                     idem_fp[32];
+    u_char                     idem_fp_hex[64];
+    u_char                     idem_cached_fp[32];
+    ngx_uint_t                 idem_status;
+    ngx_str_t                  idem_body;
+    ngx_str_t                  idem_capture;
+
+    /* ferryd's status in its response head */
+    ngx_uint_t                 status;
+
     /* message of an error answered by the module itself */
     const char                *error;
 
@@ -71,6 +94,9 @@ typedef struct {
     ngx_buf_t                 *error_json;
 
     unsigned                   json_errors:1;
+    unsigned                   idem_cached:1;
+    unsigned                   idem_owner:1;
+    unsigned                   idem_skip:1;
     unsigned                   file_taken:1;
     unsigned                   head_ok:1;
     unsigned                   invalid:1;
@@ -94,6 +120,22 @@ size_t ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx);
 u_char *ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx);
 char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
+void ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id);
+
+ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+void ngx_http_ferry_idem_capture(ngx_http_ferry_ctx_t *ctx, u_char *p,
+    size_t n);
+void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, ngx_uint_t status);
+size_t ngx_http_ferry_idem_json_len(ngx_http_ferry_ctx_t *ctx);
+u_char *ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,

@@ -25,6 +25,7 @@ struct ngx_http_ferry_upload_s {
 
     EVP_MD_CTX                *sha;
     u_char                     sha256[64];
+    u_char                     identity[NGX_OFF_T_LEN + sizeof("size:")];
 
     ferry_mp_t                *mp;
     ngx_str_t                  name;
@@ -510,6 +511,24 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
                   up->size, &up->path);
 
     return NGX_OK;
+}
+
+
+/* What the fingerprint of an upload request takes from its file. */
+
+void
+ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
+{
+    ngx_http_ferry_upload_t  *up = ctx->upload;
+
+    if (up->sha256[0]) {
+        id->data = up->sha256;
+        id->len = sizeof(up->sha256);
+        return;
+    }
+
+    id->data = up->identity;
+    id->len = ngx_sprintf(up->identity, "size:%O", up->size) - up->identity;
 }
 
 

@@ -42,6 +42,7 @@ sub new {
 
     my $self = bless {
         dir => $dir,
+        pid => $$,
         procs => {},
         env => {},
         %opt,
@@ -446,7 +447,8 @@ sub http {
     } elsif (exists $opt{body}) {
         $args{content} = $opt{body};
     }
-    my $res = $ua->request($method, "http://127.0.0.1:" . $self->port . $path, \%args);
+    my $res = $ua->request($method, "http://127.0.0.1:" . ($opt{port} // $self->port) . $path,
+                           \%args);
     $res->{json} = eval { $JSON->decode($res->{content}) }
         if ($res->{headers}{'content-type'} // '') =~ m{json};
     return $res;
@@ -548,6 +550,18 @@ sub response_frame {
     return pack('N', length $head) . $head . $body;
 }
 
+# A user registered through nginx and a token for it (needs /auth/register
+# and /auth/token locations).
+sub user_token {
+    my ($self, $email, $password) = @_;
+    $password //= 'password-' . $email;
+    my $r = $self->http(POST => '/auth/register', json => { email => $email, password => $password });
+    die "register $email: $r->{status} $r->{content}" unless $r->{status} == 201;
+    $r = $self->http(POST => '/auth/token', json => { email => $email, password => $password });
+    die "token $email: $r->{status} $r->{content}" unless $r->{status} == 200;
+    return $r->{json}{access_token};
+}
+
 # ------------------------------------------------------------------ tokens
 
 # An HS256 JWT made independently of Ferry's C code, to check the module.
@@ -591,6 +605,9 @@ sub done {
 
 sub teardown {
     my ($self) = @_;
+    # a forked child (a test's client, the fake ferryd) must not tear down
+    # what its parent started
+    return if $self->{pid} != $$;
     $self->stop_proc('nginx', 'QUIT', 5) if $self->{procs}{nginx};
     for my $name (grep { $_ ne 'postgres' } keys %{ $self->{procs} }) {
         $self->stop_proc($name, 'TERM', 10);

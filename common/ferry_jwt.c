@@ -162,6 +162,8 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
         goto done;
     }
 
+    claims->nbf = 0;
+
     item = cJSON_GetObjectItemCaseSensitive(json, "nbf");
     if (item != NULL) {
         if (!cJSON_IsNumber(item)) {
@@ -169,7 +171,9 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
             goto done;
         }
 
-        if ((long long) chk->now + chk->leeway < (long long) item->valuedouble) {
+        claims->nbf = (long long) item->valuedouble;
+
+        if ((long long) chk->now + chk->leeway < claims->nbf) {
             rc = FERRY_JWT_NOT_YET_VALID;
             goto done;
         }

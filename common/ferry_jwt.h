@@ -34,6 +34,7 @@ typedef struct {
 typedef struct {
     char         sub[FERRY_JWT_SUB_MAX + 1];
     long long    exp;
+    long long    nbf;        /* 0 when the token has none */
 } ferry_jwt_claims_t;
 
 /*

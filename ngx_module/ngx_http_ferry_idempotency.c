@@ -279,60 +279,55 @@ ngx_int_t
 ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx)
 {
-    u_char       body[32], fp[32];
-    unsigned     n;
-    ngx_str_t    file;
-    EVP_MD_CTX  *md;
-    ngx_int_t    rc;
+    u_char             body[32], fp[32];
+    unsigned           n;
+    ngx_str_t          file;
+    const EVP_MD      *sha;
+    static EVP_MD_CTX *md;
 
-    rc = NGX_ERROR;
+    /* one digest context per worker, reset for each use */
 
-    md = EVP_MD_CTX_new();
     if (md == NULL) {
-        return NGX_ERROR;
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+    sha = ngx_http_ferry_sha256();
+
+    if (ctx->upload) {
+        ngx_http_ferry_upload_identity(ctx, &file);
+
+    } else {
+        if (EVP_DigestInit_ex(md, sha, NULL) != 1
+            || EVP_DigestUpdate(md, ctx->body.data, ctx->body.len) != 1
+            || EVP_DigestFinal_ex(md, body, &n) != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        file.data = body;
+        file.len = sizeof(body);
+    }
+
+    if (EVP_DigestInit_ex(md, sha, NULL) != 1
         || EVP_DigestUpdate(md, r->method_name.data, r->method_name.len) != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
         || EVP_DigestUpdate(md, r->uri.data, r->uri.len) != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
         || EVP_DigestUpdate(md, r->args.data, r->args.len) != 1
-        || EVP_DigestUpdate(md, "\n", 1) != 1)
+        || EVP_DigestUpdate(md, "\n", 1) != 1
+        || EVP_DigestUpdate(md, file.data, file.len) != 1
+        || EVP_DigestFinal_ex(md, fp, &n) != 1)
     {
-        goto done;
-    }
-
-    if (ctx->upload) {
-        ngx_http_ferry_upload_identity(ctx, &file);
-
-        if (EVP_DigestUpdate(md, file.data, file.len) != 1) {
-            goto done;
-        }
-
-    } else {
-        if (EVP_Digest(ctx->body.data, ctx->body.len, body, &n, EVP_sha256(),
-                       NULL) != 1
-            || EVP_DigestUpdate(md, body, sizeof(body)) != 1)
-        {
-            goto done;
-        }
-    }
-
-    if (EVP_DigestFinal_ex(md, fp, &n) != 1) {
-        goto done;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(ctx->idem_fp, fp, 32);
     ngx_hex_dump(ctx->idem_fp_hex, fp, 32);
 
-    rc = NGX_OK;
-
-done:
-
-    EVP_MD_CTX_free(md);
-
-    return rc;
+    return NGX_OK;
 }
 
 

@@ -10,6 +10,7 @@
 #include "ngx_http_ferry_module.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "ferry_frame.h"
 
@@ -19,6 +20,8 @@
 
 
 static ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
+static void ngx_http_ferry_upstream_init(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
 static void ngx_http_ferry_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_read_body(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
@@ -284,7 +287,6 @@ static ngx_int_t
 ngx_http_ferry_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    ngx_http_upstream_t        *u;
     ngx_http_ferry_ctx_t       *ctx;
     ngx_http_ferry_loc_conf_t  *flcf;
 
@@ -297,27 +299,6 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 
     ctx->json_errors = 1;
 
-    if (ngx_http_upstream_create(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    u = r->upstream;
-
-    ngx_str_set(&u->schema, "ferry://");
-    u->output.tag = (ngx_buf_tag_t) &ngx_http_ferry_module;
-
-    u->conf = &flcf->upstream;
-
-    u->create_request = ngx_http_ferry_create_request;
-    u->reinit_request = ngx_http_ferry_reinit_request;
-    u->process_header = ngx_http_ferry_process_header;
-    u->abort_request = ngx_http_ferry_abort_request;
-    u->finalize_request = ngx_http_ferry_finalize_request;
-
-    u->input_filter_init = ngx_http_ferry_filter_init;
-    u->input_filter = ngx_http_ferry_filter;
-    u->input_filter_ctx = ctx;
-
     if (flcf->health) {
         rc = ngx_http_discard_request_body(r);
 
@@ -327,7 +308,7 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 
         r->main->count++;
 
-        ngx_http_upstream_init(r);
+        ngx_http_ferry_upstream_init(r, ctx);
 
         return NGX_DONE;
     }
@@ -371,6 +352,24 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * SHA-256 fetched once per process: OpenSSL 3 looks an algorithm up anew
+ * on every EVP_sha256() init otherwise, which shows on short messages.
+ */
+
+const void *
+ngx_http_ferry_sha256(void)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return md ? (const void *) md : (const void *) EVP_sha256();
+}
+
+
 ngx_http_ferry_ctx_t *
 ngx_http_ferry_get_ctx(ngx_http_request_t *r)
 {
@@ -390,6 +389,45 @@ ngx_http_ferry_get_ctx(ngx_http_request_t *r)
     }
 
     return ctx;
+}
+
+
+/*
+ * The upstream is made only when ferryd is really asked: a refusal or a
+ * replay from the zone never pays for it.
+ */
+
+static void
+ngx_http_ferry_upstream_init(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    ngx_http_upstream_t        *u;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    u = r->upstream;
+
+    ngx_str_set(&u->schema, "ferry://");
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_ferry_module;
+
+    u->conf = &flcf->upstream;
+
+    u->create_request = ngx_http_ferry_create_request;
+    u->reinit_request = ngx_http_ferry_reinit_request;
+    u->process_header = ngx_http_ferry_process_header;
+    u->abort_request = ngx_http_ferry_abort_request;
+    u->finalize_request = ngx_http_ferry_finalize_request;
+
+    u->input_filter_init = ngx_http_ferry_filter_init;
+    u->input_filter = ngx_http_ferry_filter;
+    u->input_filter_ctx = ctx;
+
+    ngx_http_upstream_init(r);
 }
 
 
@@ -425,7 +463,7 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_upstream_init(r);
+    ngx_http_ferry_upstream_init(r, ctx);
 }
 
 

@@ -20,6 +20,12 @@ struct ngx_http_ferry_upload_s {
 
     ngx_fd_t                   fd;
     ngx_str_t                  part;       /* the file while it is written */
+
+    /* writes go out in client_body_buffer_size pieces, as nginx's own */
+    u_char                    *wbuf;
+    size_t                     wlen;
+    size_t                     wsize;
+
     ngx_str_t                  path;       /* its name once complete */
     off_t                      size;
 
@@ -44,6 +50,9 @@ static void ngx_http_ferry_upload_cleanup(void *data);
 static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up,
+    const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up);
+static ngx_int_t ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up,
     const u_char *p, size_t n);
 static int ngx_http_ferry_upload_on_part(void *data,
     const ferry_mp_part_t *part);
@@ -77,6 +86,7 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     ngx_str_t                  *ct;
     ngx_pool_cleanup_t         *cln;
     ngx_http_ferry_upload_t    *up;
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_ferry_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
@@ -88,6 +98,14 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     up->request = r;
     up->fd = NGX_INVALID_FILE;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    up->wsize = ngx_max(clcf->client_body_buffer_size, 65536);
+    up->wbuf = ngx_palloc(r->pool, up->wsize);
+    if (up->wbuf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
@@ -137,7 +155,7 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         up->sha = EVP_MD_CTX_new();
 
         if (up->sha == NULL
-            || EVP_DigestInit_ex(up->sha, EVP_sha256(), NULL) != 1)
+            || EVP_DigestInit_ex(up->sha, ngx_http_ferry_sha256(), NULL) != 1)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -329,13 +347,51 @@ static ngx_int_t
 ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
     size_t n)
 {
-    ssize_t  w;
+    size_t  k;
 
     if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
         return NGX_ERROR;
     }
 
     up->size += n;
+
+    while (n) {
+        if (up->wlen == 0 && n >= up->wsize) {
+            return ngx_http_ferry_upload_write_fd(up, p, n);
+        }
+
+        k = ngx_min(n, up->wsize - up->wlen);
+        ngx_memcpy(up->wbuf + up->wlen, p, k);
+        up->wlen += k;
+        p += k;
+        n -= k;
+
+        if (up->wlen == up->wsize && ngx_http_ferry_upload_flush(up) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up)
+{
+    size_t  n;
+
+    n = up->wlen;
+    up->wlen = 0;
+
+    return n ? ngx_http_ferry_upload_write_fd(up, up->wbuf, n) : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up, const u_char *p,
+    size_t n)
+{
+    ssize_t  w;
 
     while (n) {
         w = write(up->fd, p, n);
@@ -478,6 +534,10 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
         ctx->error = "multipart/form-data body has no file field";
         return NGX_HTTP_UNPROCESSABLE_ENTITY;
+    }
+
+    if (ngx_http_ferry_upload_flush(up) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (up->sha) {

@@ -122,6 +122,15 @@ is($t->http(GET => '/strict/x', headers => $auth->($strict->(iss => 'other', aud
 is($t->http(GET => '/strict/x', headers => $auth->($strict->(iss => 'ferry')))->{status},
    401, 'missing audience: 401');
 
+# A token verified once is remembered by the worker, but not past its exp.
+my $brief = $strict->(iss => 'ferry', aud => 'api', exp => time + 2);
+is($t->http(GET => '/strict/x', headers => $auth->($brief))->{status}, 200, 'a token about to expire: 200');
+is($t->http(GET => '/strict/x', headers => $auth->($brief))->{status}, 200, 'again (remembered)');
+sleep 3;
+$r = $t->http(GET => '/strict/x', headers => $auth->($brief));
+is($r->{status}, 401, 'once expired, the remembered token is refused');
+like($r->{headers}{'www-authenticate'}, qr/token expired/, 'as expired');
+
 like($t->read_file('error.log'), qr/\[info\].*bearer token rejected: token expired/,
      'rejections are logged at info with the reason');
 

@@ -1,0 +1,116 @@
+#!/usr/bin/perl
+# Benchmark: a 1 GiB multipart upload through ferry_upload (SHA-256 off and
+# on) against nginx's own body-to-file path (a WebDAV PUT, which reads the
+# body into client_body_temp_path and renames it) with the same bytes and the
+# same buffer size, all in this run; and the nginx worker's memory growth.
+
+use strict;
+use warnings;
+use Time::HiRes qw(time sleep);
+use lib 't/lib';
+use Ferry::Test;
+
+my $mb = $ENV{BENCH_UPLOAD_MB} || 1024;
+my $runs = $ENV{BENCH_RUNS} || 5;
+
+# Everything (the file sent, nginx's body temp files, the spool) on tmpfs
+# when there is one: the figures are then the CPU cost of each path, not
+# the luck of the disk's write-back.
+$ENV{TMPDIR} = '/dev/shm' if -d '/dev/shm' && -w '/dev/shm';
+
+my $t = Ferry::Test->new;
+$t->{nginx_log_level} = 'error';
+my $spool = $t->writable_dir('spool');
+my $dav = $t->writable_dir('dav');
+
+# ferryd's part is one small answer per upload: a stand-in is enough here.
+$t->start_fake_ferryd(sub { Ferry::Test::response_frame(201, '{"ok":true}') });
+$t->start_nginx(<<'EOF');
+    access_log off;
+    upstream ferryd { server unix:%%SOCK%%; }
+    client_max_body_size 4g;
+    client_body_buffer_size 1m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        ferry_spool_path %%DIR%%/spool;
+        location /dav/ { root %%DIR%%; dav_methods PUT; client_body_in_file_only on; }
+        location = /up-nosha { ferry_upload sha256=off; ferry_pass ferryd; }
+        location = /up-sha { ferry_upload; ferry_pass ferryd; }
+    }
+EOF
+
+# CSV-like bytes (a newline every ~40 bytes, as an import has), in a file.
+my $file = $t->dir . '/big.csv';
+open my $fh, '>', $file or die;
+my $block = join '', map { sprintf "user%07d\@example.com,First,Last,+10000%05d,City\n", $_, $_ } 1 .. 16384;
+my $need = $mb * 1024 * 1024;
+my $written = 0;
+while ($written < $need) {
+    my $n = $need - $written < length $block ? $need - $written : length $block;
+    print $fh substr($block, 0, $n);
+    $written += $n;
+}
+close $fh;
+system("cat $file > /dev/null");    # into the page cache
+
+my ($worker) = $t->nginx_workers;
+sub kb { my ($what) = @_; (`grep $what /proc/$worker/status` =~ /(\d+)/)[0] }
+
+my $url = 'http://127.0.0.1:' . $t->port;
+my $hz = `getconf CLK_TCK` + 0 || 100;
+sub cpu { my @f = split ' ', `cat /proc/$worker/stat`; ($f[13] + $f[14]) / $hz }
+sub run_curl {
+    my (@args) = @_;
+    my $out = `curl -s -o /dev/null -w '%{http_code} %{time_total}' @args`;
+    my ($code, $secs) = split ' ', $out;
+    die "curl @args: $out\n" unless $code =~ /^20[0-9]$/;
+    return $secs;
+}
+
+# warm up every path with a small file, so that what grows later grows with
+# the upload size, not with the first use of a buffer
+my $small = $t->write_file('small.csv', $block);
+run_curl('-T', $small, "$url/dav/small.csv");
+run_curl('-F', "file=\@$small", "$url/up-nosha");
+run_curl('-F', "file=\@$small", "$url/up-sha");
+my $hwm0 = kb('VmHWM');
+my (%best, %cpu);
+for (1 .. $runs) {
+    my (%s, %c);
+    # each measured upload follows an unmeasured one of the same kind: the
+    # first upload after a pause is slow on a shared VM whatever the path
+    for my $k (qw(dav nosha sha)) {
+        my @args = $k eq 'dav' ? ('-T', $file, "$url/dav/x.csv")
+                              : ('-F', "file=\@$file", "$url/up-$k");
+        run_curl(@args);
+        my $c0 = cpu();
+        $s{$k} = run_curl(@args);
+        $c{$k} = cpu() - $c0;
+    }
+    print STDERR join(' ', map { "$_=$s{$_}s/$c{$_}cpu" } sort keys %s), "\n" if $ENV{BENCH_VERBOSE};
+    for (keys %c) { $cpu{$_} = $c{$_} if !defined $cpu{$_} || $c{$_} < $cpu{$_} }
+    unlink "$dav/x.csv";
+    for (keys %s) { $best{$_} = $s{$_} if !$best{$_} || $s{$_} < $best{$_} }
+}
+my $hwm = kb('VmHWM');
+
+my %mbs = map { $_ => $mb / $best{$_} } keys %best;
+my %cps = map { $_ => $mb / ($cpu{$_} || 1e-9) } keys %cpu;
+printf "\nupload: %d MiB, best of %d, client_body_buffer_size 1m, files in %s\n", $mb, $runs,
+    $ENV{TMPDIR} // '/tmp';
+printf "%-52s %8s %8s %14s %8s\n", '', 'MB/s', 'vs base', 'MB/worker-CPU-s', 'vs base';
+for (['nginx body -> file (WebDAV PUT, in_file_only)', 'dav', ''],
+     ['ferry_upload multipart, sha256=off', 'nosha', '  (target >= 0.90x)'],
+     ['ferry_upload multipart, sha256=on', 'sha', '  (target >= 0.45x)']) {
+    my ($label, $k, $target) = @$_;
+    printf "%-52s %8.0f %7.2fx %14.0f %7.2fx%s\n", $label, $mbs{$k}, $mbs{$k} / $mbs{dav},
+        $cps{$k}, $cps{$k} / $cps{dav}, $target;
+}
+printf "nginx worker peak RSS growth over %d uploads of %d MiB: %.1f MB (target < 4 MB)\n",
+    6 * $runs, $mb, ($hwm - $hwm0) / 1024;
+my $sha = `openssl speed -evp sha256 -bytes 16384 -seconds 1 2>/dev/null | tail -1`;
+my ($k) = $sha =~ /([\d.]+)k\s*$/;
+printf "for reference, openssl speed sha256 (16 KB blocks): %.0f MB/s\n", $k / 1000 if $k;
+
+unlink $file;
+$t->teardown;

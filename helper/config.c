@@ -31,11 +31,16 @@ typedef struct {
 
 /* alphabetical; min/max bound the numbers */
 static const setting_t settings[] = {
+    { "BATCH_SIZE",         SET_INT,   OFF(batch_size),         "5000",     1, 1000000 },
     { "DATABASE_URL",       SET_STR,   OFF(database_url),       "postgresql:///ferry", 0, 0 },
     { "DB_CONNECT_TIMEOUT", SET_INT,   OFF(db_connect_timeout), "2",        1, 3600 },
     { "DB_POOL_SIZE",       SET_INT,   OFF(db_pool_size),       "5",        1, 1000 },
     { "DB_POOL_TIMEOUT",    SET_INT,   OFF(db_pool_timeout),    "30",       1, 3600 },
     { "FERRY_SOCKET",       SET_STR,   OFF(ferry_socket),       "/run/ferry/ferryd.sock", 0, 0 },
+    { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024", 16, 1048576 },
+    { "IMPORT_SLOW_MS",     SET_INT,   OFF(import_slow_ms),     "0",        0, 600000 },
+    { "JOB_STALE_SECONDS",  SET_INT,   OFF(job_stale_seconds),  "60",       1, 86400 },
+    { "JOB_WORKERS",        SET_INT,   OFF(job_workers),        "2",        0, 64 },
     { "JWT_ACCESS_TTL_SECONDS", SET_INT, OFF(jwt_access_ttl_seconds), "3600", 60, 31536000 },
     { "JWT_AUDIENCE",       SET_STR,   OFF(jwt_audience),       "",         0, 0 },
     { "JWT_ISSUER",         SET_STR,   OFF(jwt_issuer),         "",         0, 0 },
@@ -44,7 +49,9 @@ static const setting_t settings[] = {
     { "LOG_LEVEL",          SET_LEVEL, OFF(log_level),          "info",     0, 0 },
     { "MAX_FRAME_BYTES",    SET_LONG,  OFF(max_frame_bytes),    "1048576",  64, 1L << 30 },
     { "MIGRATIONS_DIR",     SET_STR,   OFF(migrations_dir),     "migrations", 0, 0 },
+    { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600", 10, 604800 },
     { "REPORTS_DIR",        SET_STR,   OFF(reports_dir),        "",         0, 0 },
+    { "REPORTS_URL",        SET_STR,   OFF(reports_url),        "/reports", 0, 0 },
     { "SOCKET_GROUP",       SET_STR,   OFF(socket_group),       "",         0, 0 },
     { "SOCKET_MODE",        SET_MODE,  OFF(socket_mode),        "0660",     0, 0777 },
     { "SPOOL_DIR",          SET_STR,   OFF(spool_dir),          "",         0, 0 },

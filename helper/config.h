@@ -8,11 +8,16 @@
 #include <stddef.h>
 
 typedef struct {
+    int    batch_size;
     char  *database_url;
     int    db_connect_timeout;
     int    db_pool_size;
     int    db_pool_timeout;
     char  *ferry_socket;
+    int    import_max_field_bytes;
+    int    import_slow_ms;
+    int    job_stale_seconds;
+    int    job_workers;
     int    jwt_access_ttl_seconds;
     char  *jwt_audience;
     char  *jwt_issuer;
@@ -22,6 +27,8 @@ typedef struct {
     long   max_frame_bytes;
     char  *migrations_dir;
     char  *reports_dir;
+    char  *reports_url;
+    int    report_link_ttl_seconds;
     char  *socket_group;
     int    socket_mode;
     char  *spool_dir;

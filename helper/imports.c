@@ -10,8 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "accounts.h"
+#include "ferry_link.h"
 #include "idempotency.h"
+#include "import/import_run.h"
 #include "log.h"
 
 #define IMPORTS_JOB_COLUMNS                                                   \
@@ -235,6 +241,214 @@ imports_show(ferryd_t *fd, req_t *req, resp_t *resp)
     } else {
         resp_json(resp, 200, imports_job_json(res, 0));
     }
+
+    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+}
+
+void
+imports_list(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    const char  *params[3], *cursor, *l;
+    char         limit[16];
+    long         n;
+    int          i;
+    cJSON       *json, *items;
+    PGconn      *conn;
+    PGresult    *res;
+
+    l = req_query(req, "limit");
+    n = l ? strtol(l, NULL, 10) : 20;
+    if (n < 1 || n > 100) {
+        resp_field_error(resp, 422, "limit", "limit must be between 1 and 100");
+        return;
+    }
+    snprintf(limit, sizeof(limit), "%ld", n);
+
+    cursor = req_query(req, "cursor");
+
+    conn = accounts_user_conn(fd, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    params[0] = req->user;
+    params[1] = limit;
+    params[2] = cursor ? cursor : "";
+
+    /* newest first; the cursor is the id of the last item seen */
+    res = PQexecParams(conn,
+        "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
+        "WHERE owner = $1 AND kind = 'import' AND ($3 = '' OR (created_at, id) < "
+        "(SELECT created_at, id FROM jobs WHERE id::text = $3 AND owner = $1)) "
+        "ORDER BY created_at DESC, id DESC LIMIT $2::int + 1",
+        3, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
+        resp_error(resp, 500, "internal error");
+        db_release(fd->db, conn, 0);
+        PQclear(res);
+        return;
+    }
+
+    json = cJSON_CreateObject();
+    items = cJSON_AddArrayToObject(json, "items");
+
+    for (i = 0; i < PQntuples(res) && i < n; i++) {
+        cJSON_AddItemToArray(items, imports_job_json(res, i));
+    }
+
+    if (PQntuples(res) > n) {
+        cJSON_AddStringToObject(json, "next_cursor", PQgetvalue(res, (int) n - 1, 0));
+    } else {
+        cJSON_AddNullToObject(json, "next_cursor");
+    }
+
+    resp_json(resp, 200, json);
+    db_release(fd->db, conn, 1);
+    PQclear(res);
+}
+
+void
+imports_cancel(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    const char  *params[2];
+    PGconn      *conn;
+    PGresult    *res;
+    cJSON       *json;
+
+    conn = accounts_user_conn(fd, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    params[0] = req->params[0];
+    params[1] = req->user;
+
+    /* rows already loaded stay; the job's counters say how many */
+    res = PQexecParams(conn,
+        "WITH j AS (SELECT id, status AS before, params->'file'->>'path' AS path FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = 'import' FOR UPDATE), "
+        "c AS (UPDATE jobs SET status = 'cancelled', finished_at = now() FROM j "
+        "WHERE jobs.id = j.id AND j.before IN ('pending', 'processing') RETURNING jobs.id) "
+        "SELECT j.before, j.path, (SELECT count(*) FROM c) FROM j",
+        2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
+        resp_error(resp, 500, "internal error");
+
+    } else if (PQntuples(res) == 0) {
+        resp_error(resp, 404, "import not found");
+
+    } else if (strcmp(PQgetvalue(res, 0, 2), "1") != 0) {
+        resp_error(resp, 409, "import already %s", PQgetvalue(res, 0, 0));
+
+    } else {
+        /* a pending job has no runner to clean up after it */
+        if (strcmp(PQgetvalue(res, 0, 0), "pending") == 0 && !PQgetisnull(res, 0, 1)) {
+            unlink(PQgetvalue(res, 0, 1));
+        }
+
+        log_info(req->rid, "import %s cancelled by its owner", req->params[0]);
+        PQclear(res);
+
+        res = PQexecParams(conn, "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs WHERE id::text = $1",
+                           1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            json = imports_job_json(res, 0);
+            resp_json(resp, 200, json);
+        } else {
+            resp_error(resp, 500, "internal error");
+        }
+    }
+
+    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+}
+
+void
+imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
+{
+    const char  *params[2], *base, *p;
+    char         path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1], when[32];
+    long long    expires;
+    struct stat  st;
+    struct tm    tm;
+    time_t       t;
+    PGconn      *conn;
+    PGresult    *res;
+    cJSON       *json;
+
+    conn = accounts_user_conn(fd, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    params[0] = req->params[0];
+    params[1] = req->user;
+    res = PQexecParams(conn,
+        "SELECT id, status, coalesce((progress->>'error_rows')::bigint, 0) FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
+        2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
+        resp_error(resp, 500, "internal error");
+        goto done;
+    }
+
+    if (PQntuples(res) == 0) {
+        resp_error(resp, 404, "import not found");
+        goto done;
+    }
+
+    if (strcmp(PQgetvalue(res, 0, 1), "pending") == 0
+        || strcmp(PQgetvalue(res, 0, 1), "processing") == 0)
+    {
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "detail", "not ready");
+        resp_json(resp, 409, json);
+        goto done;
+    }
+
+    import_report_path(fd, PQgetvalue(res, 0, 0), path, sizeof(path));
+
+    if (strcmp(PQgetvalue(res, 0, 2), "0") == 0 || stat(path, &st) != 0) {
+        resp_error(resp, 404, "this import has no errors report");
+        goto done;
+    }
+
+    snprintf(file, sizeof(file), "%s-errors.csv", PQgetvalue(res, 0, 0));
+
+    /* the signed path is the URL's path: REPORTS_URL may name a host */
+    base = fd->cfg.reports_url;
+    p = strstr(base, "://");
+    p = p ? strchr(p + 3, '/') : base;
+    p = p ? p : "";
+
+    t = time(NULL) + fd->cfg.report_link_ttl_seconds;
+    expires = (long long) t;
+
+    snprintf(path, sizeof(path), "%s/%s", p, file);
+    if (fd->jwt_key_len == 0
+        || ferry_link_sign(fd->jwt_key, fd->jwt_key_len, path, strlen(path), expires, sig) != 0)
+    {
+        resp_error(resp, 503, "report links need JWT_SECRET_FILE");
+        goto done;
+    }
+
+    snprintf(link, sizeof(link), "%s/%s?expires=%lld&sig=%s", base, file, expires, sig);
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    json = cJSON_CreateObject();
+    cJSON_AddStringToObject(json, "url", link);
+    cJSON_AddStringToObject(json, "expires_at", when);
+    resp_json(resp, 200, json);
+
+done:
 
     db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);

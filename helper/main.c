@@ -13,6 +13,7 @@
 #include "config.h"
 #include "db.h"
 #include "ferryd.h"
+#include "jobs.h"
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
@@ -33,6 +34,7 @@ serve(ferryd_t *fd)
 {
     char       err[512];
     server_t  *srv;
+    jobs_t    *jobs;
     int        rc;
 
     if (fd->cfg.jwt_secret_file[0]
@@ -62,8 +64,12 @@ serve(ferryd_t *fd)
         return 1;
     }
 
+    jobs = jobs_start(fd);
+
     rc = server_run(srv);
 
+    /* runners leave at their next batch end and hand their jobs back */
+    jobs_stop(jobs);
     server_destroy(srv);
     db_pool_destroy(fd->db);
 

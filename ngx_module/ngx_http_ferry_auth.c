@@ -9,6 +9,7 @@
 #include "ngx_http_ferry_module.h"
 
 #include "ferry_jwt.h"
+#include "ferry_link.h"
 
 
 /*
@@ -323,4 +324,62 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * ferry_signed_download: the location serves a file only with
+ * ?expires=<unix time>&sig=<hex HMAC-SHA256 of "<path>\n<expires>"> made by
+ * ferryd under the same secret; anything else is 403.
+ */
+
+ngx_int_t
+ngx_http_ferry_signed_handler(ngx_http_request_t *r)
+{
+    time_t                      expires;
+    ngx_str_t                   e, sig;
+    ngx_http_ferry_ctx_t       *ctx;
+    ngx_http_ferry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    if (!flcf->signed_download) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ferry_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->json_errors = 1;
+
+    if (ngx_http_arg(r, (u_char *) "expires", 7, &e) != NGX_OK
+        || ngx_http_arg(r, (u_char *) "sig", 3, &sig) != NGX_OK
+        || (expires = ngx_atotm(e.data, e.len)) == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: download link without expires and sig");
+        ctx->error = "this download needs a signed link";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (!ferry_link_check(flcf->jwt_secret.data, flcf->jwt_secret.len,
+                          (char *) r->uri.data, r->uri.len, (long long) expires,
+                          (char *) sig.data, sig.len))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: download link with a bad signature");
+        ctx->error = "invalid link signature";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (expires < ngx_time()) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: expired download link");
+        ctx->error = "link expired";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_OK;
 }

@@ -204,6 +204,13 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
       offsetof(ngx_http_ferry_loc_conf_t, auth),
       &ngx_http_ferry_auth_modes },
 
+    { ngx_string("ferry_signed_download"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, signed_download),
+      NULL },
+
     { ngx_string("ferry_jwt_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_ferry_jwt_secret_file,
@@ -287,6 +294,7 @@ static ngx_int_t
 ngx_http_ferry_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
+    ngx_uint_t                  writes;
     ngx_http_ferry_ctx_t       *ctx;
     ngx_http_ferry_loc_conf_t  *flcf;
 
@@ -319,7 +327,11 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (flcf->idempotency) {
+    /* keys and uploads concern the methods that change things and carry a
+     * body; GET /imports in the same location just lists */
+    writes = r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH);
+
+    if (flcf->idempotency && writes) {
         rc = ngx_http_ferry_idem_begin(r, ctx);
 
         if (rc != NGX_OK && rc != NGX_DECLINED) {
@@ -327,7 +339,7 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         }
     }
 
-    if (flcf->upload) {
+    if (flcf->upload && writes) {
         rc = ngx_http_ferry_upload_start(r, ctx);
 
         if (rc != NGX_OK) {
@@ -1377,6 +1389,7 @@ ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
     conf->idem_zone = NGX_CONF_UNSET_PTR;
     conf->idem_ttl = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET_UINT;
+    conf->signed_download = NGX_CONF_UNSET;
     conf->jwt_leeway = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->health = NGX_CONF_UNSET;
@@ -1451,6 +1464,14 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
     ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
 
+    ngx_conf_merge_value(conf->signed_download, prev->signed_download, 0);
+
+    if (conf->signed_download && conf->jwt_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ferry_signed_download\" needs \"ferry_jwt_secret_file\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->auth == NGX_HTTP_FERRY_AUTH_JWT && conf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ferry_auth jwt\" needs \"ferry_jwt_secret_file\"");
@@ -1519,6 +1540,13 @@ ngx_http_ferry_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ferry_auth_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ferry_signed_handler;
 
     if (ngx_http_ferry_upload_init(cf) != NGX_OK) {
         return NGX_ERROR;

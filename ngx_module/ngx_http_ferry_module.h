@@ -34,6 +34,7 @@ typedef struct {
     ngx_http_upstream_conf_t   upstream;
 
     ngx_uint_t                 auth;
+    ngx_flag_t                 signed_download;
     ngx_str_t                  jwt_secret;
     time_t                     jwt_leeway;
     ngx_str_t                  jwt_issuer;       /* NUL-terminated */
@@ -139,6 +140,7 @@ u_char *ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
 char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ferry_signed_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,

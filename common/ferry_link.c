@@ -1,0 +1,59 @@
+/*
+ * Signed links.
+ */
+#include "ferry_link.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+int
+ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
+    size_t pathlen, long long expires, char out[FERRY_LINK_SIG_LEN + 1])
+{
+    unsigned char  msg[4096 + 32], md[32];
+    unsigned int   mdlen = 0, i;
+    int            n;
+
+    if (pathlen > 4096) {
+        return -1;
+    }
+
+    memcpy(msg, path, pathlen);
+    n = snprintf((char *) msg + pathlen, sizeof(msg) - pathlen, "\n%lld", expires);
+
+    if (HMAC(EVP_sha256(), key, (int) keylen, msg, pathlen + (size_t) n, md, &mdlen) == NULL
+        || mdlen != sizeof(md))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < mdlen; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+
+    return 0;
+}
+
+int
+ferry_link_check(const unsigned char *key, size_t keylen, const char *path,
+    size_t pathlen, long long expires, const char *sig, size_t siglen)
+{
+    char    want[FERRY_LINK_SIG_LEN + 1], got[FERRY_LINK_SIG_LEN];
+    size_t  i;
+
+    if (siglen != FERRY_LINK_SIG_LEN
+        || ferry_link_sign(key, keylen, path, pathlen, expires, want) != 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < siglen; i++) {
+        got[i] = (char) tolower((unsigned char) sig[i]);
+    }
+
+    return CRYPTO_memcmp(got, want, FERRY_LINK_SIG_LEN) == 0;
+}

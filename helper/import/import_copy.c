@@ -1,0 +1,364 @@
+/*
+ * Batch loading. The direct COPY runs under a savepoint: a unique
+ * violation rolls back only the attempt, and the batch goes the staging way.
+ */
+#include "import_copy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+static int
+import_grow(char **buf, size_t *cap, size_t need)
+{
+    size_t  n;
+    char   *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+
+    for (n = *cap ? *cap : 65536; n < need; n *= 2) { /* void */ }
+
+    p = realloc(*buf, n);
+    if (p == NULL) {
+        return -1;
+    }
+
+    *buf = p;
+    *cap = n;
+
+    return 0;
+}
+
+int
+import_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
+    int null_if_empty)
+{
+    size_t  i;
+    char   *p;
+
+    if (import_grow(buf, cap, *len + 2 * n + 3) != 0) {
+        return -1;
+    }
+
+    p = *buf + *len;
+
+    if (n == 0 && null_if_empty) {
+        *p++ = '\\';
+        *p++ = 'N';
+        *len = (size_t) (p - *buf);
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        default: *p++ = s[i];
+        }
+    }
+
+    *len = (size_t) (p - *buf);
+
+    return 0;
+}
+
+int
+import_batch_init(import_batch_t *b, size_t rows)
+{
+    memset(b, 0, sizeof(*b));
+
+    b->rows_cap = rows;
+    b->rows = calloc(rows, sizeof(import_row_t));
+    b->hash_size = rows * 2 + 1;
+    b->hash = calloc(b->hash_size, sizeof(size_t));
+
+    return (b->rows && b->hash) ? 0 : -1;
+}
+
+void
+import_batch_reset(import_batch_t *b)
+{
+    b->arena_len = 0;
+    b->nrows = 0;
+    b->errs_len = 0;
+    b->nerrs = 0;
+    memset(b->hash, 0, b->hash_size * sizeof(size_t));
+}
+
+void
+import_batch_free(import_batch_t *b)
+{
+    free(b->arena);
+    free(b->rows);
+    free(b->errs);
+    free(b->hash);
+    memset(b, 0, sizeof(*b));
+}
+
+int
+import_batch_error(import_batch_t *b, const char *job_id, long line,
+    const char *email, size_t email_len, const char *error, const char *raw,
+    size_t raw_len)
+{
+    char  num[32];
+    int   n;
+
+    n = snprintf(num, sizeof(num), "%ld", line);
+
+    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, job_id, strlen(job_id), 0)
+        || import_grow(&b->errs, &b->errs_cap, b->errs_len + (size_t) n + 2))
+    {
+        return -1;
+    }
+
+    b->errs[b->errs_len++] = '\t';
+    memcpy(b->errs + b->errs_len, num, (size_t) n);
+    b->errs_len += (size_t) n;
+    b->errs[b->errs_len++] = '\t';
+
+    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, email, email_len, 1)
+        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+    {
+        return -1;
+    }
+    b->errs[b->errs_len++] = '\t';
+
+    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, error, strlen(error), 0)
+        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+    {
+        return -1;
+    }
+    b->errs[b->errs_len++] = '\t';
+
+    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, raw, raw_len, 0)
+        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+    {
+        return -1;
+    }
+    b->errs[b->errs_len++] = '\n';
+    b->nerrs++;
+
+    return 0;
+}
+
+/* COPY sql FROM STDIN with data; 0, -1 (error in conn), or the SQLSTATE
+ * class 23505 reported as 1. */
+static int
+import_copy(PGconn *conn, const char *sql, const char *data, size_t len)
+{
+    PGresult    *res;
+    const char  *state;
+    int          rc;
+
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+
+    if ((len && PQputCopyData(conn, data, (int) len) != 1) || PQputCopyEnd(conn, NULL) != 1) {
+        return -1;
+    }
+
+    rc = 0;
+
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            rc = (state && strcmp(state, "23505") == 0) ? 1 : -1;
+        }
+        PQclear(res);
+    }
+
+    return rc;
+}
+
+/* The live rows as COPY text, with or without the line column. */
+static char *
+import_rows_text(import_batch_t *b, int with_line, size_t *len)
+{
+    size_t  i, cap = 0, n = 0;
+    char   *buf = NULL, num[32];
+    int     k;
+
+    for (i = 0; i < b->nrows; i++) {
+        import_row_t  *r = &b->rows[i];
+
+        if (r->dead) {
+            continue;
+        }
+
+        k = with_line ? snprintf(num, sizeof(num), "%ld\t", r->line) : 0;
+
+        if (import_grow(&buf, &cap, n + (size_t) k + r->text_len + 1) != 0) {
+            free(buf);
+            return NULL;
+        }
+
+        memcpy(buf + n, num, (size_t) k);
+        n += (size_t) k;
+        memcpy(buf + n, b->arena + r->text, r->text_len);
+        n += r->text_len;
+        buf[n++] = '\n';
+    }
+
+    *len = n;
+
+    return buf ? buf : calloc(1, 1);
+}
+
+static const import_row_t *
+import_row_by_line(import_batch_t *b, long line)
+{
+    size_t  lo = 0, hi = b->nrows, mid;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        if (b->rows[mid].line < line) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    return lo < b->nrows && b->rows[lo].line == line ? &b->rows[lo] : NULL;
+}
+
+int
+import_copy_load(PGconn *conn, import_batch_t *b, int upsert, const char *job_id,
+    import_counts_t *counts)
+{
+    char                *text;
+    size_t               len, live = 0, i;
+    int                  rc;
+    PGresult            *res;
+    const import_row_t  *r;
+
+    memset(counts, 0, sizeof(*counts));
+
+    for (i = 0; i < b->nrows; i++) {
+        live += !b->rows[i].dead;
+    }
+
+    if (live == 0) {
+        return 0;
+    }
+
+    /* the fast way: no conflict, straight in */
+
+    text = import_rows_text(b, 0, &len);
+    if (text == NULL) {
+        return -1;
+    }
+
+    if (db_exec(conn, "SAVEPOINT batch") != 0) {
+        free(text);
+        return -1;
+    }
+
+    rc = import_copy(conn, "COPY customers (email, first_name, last_name, phone, city) "
+                           "FROM STDIN", text, len);
+    free(text);
+
+    if (rc == 0) {
+        counts->inserted = (long) live;
+        return db_exec(conn, "RELEASE SAVEPOINT batch");
+    }
+
+    if (rc < 0 || db_exec(conn, "ROLLBACK TO SAVEPOINT batch") != 0) {
+        return -1;
+    }
+
+    /* some emails exist already: stage the batch, merge it in one statement */
+
+    if (db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS import_stage (line bigint, "
+                      "email text, first_name text, last_name text, phone text, city text) "
+                      "ON COMMIT DELETE ROWS") != 0
+        || db_exec(conn, "TRUNCATE import_stage") != 0)
+    {
+        return -1;
+    }
+
+    text = import_rows_text(b, 1, &len);
+    if (text == NULL) {
+        return -1;
+    }
+
+    rc = import_copy(conn, "COPY import_stage FROM STDIN", text, len);
+    free(text);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    if (upsert) {
+        res = PQexec(conn,
+            "WITH up AS (INSERT INTO customers (email, first_name, last_name, phone, city) "
+            "SELECT email, first_name, last_name, phone, city FROM import_stage ORDER BY line "
+            "ON CONFLICT (email) DO UPDATE SET first_name = EXCLUDED.first_name, "
+            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = EXCLUDED.city, "
+            "updated_at = now() RETURNING (xmax = 0) AS ins) "
+            "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            return -1;
+        }
+
+        counts->inserted = atol(PQgetvalue(res, 0, 0));
+        counts->updated = atol(PQgetvalue(res, 0, 1));
+        PQclear(res);
+
+        return 0;
+    }
+
+    res = PQexec(conn,
+        "WITH ins AS (INSERT INTO customers (email, first_name, last_name, phone, city) "
+        "SELECT email, first_name, last_name, phone, city FROM import_stage ORDER BY line "
+        "ON CONFLICT (email) DO NOTHING RETURNING email) "
+        "SELECT s.line FROM import_stage s LEFT JOIN ins USING (email) "
+        "WHERE ins.email IS NULL ORDER BY s.line");
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < (size_t) PQntuples(res); i++) {
+        r = import_row_by_line(b, atol(PQgetvalue(res, (int) i, 0)));
+        if (r == NULL) {
+            continue;
+        }
+
+        if (import_batch_error(b, job_id, r->line, b->arena + r->email, r->email_len,
+                               "email already exists", b->arena + r->raw, r->raw_len) != 0)
+        {
+            PQclear(res);
+            return -1;
+        }
+        counts->errors++;
+    }
+
+    counts->inserted = (long) live - counts->errors;
+    PQclear(res);
+
+    return 0;
+}
+
+int
+import_copy_errors(PGconn *conn, import_batch_t *b)
+{
+    if (b->nerrs == 0) {
+        return 0;
+    }
+
+    return import_copy(conn, "COPY import_errors (job_id, line, email, error, raw) FROM STDIN",
+                       b->errs, b->errs_len) == 0 ? 0 : -1;
+}

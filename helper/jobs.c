@@ -1,0 +1,225 @@
+/*
+ * Claiming and running jobs. A claim is one UPDATE ... WHERE id = (SELECT
+ * ... FOR UPDATE SKIP LOCKED): two runners never get the same job, and a
+ * stale "processing" job (no heartbeat for JOB_STALE_SECONDS) is claimable
+ * again. Runners stopped by SIGTERM hand their job back as pending.
+ */
+#include "jobs.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "import/import_run.h"
+#include "log.h"
+
+struct jobs_s {
+    ferryd_t      *fd;
+    pthread_t     *threads;
+    int            n;
+    volatile int   stop;
+};
+
+typedef struct {
+    jobs_t  *jobs;
+    int      index;
+} runner_arg_t;
+
+#define JOBS_IDLE_MS  250
+
+#define JOBS_MAX_ATTEMPTS    5
+#define JOBS_MAX_ATTEMPTS_S  "5"
+
+static void
+jobs_sleep_ms(jobs_t *jobs, int ms)
+{
+    struct timespec  ts;
+
+    while (ms > 0 && !jobs->stop) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = (ms > 50 ? 50 : ms) * 1000000L;
+        nanosleep(&ts, NULL);
+        ms -= 50;
+    }
+}
+
+/* One claim; 1 when a job ran, 0 when there was none, -1 on a DB error. */
+static int
+jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
+{
+    char         stale[16];
+    const char  *params[2];
+    PGresult    *res;
+    job_t        job;
+
+    snprintf(stale, sizeof(stale), "%d", jobs->fd->cfg.job_stale_seconds);
+    params[0] = worker;
+    params[1] = stale;
+
+    res = PQexecParams(conn,
+        "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = now(), "
+        "started_at = coalesce(started_at, now()), attempts = attempts + 1 "
+        "WHERE id = (SELECT id FROM jobs WHERE kind = 'import' AND "
+        "(status = 'pending' OR (status = 'processing' AND "
+        "heartbeat_at < now() - $2::int * interval '1 second')) "
+        "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
+        "RETURNING id, kind, owner, params, progress, attempts",
+        2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error(worker, "claiming a job: %s", PQerrorMessage(conn));
+        PQclear(res);
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+
+    memset(&job, 0, sizeof(job));
+    job.fd = jobs->fd;
+    job.conn = conn;
+    job.id = PQgetvalue(res, 0, 0);
+    job.worker = worker;
+    job.owner = PQgetvalue(res, 0, 2);
+    job.params = PQgetvalue(res, 0, 3);
+    job.progress = PQgetvalue(res, 0, 4);
+    job.stop = &jobs->stop;
+
+    log_info(worker, "job %s (%s) claimed, attempt %s", job.id, PQgetvalue(res, 0, 1),
+             PQgetvalue(res, 0, 5));
+
+    if (atoi(PQgetvalue(res, 0, 5)) > JOBS_MAX_ATTEMPTS) {
+        /* it failed the same way every time: stop trying */
+        const char  *p[2] = { job.id, worker };
+        PGresult    *r2;
+
+        r2 = PQexecParams(conn,
+            "UPDATE jobs SET status = 'failed', finished_at = now(), "
+            "error = 'gave up after " JOBS_MAX_ATTEMPTS_S " attempts (see the ferryd log)' "
+            "WHERE id = $1 AND worker = $2", 2, NULL, p, NULL, NULL, 0);
+        PQclear(r2);
+        log_error(worker, "job %s failed: gave up after %d attempts", job.id, JOBS_MAX_ATTEMPTS);
+        PQclear(res);
+        return 1;
+    }
+
+    import_run(&job);
+
+    PQclear(res);
+
+    return 1;
+}
+
+static void *
+jobs_main(void *data)
+{
+    runner_arg_t  *arg = data;
+    jobs_t        *jobs = arg->jobs;
+    char           worker[96], host[64], err[256];
+    PGconn        *conn = NULL;
+    int            rc, backoff = 0;
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        snprintf(host, sizeof(host), "ferryd");
+    }
+    host[sizeof(host) - 1] = '\0';
+    snprintf(worker, sizeof(worker), "%s:%d:runner-%d", host, (int) getpid(), arg->index);
+
+    while (!jobs->stop) {
+        if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+            PQfinish(conn);
+            conn = db_connect(jobs->fd->cfg.database_url, jobs->fd->cfg.db_connect_timeout,
+                              err, sizeof(err));
+            if (conn == NULL) {
+                if (backoff == 0) {
+                    log_warn(worker, "cannot connect to PostgreSQL: %s", err);
+                }
+                backoff = backoff ? (backoff < 5000 ? backoff * 2 : 5000) : 250;
+                jobs_sleep_ms(jobs, backoff);
+                continue;
+            }
+            backoff = 0;
+        }
+
+        rc = jobs_run_one(jobs, conn, worker);
+
+        if (rc == 0) {
+            jobs_sleep_ms(jobs, JOBS_IDLE_MS);
+        } else if (rc < 0) {
+            jobs_sleep_ms(jobs, 1000);
+        }
+    }
+
+    PQfinish(conn);
+    free(arg);
+
+    return NULL;
+}
+
+jobs_t *
+jobs_start(ferryd_t *fd)
+{
+    jobs_t        *jobs;
+    runner_arg_t  *arg;
+    sigset_t       all, old;
+    int            i;
+
+    jobs = calloc(1, sizeof(*jobs));
+    if (jobs == NULL) {
+        return NULL;
+    }
+
+    jobs->fd = fd;
+    jobs->threads = calloc((size_t) (fd->cfg.job_workers + 1), sizeof(pthread_t));
+    if (jobs->threads == NULL) {
+        free(jobs);
+        return NULL;
+    }
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+
+    for (i = 0; i < fd->cfg.job_workers; i++) {
+        arg = malloc(sizeof(*arg));
+        if (arg == NULL) {
+            break;
+        }
+        arg->jobs = jobs;
+        arg->index = i + 1;
+
+        if (pthread_create(&jobs->threads[i], NULL, jobs_main, arg) != 0) {
+            free(arg);
+            break;
+        }
+        jobs->n++;
+    }
+
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    return jobs;
+}
+
+void
+jobs_stop(jobs_t *jobs)
+{
+    int  i;
+
+    if (jobs == NULL) {
+        return;
+    }
+
+    jobs->stop = 1;
+
+    for (i = 0; i < jobs->n; i++) {
+        pthread_join(jobs->threads[i], NULL);
+    }
+
+    free(jobs->threads);
+    free(jobs);
+}

@@ -101,7 +101,9 @@ reachable() {   # user dir
 
 layout() {
     mkdir -p "$VAR/log" "$VAR/spool" "$VAR/reports"
-    chmod 0755 "$VAR"
+    chmod 0755 "$VAR" "$VAR/reports"
+    # nginx's workers write uploads into the spool, ferryd takes them over
+    if [ "$(id -u)" = 0 ]; then chown www-data:www-data "$VAR/spool"; chmod 2775 "$VAR/spool"; fi
     RUNDIR=$VAR/run
     PGDATA=$VAR/pg
     if ! reachable postgres "$VAR" || ! reachable www-data "$VAR"; then
@@ -162,7 +164,7 @@ ferryd_env() {
     jwt_secret
     export FERRY_SOCKET=$RUNDIR/ferryd.sock LOG_FILE=$VAR/log/ferryd.log \
            MIGRATIONS_DIR=$ROOT/migrations SPOOL_DIR=$VAR/spool REPORTS_DIR=$VAR/reports \
-           JWT_SECRET_FILE=$VAR/jwt.secret
+           JWT_SECRET_FILE=$VAR/jwt.secret REPORTS_URL=http://127.0.0.1:$PORT/reports
     # nginx's workers run as www-data when started by root; otherwise the
     # socket keeps the caller's group
     if [ "$(id -u)" = 0 ]; then export SOCKET_GROUP=www-data; else export SOCKET_GROUP=; fi
@@ -213,6 +215,10 @@ http {
         ferry_jwt_secret_file $VAR/jwt.secret;
         ferry_spool_path $VAR/spool;
         include $ROOT/conf/ferry-locations.conf;
+        location /reports/ {
+            ferry_signed_download on;
+            alias $VAR/reports/;
+        }
     }
 }
 NGX
@@ -221,6 +227,13 @@ NGX
 start_nginx() {
     write_nginx_conf
     "$NGINX_BIN" -t -q -p "$VAR/" -c "$VAR/nginx.conf" || die "nginx config test failed"
+    # a reload keeps the module the master loaded first (dlopen of the same
+    # path returns it): a rebuilt module needs a restart
+    if [ -f "$VAR/nginx.pid" ] && kill -0 "$(cat "$VAR/nginx.pid")" 2>/dev/null \
+            && [ "$(build_dir)/ngx_http_ferry_module.so" -nt "$VAR/nginx.pid" ]; then
+        stop nginx
+        for _ in $(seq 50); do [ -f "$VAR/nginx.pid" ] || break; sleep 0.1; done
+    fi
     if [ -f "$VAR/nginx.pid" ] && kill -0 "$(cat "$VAR/nginx.pid")" 2>/dev/null; then
         log "reloading nginx on 127.0.0.1:$PORT"
         "$NGINX_BIN" -p "$VAR/" -c "$VAR/nginx.conf" -s reload
@@ -243,6 +256,10 @@ Try:
   curl -s localhost:$PORT/auth/register -d '{"email":"me@example.com","password":"secret123"}'
   TOKEN=\$(curl -s localhost:$PORT/auth/token -d '{"email":"me@example.com","password":"secret123"}' | jq -r .access_token)
   curl -s localhost:$PORT/auth/me -H "Authorization: Bearer \$TOKEN"
+  printf 'email,first_name,last_name,phone,city\\na@b.cd,A,B,,Oslo\\nbad,,,,\\n' > /tmp/c.csv
+  curl -s 'localhost:$PORT/imports?mode=insert_only' -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: k1' -F file=@/tmp/c.csv
+  curl -s localhost:$PORT/imports -H "Authorization: Bearer \$TOKEN"            # the job, done
+  curl -s localhost:$PORT/imports/<id>/errors -H "Authorization: Bearer \$TOKEN" # a signed link to errors.csv
   ./build.sh stop ferryd; curl -s localhost:$PORT/health   # 503, "helper":"down"
   ./build.sh run                                 # safe to run again: starts what is down
   ./build.sh stop                                # stops nginx, ferryd and PostgreSQL

@@ -19,7 +19,8 @@ my $t = Ferry::Test->new;
 my $J = Ferry::Test::json();
 my $spool = $t->writable_dir('spool');
 $t->start_pg->migrate;
-$t->start_ferryd(SPOOL_DIR => $spool);
+# no job runners: the spool files stay put for the checks below
+$t->start_ferryd(SPOOL_DIR => $spool, JOB_WORKERS => 0);
 
 my $conf = <<'EOF';
     ferry_zone idem:1m;

@@ -8,9 +8,12 @@
 #include "config.h"
 #include "db.h"
 
+struct jobs_s;
+
 typedef struct {
     config_t        cfg;
     db_pool_t      *db;
+    struct jobs_s  *jobs;
 
     /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */
     unsigned char   jwt_key[CONFIG_SECRET_MAX];

@@ -18,6 +18,7 @@
 #include "ferry_link.h"
 #include "idempotency.h"
 #include "import/import_run.h"
+#include "jobs.h"
 #include "log.h"
 
 #define IMPORTS_JOB_COLUMNS                                                   \
@@ -189,6 +190,7 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
     resp_header(resp, "Location", location);
 
     log_info(req->rid, "import job %s created for user %s (%s)", id, req->user, mode);
+    jobs_notify(fd->jobs);
 
     db_release(fd->db, conn, 1);
     return;

@@ -18,10 +18,14 @@
 #include "log.h"
 
 struct jobs_s {
-    ferryd_t      *fd;
-    pthread_t     *threads;
-    int            n;
-    volatile int   stop;
+    ferryd_t         *fd;
+    pthread_t        *threads;
+    int               n;
+    volatile int      stop;
+
+    pthread_mutex_t   lock;
+    pthread_cond_t    cond;
+    unsigned          wakeups;
 };
 
 typedef struct {
@@ -34,17 +38,42 @@ typedef struct {
 #define JOBS_MAX_ATTEMPTS    5
 #define JOBS_MAX_ATTEMPTS_S  "5"
 
+/* Waits up to ms, or until jobs_notify() or jobs_stop(). */
 static void
 jobs_sleep_ms(jobs_t *jobs, int ms)
 {
     struct timespec  ts;
+    unsigned         seen;
 
-    while (ms > 0 && !jobs->stop) {
-        ts.tv_sec = 0;
-        ts.tv_nsec = (ms > 50 ? 50 : ms) * 1000000L;
-        nanosleep(&ts, NULL);
-        ms -= 50;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
     }
+
+    pthread_mutex_lock(&jobs->lock);
+    seen = jobs->wakeups;
+    while (!jobs->stop && jobs->wakeups == seen) {
+        if (pthread_cond_timedwait(&jobs->cond, &jobs->lock, &ts) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&jobs->lock);
+}
+
+void
+jobs_notify(jobs_t *jobs)
+{
+    if (jobs == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&jobs->lock);
+    jobs->wakeups++;
+    pthread_cond_broadcast(&jobs->cond);
+    pthread_mutex_unlock(&jobs->lock);
 }
 
 /* One claim; 1 when a job ran, 0 when there was none, -1 on a DB error. */
@@ -176,6 +205,8 @@ jobs_start(ferryd_t *fd)
     }
 
     jobs->fd = fd;
+    pthread_mutex_init(&jobs->lock, NULL);
+    pthread_cond_init(&jobs->cond, NULL);
     jobs->threads = calloc((size_t) (fd->cfg.job_workers + 1), sizeof(pthread_t));
     if (jobs->threads == NULL) {
         free(jobs);
@@ -214,12 +245,17 @@ jobs_stop(jobs_t *jobs)
         return;
     }
 
+    pthread_mutex_lock(&jobs->lock);
     jobs->stop = 1;
+    pthread_cond_broadcast(&jobs->cond);
+    pthread_mutex_unlock(&jobs->lock);
 
     for (i = 0; i < jobs->n; i++) {
         pthread_join(jobs->threads[i], NULL);
     }
 
+    pthread_mutex_destroy(&jobs->lock);
+    pthread_cond_destroy(&jobs->cond);
     free(jobs->threads);
     free(jobs);
 }

@@ -27,6 +27,9 @@ typedef struct {
 
 jobs_t *jobs_start(ferryd_t *fd);
 
+/* A job was just created: an idle runner looks at once, not at its next poll. */
+void jobs_notify(jobs_t *jobs);
+
 /* Asks the runners to stop at their next batch end, and waits for them. */
 void jobs_stop(jobs_t *jobs);
 

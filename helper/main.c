@@ -65,6 +65,7 @@ serve(ferryd_t *fd)
     }
 
     jobs = jobs_start(fd);
+    fd->jobs = jobs;
 
     rc = server_run(srv);
 

@@ -232,9 +232,7 @@ import_record(import_t *im, const csv_record_t *rec)
     size_t         i, elen, prev;
     import_row_t  *row;
     import_batch_t *b = &im->batch;
-    size_t         before;
-    char          *text = NULL;
-    size_t         tlen = 0, tcap = 0;
+    size_t         tlen, off;
 
     im->processed++;
 
@@ -292,43 +290,37 @@ import_record(import_t *im, const csv_record_t *rec)
         im->updated++;
     }
 
-    if (import_copy_value(&text, &tlen, &tcap, email, elen, 0) != 0) {
-        free(text);
-        return -1;
-    }
-
-    for (i = 1; i < IMPORT_COLUMNS; i++) {
-        before = tlen;
-        if (import_copy_value(&text, &tlen, &tcap, "\t", 1, 0) != 0) {
-            free(text);
-            return -1;
-        }
-        text[before] = '\t';
-        tlen = before + 1;
-        if (import_copy_value(&text, &tlen, &tcap, rec->field[i], rec->len[i], 1) != 0) {
-            free(text);
-            return -1;
-        }
-    }
-
     if (b->nrows == b->rows_cap) {
-        free(text);
         return -1;
     }
+
+    /* the row's COPY text straight into the arena */
 
     row = &b->rows[b->nrows];
     memset(row, 0, sizeof(*row));
     row->line = rec->line;
+    row->text = b->arena_len;
 
-    if (import_arena(b, text, tlen, &row->text) != 0
-        || import_arena(b, email, elen, &row->email) != 0
-        || import_arena(b, rec->raw, rec->raw_len, &row->raw) != 0)
-    {
-        free(text);
+    if (import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, email, elen, 0) != 0) {
         return -1;
     }
 
-    free(text);
+    for (i = 1; i < IMPORT_COLUMNS; i++) {
+        if (import_arena(b, "\t", 1, &off) != 0
+            || import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, rec->field[i],
+                              rec->len[i], 1) != 0)
+        {
+            return -1;
+        }
+    }
+
+    tlen = b->arena_len - row->text;
+
+    if (import_arena(b, email, elen, &row->email) != 0
+        || import_arena(b, rec->raw, rec->raw_len, &row->raw) != 0)
+    {
+        return -1;
+    }
 
     row->text_len = tlen;
     row->email_len = elen;

@@ -232,8 +232,8 @@ import_row_by_line(import_batch_t *b, long line)
 }
 
 int
-import_copy_load(PGconn *conn, import_batch_t *b, int upsert, const char *job_id,
-    import_counts_t *counts)
+import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
+    const char *job_id, import_counts_t *counts)
 {
     char                *text;
     size_t               len, live = 0, i;
@@ -249,6 +249,10 @@ import_copy_load(PGconn *conn, import_batch_t *b, int upsert, const char *job_id
 
     if (live == 0) {
         return 0;
+    }
+
+    if (!direct) {
+        goto staged;
     }
 
     /* the fast way: no conflict, straight in */
@@ -276,7 +280,11 @@ import_copy_load(PGconn *conn, import_batch_t *b, int upsert, const char *job_id
         return -1;
     }
 
+staged:
+
     /* some emails exist already: stage the batch, merge it in one statement */
+
+    counts->staged = 1;
 
     if (db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS import_stage (line bigint, "
                       "email text, first_name text, last_name text, phone text, city text) "

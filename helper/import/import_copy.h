@@ -44,6 +44,7 @@ typedef struct {
     long  inserted;
     long  updated;
     long  errors;       /* rows refused by the database (insert_only duplicates) */
+    int   staged;       /* the batch conflicted and went through staging */
 } import_counts_t;
 
 int import_batch_init(import_batch_t *b, size_t rows);
@@ -59,9 +60,10 @@ int import_batch_error(import_batch_t *b, const char *job_id, long line,
     const char *email, size_t email_len, const char *error, const char *raw,
     size_t raw_len);
 
-/* Loads the live rows; counts what happened. -1 with the error in conn. */
-int import_copy_load(PGconn *conn, import_batch_t *b, int upsert, const char *job_id,
-    import_counts_t *counts);
+/* Loads the live rows; counts what happened. -1 with the error in conn.
+ * direct = 0 skips the straight COPY (the batches before conflicted). */
+int import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
+    const char *job_id, import_counts_t *counts);
 
 /* Writes the batch's bad rows to import_errors. */
 int import_copy_errors(PGconn *conn, import_batch_t *b);

@@ -24,6 +24,8 @@
 #define IMPORT_CHUNK    (1024 * 1024)
 #define IMPORT_COLUMNS  5
 
+#define IMPORT_STAGED_RUN  16
+
 typedef struct {
     job_t            *job;
     int               upsert;
@@ -45,6 +47,11 @@ typedef struct {
     long              batch_rows;
 
     int               lost;       /* cancelled, or claimed by another runner */
+
+    /* batches left to stage without trying the straight COPY first: after
+     * a conflict the next batches likely conflict too (an upsert into a
+     * full table), and a failed COPY is work thrown away */
+    int               staged_run;
 } import_t;
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
@@ -395,7 +402,8 @@ import_flush(import_t *im)
         usleep((useconds_t) job->fd->cfg.import_slow_ms * 1000);
     }
 
-    if (import_copy_load(conn, &im->batch, im->upsert, job->id, &counts) != 0
+    if (import_copy_load(conn, &im->batch, im->upsert, im->staged_run == 0, job->id,
+                         &counts) != 0
         || import_copy_errors(conn, &im->batch) != 0)
     {
         goto failed;
@@ -404,6 +412,12 @@ import_flush(import_t *im)
     im->inserted += counts.inserted;
     im->updated += counts.updated;
     im->errors += counts.errors;
+
+    if (im->staged_run > 0) {
+        im->staged_run--;
+    } else if (counts.staged) {
+        im->staged_run = IMPORT_STAGED_RUN;
+    }
 
     progress = import_progress_json(im, im->batch_end, im->batch_line, 0);
     params[0] = job->id;

@@ -36,6 +36,8 @@ deps() {
             | grep -q 'install ok installed'; then
         missing+=(libasan8)
     fi
+    # npm fetches s3rver, the S3 peer of the tests (any node will do)
+    command -v npm >/dev/null || missing+=(nodejs npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run as root or install them"
     log "installing ${missing[*]}"
@@ -88,6 +90,14 @@ build() {
     build_helper
     build_module
     log "built $(build_dir)/ferryd and $(build_dir)/ngx_http_ferry_module.so"
+}
+
+# s3rver 3.7.1 from npm, for t/import_s3.t (into build/node, not the tree)
+test_deps() {
+    [ -x "$ROOT/build/node/node_modules/.bin/s3rver" ] && return 0
+    log "installing s3rver (npm) into build/node"
+    npm install --prefix "$ROOT/build/node" --no-audit --no-fund --loglevel=error \
+        s3rver@3.7.1 >/dev/null || die "npm install s3rver failed"
 }
 
 # ---------------------------------------------------------------- run
@@ -328,7 +338,7 @@ for a in "$@"; do [ "$a" = --asan ] && ASAN=1; done
 case "$cmd" in
     run) run ;;
     stop) stop "$@" ;;
-    test) deps; build; run_tests ;;
+    test) deps; test_deps; build; run_tests ;;
     bench) bench "${1:-all}" ;;
     build) deps; build ;;
     module) build_module ;;

@@ -52,6 +52,13 @@ static const setting_t settings[] = {
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600", 10, 604800 },
     { "REPORTS_DIR",        SET_STR,   OFF(reports_dir),        "",         0, 0 },
     { "REPORTS_URL",        SET_STR,   OFF(reports_url),        "/reports", 0, 0 },
+    { "S3_ACCESS_KEY",      SET_STR,   OFF(s3_access_key),      "",         0, 0 },
+    { "S3_BUCKET",          SET_STR,   OFF(s3_bucket),          "ferry-reports", 0, 0 },
+    { "S3_ENDPOINT_URL",    SET_STR,   OFF(s3_endpoint_url),    "",         0, 0 },
+    { "S3_PRESIGN_TTL_SECONDS", SET_INT, OFF(s3_presign_ttl_seconds), "3600", 1, 604800 },
+    { "S3_PUBLIC_ENDPOINT_URL", SET_STR, OFF(s3_public_endpoint_url), "",  0, 0 },
+    { "S3_REGION",          SET_STR,   OFF(s3_region),          "us-east-1", 0, 0 },
+    { "S3_SECRET_KEY",      SET_STR,   OFF(s3_secret_key),      "",         0, 0 },
     { "SOCKET_GROUP",       SET_STR,   OFF(socket_group),       "",         0, 0 },
     { "SOCKET_MODE",        SET_MODE,  OFF(socket_mode),        "0660",     0, 0777 },
     { "SPOOL_DIR",          SET_STR,   OFF(spool_dir),          "",         0, 0 },
@@ -364,8 +371,9 @@ config_log(const config_t *cfg)
         case SET_STR:
             /* a connection string may hold a password */
             log_debug("config", "%s=%s", settings[i].name,
-                      strcmp(settings[i].name, "DATABASE_URL") == 0 ? "(set)"
-                                                                    : *(char *const *) field);
+                      strcmp(settings[i].name, "DATABASE_URL") == 0
+                      || strcmp(settings[i].name, "S3_SECRET_KEY") == 0 ? "(set)"
+                                                                       : *(char *const *) field);
             break;
         case SET_LONG:
             log_debug("config", "%s=%ld", settings[i].name, *(const long *) field);

@@ -29,6 +29,13 @@ typedef struct {
     char  *reports_dir;
     char  *reports_url;
     int    report_link_ttl_seconds;
+    char  *s3_access_key;
+    char  *s3_bucket;
+    char  *s3_endpoint_url;
+    int    s3_presign_ttl_seconds;
+    char  *s3_public_endpoint_url;
+    char  *s3_region;
+    char  *s3_secret_key;
     char  *socket_group;
     int    socket_mode;
     char  *spool_dir;

@@ -20,6 +20,7 @@
 #include "import/import_run.h"
 #include "jobs.h"
 #include "log.h"
+#include "storage/s3_store.h"
 
 #define IMPORTS_JOB_COLUMNS                                                   \
     "id, status, params->>'mode', params->'file'->>'name', "                  \
@@ -370,14 +371,30 @@ imports_cancel(ferryd_t *fd, req_t *req, resp_t *resp)
     PQclear(res);
 }
 
+/* {"url": link, "expires_at": ISO 8601 UTC} */
+static void
+imports_link(resp_t *resp, const char *link, time_t expires)
+{
+    char       when[32];
+    struct tm  tm;
+    cJSON     *json;
+
+    gmtime_r(&expires, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    json = cJSON_CreateObject();
+    cJSON_AddStringToObject(json, "url", link);
+    cJSON_AddStringToObject(json, "expires_at", when);
+    resp_json(resp, 200, json);
+}
+
 void
 imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
 {
     const char  *params[2], *base, *p;
-    char         path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1], when[32];
+    char         path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
     long long    expires;
     struct stat  st;
-    struct tm    tm;
     time_t       t;
     PGconn      *conn;
     PGresult    *res;
@@ -391,7 +408,8 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
     params[0] = req->params[0];
     params[1] = req->user;
     res = PQexecParams(conn,
-        "SELECT id, status, coalesce((progress->>'error_rows')::bigint, 0) FROM jobs "
+        "SELECT id, status, coalesce((progress->>'error_rows')::bigint, 0), "
+        "coalesce(progress->>'report', '') FROM jobs "
         "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
         2, NULL, params, NULL, NULL, 0);
 
@@ -412,6 +430,19 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
         json = cJSON_CreateObject();
         cJSON_AddStringToObject(json, "detail", "not ready");
         resp_json(resp, 409, json);
+        goto done;
+    }
+
+    if (strcmp(PQgetvalue(res, 0, 3), "s3") == 0) {
+        snprintf(file, sizeof(file), "reports/%s-errors.csv", PQgetvalue(res, 0, 0));
+        t = time(NULL);
+
+        if (s3_store_url(&fd->cfg, file, t, link, sizeof(link)) != 0) {
+            resp_error(resp, 500, "cannot sign the report URL");
+            goto done;
+        }
+
+        imports_link(resp, link, t + fd->cfg.s3_presign_ttl_seconds);
         goto done;
     }
 
@@ -442,13 +473,7 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
     }
 
     snprintf(link, sizeof(link), "%s/%s?expires=%lld&sig=%s", base, file, expires, sig);
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-
-    json = cJSON_CreateObject();
-    cJSON_AddStringToObject(json, "url", link);
-    cJSON_AddStringToObject(json, "expires_at", when);
-    resp_json(resp, 200, json);
+    imports_link(resp, link, t);
 
 done:
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 
 #include "config.h"
 #include "db.h"
@@ -118,6 +119,9 @@ main(int argc, char **argv)
 
     log_level = fd.cfg.log_level;
 
+    /* before any thread: libcurl's global state is not thread-safe to set up */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
     if (log_open(fd.cfg.log_file) != 0) {
         fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n", fd.cfg.log_file,
                 strerror(errno));
@@ -134,6 +138,7 @@ main(int argc, char **argv)
         rc = serve(&fd);
     }
 
+    curl_global_cleanup();
     log_close();
     config_free(&fd.cfg);
 

@@ -22,24 +22,7 @@ $t->start_pg->migrate;
 # no job runners: the spool files stay put for the checks below
 $t->start_ferryd(SPOOL_DIR => $spool, JOB_WORKERS => 0);
 
-my $conf = <<'EOF';
-    ferry_zone idem:1m;
-    upstream ferryd { server unix:%%SOCK%%; keepalive 8; }
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        ferry_jwt_secret_file %%DIR%%/jwt.secret;
-        ferry_spool_path %%DIR%%/spool;
-        location = /auth/register { ferry_pass ferryd; }
-        location = /auth/token { ferry_pass ferryd; }
-        location = /imports {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload field=file;
-            ferry_pass ferryd;
-        }
-        location /imports/ { ferry_auth jwt; ferry_pass ferryd; }
-    }
-EOF
+my $conf = Ferry::Test::imports_conf();
 $t->start_nginx($conf);
 
 my $ann = $t->user_token('ann@example.com');

@@ -23,25 +23,7 @@ my %ferryd = (SPOOL_DIR => $spool, REPORTS_DIR => $reports, BATCH_SIZE => 50,
               REPORTS_URL => "http://127.0.0.1:$port/reports", JOB_STALE_SECONDS => 1);
 $t->start_pg->migrate;
 $t->start_ferryd(%ferryd);
-$t->start_nginx(<<'EOF');
-    ferry_zone idem:1m;
-    upstream ferryd { server unix:%%SOCK%%; keepalive 8; }
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        ferry_jwt_secret_file %%DIR%%/jwt.secret;
-        ferry_spool_path %%DIR%%/spool;
-        location = /auth/register { ferry_pass ferryd; }
-        location = /auth/token { ferry_pass ferryd; }
-        location = /imports {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload;
-            ferry_pass ferryd;
-        }
-        location /imports/ { ferry_auth jwt; ferry_pass ferryd; }
-        location /reports/ { ferry_signed_download on; alias %%DIR%%/reports/; }
-    }
-EOF
+$t->start_nginx(Ferry::Test::imports_conf('        location /reports/ { ferry_signed_download on; alias %%DIR%%/reports/; }'));
 
 my $token = $t->user_token('ann@example.com');
 my $other = $t->user_token('bob@example.com');

@@ -20,6 +20,7 @@
 #include "import_copy.h"
 #include "import_csv.h"
 #include "log.h"
+#include "storage/s3_store.h"
 
 #define IMPORT_CHUNK    (1024 * 1024)
 #define IMPORT_COLUMNS  5
@@ -52,6 +53,8 @@ typedef struct {
      * a conflict the next batches likely conflict too (an upsert into a
      * full table), and a failed COPY is work thrown away */
     int               staged_run;
+
+    const char       *report;     /* where errors.csv went: "local" or "s3" */
 } import_t;
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
@@ -366,9 +369,11 @@ import_progress_json(import_t *im, unsigned long long offset, long line, int tot
 
     snprintf(buf, sizeof(buf),
              "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
-             "\"updated\":%ld,\"error_rows\":%ld%s%ld}",
+             "\"updated\":%ld,\"error_rows\":%ld%s%ld%s%s%s}",
              offset, line, im->processed, im->inserted, im->updated, im->errors,
-             total ? ",\"total_rows\":" : ",\"_\":", total ? im->processed : 0L);
+             total ? ",\"total_rows\":" : ",\"_\":", total ? im->processed : 0L,
+             im->report ? ",\"report\":\"" : "", im->report ? im->report : "",
+             im->report ? "\"" : "");
 
     return strdup(buf);
 }
@@ -552,6 +557,23 @@ import_write_report(import_t *im)
         log_error(job->worker, "job %s: cannot write %s", job->id, path);
         unlink(tmp);
         return -1;
+    }
+
+    im->report = "local";
+
+    if (s3_store_enabled(&job->fd->cfg)) {
+        char  key[128], err[512];
+
+        snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
+
+        if (s3_store_put(&job->fd->cfg, path, key, err, sizeof(err)) != 0) {
+            /* the report is still served from REPORTS_DIR */
+            log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
+        } else {
+            im->report = "s3";
+            unlink(path);
+            log_debug(job->worker, "job %s: errors.csv put to S3 as %s", job->id, key);
+        }
     }
 
     return 0;

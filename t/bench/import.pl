@@ -22,22 +22,8 @@ my $reports = $t->writable_dir('reports');
 $t->start_pg->migrate;
 $t->start_ferryd(SPOOL_DIR => $spool, REPORTS_DIR => $reports, LOG_LEVEL => 'info',
                  JOB_WORKERS => 1);
-$t->start_nginx(<<'EOF');
-    access_log off;
-    ferry_zone idem:1m;
-    upstream ferryd { server unix:%%SOCK%%; keepalive 8; }
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        ferry_jwt_secret_file %%DIR%%/jwt.secret;
-        ferry_spool_path %%DIR%%/spool;
-        client_max_body_size 2g;
-        client_body_buffer_size 1m;
-        location = /auth/register { ferry_pass ferryd; }
-        location = /auth/token { ferry_pass ferryd; }
-        location = /imports { ferry_auth jwt; ferry_idempotency required; ferry_upload; ferry_pass ferryd; }
-        location /imports/ { ferry_auth jwt; ferry_pass ferryd; }
-    }
-EOF
+$t->start_nginx(Ferry::Test::imports_conf(
+    '        access_log off; client_max_body_size 2g; client_body_buffer_size 1m;'));
 my $token = $t->user_token('bench@example.com');
 
 sub make_csv {

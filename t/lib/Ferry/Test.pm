@@ -550,6 +550,33 @@ sub response_frame {
     return pack('N', length $head) . $head . $body;
 }
 
+# The http{} snippet of Ferry's import front line (accounts, uploads with
+# idempotency, job reads), as conf/ferry-locations.conf has it; $extra goes
+# into the server block.
+sub imports_conf {
+    my ($extra) = @_;
+    $extra //= '';
+    return <<"EOF";
+    ferry_zone idem:1m;
+    upstream ferryd { server unix:%%SOCK%%; keepalive 8; }
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        ferry_jwt_secret_file %%DIR%%/jwt.secret;
+        ferry_spool_path %%DIR%%/spool;
+        location = /auth/register { ferry_pass ferryd; }
+        location = /auth/token { ferry_pass ferryd; }
+        location = /imports {
+            ferry_auth jwt;
+            ferry_idempotency required;
+            ferry_upload field=file;
+            ferry_pass ferryd;
+        }
+        location /imports/ { ferry_auth jwt; ferry_pass ferryd; }
+$extra
+    }
+EOF
+}
+
 # A user registered through nginx and a token for it (needs /auth/register
 # and /auth/token locations).
 sub user_token {

@@ -50,6 +50,7 @@ static const setting_t settings[] = {
     { "MAX_FRAME_BYTES",    SET_LONG,  OFF(max_frame_bytes),    "1048576",  64, 1L << 30 },
     { "MIGRATIONS_DIR",     SET_STR,   OFF(migrations_dir),     "migrations", 0, 0 },
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600", 10, 604800 },
+    { "REPORT_TTL",         SET_INT,   OFF(report_ttl),         "604800",   1, 315360000 },
     { "REPORTS_DIR",        SET_STR,   OFF(reports_dir),        "",         0, 0 },
     { "REPORTS_URL",        SET_STR,   OFF(reports_url),        "/reports", 0, 0 },
     { "S3_ACCESS_KEY",      SET_STR,   OFF(s3_access_key),      "",         0, 0 },

@@ -29,6 +29,7 @@ typedef struct {
     char  *reports_dir;
     char  *reports_url;
     int    report_link_ttl_seconds;
+    int    report_ttl;
     char  *s3_access_key;
     char  *s3_bucket;
     char  *s3_endpoint_url;

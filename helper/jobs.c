@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include "import/import_run.h"
 #include "log.h"
 
@@ -145,6 +148,54 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     return 1;
 }
 
+/*
+ * Reports older than REPORT_TTL leave REPORTS_DIR (S3 reports are left to
+ * the bucket's lifecycle rules). The first runner looks at most once a
+ * minute, when it has nothing else to do.
+ */
+static void
+jobs_sweep_reports(jobs_t *jobs, const char *worker)
+{
+    DIR            *d;
+    struct dirent  *e;
+    struct stat     st;
+    char            path[4096];
+    time_t          now = time(NULL);
+    size_t          n;
+    int             removed = 0;
+
+    if (jobs->fd->cfg.reports_dir[0] == '\0') {
+        return;
+    }
+
+    d = opendir(jobs->fd->cfg.reports_dir);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        n = strlen(e->d_name);
+        if (n < 11 || strcmp(e->d_name + n - 11, "-errors.csv") != 0) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", jobs->fd->cfg.reports_dir, e->d_name);
+
+        if (stat(path, &st) == 0 && now - st.st_mtime > jobs->fd->cfg.report_ttl
+            && unlink(path) == 0)
+        {
+            removed++;
+        }
+    }
+
+    closedir(d);
+
+    if (removed) {
+        log_info(worker, "removed %d report(s) older than REPORT_TTL (%d s)", removed,
+                 jobs->fd->cfg.report_ttl);
+    }
+}
+
 static void *
 jobs_main(void *data)
 {
@@ -152,7 +203,8 @@ jobs_main(void *data)
     jobs_t        *jobs = arg->jobs;
     char           worker[96], host[64], err[256];
     PGconn        *conn = NULL;
-    int            rc, backoff = 0;
+    int            rc, backoff = 0, sweep_every;
+    time_t         swept = 0;
 
     if (gethostname(host, sizeof(host)) != 0) {
         snprintf(host, sizeof(host), "ferryd");
@@ -177,6 +229,13 @@ jobs_main(void *data)
         }
 
         rc = jobs_run_one(jobs, conn, worker);
+
+        sweep_every = jobs->fd->cfg.report_ttl < 60 ? jobs->fd->cfg.report_ttl : 60;
+
+        if (rc == 0 && arg->index == 1 && time(NULL) - swept >= sweep_every) {
+            jobs_sweep_reports(jobs, worker);
+            swept = time(NULL);
+        }
 
         if (rc == 0) {
             jobs_sleep_ms(jobs, JOBS_IDLE_MS);

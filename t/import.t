@@ -64,6 +64,7 @@ my $csv = "\xef\xbb\xbfemail,first_name,last_name,phone,city\r\n"
 my $r = upload($csv, 'insert_only');
 is($r->{status}, 201, 'upload: 201');
 my $id = $r->{json}{id};
+my $first_id = $id;
 is($r->{json}{status}, 'pending', 'pending at first');
 is($r->{json}{mode}, 'insert_only', 'the mode');
 is($r->{json}{file_name}, 'c.csv', 'the file name');
@@ -192,5 +193,17 @@ is($j->{inserted}, 294, 'inserted counts them once');
 is($j->{error_rows}, 6, 'six bad rows');
 is($t->psql("SELECT count(*) FROM import_errors WHERE job_id = '$id'"), 6, 'each recorded once');
 like($t->read_file('ferryd.log'), qr/resuming at line/, 'the log says it resumed');
+
+# reports expire after REPORT_TTL
+my $first = "$reports/$first_id-errors.csv";
+ok(-e $first, 'the first report is still there');
+utime time - 100, time - 100, $first;
+$t->stop_ferryd;
+$t->start_ferryd(%ferryd, REPORT_TTL => 50);
+$t->wait_for('old report removed', sub { !-e $first }, 10);
+ok(!-e $first, 'a report older than REPORT_TTL is removed');
+ok(-e "$reports/$id-errors.csv", 'a younger one stays');
+is($t->http(GET => "/imports/$first_id/errors", headers => { %auth })->{status}, 404,
+   'its link is then 404');
 
 $t->done;

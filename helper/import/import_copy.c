@@ -309,7 +309,7 @@ staged:
     if (upsert) {
         res = PQexec(conn,
             "WITH up AS (INSERT INTO customers (email, first_name, last_name, phone, city) "
-            "SELECT email, first_name, last_name, phone, city FROM import_stage ORDER BY line "
+            "SELECT email, first_name, last_name, phone, city FROM import_stage "
             "ON CONFLICT (email) DO UPDATE SET first_name = EXCLUDED.first_name, "
             "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = EXCLUDED.city, "
             "updated_at = now() RETURNING (xmax = 0) AS ins) "

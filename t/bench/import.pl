@@ -21,7 +21,7 @@ my $spool = $t->writable_dir('spool');
 my $reports = $t->writable_dir('reports');
 $t->start_pg->migrate;
 $t->start_ferryd(SPOOL_DIR => $spool, REPORTS_DIR => $reports, LOG_LEVEL => 'info',
-                 JOB_WORKERS => 1);
+                 JOB_WORKERS => 1, ($ENV{BENCH_BATCH} ? (BATCH_SIZE => $ENV{BENCH_BATCH}) : ()));
 $t->start_nginx(Ferry::Test::imports_conf(
     '        access_log off; client_max_body_size 2g; client_body_buffer_size 1m;'));
 my $token = $t->user_token('bench@example.com');

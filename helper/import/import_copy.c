@@ -88,6 +88,7 @@ import_batch_reset(import_batch_t *b)
     b->nrows = 0;
     b->errs_len = 0;
     b->nerrs = 0;
+    b->superseded = 0;
     memset(b->hash, 0, b->hash_size * sizeof(size_t));
 }
 

@@ -35,6 +35,9 @@ typedef struct {
     size_t          errs_cap;
     long            nerrs;
 
+    /* upsert rows replaced by a later row of the same batch */
+    size_t          superseded;
+
     /* email -> row index + 1, for duplicates inside the batch */
     size_t         *hash;
     size_t          hash_size;

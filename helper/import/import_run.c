@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,34 +28,61 @@
 
 #define IMPORT_STAGED_RUN  16
 
+/* A batch sealed by the reader, with where the file stood at its end. */
 typedef struct {
-    job_t            *job;
-    int               upsert;
-    import_batch_t    batch;
-    csv_t             csv;
-    int               header;     /* the next record is the header */
+    import_batch_t      batch;
+    unsigned long long  end;           /* offset just past its last record */
+    long                line;          /* line of the record after it */
+    long                processed;     /* rows read up to its end */
+    long                parse_errors;  /* rows refused by validation up to its end */
+} import_part_t;
 
-    /* progress, as committed */
-    unsigned long long offset;
-    long              line;
-    long              processed;
-    long              inserted;
-    long              updated;
-    long              errors;
+/*
+ * Two threads share an import: the reader (the runner thread) parses and
+ * validates the file into one batch while the loader (a thread of this
+ * import) loads and commits the other, so that ferryd's work on the file
+ * overlaps PostgreSQL's. Only the loader uses the connection until the
+ * reader has waited for it to be idle.
+ */
+typedef struct {
+    job_t              *job;
+    int                 upsert;
+    csv_t               csv;
+    int                 header;     /* the next record is the header */
 
-    /* the batch in the making */
-    unsigned long long batch_end;
-    long              batch_line;
-    long              batch_rows;
+    /* the reader's side */
+    import_part_t       parts[2];
+    int                 cur;
+    long                processed;
+    long                parse_errors;
+    unsigned long long  batch_end;
+    long                batch_line;
 
-    int               lost;       /* cancelled, or claimed by another runner */
+    /* the loader's side: what is committed */
+    unsigned long long  offset;
+    long                line;
+    long                done_processed;
+    long                done_parse_errors;
+    long                inserted;
+    long                updated;
+    long                db_errors;      /* rows refused by the database */
+    int                 lost;           /* cancelled, or claimed by another runner */
 
     /* batches left to stage without trying the straight COPY first: after
      * a conflict the next batches likely conflict too (an upsert into a
      * full table), and a failed COPY is work thrown away */
-    int               staged_run;
+    int                 staged_run;
 
-    const char       *report;     /* where errors.csv went: "local" or "s3" */
+    const char         *report;         /* where errors.csv went: "local" or "s3" */
+
+    /* the hand-over */
+    pthread_t           loader;
+    int                 loader_up;
+    pthread_mutex_t     lock;
+    pthread_cond_t      cond;
+    int                 pending;        /* the part handed over, or -1 */
+    int                 quit;
+    int                 loader_rc;      /* IMPORT_GO_ON, or why the loader stopped */
 } import_t;
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
@@ -191,10 +219,10 @@ import_error(import_t *im, const csv_record_t *rec, const char *email, size_t el
     size_t   len;
     int      rc;
 
-    im->errors++;
+    im->parse_errors++;
 
     if (import_utf8_valid((const unsigned char *) rec->raw, rec->raw_len)) {
-        return import_batch_error(&im->batch, im->job->id, rec->line, email, elen, msg,
+        return import_batch_error(&im->parts[im->cur].batch, im->job->id, rec->line, email, elen, msg,
                                   rec->raw, rec->raw_len);
     }
 
@@ -203,7 +231,8 @@ import_error(import_t *im, const csv_record_t *rec, const char *email, size_t el
         return -1;
     }
 
-    rc = import_batch_error(&im->batch, im->job->id, rec->line, email, elen, msg, raw, len);
+    rc = import_batch_error(&im->parts[im->cur].batch, im->job->id, rec->line, email, elen,
+                            msg, raw, len);
     free(raw);
 
     return rc;
@@ -241,7 +270,7 @@ import_record(import_t *im, const csv_record_t *rec)
     char           email[256], err[128];
     size_t         i, elen, prev;
     import_row_t  *row;
-    import_batch_t *b = &im->batch;
+    import_batch_t *b = &im->parts[im->cur].batch;
     size_t         tlen, off;
 
     im->processed++;
@@ -295,9 +324,10 @@ import_record(import_t *im, const csv_record_t *rec)
     }
 
     if (prev) {
-        /* upsert: the file's last occurrence wins */
+        /* upsert: the file's last occurrence wins; the earlier one counts
+         * as updated when the batch commits */
         b->rows[prev - 1].dead = 1;
-        im->updated++;
+        b->superseded++;
     }
 
     if (b->nrows == b->rows_cap) {
@@ -363,41 +393,34 @@ import_exec_params(PGconn *conn, const char *sql, int n, const char *const *para
 }
 
 static char *
-import_progress_json(import_t *im, unsigned long long offset, long line, int total)
+import_progress_json(import_t *im, unsigned long long offset, long line, long processed,
+    long errors, int total)
 {
     char  buf[512];
 
     snprintf(buf, sizeof(buf),
              "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
              "\"updated\":%ld,\"error_rows\":%ld%s%ld%s%s%s}",
-             offset, line, im->processed, im->inserted, im->updated, im->errors,
-             total ? ",\"total_rows\":" : ",\"_\":", total ? im->processed : 0L,
+             offset, line, processed, im->inserted, im->updated, errors,
+             total ? ",\"total_rows\":" : ",\"_\":", total ? processed : 0L,
              im->report ? ",\"report\":\"" : "", im->report ? im->report : "",
              im->report ? "\"" : "");
 
     return strdup(buf);
 }
 
-/* One batch, one transaction. */
+/* One batch, one transaction: its rows, its bad rows, the job's progress.
+ * Runs on the loader thread. */
 static int
-import_flush(import_t *im)
+import_flush(import_t *im, import_part_t *part)
 {
     job_t           *job = im->job;
     PGconn          *conn = job->conn;
     import_counts_t  counts;
     char            *progress;
     const char      *params[3];
+    long             inserted, updated, db_errors;
     int              rc;
-    long             save[5];
-
-    if (im->batch.nrows == 0 && im->batch.nerrs == 0 && im->batch_end == im->offset) {
-        return IMPORT_GO_ON;
-    }
-
-    save[0] = im->processed;
-    save[1] = im->inserted;
-    save[2] = im->updated;
-    save[3] = im->errors;
 
     if (db_exec(conn, "BEGIN") != 0) {
         goto failed;
@@ -407,24 +430,23 @@ import_flush(import_t *im)
         usleep((useconds_t) job->fd->cfg.import_slow_ms * 1000);
     }
 
-    if (import_copy_load(conn, &im->batch, im->upsert, im->staged_run == 0, job->id,
+    if (import_copy_load(conn, &part->batch, im->upsert, im->staged_run == 0, job->id,
                          &counts) != 0
-        || import_copy_errors(conn, &im->batch) != 0)
+        || import_copy_errors(conn, &part->batch) != 0)
     {
         goto failed;
     }
 
+    /* the counters as they will be once this commits */
+    inserted = im->inserted;
+    updated = im->updated;
+    db_errors = im->db_errors;
     im->inserted += counts.inserted;
-    im->updated += counts.updated;
-    im->errors += counts.errors;
+    im->updated += counts.updated + (long) part->batch.superseded;
+    im->db_errors += counts.errors;
 
-    if (im->staged_run > 0) {
-        im->staged_run--;
-    } else if (counts.staged) {
-        im->staged_run = IMPORT_STAGED_RUN;
-    }
-
-    progress = import_progress_json(im, im->batch_end, im->batch_line, 0);
+    progress = import_progress_json(im, part->end, part->line, part->processed,
+                                    part->parse_errors + im->db_errors, 0);
     params[0] = job->id;
     params[1] = progress;
     params[2] = job->worker;
@@ -435,32 +457,35 @@ import_flush(import_t *im)
                             3, params, 1);
     free(progress);
 
-    if (rc < 0) {
+    if (rc != 1 || db_exec(conn, "COMMIT") != 0) {
+        im->inserted = inserted;
+        im->updated = updated;
+        im->db_errors = db_errors;
+
+        if (rc == 0) {
+            /* cancelled, or taken over after we looked stale: not ours */
+            (void) db_exec(conn, "ROLLBACK");
+            im->lost = 1;
+            return IMPORT_STOP;
+        }
+
         goto failed;
     }
 
-    if (rc == 0) {
-        /* cancelled, or taken over after we looked stale: this batch is not ours */
-        (void) db_exec(conn, "ROLLBACK");
-        im->lost = 1;
-        im->processed = save[0];
-        im->inserted = save[1];
-        im->updated = save[2];
-        im->errors = save[3];
-        return IMPORT_STOP;
+    if (im->staged_run > 0) {
+        im->staged_run--;
+    } else if (counts.staged) {
+        im->staged_run = IMPORT_STAGED_RUN;
     }
 
-    if (db_exec(conn, "COMMIT") != 0) {
-        goto failed;
-    }
-
-    im->offset = im->batch_end;
-    im->line = im->batch_line;
-    import_batch_reset(&im->batch);
-    im->batch_rows = 0;
+    im->offset = part->end;
+    im->line = part->line;
+    im->done_processed = part->processed;
+    im->done_parse_errors = part->parse_errors;
 
     log_debug(job->worker, "job %s: %ld rows (%ld inserted, %ld updated, %ld bad)",
-              job->id, im->processed, im->inserted, im->updated, im->errors);
+              job->id, im->done_processed, im->inserted, im->updated,
+              im->done_parse_errors + im->db_errors);
 
     return *job->stop ? IMPORT_STOP : IMPORT_GO_ON;
 
@@ -468,18 +493,99 @@ failed:
 
     log_error(job->worker, "job %s: loading a batch: %s", job->id, PQerrorMessage(conn));
     (void) db_exec(conn, "ROLLBACK");
-    im->processed = save[0];
-    im->inserted = save[1];
-    im->updated = save[2];
-    im->errors = save[3];
 
     return IMPORT_FAIL;
+}
+
+static void *
+import_loader(void *data)
+{
+    import_t  *im = data;
+    int        i, rc;
+
+    pthread_mutex_lock(&im->lock);
+
+    for ( ;; ) {
+        while (im->pending == -1 && !im->quit) {
+            pthread_cond_wait(&im->cond, &im->lock);
+        }
+
+        if (im->pending == -1) {
+            break;
+        }
+
+        i = im->pending;
+        pthread_mutex_unlock(&im->lock);
+
+        rc = import_flush(im, &im->parts[i]);
+
+        pthread_mutex_lock(&im->lock);
+        im->loader_rc = rc;
+        im->pending = -1;
+        pthread_cond_broadcast(&im->cond);
+    }
+
+    pthread_mutex_unlock(&im->lock);
+
+    return NULL;
+}
+
+/* Waits until the loader is idle; what it last said. */
+static int
+import_wait(import_t *im)
+{
+    int  rc;
+
+    pthread_mutex_lock(&im->lock);
+    while (im->pending != -1) {
+        pthread_cond_wait(&im->cond, &im->lock);
+    }
+    rc = im->loader_rc;
+    pthread_mutex_unlock(&im->lock);
+
+    return rc;
+}
+
+/* Hands the current batch to the loader and starts filling the other. */
+static int
+import_seal(import_t *im)
+{
+    import_part_t  *part = &im->parts[im->cur];
+    int             rc;
+
+    /* nothing read since the last batch: nothing to commit */
+    if (part->batch.nrows == 0 && part->batch.nerrs == 0 && im->batch_end == part->end) {
+        return import_wait(im);
+    }
+
+    part->end = im->batch_end;
+    part->line = im->batch_line;
+    part->processed = im->processed;
+    part->parse_errors = im->parse_errors;
+
+    rc = import_wait(im);
+    if (rc != IMPORT_GO_ON) {
+        return rc;
+    }
+
+    pthread_mutex_lock(&im->lock);
+    im->pending = im->cur;
+    pthread_cond_broadcast(&im->cond);
+    pthread_mutex_unlock(&im->lock);
+
+    /* the other part was loaded before this one was handed over */
+    im->cur ^= 1;
+    import_batch_reset(&im->parts[im->cur].batch);
+    im->parts[im->cur].end = part->end;
+
+    return IMPORT_GO_ON;
 }
 
 static int
 import_on_record(void *data, const csv_record_t *rec)
 {
-    import_t  *im = data;
+    import_t        *im = data;
+    import_batch_t  *b = &im->parts[im->cur].batch;
 
     if (im->header) {
         im->header = 0;
@@ -489,12 +595,9 @@ import_on_record(void *data, const csv_record_t *rec)
 
     im->batch_end = rec->end;
     im->batch_line = im->csv.line;
-    im->batch_rows++;
 
-    if (im->batch.nrows + im->batch.nerrs >= (size_t) im->job->fd->cfg.batch_size
-        || im->batch.nrows == im->batch.rows_cap)
-    {
-        return import_flush(im);
+    if (b->nrows + b->nerrs >= (size_t) im->job->fd->cfg.batch_size || b->nrows == b->rows_cap) {
+        return import_seal(im);
     }
 
     return IMPORT_GO_ON;
@@ -588,7 +691,9 @@ import_end(import_t *im, const char *status, const char *error, const char *path
     const char  *params[5];
     int          rc;
 
-    progress = import_progress_json(im, im->offset, im->line, strcmp(status, "done") == 0);
+    progress = import_progress_json(im, im->offset, im->line, im->done_processed,
+                                    im->done_parse_errors + im->db_errors,
+                                    strcmp(status, "done") == 0);
 
     params[0] = job->id;
     params[1] = status;
@@ -609,9 +714,39 @@ import_end(import_t *im, const char *status, const char *error, const char *path
 
     if (rc == 1) {
         log_info(job->worker, "import %s %s: %ld rows, %ld inserted, %ld updated, %ld bad%s%s",
-                 job->id, status, im->processed, im->inserted, im->updated, im->errors,
-                 error ? ": " : "", error ? error : "");
+                 job->id, status, im->done_processed, im->inserted, im->updated,
+                 im->done_parse_errors + im->db_errors, error ? ": " : "", error ? error : "");
     }
+}
+
+/* After the reader stopped early: hand the job back, or see it cancelled. */
+static void
+import_stopped(import_t *im, const char *spool)
+{
+    job_t       *job = im->job;
+    const char  *p[2] = { job->id, job->worker };
+    PGresult    *res;
+
+    if (!im->lost) {
+        /* ferryd is stopping: hand the job back, it resumes at once */
+        (void) import_exec_params(job->conn,
+            "UPDATE jobs SET status = 'pending', worker = NULL "
+            "WHERE id = $1 AND worker = $2 AND status = 'processing'", 2, p, 0);
+        log_info(job->worker, "job %s: handed back at line %ld", job->id, im->line);
+        return;
+    }
+
+    res = PQexecParams(job->conn, "SELECT status FROM jobs WHERE id = $1", 1, NULL, p, NULL,
+                       NULL, 0);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && strcmp(PQgetvalue(res, 0, 0), "cancelled") == 0)
+    {
+        log_info(job->worker, "job %s cancelled after %ld rows", job->id, im->done_processed);
+        unlink(spool);
+    }
+
+    PQclear(res);
 }
 
 void
@@ -620,12 +755,15 @@ import_run(job_t *job)
     import_t     im;
     cJSON       *params, *progress, *file, *path, *mode;
     char        *buf = NULL, msg[256];
-    const char  *spool;
-    ssize_t      n;
-    int          fd = -1, rc = IMPORT_GO_ON;
+    const char  *spool = NULL;
+    ssize_t      n = 0;
+    int          fd = -1, rc = IMPORT_GO_ON, i;
 
     memset(&im, 0, sizeof(im));
     im.job = job;
+    im.pending = -1;
+    pthread_mutex_init(&im.lock, NULL);
+    pthread_cond_init(&im.cond, NULL);
 
     params = cJSON_Parse(job->params);
     progress = cJSON_Parse(job->progress);
@@ -642,10 +780,13 @@ import_run(job_t *job)
     im.upsert = strcmp(mode->valuestring, "upsert") == 0;
     im.offset = (unsigned long long) import_progress_num(progress, "offset");
     im.line = import_progress_num(progress, "line");
-    im.processed = import_progress_num(progress, "processed_rows");
     im.inserted = import_progress_num(progress, "inserted");
     im.updated = import_progress_num(progress, "updated");
-    im.errors = import_progress_num(progress, "error_rows");
+    im.done_processed = import_progress_num(progress, "processed_rows");
+    /* on resume every committed bad row counts on the reader's side */
+    im.done_parse_errors = import_progress_num(progress, "error_rows");
+    im.processed = im.done_processed;
+    im.parse_errors = im.done_parse_errors;
     im.header = im.offset == 0;
     if (im.line == 0) {
         im.line = 1;
@@ -655,7 +796,7 @@ import_run(job_t *job)
 
     if (im.offset) {
         log_info(job->worker, "job %s: resuming at line %ld (byte %llu, %ld rows done)",
-                 job->id, im.line, im.offset, im.processed);
+                 job->id, im.line, im.offset, im.done_processed);
     }
 
     fd = open(spool, O_RDONLY | O_CLOEXEC);
@@ -666,50 +807,48 @@ import_run(job_t *job)
     }
 
     if (lseek(fd, (off_t) im.offset, SEEK_SET) == (off_t) -1
-        || import_batch_init(&im.batch, (size_t) job->fd->cfg.batch_size + 1) != 0
-        || (buf = malloc(IMPORT_CHUNK)) == NULL)
+        || import_batch_init(&im.parts[0].batch, (size_t) job->fd->cfg.batch_size + 1) != 0
+        || import_batch_init(&im.parts[1].batch, (size_t) job->fd->cfg.batch_size + 1) != 0
+        || (buf = malloc(IMPORT_CHUNK)) == NULL
+        || pthread_create(&im.loader, NULL, import_loader, &im) != 0)
     {
         import_end(&im, "failed", "out of memory", spool);
         goto done;
     }
+
+    im.loader_up = 1;
+    im.parts[0].end = im.parts[1].end = im.offset;
 
     csv_init(&im.csv, (size_t) job->fd->cfg.import_max_field_bytes, im.offset, im.line);
 
     while ((n = read(fd, buf, IMPORT_CHUNK)) > 0) {
         rc = csv_feed(&im.csv, buf, (size_t) n, import_on_record, &im);
 
-        if (im.csv.nul) {
-            snprintf(msg, sizeof(msg),
-                     "not a CSV text file (a NUL byte at offset %llu)",
-                     (unsigned long long) im.csv.nul_offset);
-            /* what came before is kept; the job says why it stopped */
-            rc = import_flush(&im);
-            if (rc != IMPORT_STOP) {
-                import_end(&im, "failed", msg, spool);
-            }
-            goto done_csv;
-        }
-
-        if (rc != IMPORT_GO_ON) {
+        if (im.csv.nul || rc != IMPORT_GO_ON) {
             break;
         }
     }
 
-    if (n < 0) {
-        snprintf(msg, sizeof(msg), "reading the uploaded file: %s", strerror(errno));
-        import_end(&im, "failed", msg, spool);
-        goto done_csv;
-    }
-
-    if (rc == IMPORT_GO_ON) {
+    if (rc == IMPORT_GO_ON && !im.csv.nul && n == 0) {
         rc = csv_finish(&im.csv, import_on_record, &im);
-        im.batch_end = im.csv.offset;
-        im.batch_line = im.csv.line;
+        if (rc == IMPORT_GO_ON) {
+            im.batch_end = im.csv.offset;
+            im.batch_line = im.csv.line;
+        }
+    }
+
+    /* what was read before the end (or a NUL byte, or a read error) is kept */
+    if (rc == IMPORT_GO_ON) {
+        rc = import_seal(&im);
     }
 
     if (rc == IMPORT_GO_ON) {
-        rc = import_flush(&im);
+        rc = import_wait(&im);
+    } else {
+        (void) import_wait(&im);
     }
+
+    /* from here on the reader has the connection to itself */
 
     if (rc == IMPORT_FAIL) {
         /* a database failure: leave the job to be taken up again */
@@ -718,29 +857,24 @@ import_run(job_t *job)
     }
 
     if (rc == IMPORT_STOP) {
-        if (!im.lost) {
-            /* ferryd is stopping: hand the job back, it resumes at once */
-            const char *p[2] = { job->id, job->worker };
-            (void) import_exec_params(job->conn,
-                "UPDATE jobs SET status = 'pending', worker = NULL "
-                "WHERE id = $1 AND worker = $2 AND status = 'processing'", 2, p, 0);
-            log_info(job->worker, "job %s: handed back at line %ld", job->id, im.line);
-        } else {
-            const char *p[1] = { job->id };
-            PGresult *res = PQexecParams(job->conn, "SELECT status FROM jobs WHERE id = $1",
-                                         1, NULL, p, NULL, NULL, 0);
-            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-                && strcmp(PQgetvalue(res, 0, 0), "cancelled") == 0)
-            {
-                log_info(job->worker, "job %s cancelled after %ld rows", job->id, im.processed);
-                unlink(spool);
-            }
-            PQclear(res);
-        }
+        import_stopped(&im, spool);
         goto done_csv;
     }
 
-    if (im.errors && import_write_report(&im) != 0) {
+    if (im.csv.nul) {
+        snprintf(msg, sizeof(msg), "not a CSV text file (a NUL byte at offset %llu)",
+                 (unsigned long long) im.csv.nul_offset);
+        import_end(&im, "failed", msg, spool);
+        goto done_csv;
+    }
+
+    if (n < 0) {
+        snprintf(msg, sizeof(msg), "reading the uploaded file: %s", strerror(errno));
+        import_end(&im, "failed", msg, spool);
+        goto done_csv;
+    }
+
+    if (im.done_parse_errors + im.db_errors && import_write_report(&im) != 0) {
         import_end(&im, "failed", "cannot write errors.csv", spool);
         goto done_csv;
     }
@@ -753,11 +887,23 @@ done_csv:
 
 done:
 
+    if (im.loader_up) {
+        pthread_mutex_lock(&im.lock);
+        im.quit = 1;
+        pthread_cond_broadcast(&im.cond);
+        pthread_mutex_unlock(&im.lock);
+        pthread_join(im.loader, NULL);
+    }
+
     if (fd != -1) {
         close(fd);
     }
     free(buf);
-    import_batch_free(&im.batch);
+    for (i = 0; i < 2; i++) {
+        import_batch_free(&im.parts[i].batch);
+    }
+    pthread_mutex_destroy(&im.lock);
+    pthread_cond_destroy(&im.cond);
     cJSON_Delete(params);
     cJSON_Delete(progress);
 }

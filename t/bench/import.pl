@@ -45,8 +45,13 @@ sub make_csv {
 my $clean = make_csv('clean', 0);
 my $dirty = make_csv('dirty', 50);    # 2 % bad rows
 
+# Every measurement starts from a checkpoint, so that none pays for the WAL
+# another one wrote.
+sub checkpoint { $t->psql('CHECKPOINT') }
+
 sub psql_time {
     my ($sql) = @_;
+    checkpoint();
     my $t0 = time;
     my ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-c', $sql]);
     die "psql: $out" if $rc;
@@ -61,6 +66,7 @@ my $n = 0;
 
 sub ferry_import {
     my ($file, $mode) = @_;
+    checkpoint();
     my $t0 = time;
     my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
         '-H', 'Idempotency-Key: bench-' . ++$n, '-F', "file=\@$file",
@@ -80,8 +86,13 @@ sub reset_customers { psql_time('TRUNCATE customers'); psql_time('VACUUM ANALYZE
 
 my %s;
 # (a) \copy into an empty copy of the table
+# (the baseline moves a lot from run to run on a shared VM: its best of three)
 psql_time('CREATE TABLE customers_a (LIKE customers INCLUDING ALL)');
-$s{a} = psql_time("\\copy customers_a (email, first_name, last_name, phone, city) FROM '$clean' WITH (FORMAT csv, HEADER)");
+for (1 .. 3) {
+    psql_time('TRUNCATE customers_a');
+    my $d = psql_time("\\copy customers_a (email, first_name, last_name, phone, city) FROM '$clean' WITH (FORMAT csv, HEADER)");
+    $s{a} = $d if !$s{a} || $d < $s{a};
+}
 
 # Ferry insert_only into the empty table: the clean file, then 2 % bad rows
 reset_customers();
@@ -99,14 +110,19 @@ my $merge = "INSERT INTO customers_b (email, first_name, last_name, phone, city)
           . "city = EXCLUDED.city, updated_at = now()";
 psql_time('CREATE TABLE customers_b (LIKE customers INCLUDING ALL)');
 my $bfile = $t->write_file('b.sql', "$stage$merge;\n");
+checkpoint();
 my $t0 = time;
 my ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-f', $bfile]);
 die $out if $rc;
 $s{b_empty} = time - $t0;
-$t0 = time;
-($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-f', $bfile]);
-die $out if $rc;
-$s{b_full} = time - $t0;
+for (1 .. 2) {
+    checkpoint();
+    $t0 = time;
+    ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-f', $bfile]);
+    die $out if $rc;
+    my $d = time - $t0;
+    $s{b_full} = $d if !$s{b_full} || $d < $s{b_full};
+}
 
 # Ferry upsert into the full table
 reset_customers();
@@ -134,6 +150,7 @@ while (my $l = <$in>) {
 }
 $flush->();
 close $cf;
+checkpoint();
 $t0 = time;
 ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-f', $cfile]);
 die $out if $rc;
@@ -145,11 +162,11 @@ my $nginx_growth = kb($worker, 'VmHWM') - $nginx0;
 my %rps = map { $_ => $rows / $s{$_} } keys %s;
 printf "\nimport: %d rows, end to end (upload through nginx until done), same database, same run\n", $rows;
 printf "%-66s %10s %8s\n", '', 'rows/s', 'ratio';
-printf "%-66s %10.0f %8s\n", '(a) psql \\copy into an empty table (baseline)', $rps{a}, '1.00x';
+printf "%-66s %10.0f %8s\n", '(a) psql \\copy into an empty table (baseline, best of 3)', $rps{a}, '1.00x';
 printf "%-66s %10.0f %7.2fx  (target >= 0.70x of a)\n", 'Ferry insert_only, empty table, clean file', $rps{f_clean}, $rps{f_clean} / $rps{a};
 printf "%-66s %10.0f %7.2fx  (target >= 0.50x of a)\n", 'Ferry insert_only, empty table, 2% bad rows', $rps{f_dirty}, $rps{f_dirty} / $rps{a};
 printf "%-66s %10.0f %7.2fx\n", '(b) COPY to temp + INSERT ON CONFLICT DO UPDATE, empty table', $rps{b_empty}, $rps{b_empty} / $rps{a};
-printf "%-66s %10.0f %7.2fx\n", '(b) the same into the full table', $rps{b_full}, $rps{b_full} / $rps{a};
+printf "%-66s %10.0f %7.2fx\n", '(b) the same into the full table (best of 2)', $rps{b_full}, $rps{b_full} / $rps{a};
 printf "%-66s %10.0f %7.2fx  (%.2fx of b full; target >= 1.0x)\n", 'Ferry upsert into the full table', $rps{f_upsert}, $rps{f_upsert} / $rps{a}, $rps{f_upsert} / $rps{b_full};
 printf "%-66s %10.0f %7.2fx\n", '(c) 500-row INSERT ... ON CONFLICT DO NOTHING (the seed)', $rps{c}, $rps{c} / $rps{a};
 printf "(d) pgloader: not installed on this machine, not measured\n";

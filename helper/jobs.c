@@ -134,7 +134,16 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
         r2 = PQexecParams(conn,
             "UPDATE jobs SET status = 'failed', finished_at = now(), "
             "error = 'gave up after " JOBS_MAX_ATTEMPTS_S " attempts (see the ferryd log)' "
-            "WHERE id = $1 AND worker = $2", 2, NULL, p, NULL, NULL, 0);
+            "WHERE id = $1 AND worker = $2 RETURNING params->'file'->>'path'",
+            2, NULL, p, NULL, NULL, 0);
+
+        /* a final state: the upload is not needed any more */
+        if (PQresultStatus(r2) == PGRES_TUPLES_OK && PQntuples(r2) == 1
+            && !PQgetisnull(r2, 0, 0))
+        {
+            unlink(PQgetvalue(r2, 0, 0));
+        }
+
         PQclear(r2);
         log_error(worker, "job %s failed: gave up after %d attempts", job.id, JOBS_MAX_ATTEMPTS);
         PQclear(res);

@@ -116,6 +116,9 @@ my ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d',
 die $out if $rc;
 $s{b_empty} = time - $t0;
 for (1 .. 2) {
+    # a freshly loaded table first has its hint bits set by whoever reads
+    # it next: both full-table runs start after a VACUUM
+    psql_time('VACUUM ANALYZE customers_b');
     checkpoint();
     $t0 = time;
     ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-f', $bfile]);
@@ -125,9 +128,15 @@ for (1 .. 2) {
 }
 
 # Ferry upsert into the full table
+# Ferry upsert into the full table: like (b), twice, after a VACUUM each
 reset_customers();
 ferry_import($clean, 'insert_only');
-($s{f_upsert}, my $j3) = ferry_import($clean, 'upsert');
+my $j3;
+for (1 .. 2) {
+    psql_time('VACUUM ANALYZE customers');
+    (my $d, $j3) = ferry_import($clean, 'upsert');
+    $s{f_upsert} = $d if !$s{f_upsert} || $d < $s{f_upsert};
+}
 
 # (c) the seed's way: 500-row INSERT ... ON CONFLICT DO NOTHING
 psql_time('CREATE TABLE customers_c (LIKE customers INCLUDING ALL)');
@@ -167,7 +176,7 @@ printf "%-66s %10.0f %7.2fx  (target >= 0.70x of a)\n", 'Ferry insert_only, empt
 printf "%-66s %10.0f %7.2fx  (target >= 0.50x of a)\n", 'Ferry insert_only, empty table, 2% bad rows', $rps{f_dirty}, $rps{f_dirty} / $rps{a};
 printf "%-66s %10.0f %7.2fx\n", '(b) COPY to temp + INSERT ON CONFLICT DO UPDATE, empty table', $rps{b_empty}, $rps{b_empty} / $rps{a};
 printf "%-66s %10.0f %7.2fx\n", '(b) the same into the full table (best of 2)', $rps{b_full}, $rps{b_full} / $rps{a};
-printf "%-66s %10.0f %7.2fx  (%.2fx of b full; target >= 1.0x)\n", 'Ferry upsert into the full table', $rps{f_upsert}, $rps{f_upsert} / $rps{a}, $rps{f_upsert} / $rps{b_full};
+printf "%-66s %10.0f %7.2fx  (%.2fx of b full; target >= 1.0x)\n", 'Ferry upsert into the full table (best of 2)', $rps{f_upsert}, $rps{f_upsert} / $rps{a}, $rps{f_upsert} / $rps{b_full};
 printf "%-66s %10.0f %7.2fx\n", '(c) 500-row INSERT ... ON CONFLICT DO NOTHING (the seed)', $rps{c}, $rps{c} / $rps{a};
 printf "(d) pgloader: not installed on this machine, not measured\n";
 printf "ferryd peak RSS: %.1f MB (target < 64 MB); nginx worker RSS growth: %.1f MB (target < 4 MB)\n",

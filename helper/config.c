@@ -144,17 +144,29 @@ config_set(config_t *cfg, const char *key, const char *value, char *err,
     return -1;
 }
 
-void
-config_defaults(config_t *cfg)
+/* Only out of memory can fail here: the defaults are valid values. */
+static int
+config_init(config_t *cfg, char *err, size_t errlen)
 {
     size_t  i;
-    char    err[256];
 
     memset(cfg, 0, sizeof(*cfg));
 
     for (i = 0; i < NSETTINGS; i++) {
-        (void) config_set(cfg, settings[i].name, settings[i].def, err, sizeof(err));
+        if (config_set(cfg, settings[i].name, settings[i].def, err, errlen) != 0) {
+            return -1;
+        }
     }
+
+    return 0;
+}
+
+void
+config_defaults(config_t *cfg)
+{
+    char  err[256];
+
+    (void) config_init(cfg, err, sizeof(err));
 }
 
 static char *
@@ -193,6 +205,14 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
 
     while (fgets(line, sizeof(line), f)) {
         lineno++;
+
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno,
+                     sizeof(line) - 2);
+            fclose(f);
+            return -1;
+        }
+
         p = trim(line);
 
         if (*p == '\0' || *p == '#') {
@@ -233,6 +253,19 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
         np[*npairs] = strdup(k);
         np[*npairs + 1] = strdup(v);
         *npairs += 2;
+
+        if (np[*npairs - 2] == NULL || np[*npairs - 1] == NULL) {
+            fclose(f);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    /* a directory opens fine and then fails to read (EISDIR) */
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        fclose(f);
+        return -1;
     }
 
     fclose(f);
@@ -286,7 +319,9 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
     int               rc = -1;
     PQconninfoOption *opts;
 
-    config_defaults(cfg);
+    if (config_init(cfg, err, errlen) != 0) {
+        goto done;
+    }
 
     if (path && config_read_file(path, &pairs, &npairs, err, errlen) != 0) {
         goto done;

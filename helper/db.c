@@ -159,6 +159,10 @@ db_acquire(db_pool_t *pool)
 void
 db_release(db_pool_t *pool, PGconn *conn, int ok)
 {
+    int          i, nstale = 0, lost;
+    const char  *msg;
+    PGconn     **stale = NULL;
+
     if (conn == NULL) {
         return;
     }
@@ -170,9 +174,11 @@ db_release(db_pool_t *pool, PGconn *conn, int ok)
         ok = 0;
     }
 
+    lost = PQstatus(conn) != CONNECTION_OK;
+
     pthread_mutex_lock(&pool->lock);
 
-    if (ok && PQstatus(conn) == CONNECTION_OK) {
+    if (ok && !lost) {
         pool->idle[pool->nidle++] = conn;
         conn = NULL;
 
@@ -180,13 +186,38 @@ db_release(db_pool_t *pool, PGconn *conn, int ok)
         pool->total--;
     }
 
-    pthread_cond_signal(&pool->cond);
+    /*
+     * The server dropped this connection (a restart, a failover): the idle
+     * ones went with it, and handing them out would fail one request each.
+     */
+    if (lost && pool->nidle) {
+        stale = malloc((size_t) pool->nidle * sizeof(PGconn *));
+        if (stale) {
+            nstale = pool->nidle;
+            memcpy(stale, pool->idle, (size_t) nstale * sizeof(PGconn *));
+            pool->total -= nstale;
+            pool->nidle = 0;
+        }
+    }
+
+    if (lost && !pool->down) {
+        pool->down = 1;
+        msg = PQerrorMessage(conn);
+        log_warn("db", "lost a connection to PostgreSQL: %.*s", (int) strcspn(msg, "\n"), msg);
+    }
+
+    pthread_cond_broadcast(&pool->cond);
     pthread_mutex_unlock(&pool->lock);
 
     if (conn) {
-        log_debug("db", "dropping a broken connection");
+        log_debug("db", "dropping a connection");
         PQfinish(conn);
     }
+
+    for (i = 0; i < nstale; i++) {
+        PQfinish(stale[i]);
+    }
+    free(stale);
 }
 
 int

@@ -21,23 +21,39 @@ health_ping(ferryd_t *fd, req_t *req, resp_t *resp)
 void
 health_check(ferryd_t *fd, req_t *req, resp_t *resp)
 {
-    int        up = 0;
-    PGconn    *conn;
-    PGresult  *res;
-    cJSON     *json;
+    int          up = 0, attempt, lost;
+    const char  *msg;
+    PGconn      *conn;
+    PGresult    *res;
+    cJSON       *json;
 
-    conn = db_acquire(fd->db);
-
-    if (conn) {
-        res = PQexec(conn, "SELECT 1");
-        up = PQresultStatus(res) == PGRES_TUPLES_OK;
-
-        if (!up) {
-            log_warn(req->rid, "health: SELECT 1 failed: %s", PQerrorMessage(conn));
+    /*
+     * A pooled connection the server dropped (PostgreSQL restarted) says
+     * nothing about the server now; releasing it empties the pool, so the
+     * second attempt asks on a fresh connection.
+     */
+    for (attempt = 0; attempt < 2 && !up; attempt++) {
+        conn = db_acquire(fd->db);
+        if (conn == NULL) {
+            break;
         }
 
+        res = PQexec(conn, "SELECT 1");
+        up = PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
+
+        lost = PQstatus(conn) != CONNECTION_OK;
+
+        if (!up && !lost) {
+            msg = PQerrorMessage(conn);
+            log_warn(req->rid, "health: SELECT 1 failed: %.*s", (int) strcspn(msg, "\n"), msg);
+        }
+
         db_release(fd->db, conn, up);
+
+        if (!lost) {
+            break;
+        }
     }
 
     json = cJSON_CreateObject();

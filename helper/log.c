@@ -51,7 +51,8 @@ log_open_path(const char *path)
 int
 log_open(const char *path)
 {
-    int  fd;
+    int    fd;
+    char  *dup;
 
     if (path == NULL || path[0] == '\0') {
         return 0;
@@ -62,9 +63,16 @@ log_open(const char *path)
         return -1;
     }
 
+    dup = strdup(path);
+    if (dup == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+
     pthread_mutex_lock(&log_lock);
     free(log_path);
-    log_path = strdup(path);
+    log_path = dup;
     if (log_fd != 2) {
         close(log_fd);
     }

@@ -29,18 +29,31 @@ migration_cmp(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
-/* The *.up.sql files of dir, sorted by version. -1 on error. */
+static void
+migrate_free(migration_t *m, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        free(m[i].name);
+    }
+    free(m);
+}
+
+/* The *.up.sql files of dir, sorted by version. -1 with the reason on
+ * stderr. */
 static int
 migrate_scan(const char *dir, migration_t **out, size_t *n)
 {
     DIR            *d;
     struct dirent  *e;
-    size_t          len, cap = 0;
+    size_t          len, cap = 0, i;
     char           *end;
     long            v;
     migration_t    *m = NULL, *nm;
 
     *n = 0;
+    *out = NULL;
 
     d = opendir(dir);
     if (d == NULL) {
@@ -64,33 +77,46 @@ migrate_scan(const char *dir, migration_t **out, size_t *n)
             cap = cap ? cap * 2 : 16;
             nm = realloc(m, cap * sizeof(*m));
             if (nm == NULL) {
-                break;
+                goto nomem;
             }
             m = nm;
         }
 
         m[*n].version = v;
         m[*n].name = strndup(e->d_name, len - 7);
+        if (m[*n].name == NULL) {
+            goto nomem;
+        }
         (*n)++;
     }
 
     closedir(d);
 
     qsort(m, *n, sizeof(*m), migration_cmp);
+
+    /* the second of two files with one version would be skipped unseen */
+    for (i = 1; i < *n; i++) {
+        if (m[i].version == m[i - 1].version) {
+            fprintf(stderr, "ferryd: migrations %s and %s have the same version\n",
+                    m[i - 1].name, m[i].name);
+            migrate_free(m, *n);
+            *n = 0;
+            return -1;
+        }
+    }
+
     *out = m;
 
     return 0;
-}
 
-static void
-migrate_free(migration_t *m, size_t n)
-{
-    size_t  i;
+nomem:
 
-    for (i = 0; i < n; i++) {
-        free(m[i].name);
-    }
-    free(m);
+    closedir(d);
+    migrate_free(m, *n);
+    *n = 0;
+    fprintf(stderr, "ferryd: out of memory reading MIGRATIONS_DIR\n");
+
+    return -1;
 }
 
 static char *
@@ -107,9 +133,10 @@ migrate_read(const char *dir, const char *name, const char *suffix)
         return NULL;
     }
 
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
 
     buf = malloc((size_t) size + 1);
     if (buf && fread(buf, 1, (size_t) size, f) != (size_t) size) {

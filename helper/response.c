@@ -35,13 +35,18 @@ resp_free(resp_t *r)
 int
 resp_header(resp_t *r, const char *name, const char *value)
 {
-    int  i;
+    int    i;
+    char  *v;
 
     for (i = 0; i < r->nheaders; i++) {
         if (strcasecmp(r->names[i], name) == 0) {
+            v = strdup(value);
+            if (v == NULL) {
+                return -1;
+            }
             free(r->values[i]);
-            r->values[i] = strdup(value);
-            return r->values[i] ? 0 : -1;
+            r->values[i] = v;
+            return 0;
         }
     }
 
@@ -49,11 +54,18 @@ resp_header(resp_t *r, const char *name, const char *value)
         return -1;
     }
 
-    r->names[r->nheaders] = strdup(name);
-    r->values[r->nheaders] = strdup(value);
+    r->names[i] = strdup(name);
+    r->values[i] = strdup(value);
+
+    if (r->names[i] == NULL || r->values[i] == NULL) {
+        free(r->names[i]);
+        free(r->values[i]);
+        return -1;
+    }
+
     r->nheaders++;
 
-    return (r->names[i] && r->values[i]) ? 0 : -1;
+    return 0;
 }
 
 static void
@@ -110,27 +122,27 @@ resp_frame(const resp_t *r, unsigned char **out, size_t *outlen)
     char           *text;
     size_t          hlen;
     unsigned char  *frame;
-    int             i, has_type = 0;
+    int             i, ok, has_type = 0;
 
+    /* a head missing a part would be a protocol error: every add is checked */
     head = cJSON_CreateObject();
-    cJSON_AddNumberToObject(head, "v", FERRY_PROTO_VERSION);
-    cJSON_AddNumberToObject(head, "status", r->status);
-    headers = cJSON_AddObjectToObject(head, "headers");
+    ok = cJSON_AddNumberToObject(head, "v", FERRY_PROTO_VERSION) != NULL
+         && cJSON_AddNumberToObject(head, "status", r->status) != NULL;
+    headers = ok ? cJSON_AddObjectToObject(head, "headers") : NULL;
+    ok = headers != NULL;
 
-    for (i = 0; i < r->nheaders; i++) {
-        cJSON_AddStringToObject(headers, r->names[i], r->values[i]);
+    for (i = 0; ok && i < r->nheaders; i++) {
+        ok = cJSON_AddStringToObject(headers, r->names[i], r->values[i]) != NULL;
         if (strcasecmp(r->names[i], "Content-Type") == 0) {
             has_type = 1;
         }
     }
 
-    if (!has_type) {
-        cJSON_AddStringToObject(headers, "Content-Type", "application/json");
-    }
+    ok = ok && (has_type
+                || cJSON_AddStringToObject(headers, "Content-Type", "application/json") != NULL)
+         && cJSON_AddNumberToObject(head, "length", (double) r->body_len) != NULL;
 
-    cJSON_AddNumberToObject(head, "length", (double) r->body_len);
-
-    text = cJSON_PrintUnformatted(head);
+    text = ok ? cJSON_PrintUnformatted(head) : NULL;
     cJSON_Delete(head);
 
     if (text == NULL) {

@@ -7,17 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Matches path against pattern; captures go to params when not NULL. */
+/* Matches path against pattern: 1 or 0, or -1 when a capture cannot be
+ * copied. Captures go to params when not NULL. */
 static int
 router_path_matches(const char *pattern, const char *path, char **params,
     int *nparams)
 {
     const char  *p = pattern, *s = path, *pe, *se;
-    int          n = 0;
+    int          n = 0, rc = 0;
 
     while (*p && *s) {
         if (*p != '/' || *s != '/') {
-            return 0;
+            goto fail;
         }
         p++;
         s++;
@@ -29,10 +30,14 @@ router_path_matches(const char *pattern, const char *path, char **params,
 
         if (*p == '{') {
             if (se == s || n == REQ_MAX_PARAMS) {
-                return 0;
+                goto fail;
             }
             if (params) {
                 params[n] = strndup(s, (size_t) (se - s));
+                if (params[n] == NULL) {
+                    rc = -1;
+                    goto fail;
+                }
             }
             n++;
 
@@ -63,7 +68,7 @@ fail:
         }
     }
 
-    return 0;
+    return rc;
 }
 
 route_rc_t
@@ -83,8 +88,11 @@ router_match(const route_t *routes, size_t n, req_t *req, const route_t **found,
         }
 
         if (strcmp(routes[i].method, req->method) == 0) {
-            router_path_matches(routes[i].pattern, req->path, req->params,
-                                &req->nparams);
+            if (router_path_matches(routes[i].pattern, req->path, req->params,
+                                    &req->nparams) != 1)
+            {
+                return ROUTE_NO_MEMORY;
+            }
             *found = &routes[i];
             return ROUTE_FOUND;
         }

@@ -23,13 +23,15 @@ typedef struct {
 typedef enum {
     ROUTE_FOUND = 0,
     ROUTE_NOT_FOUND,
-    ROUTE_BAD_METHOD
+    ROUTE_BAD_METHOD,
+    ROUTE_NO_MEMORY
 } route_rc_t;
 
 /*
  * Finds the route for req's method and path. On ROUTE_FOUND the captured
  * segments are in req->params; on ROUTE_BAD_METHOD allow holds the methods
- * the path does accept ("GET, POST").
+ * the path does accept ("GET, POST"); ROUTE_NO_MEMORY when a segment could
+ * not be copied.
  */
 route_rc_t router_match(const route_t *routes, size_t n, req_t *req,
     const route_t **found, char *allow, size_t allowlen);

@@ -48,10 +48,11 @@ struct conn_s {
     size_t          out_len;
     size_t          out_off;
 
+    uint32_t        events;       /* what epoll watches for it */
+
     unsigned        busy:1;       /* its request is with a worker */
     unsigned        closing:1;    /* close once the output is flushed */
     unsigned        gone:1;       /* closed while busy: freed when it returns */
-    unsigned        want_out:1;   /* EPOLLOUT is armed */
 
     conn_t         *prev;
     conn_t         *next;
@@ -287,7 +288,9 @@ server_accept(server_t *srv)
         c->id = ++srv->next_id;
         snprintf(c->tag, sizeof(c->tag), "conn %u", c->id);
 
-        if (server_watch(srv, s, EPOLLIN | EPOLLRDHUP, c, EPOLL_CTL_ADD) != 0) {
+        c->events = EPOLLIN | EPOLLRDHUP;
+
+        if (server_watch(srv, s, c->events, c, EPOLL_CTL_ADD) != 0) {
             log_error(c->tag, "epoll_ctl: %s", strerror(errno));
             close(s);
             free(c);
@@ -357,6 +360,31 @@ server_free_dead(server_t *srv)
     }
 }
 
+/*
+ * Input is read only while the connection has no request at a worker and
+ * is not closing, so its buffer never holds more than the next frame.
+ */
+static void
+server_arm(server_t *srv, conn_t *c)
+{
+    uint32_t  events = 0;
+
+    if (!c->busy && !c->closing) {
+        events |= EPOLLIN | EPOLLRDHUP;
+    }
+
+    if (c->out_off < c->out_len) {
+        events |= EPOLLOUT;
+    }
+
+    if (events != c->events) {
+        c->events = events;
+        if (server_watch(srv, c->fd, events, c, EPOLL_CTL_MOD) != 0) {
+            log_error(c->tag, "epoll_ctl: %s", strerror(errno));
+        }
+    }
+}
+
 /* Writes what it can; returns -1 when the connection had to be closed. */
 static int
 server_flush(server_t *srv, conn_t *c)
@@ -388,19 +416,9 @@ server_flush(server_t *srv, conn_t *c)
             server_close_conn(srv, c);
             return -1;
         }
-
-        if (c->want_out) {
-            c->want_out = 0;
-            server_watch(srv, c->fd, EPOLLIN | EPOLLRDHUP, c, EPOLL_CTL_MOD);
-        }
-
-        return 0;
     }
 
-    if (!c->want_out) {
-        c->want_out = 1;
-        server_watch(srv, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c, EPOLL_CTL_MOD);
-    }
+    server_arm(srv, c);
 
     return 0;
 }
@@ -495,6 +513,13 @@ server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
     if (rrc == ROUTE_NOT_FOUND) {
         log_info(job->req.rid, "%s %s: no such path", job->req.method, job->req.path);
         resp_error(&job->resp, 404, "not found");
+        server_finish(c, job);
+        return;
+    }
+
+    if (rrc == ROUTE_NO_MEMORY) {
+        log_error(job->req.rid, "out of memory routing %s", job->req.path);
+        resp_error(&job->resp, 500, "out of memory");
         server_finish(c, job);
         return;
     }
@@ -768,8 +793,15 @@ server_run(server_t *srv)
                 }
             }
 
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                server_read(srv, c);
+            if (c->events & EPOLLIN) {
+                if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                    server_read(srv, c);
+                }
+
+            } else if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
+                /* not reading, yet told the peer is gone: nobody is left to answer */
+                log_debug(c->tag, "peer went away");
+                server_close_conn(srv, c);
             }
         }
 

@@ -133,6 +133,16 @@ is($t->psql("SELECT first_name || ':' || city FROM customers WHERE email = 'h\@e
 is($t->http(GET => "/imports/$r->{json}{id}/errors", headers => { %auth })->{status}, 404,
    'no errors: 404 for the report');
 
+# the same upsert again: every row counted, the unchanged ones left alone
+my $stamp = $t->psql("SELECT updated_at FROM customers WHERE email = 'h\@example.com'");
+$r = upload("email,first_name,last_name,phone,city\nh\@example.com,Hugo,,,Oslo\n"
+          . "a\@example.com,Anne,,,Nice\n", 'upsert');
+$j = finished($r->{json}{id});
+is($j->{inserted} + $j->{updated}, 2, 'a repeated upsert counts every row');
+is($t->psql("SELECT updated_at FROM customers WHERE email = 'h\@example.com'"), $stamp,
+   'a row already holding the values is not rewritten');
+is($t->psql("SELECT city FROM customers WHERE email = 'a\@example.com'"), 'Nice', 'a changed one is');
+
 is(upload("email\n", undef)->{status}, 422, 'no mode: 422');
 is(upload("email\n", 'merge')->{status}, 422, 'unknown mode: 422');
 
@@ -149,7 +159,7 @@ $r = $t->http(GET => '/imports?limit=2', headers => { %auth });
 is(scalar @{ $r->{json}{items} }, 2, 'list: limit');
 ok($r->{json}{next_cursor}, 'list: a cursor');
 my $r2 = $t->http(GET => "/imports?limit=100&cursor=$r->{json}{next_cursor}", headers => { %auth });
-is(scalar(@{ $r2->{json}{items} }) + 2, 5, 'list: the cursor continues where it stopped (five imports made)');
+is(scalar(@{ $r2->{json}{items} }) + 2, 6, 'list: the cursor continues where it stopped (six imports made)');
 ok($r->{json}{items}[0]{created_at} ge $r->{json}{items}[1]{created_at}, 'newest first');
 
 # slow batches: progress grows, the report is not ready, cancel stops it

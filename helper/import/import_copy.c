@@ -308,14 +308,23 @@ staged:
     }
 
     if (upsert) {
-        /* xmax = 0: the row is new; counted here rather than by an
-         * aggregate over a CTE, which costs the merge ~15 % */
+        /*
+         * A row whose values are already those of the file is left alone
+         * (no new row version, no index entries, updated_at kept): it is
+         * counted as updated all the same, the file's values being in
+         * place. xmax = 0 marks a new row; counting here rather than with
+         * an aggregate over a CTE saves ~15 % of the merge.
+         */
         res = PQexec(conn,
             "INSERT INTO customers (email, first_name, last_name, phone, city) "
             "SELECT email, first_name, last_name, phone, city FROM import_stage "
             "ON CONFLICT (email) DO UPDATE SET first_name = EXCLUDED.first_name, "
             "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = EXCLUDED.city, "
-            "updated_at = now() RETURNING xmax = 0");
+            "updated_at = now() "
+            "WHERE (customers.first_name, customers.last_name, customers.phone, customers.city) "
+            "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.phone, "
+            "EXCLUDED.city) "
+            "RETURNING xmax = 0");
 
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             PQclear(res);
@@ -325,10 +334,10 @@ staged:
         for (i = 0; i < (size_t) PQntuples(res); i++) {
             if (PQgetvalue(res, (int) i, 0)[0] == 't') {
                 counts->inserted++;
-            } else {
-                counts->updated++;
             }
         }
+
+        counts->updated = (long) live - counts->inserted;
 
         PQclear(res);
 

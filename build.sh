@@ -330,6 +330,37 @@ bench() {
     done
 }
 
+# ---------------------------------------------------------------- fuzz
+# libFuzzer targets for every parser (t/fuzz/fuzz_*.c), built with clang,
+# each run for FUZZ_SECONDS (30) from the seeds in t/fuzz/seeds/ and its
+# corpus in build/fuzz/; a crash stops with the input that caused it.
+fuzz() {
+    local which=${1:-all} f name srcs out=$ROOT/build/fuzz
+    deps
+    if ! command -v clang >/dev/null; then
+        [ "$(id -u)" = 0 ] || die "clang is missing"
+        apt-get install -y -qq --no-install-recommends clang >/dev/null
+    fi
+    mkdir -p "$out"
+    srcs=$(ls "$ROOT"/common/*.c "$ROOT"/helper/*.c "$ROOT"/helper/*/*.c | grep -v '/helper/main\.c$')
+    for f in "$ROOT"/t/fuzz/fuzz_*.c; do
+        name=$(basename "$f" .c)
+        case "$which" in all|"$name"|"${name#fuzz_}") ;; *) continue ;; esac
+        log "fuzz $name (${FUZZ_SECONDS:-30} s)"
+        # shellcheck disable=SC2086
+        clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+            -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+            -I"$ROOT/common" -I"$ROOT/helper" -I"$(pg_config --includedir)" \
+            -o "$out/$name" "$f" $srcs \
+            -lpq -lcjson -lcurl -lssl -lcrypto -lcrypt -lm -pthread \
+            || die "building $name failed"
+        mkdir -p "$out/corpus-$name"
+        (cd "$out" && "./$name" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 \
+            "corpus-$name" "$ROOT/t/fuzz/seeds/$name" 2>&1 | tail -2) \
+            || die "$name found a crash (see build/fuzz)"
+    done
+}
+
 # ---------------------------------------------------------------- main
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -342,6 +373,7 @@ case "$cmd" in
     bench) bench "${1:-all}" ;;
     build) deps; build ;;
     module) build_module ;;
+    fuzz) fuzz "${1:-all}" ;;
     clean) make -s clean; rm -rf build build-asan ;;
     *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

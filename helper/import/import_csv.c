@@ -117,11 +117,13 @@ csv_end_record(csv_t *csv, csv_record_pt cb, void *data, uint64_t end)
 
     rec.nfields = csv->nfields;
     for (i = 0; i < csv->nfields && i < CSV_MAX_FIELDS; i++) {
-        rec.field[i] = csv->vals + csv->fstart[i];
+        /* no byte of any field yet: nothing allocated, and NULL + 0 is
+         * not a pointer C allows */
+        rec.field[i] = csv->vals ? csv->vals + csv->fstart[i] : "";
         rec.len[i] = csv->flen[i];
     }
     rec.line = csv->rec_line;
-    rec.raw = csv->raw;
+    rec.raw = csv->raw ? csv->raw : "";
     rec.raw_len = csv->raw_len;
     rec.too_long = csv->too_long;
     rec.bad_quote = csv->bad_quote;

@@ -6,28 +6,12 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "ferry_base64url.h"
+#include "ferry_hmac.h"
 
 #define FERRY_JWT_HEADER  "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define FERRY_JWT_SIG_LEN 32
-
-static int
-ferry_jwt_hmac(const unsigned char *key, size_t keylen, const char *data,
-    size_t n, unsigned char md[FERRY_JWT_SIG_LEN])
-{
-    unsigned int  mdlen = 0;
-
-    if (HMAC(EVP_sha256(), key, (int) keylen, (const unsigned char *) data, n,
-             md, &mdlen) == NULL || mdlen != FERRY_JWT_SIG_LEN)
-    {
-        return -1;
-    }
-
-    return 0;
-}
+#define FERRY_JWT_SIG_LEN FERRY_HMAC_LEN
 
 /* Decodes one base64url segment and parses it as a JSON object. */
 static cJSON *
@@ -130,7 +114,7 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
         return FERRY_JWT_MALFORMED;
     }
 
-    if (ferry_jwt_hmac(key, keylen, token, (size_t) (dot2 - token), md) != 0) {
+    if (ferry_hmac_sha256(key, keylen, token, (size_t) (dot2 - token), md) != 0) {
         return FERRY_JWT_BAD_SIGNATURE;
     }
 
@@ -272,7 +256,7 @@ ferry_jwt_sign(char *out, size_t outlen, const char *claims,
     n += ferry_b64url_encode(out + n, (const unsigned char *) claims,
                              claims_len);
 
-    if (ferry_jwt_hmac(key, keylen, out, n, md) != 0) {
+    if (ferry_hmac_sha256(key, keylen, out, n, md) != 0) {
         return -1;
     }
 

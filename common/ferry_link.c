@@ -7,15 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include "ferry_hmac.h"
 
 int
 ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
     size_t pathlen, long long expires, char out[FERRY_LINK_SIG_LEN + 1])
 {
-    unsigned char  msg[4096 + 32], md[32];
-    unsigned int   mdlen = 0, i;
+    unsigned char  msg[4096 + 32], md[FERRY_HMAC_LEN];
     int            n;
 
     if (pathlen > 4096) {
@@ -25,15 +24,11 @@ ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
     memcpy(msg, path, pathlen);
     n = snprintf((char *) msg + pathlen, sizeof(msg) - pathlen, "\n%lld", expires);
 
-    if (HMAC(EVP_sha256(), key, (int) keylen, msg, pathlen + (size_t) n, md, &mdlen) == NULL
-        || mdlen != sizeof(md))
-    {
+    if (ferry_hmac_sha256(key, keylen, msg, pathlen + (size_t) n, md) != 0) {
         return -1;
     }
 
-    for (i = 0; i < mdlen; i++) {
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    }
+    ferry_hex(md, sizeof(md), out);
 
     return 0;
 }

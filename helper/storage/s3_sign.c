@@ -7,29 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-static void
-s3_hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char  hex[] = "0123456789abcdef";
-    size_t             i;
+#include "ferry_hmac.h"
 
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
+/* HMAC-SHA256 of a string; the chain's keys are always 32 bytes or short */
 static void
 s3_hmac(const unsigned char *key, size_t keylen, const char *data,
-    unsigned char out[32])
+    unsigned char out[FERRY_HMAC_LEN])
 {
-    unsigned int  n = 32;
-
-    HMAC(EVP_sha256(), key, (int) keylen, (const unsigned char *) data,
-         strlen(data), out, &n);
+    (void) ferry_hmac_sha256(key, keylen, data, strlen(data), out);
 }
 
 size_t
@@ -97,7 +83,7 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
 
     n = 32;
     EVP_Digest(canon, (size_t) len, h, &n, EVP_sha256(), NULL);
-    s3_hex(h, 32, hash_hex);
+    ferry_hex(h, 32, hash_hex);
 
     snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope, hash_hex);
 
@@ -107,7 +93,7 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
     s3_hmac(k, 32, "s3", k);
     s3_hmac(k, 32, "aws4_request", k);
     s3_hmac(k, 32, sts, h);
-    s3_hex(h, 32, sig);
+    ferry_hex(h, 32, sig);
 
     len = snprintf(out, outlen, "%s://%s%s?%s&X-Amz-Signature=%s", scheme, host, path, query,
                    sig);

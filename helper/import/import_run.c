@@ -397,14 +397,22 @@ import_progress_json(import_t *im, unsigned long long offset, long line, long pr
     long errors, int total)
 {
     char  buf[512];
+    int   n;
 
-    snprintf(buf, sizeof(buf),
-             "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
-             "\"updated\":%ld,\"error_rows\":%ld%s%ld%s%s%s}",
-             offset, line, processed, im->inserted, im->updated, errors,
-             total ? ",\"total_rows\":" : ",\"_\":", total ? processed : 0L,
-             im->report ? ",\"report\":\"" : "", im->report ? im->report : "",
-             im->report ? "\"" : "");
+    n = snprintf(buf, sizeof(buf),
+                 "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
+                 "\"updated\":%ld,\"error_rows\":%ld",
+                 offset, line, processed, im->inserted, im->updated, errors);
+
+    if (total) {
+        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"total_rows\":%ld", processed);
+    }
+
+    if (im->report) {
+        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"report\":\"%s\"", im->report);
+    }
+
+    snprintf(buf + n, sizeof(buf) - (size_t) n, "}");
 
     return strdup(buf);
 }

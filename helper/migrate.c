@@ -155,7 +155,7 @@ migrate_read(const char *dir, const char *name, const char *suffix)
 /* Runs sql and the bookkeeping statement in one transaction. */
 static int
 migrate_apply(PGconn *conn, const char *name, const char *sql, const char *record,
-    long version, const char *what)
+    int nparams, long version, const char *what)
 {
     char         v[32];
     const char  *params[2] = { v, name };
@@ -172,7 +172,7 @@ migrate_apply(PGconn *conn, const char *name, const char *sql, const char *recor
         goto fail;
     }
 
-    res = PQexecParams(conn, record, strstr(record, "$2") ? 2 : 1, NULL, params,
+    res = PQexecParams(conn, record, nparams, NULL, params,
                        NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         PQclear(res);
@@ -235,7 +235,7 @@ migrate_up(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 
         if (migrate_apply(conn, m[i].name, sql,
                           "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                          m[i].version, "applied") != 0)
+                          2, m[i].version, "applied") != 0)
         {
             free(sql);
             return 1;
@@ -290,7 +290,7 @@ migrate_down(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
         return 1;
     }
 
-    if (migrate_apply(conn, name, sql, "DELETE FROM schema_migrations WHERE version = $1",
+    if (migrate_apply(conn, name, sql, "DELETE FROM schema_migrations WHERE version = $1", 1,
                       version, "reverted") != 0)
     {
         free(sql);

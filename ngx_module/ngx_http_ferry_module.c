@@ -625,10 +625,7 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     len = FERRY_FRAME_HEADER_LEN
           + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
                    "\"query\":{},\"user\":,\"body\":}") - 1
-          + (ctx->user.len ? ctx->user.len + 2
-                             + ngx_escape_json(NULL, ctx->user.data,
-                                               ctx->user.len)
-                           : sizeof("null") - 1)
+          + ngx_http_ferry_json_str_len(&ctx->user)
           + rid.len + ngx_escape_json(NULL, rid.data, rid.len)
           + method.len + ngx_escape_json(NULL, method.data, method.len)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
@@ -684,16 +681,7 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     }
 
     b->last = ngx_cpymem(b->last, "},\"user\":", sizeof("},\"user\":") - 1);
-
-    if (ctx->user.len) {
-        *b->last++ = '"';
-        b->last = (u_char *) ngx_escape_json(b->last, ctx->user.data,
-                                             ctx->user.len);
-        *b->last++ = '"';
-
-    } else {
-        b->last = ngx_cpymem(b->last, "null", sizeof("null") - 1);
-    }
+    b->last = ngx_http_ferry_json_str(b->last, &ctx->user);
 
     if (ctx->upload) {
         b->last = ngx_http_ferry_upload_json(b->last, ctx);
@@ -761,6 +749,34 @@ ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/* A JSON string, or null for an empty one: the frame's optional values. */
+
+size_t
+ngx_http_ferry_json_str_len(ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return sizeof("null") - 1;
+    }
+
+    return s->len + 2 + ngx_escape_json(NULL, s->data, s->len);
+}
+
+
+u_char *
+ngx_http_ferry_json_str(u_char *p, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return ngx_cpymem(p, "null", sizeof("null") - 1);
+    }
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
 }
 
 

@@ -594,32 +594,6 @@ ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
 
 /* "file":{"path":..,"size":N,"sha256":..,"name":..,"type":..} */
 
-static size_t
-ngx_http_ferry_json_str_len(ngx_str_t *s)
-{
-    if (s->len == 0) {
-        return sizeof("null") - 1;
-    }
-
-    return s->len + 2 + ngx_escape_json(NULL, s->data, s->len);
-}
-
-
-static u_char *
-ngx_http_ferry_json_str(u_char *p, ngx_str_t *s)
-{
-    if (s->len == 0) {
-        return ngx_cpymem(p, "null", sizeof("null") - 1);
-    }
-
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
-    *p++ = '"';
-
-    return p;
-}
-
-
 size_t
 ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
 {

@@ -20,8 +20,8 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE $(SANFLAGS) \
 LDFLAGS += -pthread $(SANFLAGS)
 LIBS     = -lpq -lcjson -lcurl -lssl -lcrypto -lcrypt -lm
 
-COMMON_SRC := $(wildcard common/*.c)
-HELPER_SRC := $(wildcard helper/*.c helper/*/*.c)
+COMMON_SRC := $(shell find common -name '*.c')
+HELPER_SRC := $(shell find helper -name '*.c')
 LIB_SRC    := $(COMMON_SRC) $(filter-out helper/main.c,$(HELPER_SRC))
 UNIT_SRC   := $(wildcard t/unit/test_*.c)
 

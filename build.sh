@@ -342,7 +342,7 @@ fuzz() {
         apt-get install -y -qq --no-install-recommends clang >/dev/null
     fi
     mkdir -p "$out"
-    srcs=$(ls "$ROOT"/common/*.c "$ROOT"/helper/*.c "$ROOT"/helper/*/*.c | grep -v '/helper/main\.c$')
+    srcs=$(find "$ROOT/common" "$ROOT/helper" -name '*.c' ! -path '*/helper/main.c' | sort)
     for f in "$ROOT"/t/fuzz/fuzz_*.c; do
         name=$(basename "$f" .c)
         case "$which" in all|"$name"|"${name#fuzz_}") ;; *) continue ;; esac

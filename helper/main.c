@@ -11,13 +11,13 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-#include "config.h"
-#include "db.h"
-#include "ferryd.h"
-#include "jobs.h"
-#include "log.h"
-#include "migrate.h"
-#include "server.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/ferryd.h"
+#include "core/jobs.h"
+#include "core/log.h"
+#include "core/migrate.h"
+#include "core/server.h"
 
 #define EXIT_CONFIG 2
 

@@ -1,11 +1,11 @@
 /*
  * Every route ferryd serves, in one table.
  */
-#include "router.h"
+#include "core/router.h"
 
-#include "accounts.h"
-#include "health.h"
-#include "imports.h"
+#include "accounts/accounts.h"
+#include "core/health.h"
+#include "import/import_api.h"
 
 const route_t  ferryd_routes[] = {
     { "GET", "/ping",        health_ping,  1 },

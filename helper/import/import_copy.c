@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "core/db.h"
 
 static int
 import_grow(char **buf, size_t *cap, size_t need)

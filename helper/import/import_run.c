@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include "accounts.h"
+#include "accounts/accounts.h"
 #include "import_copy.h"
 #include "import_csv.h"
-#include "log.h"
+#include "core/log.h"
 #include "storage/s3_store.h"
 
 #define IMPORT_CHUNK    (1024 * 1024)

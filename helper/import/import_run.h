@@ -6,7 +6,7 @@
 #ifndef FERRY_IMPORT_RUN_H
 #define FERRY_IMPORT_RUN_H
 
-#include "jobs.h"
+#include "core/jobs.h"
 
 void import_run(job_t *job);
 

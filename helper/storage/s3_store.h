@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config.h"
+#include "core/config.h"
 
 int s3_store_enabled(const config_t *cfg);
 

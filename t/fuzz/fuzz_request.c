@@ -2,8 +2,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "request.h"
-#include "router.h"
+#include "core/request.h"
+#include "core/router.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,11 +13,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "ferry_frame.h"
-#include "request.h"
-#include "response.h"
-#include "router.h"
+#include "core/request.h"
+#include "core/response.h"
+#include "core/router.h"
 
 static req_rc_t
 parse(req_t *req, const char *json, char *err)

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 #include "ferry_jwt.h"
-#include "log.h"
+#include "core/log.h"
 
 #define ACCOUNTS_PASSWORD_MIN  8
 #define ACCOUNTS_PASSWORD_MAX  1024

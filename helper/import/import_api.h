@@ -2,10 +2,10 @@
  * CSV imports (SPEC B): POST /imports creates a job for an uploaded file,
  * GET /imports/{id} shows it to its owner.
  */
-#ifndef FERRY_IMPORTS_H
-#define FERRY_IMPORTS_H
+#ifndef FERRY_IMPORT_API_H
+#define FERRY_IMPORT_API_H
 
-#include "router.h"
+#include "core/router.h"
 
 void imports_create(ferryd_t *fd, req_t *req, resp_t *resp);
 void imports_show(ferryd_t *fd, req_t *req, resp_t *resp);

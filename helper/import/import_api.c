@@ -3,7 +3,7 @@
  * to the job's name before the job row commits, so a lost answer cannot
  * lose the file) and records the Idempotency-Key in the same transaction.
  */
-#include "imports.h"
+#include "import_api.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,12 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accounts.h"
+#include "accounts/accounts.h"
 #include "ferry_link.h"
-#include "idempotency.h"
-#include "import/import_run.h"
-#include "jobs.h"
-#include "log.h"
+#include "core/idempotency.h"
+#include "import_run.h"
+#include "core/jobs.h"
+#include "core/log.h"
 #include "storage/s3_store.h"
 
 #define IMPORTS_JOB_COLUMNS                                                   \

@@ -6,7 +6,7 @@
 #ifndef FERRY_ACCOUNTS_H
 #define FERRY_ACCOUNTS_H
 
-#include "router.h"
+#include "core/router.h"
 
 void accounts_register(ferryd_t *fd, req_t *req, resp_t *resp);
 void accounts_token(ferryd_t *fd, req_t *req, resp_t *resp);

@@ -12,6 +12,14 @@
 #define FERRY_FRAME_HEADER_LEN   4
 #define FERRY_FRAME_DEFAULT_MAX  (1024 * 1024)
 
+/*
+ * A response header from ferryd that the module acts on and does not pass
+ * on: FERRY_FILE_TAKEN says ferryd now owns the uploaded spool file, so the
+ * module must not remove it.
+ */
+#define FERRY_HDR_FILE           "Ferry-File"
+#define FERRY_FILE_TAKEN         "taken"
+
 typedef enum {
     FERRY_FRAME_AGAIN = 0,   /* more bytes are needed */
     FERRY_FRAME_OK,          /* a whole frame is in the buffer */

@@ -15,12 +15,12 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "ferry_email.h"
 #include "ferry_jwt.h"
 #include "core/log.h"
 
 #define ACCOUNTS_PASSWORD_MIN  8
 #define ACCOUNTS_PASSWORD_MAX  1024
-#define ACCOUNTS_EMAIL_MAX     254
 
 static char            accounts_dummy[CRYPT_OUTPUT_SIZE];
 static pthread_once_t  accounts_dummy_once = PTHREAD_ONCE_INIT;
@@ -88,52 +88,6 @@ accounts_make_dummy(void)
     }
 }
 
-int
-accounts_email(const char *in, char *out)
-{
-    const char  *s, *e, *at, *p;
-    size_t       n, i;
-
-    for (s = in; isspace((unsigned char) *s); s++) { /* void */ }
-    for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--) { /* void */ }
-
-    n = (size_t) (e - s);
-    if (n == 0 || n > ACCOUNTS_EMAIL_MAX) {
-        return -1;
-    }
-
-    at = memchr(s, '@', n);
-    if (at == NULL || at == s || at == e - 1 || memchr(at + 1, '@', (size_t) (e - at - 1))) {
-        return -1;
-    }
-
-    for (p = s; p < e; p++) {
-        if ((unsigned char) *p <= ' ' || *p == '"' || *p == ',' || *p == '<' || *p == '>'
-            || *p == '(' || *p == ')' || *p == ';' || *p == '\\')
-        {
-            return -1;
-        }
-    }
-
-    /* the domain: labels separated by dots, none empty */
-    p = memchr(at + 1, '.', (size_t) (e - at - 1));
-    if (p == NULL || at[1] == '.' || e[-1] == '.') {
-        return -1;
-    }
-    for (p = at + 1; p < e - 1; p++) {
-        if (p[0] == '.' && p[1] == '.') {
-            return -1;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        out[i] = s + i > at ? (char) tolower((unsigned char) s[i]) : s[i];
-    }
-    out[n] = '\0';
-
-    return 0;
-}
-
 /* Reads {"email","password"}: 0, or 422 naming the field in resp. */
 static int
 accounts_credentials(req_t *req, resp_t *resp, char *email, const char **password)
@@ -154,7 +108,7 @@ accounts_credentials(req_t *req, resp_t *resp, char *email, const char **passwor
         return -1;
     }
 
-    if (accounts_email(e->valuestring, email) != 0) {
+    if (ferry_email_normalize(e->valuestring, email) != 0) {
         resp_field_error(resp, 422, "email", "email is not a valid address");
         return -1;
     }
@@ -189,7 +143,7 @@ accounts_user_json(resp_t *resp, int status, const char *id, const char *email)
 void
 accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
 {
-    char         email[ACCOUNTS_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
+    char         email[FERRY_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
     const char  *password, *params[2];
     PGconn      *conn;
     PGresult    *res;
@@ -237,7 +191,7 @@ accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
 void
 accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
 {
-    char         email[ACCOUNTS_EMAIL_MAX + 1], claims[512], token[2048];
+    char         email[FERRY_EMAIL_MAX + 1], claims[512], token[2048];
     const char  *password, *params[1], *id = NULL;
     int          ok = 0;
     long         n;

@@ -24,8 +24,4 @@ int accounts_require_user(PGconn *conn, req_t *req, resp_t *resp);
  */
 PGconn *accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp);
 
-/* Normalises an email (trim, lower-case domain) into out (255 bytes);
- * -1 when it is not an address. */
-int accounts_email(const char *in, char *out);
-
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "ferry_frame.h"
 #include "ferry_link.h"
 #include "core/idempotency.h"
 #include "import_run.h"
@@ -186,7 +187,7 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
         goto failed;
     }
 
-    resp_header(resp, "Ferry-File", "taken");
+    resp_header(resp, FERRY_HDR_FILE, FERRY_FILE_TAKEN);
     snprintf(location, sizeof(location), "/imports/%s", id);
     resp_header(resp, "Location", location);
 

@@ -17,7 +17,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include "accounts/accounts.h"
+#include "ferry_email.h"
+#include "ferry_utf8.h"
 #include "import_copy.h"
 #include "import_csv.h"
 #include "core/log.h"
@@ -95,47 +96,6 @@ import_progress_num(cJSON *p, const char *name)
     return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
 }
 
-static int
-import_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t  i = 0, k, need;
-    unsigned c;
-
-    while (i < n) {
-        c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-        } else {
-            return 0;
-        }
-        if (i + need >= n) {
-            return 0;
-        }
-        for (k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-        /* overlongs and surrogates */
-        if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f)
-            || (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
-        {
-            return 0;
-        }
-        i += need + 1;
-    }
-
-    return 1;
-}
-
 static size_t
 import_hash(const char *s, size_t n)
 {
@@ -189,13 +149,9 @@ import_raw_text(const csv_record_t *rec, size_t *len)
     p = out;
 
     while (i < rec->raw_len) {
-        for (k = 1; k <= 4 && i + k <= rec->raw_len; k++) {
-            if (import_utf8_valid(s + i, k)) {
-                break;
-            }
-        }
+        k = ferry_utf8_char_len(s + i, rec->raw_len - i);
 
-        if (k <= 4 && i + k <= rec->raw_len) {
+        if (k > 0) {
             memcpy(p, s + i, k);
             p += k;
             i += k;
@@ -221,7 +177,7 @@ import_error(import_t *im, const csv_record_t *rec, const char *email, size_t el
 
     im->parse_errors++;
 
-    if (import_utf8_valid((const unsigned char *) rec->raw, rec->raw_len)) {
+    if (ferry_utf8_valid((const unsigned char *) rec->raw, rec->raw_len)) {
         return import_batch_error(&im->parts[im->cur].batch, im->job->id, rec->line, email, elen, msg,
                                   rec->raw, rec->raw_len);
     }
@@ -277,12 +233,12 @@ import_record(import_t *im, const csv_record_t *rec)
 
     if (rec->nfields != IMPORT_COLUMNS) {
         snprintf(err, sizeof(err), "expected %d fields, found %d", IMPORT_COLUMNS, rec->nfields);
-        return import_error(im, rec, rec->field[0], import_utf8_valid((const unsigned char *)
+        return import_error(im, rec, rec->field[0], ferry_utf8_valid((const unsigned char *)
                             rec->field[0], rec->len[0]) ? rec->len[0] : 0, err);
     }
 
     for (i = 0; i < IMPORT_COLUMNS; i++) {
-        if (!import_utf8_valid((const unsigned char *) rec->field[i], rec->len[i])) {
+        if (!ferry_utf8_valid((const unsigned char *) rec->field[i], rec->len[i])) {
             return import_error(im, rec, "", 0, "invalid UTF-8");
         }
     }
@@ -308,7 +264,7 @@ import_record(import_t *im, const csv_record_t *rec)
     memcpy(email, rec->field[0], rec->len[0]);
     email[rec->len[0]] = '\0';
 
-    if (accounts_email(email, email) != 0) {
+    if (ferry_email_normalize(email, email) != 0) {
         return import_error(im, rec, rec->field[0], rec->len[0], "invalid email");
     }
 

@@ -31,49 +31,49 @@ usage(FILE *out)
 }
 
 static int
-serve(ferryd_t *fd)
+serve(ferryd_t *ferry)
 {
     char       err[512];
     server_t  *srv;
     jobs_t    *jobs;
     int        rc;
 
-    if (fd->cfg.jwt_secret_file[0]
-        && config_read_secret(fd->cfg.jwt_secret_file, fd->jwt_key, &fd->jwt_key_len,
+    if (ferry->cfg.jwt_secret_file[0]
+        && config_read_secret(ferry->cfg.jwt_secret_file, ferry->jwt_key, &ferry->jwt_key_len,
                               err, sizeof(err)) != 0)
     {
         fprintf(stderr, "ferryd: %s\n", err);
         return EXIT_CONFIG;
     }
 
-    if (fd->jwt_key_len == 0) {
+    if (ferry->jwt_key_len == 0) {
         log_warn("server", "JWT_SECRET_FILE is not set: POST /auth/token will answer 503");
     }
 
-    fd->db = db_pool_create(fd->cfg.database_url, fd->cfg.db_pool_size,
-                            fd->cfg.db_connect_timeout, fd->cfg.db_pool_timeout);
-    if (fd->db == NULL) {
+    ferry->db = db_pool_create(ferry->cfg.database_url, ferry->cfg.db_pool_size,
+                            ferry->cfg.db_connect_timeout, ferry->cfg.db_pool_timeout);
+    if (ferry->db == NULL) {
         fprintf(stderr, "ferryd: out of memory\n");
         return 1;
     }
 
-    srv = server_create(fd, err, sizeof(err));
+    srv = server_create(ferry, err, sizeof(err));
     if (srv == NULL) {
         fprintf(stderr, "ferryd: %s\n", err);
         log_error("server", "%s", err);
-        db_pool_destroy(fd->db);
+        db_pool_destroy(ferry->db);
         return 1;
     }
 
-    jobs = jobs_start(fd);
-    fd->jobs = jobs;
+    jobs = jobs_start(ferry);
+    ferry->jobs = jobs;
 
     rc = server_run(srv);
 
     /* runners leave at their next batch end and hand their jobs back */
     jobs_stop(jobs);
     server_destroy(srv);
-    db_pool_destroy(fd->db);
+    db_pool_destroy(ferry->db);
 
     return rc == 0 ? 0 : 1;
 }
@@ -83,7 +83,7 @@ main(int argc, char **argv)
 {
     char         err[512];
     const char  *conf = NULL, *cmd = "serve";
-    ferryd_t     fd;
+    ferryd_t     ferry;
     int          opt, rc;
 
     while ((opt = getopt(argc, argv, "c:h")) != -1) {
@@ -109,38 +109,38 @@ main(int argc, char **argv)
         return EXIT_CONFIG;
     }
 
-    memset(&fd, 0, sizeof(fd));
+    memset(&ferry, 0, sizeof(ferry));
 
-    if (config_load(&fd.cfg, conf, err, sizeof(err)) != 0) {
+    if (config_load(&ferry.cfg, conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "ferryd: %s\n", err);
-        config_free(&fd.cfg);
+        config_free(&ferry.cfg);
         return EXIT_CONFIG;
     }
 
-    log_level = fd.cfg.log_level;
+    log_level = ferry.cfg.log_level;
 
     /* before any thread: libcurl's global state is not thread-safe to set up */
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    if (log_open(fd.cfg.log_file) != 0) {
-        fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n", fd.cfg.log_file,
+    if (log_open(ferry.cfg.log_file) != 0) {
+        fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n", ferry.cfg.log_file,
                 strerror(errno));
-        config_free(&fd.cfg);
+        config_free(&ferry.cfg);
         return EXIT_CONFIG;
     }
 
-    config_log(&fd.cfg);
+    config_log(&ferry.cfg);
 
     if (strcmp(cmd, "migrate") == 0) {
-        rc = migrate_run(&fd.cfg, optind < argc ? argv[optind] : "up");
+        rc = migrate_run(&ferry.cfg, optind < argc ? argv[optind] : "up");
 
     } else {
-        rc = serve(&fd);
+        rc = serve(&ferry);
     }
 
     curl_global_cleanup();
     log_close();
-    config_free(&fd.cfg);
+    config_free(&ferry.cfg);
 
     return rc;
 }

@@ -141,7 +141,7 @@ accounts_user_json(resp_t *resp, int status, const char *id, const char *email)
 }
 
 void
-accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
+accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     char         email[FERRY_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
     const char  *password, *params[2];
@@ -158,7 +158,7 @@ accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = db_acquire(fd->db);
+    conn = db_acquire(ferry->db);
     if (conn == NULL) {
         resp_error(resp, 503, "database unavailable");
         return;
@@ -184,12 +184,12 @@ accounts_register(ferryd_t *fd, req_t *req, resp_t *resp)
         accounts_user_json(resp, 201, PQgetvalue(res, 0, 0), email);
     }
 
-    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);
 }
 
 void
-accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
+accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     char         email[FERRY_EMAIL_MAX + 1], claims[512], token[2048];
     const char  *password, *params[1], *id = NULL;
@@ -205,12 +205,12 @@ accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
         return;
     }
 
-    if (fd->jwt_key_len == 0) {
+    if (ferry->jwt_key_len == 0) {
         resp_error(resp, 503, "token signing is not configured (JWT_SECRET_FILE)");
         return;
     }
 
-    conn = db_acquire(fd->db);
+    conn = db_acquire(ferry->db);
     if (conn == NULL) {
         resp_error(resp, 503, "database unavailable");
         return;
@@ -222,13 +222,13 @@ accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(req->rid, "token: %s", PQerrorMessage(conn));
-        db_release(fd->db, conn, 0);
+        db_release(ferry->db, conn, 0);
         PQclear(res);
         resp_error(resp, 500, "internal error");
         return;
     }
 
-    db_release(fd->db, conn, 1);
+    db_release(ferry->db, conn, 1);
 
     if (PQntuples(res) == 1) {
         id = PQgetvalue(res, 0, 0);
@@ -253,12 +253,12 @@ accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
     c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "sub", id);
     cJSON_AddNumberToObject(c, "iat", (double) now);
-    cJSON_AddNumberToObject(c, "exp", (double) (now + fd->cfg.jwt_access_ttl_seconds));
-    if (fd->cfg.jwt_issuer[0]) {
-        cJSON_AddStringToObject(c, "iss", fd->cfg.jwt_issuer);
+    cJSON_AddNumberToObject(c, "exp", (double) (now + ferry->cfg.jwt_access_ttl_seconds));
+    if (ferry->cfg.jwt_issuer[0]) {
+        cJSON_AddStringToObject(c, "iss", ferry->cfg.jwt_issuer);
     }
-    if (fd->cfg.jwt_audience[0]) {
-        cJSON_AddStringToObject(c, "aud", fd->cfg.jwt_audience);
+    if (ferry->cfg.jwt_audience[0]) {
+        cJSON_AddStringToObject(c, "aud", ferry->cfg.jwt_audience);
     }
 
     text = cJSON_PrintUnformatted(c);
@@ -266,8 +266,8 @@ accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
     snprintf(claims, sizeof(claims), "%s", text ? text : "");
     cJSON_free(text);
 
-    n = ferry_jwt_sign(token, sizeof(token), claims, strlen(claims), fd->jwt_key,
-                       fd->jwt_key_len);
+    n = ferry_jwt_sign(token, sizeof(token), claims, strlen(claims), ferry->jwt_key,
+                       ferry->jwt_key_len);
     if (n < 0) {
         PQclear(res);
         resp_error(resp, 500, "internal error");
@@ -280,7 +280,7 @@ accounts_token(ferryd_t *fd, req_t *req, resp_t *resp)
     json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "access_token", token);
     cJSON_AddStringToObject(json, "token_type", "bearer");
-    cJSON_AddNumberToObject(json, "expires_in", fd->cfg.jwt_access_ttl_seconds);
+    cJSON_AddNumberToObject(json, "expires_in", ferry->cfg.jwt_access_ttl_seconds);
     resp_json(resp, 200, json);
     resp_header(resp, "Cache-Control", "no-store");
 }
@@ -322,18 +322,18 @@ accounts_require_user(PGconn *conn, req_t *req, resp_t *resp)
 }
 
 PGconn *
-accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp)
+accounts_user_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     PGconn  *conn;
 
-    conn = db_acquire(fd->db);
+    conn = db_acquire(ferry->db);
     if (conn == NULL) {
         resp_error(resp, 503, "database unavailable");
         return NULL;
     }
 
     if (accounts_require_user(conn, req, resp) != 0) {
-        db_release(fd->db, conn, 1);
+        db_release(ferry->db, conn, 1);
         return NULL;
     }
 
@@ -341,13 +341,13 @@ accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp)
 }
 
 void
-accounts_me(ferryd_t *fd, req_t *req, resp_t *resp)
+accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const char  *params[1];
     PGconn      *conn;
     PGresult    *res;
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -362,6 +362,6 @@ accounts_me(ferryd_t *fd, req_t *req, resp_t *resp)
         resp_error(resp, 401, "unknown user");
     }
 
-    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);
 }

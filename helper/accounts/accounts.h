@@ -8,9 +8,9 @@
 
 #include "core/router.h"
 
-void accounts_register(ferryd_t *fd, req_t *req, resp_t *resp);
-void accounts_token(ferryd_t *fd, req_t *req, resp_t *resp);
-void accounts_me(ferryd_t *fd, req_t *req, resp_t *resp);
+void accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp);
+void accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp);
+void accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 /*
  * 0 when req->user names an existing account; otherwise fills resp with
@@ -22,6 +22,6 @@ int accounts_require_user(PGconn *conn, req_t *req, resp_t *resp);
  * A pooled connection for a request that acts for its user, once the user
  * is known to exist; NULL with resp filled (503, 401) otherwise.
  */
-PGconn *accounts_user_conn(ferryd_t *fd, req_t *req, resp_t *resp);
+PGconn *accounts_user_conn(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 #endif

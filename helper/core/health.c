@@ -8,9 +8,9 @@
 #include "log.h"
 
 void
-health_ping(ferryd_t *fd, req_t *req, resp_t *resp)
+health_ping(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    (void) fd;
+    (void) ferry;
     (void) req;
 
     resp->status = 200;
@@ -19,7 +19,7 @@ health_ping(ferryd_t *fd, req_t *req, resp_t *resp)
 }
 
 void
-health_check(ferryd_t *fd, req_t *req, resp_t *resp)
+health_check(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     int          up = 0, attempt, lost;
     const char  *msg;
@@ -33,7 +33,7 @@ health_check(ferryd_t *fd, req_t *req, resp_t *resp)
      * second attempt asks on a fresh connection.
      */
     for (attempt = 0; attempt < 2 && !up; attempt++) {
-        conn = db_acquire(fd->db);
+        conn = db_acquire(ferry->db);
         if (conn == NULL) {
             break;
         }
@@ -49,7 +49,7 @@ health_check(ferryd_t *fd, req_t *req, resp_t *resp)
             log_warn(req->rid, "health: SELECT 1 failed: %.*s", (int) strcspn(msg, "\n"), msg);
         }
 
-        db_release(fd->db, conn, up);
+        db_release(ferry->db, conn, up);
 
         if (!lost) {
             break;

@@ -7,7 +7,7 @@
 
 #include "router.h"
 
-void health_ping(ferryd_t *fd, req_t *req, resp_t *resp);
-void health_check(ferryd_t *fd, req_t *req, resp_t *resp);
+void health_ping(ferryd_t *ferry, req_t *req, resp_t *resp);
+void health_check(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 #endif

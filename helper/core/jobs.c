@@ -21,7 +21,7 @@
 #include "log.h"
 
 struct jobs_s {
-    ferryd_t         *fd;
+    ferryd_t         *ferry;
     pthread_t        *threads;
     int               n;
     volatile int      stop;
@@ -88,7 +88,7 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     PGresult    *res;
     job_t        job;
 
-    snprintf(stale, sizeof(stale), "%d", jobs->fd->cfg.job_stale_seconds);
+    snprintf(stale, sizeof(stale), "%d", jobs->ferry->cfg.job_stale_seconds);
     params[0] = worker;
     params[1] = stale;
 
@@ -114,7 +114,7 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     }
 
     memset(&job, 0, sizeof(job));
-    job.fd = jobs->fd;
+    job.ferry = jobs->ferry;
     job.conn = conn;
     job.id = PQgetvalue(res, 0, 0);
     job.worker = worker;
@@ -173,11 +173,11 @@ jobs_sweep_reports(jobs_t *jobs, const char *worker)
     size_t          n;
     int             removed = 0;
 
-    if (jobs->fd->cfg.reports_dir[0] == '\0') {
+    if (jobs->ferry->cfg.reports_dir[0] == '\0') {
         return;
     }
 
-    d = opendir(jobs->fd->cfg.reports_dir);
+    d = opendir(jobs->ferry->cfg.reports_dir);
     if (d == NULL) {
         return;
     }
@@ -188,9 +188,9 @@ jobs_sweep_reports(jobs_t *jobs, const char *worker)
             continue;
         }
 
-        snprintf(path, sizeof(path), "%s/%s", jobs->fd->cfg.reports_dir, e->d_name);
+        snprintf(path, sizeof(path), "%s/%s", jobs->ferry->cfg.reports_dir, e->d_name);
 
-        if (stat(path, &st) == 0 && now - st.st_mtime > jobs->fd->cfg.report_ttl
+        if (stat(path, &st) == 0 && now - st.st_mtime > jobs->ferry->cfg.report_ttl
             && unlink(path) == 0)
         {
             removed++;
@@ -201,7 +201,7 @@ jobs_sweep_reports(jobs_t *jobs, const char *worker)
 
     if (removed) {
         log_info(worker, "removed %d report(s) older than REPORT_TTL (%d s)", removed,
-                 jobs->fd->cfg.report_ttl);
+                 jobs->ferry->cfg.report_ttl);
     }
 }
 
@@ -224,7 +224,7 @@ jobs_main(void *data)
     while (!jobs->stop) {
         if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
             PQfinish(conn);
-            conn = db_connect(jobs->fd->cfg.database_url, jobs->fd->cfg.db_connect_timeout,
+            conn = db_connect(jobs->ferry->cfg.database_url, jobs->ferry->cfg.db_connect_timeout,
                               err, sizeof(err));
             if (conn == NULL) {
                 if (backoff == 0) {
@@ -239,7 +239,7 @@ jobs_main(void *data)
 
         rc = jobs_run_one(jobs, conn, worker);
 
-        sweep_every = jobs->fd->cfg.report_ttl < 60 ? jobs->fd->cfg.report_ttl : 60;
+        sweep_every = jobs->ferry->cfg.report_ttl < 60 ? jobs->ferry->cfg.report_ttl : 60;
 
         if (rc == 0 && arg->index == 1 && time(NULL) - swept >= sweep_every) {
             jobs_sweep_reports(jobs, worker);
@@ -260,7 +260,7 @@ jobs_main(void *data)
 }
 
 jobs_t *
-jobs_start(ferryd_t *fd)
+jobs_start(ferryd_t *ferry)
 {
     jobs_t        *jobs;
     runner_arg_t  *arg;
@@ -272,10 +272,10 @@ jobs_start(ferryd_t *fd)
         return NULL;
     }
 
-    jobs->fd = fd;
+    jobs->ferry = ferry;
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_cond_init(&jobs->cond, NULL);
-    jobs->threads = calloc((size_t) (fd->cfg.job_workers + 1), sizeof(pthread_t));
+    jobs->threads = calloc((size_t) (ferry->cfg.job_workers + 1), sizeof(pthread_t));
     if (jobs->threads == NULL) {
         free(jobs);
         return NULL;
@@ -284,7 +284,7 @@ jobs_start(ferryd_t *fd)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
 
-    for (i = 0; i < fd->cfg.job_workers; i++) {
+    for (i = 0; i < ferry->cfg.job_workers; i++) {
         arg = malloc(sizeof(*arg));
         if (arg == NULL) {
             break;

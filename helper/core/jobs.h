@@ -15,7 +15,7 @@ typedef struct jobs_s jobs_t;
 
 /* What a job kind's runner gets: its row, and how to keep its claim. */
 typedef struct {
-    ferryd_t      *fd;
+    ferryd_t      *ferry;
     PGconn        *conn;
     const char    *id;
     const char    *worker;     /* this runner's name, kept in jobs.worker */
@@ -25,7 +25,7 @@ typedef struct {
     volatile int  *stop;       /* ferryd is stopping: leave at a batch end */
 } job_t;
 
-jobs_t *jobs_start(ferryd_t *fd);
+jobs_t *jobs_start(ferryd_t *ferry);
 
 /* A job was just created: an idle runner looks at once, not at its next poll. */
 void jobs_notify(jobs_t *jobs);

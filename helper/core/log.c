@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int log_level = LOG_INFO;
+int log_level = FERRY_LOG_INFO;
 
 static int              log_fd = 2;
 static char            *log_path;
@@ -36,7 +36,7 @@ log_level_parse(const char *s)
     }
 
     if (strcasecmp(s, "warning") == 0) {
-        return LOG_WARN;
+        return FERRY_LOG_WARN;
     }
 
     return -1;

@@ -5,7 +5,7 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
-enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum { FERRY_LOG_DEBUG = 0, FERRY_LOG_INFO, FERRY_LOG_WARN, FERRY_LOG_ERROR };
 
 extern int log_level;
 
@@ -28,9 +28,9 @@ void log_write(int level, const char *tag, const char *fmt, ...)
         }                                                                    \
     } while (0)
 
-#define log_debug(tag, ...) log_at(LOG_DEBUG, tag, __VA_ARGS__)
-#define log_info(tag, ...)  log_at(LOG_INFO, tag, __VA_ARGS__)
-#define log_warn(tag, ...)  log_at(LOG_WARN, tag, __VA_ARGS__)
-#define log_error(tag, ...) log_at(LOG_ERROR, tag, __VA_ARGS__)
+#define log_debug(tag, ...) log_at(FERRY_LOG_DEBUG, tag, __VA_ARGS__)
+#define log_info(tag, ...)  log_at(FERRY_LOG_INFO, tag, __VA_ARGS__)
+#define log_warn(tag, ...)  log_at(FERRY_LOG_WARN, tag, __VA_ARGS__)
+#define log_error(tag, ...) log_at(FERRY_LOG_ERROR, tag, __VA_ARGS__)
 
 #endif

@@ -11,7 +11,7 @@
 #include "request.h"
 #include "response.h"
 
-typedef void (*handler_pt)(ferryd_t *fd, req_t *req, resp_t *resp);
+typedef void (*handler_pt)(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 typedef struct {
     const char  *method;

@@ -59,16 +59,16 @@ struct conn_s {
 };
 
 typedef struct {
-    work_t          work;         /* first: a job is a work_t */
+    work_t          work;         /* first: a call is a work_t */
     conn_t         *conn;
     req_t           req;
     resp_t          resp;
     const route_t  *route;
     struct timespec start;
-} job_t;
+} call_t;
 
 struct server_s {
-    ferryd_t       *fd;
+    ferryd_t       *ferry;
     int             lfd;
     int             epfd;
     int             sigfd;
@@ -136,7 +136,7 @@ server_clear_path(const char *path, char *err, size_t errlen)
 static int
 server_listen(server_t *srv, char *err, size_t errlen)
 {
-    config_t           *cfg = &srv->fd->cfg;
+    config_t           *cfg = &srv->ferry->cfg;
     struct sockaddr_un  sa;
     struct group       *gr;
 
@@ -198,15 +198,15 @@ server_watch(server_t *srv, int fd, uint32_t events, void *ptr, int op)
 }
 
 static void
-server_run_job(work_t *w, void *data)
+server_run_call(work_t *w, void *data)
 {
-    job_t  *job = (job_t *) w;
+    call_t  *call = (call_t *) w;
 
-    job->route->handler((ferryd_t *) data, &job->req, &job->resp);
+    call->route->handler((ferryd_t *) data, &call->req, &call->resp);
 }
 
 server_t *
-server_create(ferryd_t *fd, char *err, size_t errlen)
+server_create(ferryd_t *ferry, char *err, size_t errlen)
 {
     server_t  *srv;
     sigset_t   mask;
@@ -217,7 +217,7 @@ server_create(ferryd_t *fd, char *err, size_t errlen)
         return NULL;
     }
 
-    srv->fd = fd;
+    srv->ferry = ferry;
     srv->lfd = srv->epfd = srv->sigfd = srv->evfd = -1;
 
     sigemptyset(&mask);
@@ -242,9 +242,9 @@ server_create(ferryd_t *fd, char *err, size_t errlen)
         return NULL;
     }
 
-    srv->workers = workers_start(fd->cfg.workers, server_run_job, fd, srv->evfd);
+    srv->workers = workers_start(ferry->cfg.workers, server_run_call, ferry, srv->evfd);
     if (srv->workers == NULL) {
-        snprintf(err, errlen, "cannot start %d worker threads", fd->cfg.workers);
+        snprintf(err, errlen, "cannot start %d worker threads", ferry->cfg.workers);
         server_destroy(srv);
         return NULL;
     }
@@ -465,17 +465,17 @@ server_ms_since(const struct timespec *t0)
 }
 
 static void
-server_finish(conn_t *c, job_t *job)
+server_finish(conn_t *c, call_t *call)
 {
-    log_debug(job->req.rid ? job->req.rid : c->tag, "%s %s -> %d (%.2f ms)",
-              job->req.method ? job->req.method : "-",
-              job->req.path ? job->req.path : "-",
-              job->resp.status, server_ms_since(&job->start));
+    log_debug(call->req.rid ? call->req.rid : c->tag, "%s %s -> %d (%.2f ms)",
+              call->req.method ? call->req.method : "-",
+              call->req.path ? call->req.path : "-",
+              call->resp.status, server_ms_since(&call->start));
 
-    server_send(c, &job->resp);
-    req_free(&job->req);
-    resp_free(&job->resp);
-    free(job);
+    server_send(c, &call->resp);
+    req_free(&call->req);
+    resp_free(&call->resp);
+    free(call);
 }
 
 /* Takes one whole frame off the input and answers it or hands it on. */
@@ -483,64 +483,64 @@ static void
 server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
 {
     char             err[256], allow[64];
-    job_t           *job;
+    call_t           *call;
     req_rc_t         rc;
     route_rc_t       rrc;
 
-    job = calloc(1, sizeof(*job));
-    if (job == NULL) {
+    call = calloc(1, sizeof(*call));
+    if (call == NULL) {
         log_error(c->tag, "out of memory for a request");
         c->closing = 1;
         return;
     }
 
-    job->conn = c;
-    clock_gettime(CLOCK_MONOTONIC, &job->start);
-    resp_init(&job->resp);
+    call->conn = c;
+    clock_gettime(CLOCK_MONOTONIC, &call->start);
+    resp_init(&call->resp);
 
-    rc = req_parse(&job->req, (const char *) payload, len, err, sizeof(err));
+    rc = req_parse(&call->req, (const char *) payload, len, err, sizeof(err));
 
     if (rc != REQ_OK) {
         log_error(c->tag, "bad request frame: %s", err);
-        resp_error(&job->resp, 400, "%s", err);
-        server_finish(c, job);
+        resp_error(&call->resp, 400, "%s", err);
+        server_finish(c, call);
         return;
     }
 
-    rrc = router_match(ferryd_routes, ferryd_nroutes, &job->req, &job->route,
+    rrc = router_match(ferryd_routes, ferryd_nroutes, &call->req, &call->route,
                        allow, sizeof(allow));
 
     if (rrc == ROUTE_NOT_FOUND) {
-        log_info(job->req.rid, "%s %s: no such path", job->req.method, job->req.path);
-        resp_error(&job->resp, 404, "not found");
-        server_finish(c, job);
+        log_info(call->req.rid, "%s %s: no such path", call->req.method, call->req.path);
+        resp_error(&call->resp, 404, "not found");
+        server_finish(c, call);
         return;
     }
 
     if (rrc == ROUTE_NO_MEMORY) {
-        log_error(job->req.rid, "out of memory routing %s", job->req.path);
-        resp_error(&job->resp, 500, "out of memory");
-        server_finish(c, job);
+        log_error(call->req.rid, "out of memory routing %s", call->req.path);
+        resp_error(&call->resp, 500, "out of memory");
+        server_finish(c, call);
         return;
     }
 
     if (rrc == ROUTE_BAD_METHOD) {
-        log_info(job->req.rid, "%s %s: method not allowed", job->req.method, job->req.path);
-        resp_error(&job->resp, 405, "method not allowed");
-        resp_header(&job->resp, "Allow", allow);
-        server_finish(c, job);
+        log_info(call->req.rid, "%s %s: method not allowed", call->req.method, call->req.path);
+        resp_error(&call->resp, 405, "method not allowed");
+        resp_header(&call->resp, "Allow", allow);
+        server_finish(c, call);
         return;
     }
 
-    if (job->route->inline_) {
-        job->route->handler(srv->fd, &job->req, &job->resp);
-        server_finish(c, job);
+    if (call->route->inline_) {
+        call->route->handler(srv->ferry, &call->req, &call->resp);
+        server_finish(c, call);
         return;
     }
 
     c->busy = 1;
     srv->busy++;
-    workers_push(srv->workers, &job->work);
+    workers_push(srv->workers, &call->work);
 }
 
 static void
@@ -550,7 +550,7 @@ server_process(server_t *srv, conn_t *c)
     ferry_frame_rc_t  rc;
 
     while (c->fd != -1 && !c->busy && !c->closing) {
-        rc = ferry_frame_check(c->in, c->in_len, (size_t) srv->fd->cfg.max_frame_bytes,
+        rc = ferry_frame_check(c->in, c->in_len, (size_t) srv->ferry->cfg.max_frame_bytes,
                                &plen);
 
         if (rc == FERRY_FRAME_AGAIN) {
@@ -561,7 +561,7 @@ server_process(server_t *srv, conn_t *c)
             resp_t  resp;
 
             log_error(c->tag, "frame of %zu bytes is too large (MAX_FRAME_BYTES %ld)",
-                      plen, srv->fd->cfg.max_frame_bytes);
+                      plen, srv->ferry->cfg.max_frame_bytes);
             resp_init(&resp);
             resp_error(&resp, 413, "frame too large");
             resp.close = 1;
@@ -651,7 +651,7 @@ server_jobs_done(server_t *srv)
 {
     uint64_t  count;
     work_t   *w, *next;
-    job_t    *job;
+    call_t    *call;
     conn_t   *c;
 
     if (read(srv->evfd, &count, sizeof(count)) < 0) {
@@ -660,22 +660,22 @@ server_jobs_done(server_t *srv)
 
     for (w = workers_done(srv->workers); w; w = next) {
         next = w->next;
-        job = (job_t *) w;
-        c = job->conn;
+        call = (call_t *) w;
+        c = call->conn;
 
         srv->busy--;
         c->busy = 0;
 
         if (c->gone) {
-            req_free(&job->req);
-            resp_free(&job->resp);
-            free(job);
+            req_free(&call->req);
+            resp_free(&call->resp);
+            free(call);
             c->next = srv->dead;
             srv->dead = c;
             continue;
         }
 
-        server_finish(c, job);
+        server_finish(c, call);
         server_process(srv, c);
     }
 }
@@ -704,7 +704,7 @@ server_signal(server_t *srv)
             epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfd, NULL);
             close(srv->lfd);
             srv->lfd = -1;
-            unlink(srv->fd->cfg.ferry_socket);
+            unlink(srv->ferry->cfg.ferry_socket);
         }
     }
 }
@@ -735,8 +735,8 @@ server_run(server_t *srv)
     time_t              deadline = 0;
     struct epoll_event  evs[64];
 
-    log_info("server", "ferryd listening on %s (%d workers)", srv->fd->cfg.ferry_socket,
-             srv->fd->cfg.workers);
+    log_info("server", "ferryd listening on %s (%d workers)", srv->ferry->cfg.ferry_socket,
+             srv->ferry->cfg.workers);
 
     for ( ;; ) {
         if (srv->draining) {
@@ -818,7 +818,7 @@ server_destroy(server_t *srv)
 {
     conn_t  *c;
     work_t  *w, *next;
-    job_t   *job;
+    call_t   *call;
 
     if (srv == NULL) {
         return;
@@ -834,19 +834,19 @@ server_destroy(server_t *srv)
     if (srv->workers) {
         for (w = workers_stop(srv->workers); w; w = next) {
             next = w->next;
-            job = (job_t *) w;
-            req_free(&job->req);
-            resp_free(&job->resp);
-            if (job->conn->gone) {
-                server_free_conn(job->conn);
+            call = (call_t *) w;
+            req_free(&call->req);
+            resp_free(&call->resp);
+            if (call->conn->gone) {
+                server_free_conn(call->conn);
             }
-            free(job);
+            free(call);
         }
     }
 
     if (srv->lfd != -1) {
         close(srv->lfd);
-        unlink(srv->fd->cfg.ferry_socket);
+        unlink(srv->ferry->cfg.ferry_socket);
     }
 
     if (srv->epfd != -1) {

@@ -13,7 +13,7 @@
 typedef struct server_s server_t;
 
 /* Binds FERRY_SOCKET (replacing a stale socket file). NULL with a message. */
-server_t *server_create(ferryd_t *fd, char *err, size_t errlen);
+server_t *server_create(ferryd_t *ferry, char *err, size_t errlen);
 
 /* Serves until SIGTERM or SIGINT, then drains. 0, or -1 on a fatal error. */
 int server_run(server_t *srv);

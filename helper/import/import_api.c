@@ -65,7 +65,7 @@ imports_job_json(PGresult *res, int row)
 
 /* The upload must be a file of the spool, named by the module. */
 static const char *
-imports_spool_file(ferryd_t *fd, req_t *req)
+imports_spool_file(ferryd_t *ferry, req_t *req)
 {
     cJSON       *path;
     size_t       n;
@@ -77,9 +77,9 @@ imports_spool_file(ferryd_t *fd, req_t *req)
     }
 
     p = path->valuestring;
-    n = strlen(fd->cfg.spool_dir);
+    n = strlen(ferry->cfg.spool_dir);
 
-    if (n == 0 || strncmp(p, fd->cfg.spool_dir, n) != 0 || p[n] != '/'
+    if (n == 0 || strncmp(p, ferry->cfg.spool_dir, n) != 0 || p[n] != '/'
         || strchr(p + n + 1, '/') != NULL || strstr(p, "..") != NULL)
     {
         return NULL;
@@ -89,7 +89,7 @@ imports_spool_file(ferryd_t *fd, req_t *req)
 }
 
 void
-imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
+imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     char         job_path[4096];
     const char  *mode, *spool, *params[4];
@@ -111,10 +111,10 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
         return;
     }
 
-    spool = imports_spool_file(fd, req);
+    spool = imports_spool_file(ferry, req);
     if (spool == NULL) {
         log_error(req->rid, "import: the uploaded file is not in SPOOL_DIR %s",
-                  fd->cfg.spool_dir);
+                  ferry->cfg.spool_dir);
         resp_error(resp, 500, "upload spool misconfigured");
         return;
     }
@@ -124,7 +124,7 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -147,11 +147,11 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
     PQclear(res);
 
     /* the file becomes the job's before the job exists */
-    snprintf(job_path, sizeof(job_path), "%s/import-%s.csv", fd->cfg.spool_dir, id);
+    snprintf(job_path, sizeof(job_path), "%s/import-%s.csv", ferry->cfg.spool_dir, id);
     if (rename(spool, job_path) != 0) {
         log_error(req->rid, "import: rename %s to %s: %s", spool, job_path, strerror(errno));
         (void) db_exec(conn, "ROLLBACK");
-        db_release(fd->db, conn, 1);
+        db_release(ferry->db, conn, 1);
         resp_error(resp, 500, "cannot take over the upload");
         return;
     }
@@ -192,22 +192,22 @@ imports_create(ferryd_t *fd, req_t *req, resp_t *resp)
     resp_header(resp, "Location", location);
 
     log_info(req->rid, "import job %s created for user %s (%s)", id, req->user, mode);
-    jobs_notify(fd->jobs);
+    jobs_notify(ferry->jobs);
 
-    db_release(fd->db, conn, 1);
+    db_release(ferry->db, conn, 1);
     return;
 
 done:
 
     (void) db_exec(conn, resp->status < 300 ? "COMMIT" : "ROLLBACK");
-    db_release(fd->db, conn, 1);
+    db_release(ferry->db, conn, 1);
     return;
 
 failed:
 
     log_error(req->rid, "import: %s", PQerrorMessage(conn));
     (void) db_exec(conn, "ROLLBACK");
-    db_release(fd->db, conn, 0);
+    db_release(ferry->db, conn, 0);
 
     if (renamed && rename(job_path, spool) != 0) {
         log_error(req->rid, "import: cannot give %s back: %s", job_path, strerror(errno));
@@ -217,13 +217,13 @@ failed:
 }
 
 void
-imports_show(ferryd_t *fd, req_t *req, resp_t *resp)
+imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const char  *params[2];
     PGconn      *conn;
     PGresult    *res;
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -246,12 +246,12 @@ imports_show(ferryd_t *fd, req_t *req, resp_t *resp)
         resp_json(resp, 200, imports_job_json(res, 0));
     }
 
-    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);
 }
 
 void
-imports_list(ferryd_t *fd, req_t *req, resp_t *resp)
+imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const char  *params[3], *cursor, *l;
     char         limit[16];
@@ -271,7 +271,7 @@ imports_list(ferryd_t *fd, req_t *req, resp_t *resp)
 
     cursor = req_query(req, "cursor");
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -291,7 +291,7 @@ imports_list(ferryd_t *fd, req_t *req, resp_t *resp)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(req->rid, "imports: %s", PQerrorMessage(conn));
         resp_error(resp, 500, "internal error");
-        db_release(fd->db, conn, 0);
+        db_release(ferry->db, conn, 0);
         PQclear(res);
         return;
     }
@@ -310,19 +310,19 @@ imports_list(ferryd_t *fd, req_t *req, resp_t *resp)
     }
 
     resp_json(resp, 200, json);
-    db_release(fd->db, conn, 1);
+    db_release(ferry->db, conn, 1);
     PQclear(res);
 }
 
 void
-imports_cancel(ferryd_t *fd, req_t *req, resp_t *resp)
+imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const char  *params[2];
     PGconn      *conn;
     PGresult    *res;
     cJSON       *json;
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -368,7 +368,7 @@ imports_cancel(ferryd_t *fd, req_t *req, resp_t *resp)
         }
     }
 
-    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);
 }
 
@@ -390,7 +390,7 @@ imports_link(resp_t *resp, const char *link, time_t expires)
 }
 
 void
-imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
+imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const char  *params[2], *base, *p;
     char         path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
@@ -401,7 +401,7 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
     PGresult    *res;
     cJSON       *json;
 
-    conn = accounts_user_conn(fd, req, resp);
+    conn = accounts_user_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -438,16 +438,16 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
         snprintf(file, sizeof(file), "reports/%s-errors.csv", PQgetvalue(res, 0, 0));
         t = time(NULL);
 
-        if (s3_store_url(&fd->cfg, file, t, link, sizeof(link)) != 0) {
+        if (s3_store_url(&ferry->cfg, file, t, link, sizeof(link)) != 0) {
             resp_error(resp, 500, "cannot sign the report URL");
             goto done;
         }
 
-        imports_link(resp, link, t + fd->cfg.s3_presign_ttl_seconds);
+        imports_link(resp, link, t + ferry->cfg.s3_presign_ttl_seconds);
         goto done;
     }
 
-    import_report_path(fd, PQgetvalue(res, 0, 0), path, sizeof(path));
+    import_report_path(ferry, PQgetvalue(res, 0, 0), path, sizeof(path));
 
     if (strcmp(PQgetvalue(res, 0, 2), "0") == 0 || stat(path, &st) != 0) {
         resp_error(resp, 404, "this import has no errors report");
@@ -457,17 +457,17 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
     snprintf(file, sizeof(file), "%s-errors.csv", PQgetvalue(res, 0, 0));
 
     /* the signed path is the URL's path: REPORTS_URL may name a host */
-    base = fd->cfg.reports_url;
+    base = ferry->cfg.reports_url;
     p = strstr(base, "://");
     p = p ? strchr(p + 3, '/') : base;
     p = p ? p : "";
 
-    t = time(NULL) + fd->cfg.report_link_ttl_seconds;
+    t = time(NULL) + ferry->cfg.report_link_ttl_seconds;
     expires = (long long) t;
 
     snprintf(path, sizeof(path), "%s/%s", p, file);
-    if (fd->jwt_key_len == 0
-        || ferry_link_sign(fd->jwt_key, fd->jwt_key_len, path, strlen(path), expires, sig) != 0)
+    if (ferry->jwt_key_len == 0
+        || ferry_link_sign(ferry->jwt_key, ferry->jwt_key_len, path, strlen(path), expires, sig) != 0)
     {
         resp_error(resp, 503, "report links need JWT_SECRET_FILE");
         goto done;
@@ -478,6 +478,6 @@ imports_errors(ferryd_t *fd, req_t *req, resp_t *resp)
 
 done:
 
-    db_release(fd->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
     PQclear(res);
 }

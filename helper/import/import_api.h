@@ -7,10 +7,10 @@
 
 #include "core/router.h"
 
-void imports_create(ferryd_t *fd, req_t *req, resp_t *resp);
-void imports_show(ferryd_t *fd, req_t *req, resp_t *resp);
-void imports_list(ferryd_t *fd, req_t *req, resp_t *resp);
-void imports_cancel(ferryd_t *fd, req_t *req, resp_t *resp);
-void imports_errors(ferryd_t *fd, req_t *req, resp_t *resp);
+void imports_create(ferryd_t *ferry, req_t *req, resp_t *resp);
+void imports_show(ferryd_t *ferry, req_t *req, resp_t *resp);
+void imports_list(ferryd_t *ferry, req_t *req, resp_t *resp);
+void imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp);
+void imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 #endif

@@ -245,7 +245,7 @@ import_record(import_t *im, const csv_record_t *rec)
 
     if (rec->too_long) {
         snprintf(err, sizeof(err), "a field is longer than %d bytes (IMPORT_MAX_FIELD_BYTES)",
-                 im->job->fd->cfg.import_max_field_bytes);
+                 im->job->ferry->cfg.import_max_field_bytes);
         return import_error(im, rec, rec->field[0], rec->len[0], err);
     }
 
@@ -390,8 +390,8 @@ import_flush(import_t *im, import_part_t *part)
         goto failed;
     }
 
-    if (job->fd->cfg.import_slow_ms) {
-        usleep((useconds_t) job->fd->cfg.import_slow_ms * 1000);
+    if (job->ferry->cfg.import_slow_ms) {
+        usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
     }
 
     if (import_copy_load(conn, &part->batch, im->upsert, im->staged_run == 0, job->id,
@@ -560,7 +560,7 @@ import_on_record(void *data, const csv_record_t *rec)
     im->batch_end = rec->end;
     im->batch_line = im->csv.line;
 
-    if (b->nrows + b->nerrs >= (size_t) im->job->fd->cfg.batch_size || b->nrows == b->rows_cap) {
+    if (b->nrows + b->nerrs >= (size_t) im->job->ferry->cfg.batch_size || b->nrows == b->rows_cap) {
         return import_seal(im);
     }
 
@@ -568,9 +568,9 @@ import_on_record(void *data, const csv_record_t *rec)
 }
 
 void
-import_report_path(const ferryd_t *fd, const char *job_id, char *path, size_t len)
+import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len)
 {
-    snprintf(path, len, "%s/%s-errors.csv", fd->cfg.reports_dir, job_id);
+    snprintf(path, len, "%s/%s-errors.csv", ferry->cfg.reports_dir, job_id);
 }
 
 /* errors.csv from import_errors, streamed with COPY TO. */
@@ -583,7 +583,7 @@ import_write_report(import_t *im)
     PGresult  *res;
     int        n, ok = 1;
 
-    import_report_path(job->fd, job->id, path, sizeof(path));
+    import_report_path(job->ferry, job->id, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 
     f = fopen(tmp, "w");
@@ -628,12 +628,12 @@ import_write_report(import_t *im)
 
     im->report = "local";
 
-    if (s3_store_enabled(&job->fd->cfg)) {
+    if (s3_store_enabled(&job->ferry->cfg)) {
         char  key[128], err[512];
 
         snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
 
-        if (s3_store_put(&job->fd->cfg, path, key, err, sizeof(err)) != 0) {
+        if (s3_store_put(&job->ferry->cfg, path, key, err, sizeof(err)) != 0) {
             /* the report is still served from REPORTS_DIR */
             log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
         } else {
@@ -771,8 +771,8 @@ import_run(job_t *job)
     }
 
     if (lseek(fd, (off_t) im.offset, SEEK_SET) == (off_t) -1
-        || import_batch_init(&im.parts[0].batch, (size_t) job->fd->cfg.batch_size + 1) != 0
-        || import_batch_init(&im.parts[1].batch, (size_t) job->fd->cfg.batch_size + 1) != 0
+        || import_batch_init(&im.parts[0].batch, (size_t) job->ferry->cfg.batch_size + 1) != 0
+        || import_batch_init(&im.parts[1].batch, (size_t) job->ferry->cfg.batch_size + 1) != 0
         || (buf = malloc(IMPORT_CHUNK)) == NULL
         || pthread_create(&im.loader, NULL, import_loader, &im) != 0)
     {
@@ -783,7 +783,7 @@ import_run(job_t *job)
     im.loader_up = 1;
     im.parts[0].end = im.parts[1].end = im.offset;
 
-    csv_init(&im.csv, (size_t) job->fd->cfg.import_max_field_bytes, im.offset, im.line);
+    csv_init(&im.csv, (size_t) job->ferry->cfg.import_max_field_bytes, im.offset, im.line);
 
     while ((n = read(fd, buf, IMPORT_CHUNK)) > 0) {
         rc = csv_feed(&im.csv, buf, (size_t) n, import_on_record, &im);

@@ -11,6 +11,6 @@
 void import_run(job_t *job);
 
 /* The path of a job's errors.csv under REPORTS_DIR (and its file name). */
-void import_report_path(const ferryd_t *fd, const char *job_id, char *path, size_t len);
+void import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len);
 
 #endif

@@ -93,8 +93,8 @@ test_request_rejects_bad_frames(void **state)
     req_free(&req);
 }
 
-static void h_a(ferryd_t *fd, req_t *req, resp_t *resp) { (void) fd; (void) req; resp->status = 1; }
-static void h_b(ferryd_t *fd, req_t *req, resp_t *resp) { (void) fd; (void) req; resp->status = 2; }
+static void h_a(ferryd_t *ferry, req_t *req, resp_t *resp) { (void) ferry; (void) req; resp->status = 1; }
+static void h_b(ferryd_t *ferry, req_t *req, resp_t *resp) { (void) ferry; (void) req; resp->status = 2; }
 
 static const route_t routes[] = {
     { "GET",    "/imports",             h_a, 0 },

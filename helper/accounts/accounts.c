@@ -153,8 +153,7 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     if (accounts_hash(password, hash) != 0) {
-        log_error(req->rid, "register: cannot hash a password");
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "register: cannot hash a password");
         return;
     }
 
@@ -172,8 +171,7 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
                        2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "register: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "register: %s", PQerrorMessage(conn));
 
     } else if (PQntuples(res) == 0) {
         log_debug(req->rid, "register: %s is already registered", email);
@@ -184,7 +182,7 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
         accounts_user_json(resp, 201, PQgetvalue(res, 0, 0), email);
     }
 
-    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn);
     PQclear(res);
 }
 
@@ -221,14 +219,13 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
                        1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "token: %s", PQerrorMessage(conn));
-        db_release(ferry->db, conn, 0);
+        resp_internal_error(resp, req->rid, "token: %s", PQerrorMessage(conn));
+        db_release(ferry->db, conn);
         PQclear(res);
-        resp_error(resp, 500, "internal error");
         return;
     }
 
-    db_release(ferry->db, conn, 1);
+    db_release(ferry->db, conn);
 
     if (PQntuples(res) == 1) {
         id = PQgetvalue(res, 0, 0);
@@ -270,7 +267,7 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
                        ferry->jwt_key_len);
     if (n < 0) {
         PQclear(res);
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "token: cannot sign a JWT");
         return;
     }
 
@@ -303,8 +300,7 @@ accounts_require_user(PGconn *conn, req_t *req, resp_t *resp)
     found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "user check: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "user check: %s", PQerrorMessage(conn));
         PQclear(res);
         return -1;
     }
@@ -333,7 +329,7 @@ accounts_user_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     if (accounts_require_user(conn, req, resp) != 0) {
-        db_release(ferry->db, conn, 1);
+        db_release(ferry->db, conn);
         return NULL;
     }
 
@@ -362,6 +358,6 @@ accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
         resp_error(resp, 401, "unknown user");
     }
 
-    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn);
     PQclear(res);
 }

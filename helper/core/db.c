@@ -157,9 +157,9 @@ db_acquire(db_pool_t *pool)
 }
 
 void
-db_release(db_pool_t *pool, PGconn *conn, int ok)
+db_release(db_pool_t *pool, PGconn *conn)
 {
-    int          i, nstale = 0, lost;
+    int          i, nstale = 0, lost, ok = 1;
     const char  *msg;
     PGconn     **stale = NULL;
 
@@ -167,10 +167,12 @@ db_release(db_pool_t *pool, PGconn *conn, int ok)
         return;
     }
 
-    if (ok && PQstatus(conn) == CONNECTION_OK
-        && PQtransactionStatus(conn) != PQTRANS_IDLE)
+    /* a handler left a transaction open: never hand that on */
+    if (PQstatus(conn) == CONNECTION_OK
+        && PQtransactionStatus(conn) != PQTRANS_IDLE
+        && (db_exec(conn, "ROLLBACK") != 0
+            || PQtransactionStatus(conn) != PQTRANS_IDLE))
     {
-        /* a handler left a transaction open: never hand that on */
         ok = 0;
     }
 

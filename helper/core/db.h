@@ -17,8 +17,10 @@ void db_pool_destroy(db_pool_t *pool);
  * every connection stayed busy for DB_POOL_TIMEOUT). */
 PGconn *db_acquire(db_pool_t *pool);
 
-/* Gives a connection back; ok = 0 when it failed, so it is closed. */
-void db_release(db_pool_t *pool, PGconn *conn, int ok);
+/* Gives a connection back. It is kept when it is still connected: an SQL
+ * error (a constraint violation, a bad parameter) does not break it; a
+ * transaction left open is rolled back first. */
+void db_release(db_pool_t *pool, PGconn *conn);
 
 /* Runs a statement that returns no rows to keep (BEGIN, COMMIT, DDL, a
  * whole migration file). 0, or -1 with the error in PQerrorMessage(). */

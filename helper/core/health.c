@@ -49,7 +49,7 @@ health_check(ferryd_t *ferry, req_t *req, resp_t *resp)
             log_warn(req->rid, "health: SELECT 1 failed: %.*s", (int) strcspn(msg, "\n"), msg);
         }
 
-        db_release(ferry->db, conn, up);
+        db_release(ferry->db, conn);
 
         if (!lost) {
             break;

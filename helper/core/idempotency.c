@@ -48,9 +48,9 @@ idem_args(req_t *req, idem_args_t *a)
 static idem_rc_t
 idem_fail(PGconn *conn, req_t *req, resp_t *resp, PGresult *res)
 {
-    log_error(req->rid, "idempotency: %s", PQerrorMessage(conn));
+    resp_internal_error(resp, req->rid, "idempotency: %s",
+                        PQerrorMessage(conn));
     PQclear(res);
-    resp_error(resp, 500, "internal error");
     return IDEM_ERROR;
 }
 

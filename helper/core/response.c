@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "ferry_frame.h"
+#include "log.h"
 
 void
 resp_init(resp_t *r)
@@ -103,6 +104,20 @@ resp_error(resp_t *r, int status, const char *fmt, ...)
     json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "error", msg);
     resp_json(r, status, json);
+}
+
+void
+resp_internal_error(resp_t *r, const char *tag, const char *fmt, ...)
+{
+    char     msg[1024];
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    log_error(tag, "%s", msg);
+    resp_error(r, 500, "internal error");
 }
 
 void

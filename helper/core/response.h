@@ -32,6 +32,11 @@ void resp_json(resp_t *r, int status, cJSON *json);
 void resp_error(resp_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* 500 {"error": "internal error"}, once what went wrong is logged at ERROR
+ * under tag: the client learns nothing of ferryd's insides. */
+void resp_internal_error(resp_t *r, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* {"error": message, "field": field}: a request field is wrong or missing */
 void resp_field_error(resp_t *r, int status, const char *field, const char *msg);
 

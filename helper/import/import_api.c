@@ -151,7 +151,7 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     if (rename(spool, job_path) != 0) {
         log_error(req->rid, "import: rename %s to %s: %s", spool, job_path, strerror(errno));
         (void) db_exec(conn, "ROLLBACK");
-        db_release(ferry->db, conn, 1);
+        db_release(ferry->db, conn);
         resp_error(resp, 500, "cannot take over the upload");
         return;
     }
@@ -194,26 +194,24 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     log_info(req->rid, "import job %s created for user %s (%s)", id, req->user, mode);
     jobs_notify(ferry->jobs);
 
-    db_release(ferry->db, conn, 1);
+    db_release(ferry->db, conn);
     return;
 
 done:
 
     (void) db_exec(conn, resp->status < 300 ? "COMMIT" : "ROLLBACK");
-    db_release(ferry->db, conn, 1);
+    db_release(ferry->db, conn);
     return;
 
 failed:
 
-    log_error(req->rid, "import: %s", PQerrorMessage(conn));
+    resp_internal_error(resp, req->rid, "import: %s", PQerrorMessage(conn));
     (void) db_exec(conn, "ROLLBACK");
-    db_release(ferry->db, conn, 0);
+    db_release(ferry->db, conn);
 
     if (renamed && rename(job_path, spool) != 0) {
         log_error(req->rid, "import: cannot give %s back: %s", job_path, strerror(errno));
     }
-
-    resp_error(resp, 500, "internal error");
 }
 
 void
@@ -236,8 +234,7 @@ imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
                        2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "import: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "import: %s", PQerrorMessage(conn));
 
     } else if (PQntuples(res) == 0) {
         resp_error(resp, 404, "import not found");
@@ -246,7 +243,7 @@ imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
         resp_json(resp, 200, imports_job_json(res, 0));
     }
 
-    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn);
     PQclear(res);
 }
 
@@ -289,9 +286,8 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
         3, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
-        db_release(ferry->db, conn, 0);
+        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
+        db_release(ferry->db, conn);
         PQclear(res);
         return;
     }
@@ -310,7 +306,7 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     resp_json(resp, 200, json);
-    db_release(ferry->db, conn, 1);
+    db_release(ferry->db, conn);
     PQclear(res);
 }
 
@@ -340,8 +336,7 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
         2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
 
     } else if (PQntuples(res) == 0) {
         resp_error(resp, 404, "import not found");
@@ -364,11 +359,12 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
             json = imports_job_json(res, 0);
             resp_json(resp, 200, json);
         } else {
-            resp_error(resp, 500, "internal error");
+            resp_internal_error(resp, req->rid, "imports: %s",
+                                PQerrorMessage(conn));
         }
     }
 
-    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn);
     PQclear(res);
 }
 
@@ -415,8 +411,7 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
         2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error(req->rid, "imports: %s", PQerrorMessage(conn));
-        resp_error(resp, 500, "internal error");
+        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
         goto done;
     }
 
@@ -478,6 +473,6 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 
 done:
 
-    db_release(ferry->db, conn, PQresultStatus(res) == PGRES_TUPLES_OK);
+    db_release(ferry->db, conn);
     PQclear(res);
 }

@@ -14,9 +14,11 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/ferryd.h"
+#include "core/idempotency.h"
 #include "core/jobs.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "core/schedule.h"
 #include "core/server.h"
 
 #define EXIT_CONFIG 2
@@ -33,10 +35,11 @@ usage(FILE *out)
 static int
 serve(ferryd_t *ferry)
 {
-    char       err[512];
-    server_t  *srv;
-    jobs_t    *jobs;
-    int        rc;
+    char         err[512];
+    server_t    *srv;
+    jobs_t      *jobs;
+    schedule_t  *sched;
+    int          rc, i;
 
     if (ferry->cfg.jwt_secret_file[0]
         && config_read_secret(ferry->cfg.jwt_secret_file, ferry->jwt_key, &ferry->jwt_key_len,
@@ -68,8 +71,21 @@ serve(ferryd_t *ferry)
     jobs = jobs_start(ferry);
     ferry->jobs = jobs;
 
+    sched = schedule_create(ferry);
+    for (i = 0; i < job_nkinds; i++) {
+        if (job_kinds[i].sweep) {
+            schedule_add(sched, job_kinds[i].name, JOB_SWEEP_SECONDS,
+                         job_kinds[i].sweep);
+        }
+    }
+    schedule_add(sched, "idempotency purge", IDEM_PURGE_SECONDS, idem_purge);
+    if (schedule_start(sched) != 0) {
+        log_error("server", "cannot start the scheduler thread");
+    }
+
     rc = server_run(srv);
 
+    schedule_stop(sched);
     /* runners leave at their next batch end and hand their jobs back */
     jobs_stop(jobs);
     server_destroy(srv);

@@ -33,7 +33,12 @@ $t->start_ferryd;
 ($h) = $t->ferryd_request({ v => 1, rid => 's', method => 'GET', path => '/ping', query => {} });
 is($h->{status}, 200, 'restart over a stale socket works');
 
+my $before = length $t->read_file($log);
 is($t->stop_ferryd('TERM') >> 8, 0, 'SIGTERM: exit 0');
-like($t->read_file($log), qr/INFO/, 'shutdown logged');
+my $tail = substr($t->read_file($log), $before);
+like($tail, qr/INFO  \[server\] SIGTERM: draining \d+ request\(s\) in flight/,
+     'SIGTERM: the drain is logged');
+like($tail, qr/draining.*\n.*INFO  \[server\] ferryd stopped\n/s,
+     'then that it stopped');
 
 $t->done;

@@ -1,7 +1,9 @@
 #!/usr/bin/perl
 # Two ferryd on one database share the import jobs: FOR UPDATE SKIP LOCKED
 # gives each job to exactly one runner, both processes take some, and every
-# row is loaded once.
+# row is loaded once. Which ferryd takes which job is not left to timing: the
+# test holds a lock on customers, so the first job's runner waits at its
+# first COPY and the other ferryd must claim the next job.
 
 use strict;
 use warnings;
@@ -14,7 +16,7 @@ Ferry::Test::skip_unless_built();
 my $t = Ferry::Test->new;
 my $spool = $t->writable_dir('spool');
 $t->start_pg->migrate;
-my %set = (SPOOL_DIR => $spool, JOB_WORKERS => 1, BATCH_SIZE => 10, IMPORT_SLOW_MS => 40);
+my %set = (SPOOL_DIR => $spool, JOB_WORKERS => 1, BATCH_SIZE => 10);
 $t->start_ferryd(%set);
 
 # a second ferryd: the same database, its own socket and log
@@ -26,6 +28,15 @@ $t->wait_for('second ferryd', sub { -S $t->ferryd_socket . '.b' });
 $t->start_nginx(Ferry::Test::imports_conf());
 my $token = $t->user_token('jobs@example.com');
 
+# a session idle in a transaction that holds SHARE on customers: every
+# COPY into it waits until the test lets go
+open(my $lock, '|-', 'psql', '-X', '-q', '-h', $t->{pg_host}, '-p', $t->{pg_port},
+     '-U', 'postgres', '-d', 'ferry') or die "psql: $!";
+$lock->autoflush(1);
+print $lock "BEGIN; LOCK TABLE customers IN SHARE MODE;\n";
+$t->wait_for('the lock', sub { $t->psql("SELECT count(*) FROM pg_locks WHERE "
+    . "relation = 'customers'::regclass AND mode = 'ShareLock' AND granted") == 1 });
+
 my @ids;
 for my $n (1 .. 6) {
     my $csv = "email,first_name,last_name,phone,city\n"
@@ -36,6 +47,15 @@ for my $n (1 .. 6) {
                      'Idempotency-Key' => "jobs-$n" });
     push @ids, $r->{json}{id};
 }
+
+# one runner per ferryd, each stuck at its job's first COPY
+$t->wait_for('a job at each ferryd', sub {
+    $t->psql("SELECT count(DISTINCT split_part(worker, ':', 2)) FROM jobs "
+           . "WHERE status = 'processing'") == 2 }, 30);
+is($t->psql("SELECT count(*) FROM jobs WHERE status = 'processing'"), 2,
+   'two jobs claimed, one by each ferryd');
+print $lock "COMMIT;\n";
+close $lock;
 
 $t->wait_for('all jobs', sub {
     $t->psql("SELECT count(*) FROM jobs WHERE kind = 'import' AND status = 'done'") == 6 }, 60);

@@ -17,6 +17,7 @@
 
 #include "ferry_email.h"
 #include "ferry_jwt.h"
+#include "core/caller.h"
 #include "core/log.h"
 
 #define ACCOUNTS_PASSWORD_MIN  8
@@ -282,60 +283,6 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     resp_header(resp, "Cache-Control", "no-store");
 }
 
-int
-accounts_require_user(PGconn *conn, req_t *req, resp_t *resp)
-{
-    const char  *params[1];
-    PGresult    *res;
-    int          found;
-
-    if (req->user == NULL) {
-        resp_error(resp, 401, "authentication required");
-        return -1;
-    }
-
-    params[0] = req->user;
-    res = PQexecParams(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, NULL, params,
-                       NULL, NULL, 0);
-    found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "user check: %s", PQerrorMessage(conn));
-        PQclear(res);
-        return -1;
-    }
-
-    PQclear(res);
-
-    if (!found) {
-        log_info(req->rid, "token for an unknown user %s", req->user);
-        resp_error(resp, 401, "unknown user");
-        resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return -1;
-    }
-
-    return 0;
-}
-
-PGconn *
-accounts_user_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
-{
-    PGconn  *conn;
-
-    conn = db_acquire(ferry->db);
-    if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
-        return NULL;
-    }
-
-    if (accounts_require_user(conn, req, resp) != 0) {
-        db_release(ferry->db, conn);
-        return NULL;
-    }
-
-    return conn;
-}
-
 void
 accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
@@ -343,7 +290,7 @@ accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGconn      *conn;
     PGresult    *res;
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }

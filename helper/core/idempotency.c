@@ -170,3 +170,29 @@ idem_store(PGconn *conn, req_t *req, const resp_t *resp)
 
     return ok ? 0 : -1;
 }
+
+void
+idem_purge(ferryd_t *ferry)
+{
+    PGconn    *conn;
+    PGresult  *res;
+
+    conn = db_acquire(ferry->db);
+    if (conn == NULL) {
+        return;
+    }
+
+    res = PQexec(conn, "DELETE FROM idempotency_keys WHERE expires_at < now()");
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        log_warn("idempotency", "purging expired keys: %s",
+                 PQerrorMessage(conn));
+
+    } else if (atoi(PQcmdTuples(res)) > 0) {
+        log_info("idempotency", "purged %s expired Idempotency-Key record(s)",
+                 PQcmdTuples(res));
+    }
+
+    PQclear(res);
+    db_release(ferry->db, conn);
+}

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "ferryd.h"
 #include "request.h"
 #include "response.h"
 
@@ -24,5 +25,11 @@ idem_rc_t idem_claim(PGconn *conn, req_t *req, resp_t *resp);
 
 /* Records the answer of a first request, in the same transaction. 0 or -1. */
 int idem_store(PGconn *conn, req_t *req, const resp_t *resp);
+
+/* How often the scheduler removes expired records. */
+#define IDEM_PURGE_SECONDS  3600
+
+/* Removes the records whose expires_at has passed. */
+void idem_purge(ferryd_t *ferry);
 
 #endif

@@ -14,14 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <sys/stat.h>
-
-#include "import/import_run.h"
 #include "log.h"
 
 struct jobs_s {
     ferryd_t         *ferry;
+    char              kinds[256];   /* {import,...}: what the runners claim */
     pthread_t        *threads;
     int               n;
     volatile int      stop;
@@ -40,6 +37,160 @@ typedef struct {
 
 #define JOBS_MAX_ATTEMPTS    5
 #define JOBS_MAX_ATTEMPTS_S  "5"
+
+const job_kind_t *
+job_kind(const char *name)
+{
+    int  i;
+
+    for (i = 0; i < job_nkinds; i++) {
+        if (strcmp(job_kinds[i].name, name) == 0) {
+            return &job_kinds[i];
+        }
+    }
+
+    return NULL;
+}
+
+/* The number of rows a statement returned or touched, or -1. */
+static int
+job_exec(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult  *res;
+    int        rc;
+
+    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res);
+    } else if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        rc = atoi(PQcmdTuples(res));
+    } else {
+        rc = -1;
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
+int
+job_new_id(PGconn *conn, char id[JOB_ID_LEN])
+{
+    PGresult  *res;
+    int        rc = -1;
+
+    res = PQexec(conn, "SELECT gen_random_uuid()");
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        snprintf(id, JOB_ID_LEN, "%s", PQgetvalue(res, 0, 0));
+        rc = 0;
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
+int
+job_create(PGconn *conn, const char *id, const char *kind, const char *owner,
+    const char *params)
+{
+    const char  *p[4] = { id, kind, owner, params };
+
+    return job_exec(conn,
+                    "INSERT INTO jobs (id, kind, owner, params) "
+                    "VALUES ($1, $2, $3, $4::jsonb)", 4, p) == 1 ? 0 : -1;
+}
+
+int
+job_progress(job_t *job, const char *progress)
+{
+    const char  *p[3] = { job->id, job->worker, progress };
+
+    return job_exec(job->conn,
+                    "UPDATE jobs SET progress = coalesce($3::jsonb, progress), "
+                    "heartbeat_at = now() "
+                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+                    3, p);
+}
+
+int
+job_finish(job_t *job, const char *status, const char *progress,
+    const char *error)
+{
+    const char  *p[5] = { job->id, job->worker, status, progress, error };
+
+    return job_exec(job->conn,
+                    "UPDATE jobs SET status = $3, "
+                    "progress = coalesce($4::jsonb, progress), error = $5, "
+                    "finished_at = now(), heartbeat_at = now() "
+                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+                    5, p);
+}
+
+void
+job_hand_back(job_t *job)
+{
+    const char  *p[2] = { job->id, job->worker };
+
+    (void) job_exec(job->conn,
+                    "UPDATE jobs SET status = 'pending', worker = NULL "
+                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+                    2, p);
+}
+
+int
+job_is_cancelled(job_t *job)
+{
+    const char  *p[1] = { job->id };
+
+    return job_exec(job->conn,
+                    "SELECT 1 FROM jobs WHERE id = $1 AND status = 'cancelled'",
+                    1, p);
+}
+
+int
+job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind, const char *id,
+    const char *owner, char before[16])
+{
+    const char        *p[3] = { id, owner, kind };
+    const job_kind_t  *k;
+    PGresult          *res;
+    int                rc;
+
+    res = PQexecParams(conn,
+        "WITH j AS (SELECT id, status AS before FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = $3 FOR UPDATE), "
+        "c AS (UPDATE jobs SET status = 'cancelled', finished_at = now() "
+        "FROM j WHERE jobs.id = j.id AND j.before IN ('pending', 'processing') "
+        "RETURNING jobs.id, jobs.params) "
+        "SELECT j.before, c.params FROM j LEFT JOIN c ON c.id = j.id",
+        3, NULL, p, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+
+    snprintf(before, 16, "%s", PQgetvalue(res, 0, 0));
+    rc = PQgetisnull(res, 0, 1) ? 2 : 1;
+
+    /* a pending job has no runner to clean up after it */
+    k = job_kind(kind);
+    if (rc == 1 && strcmp(before, "pending") == 0 && k && k->cancel) {
+        k->cancel(ferry, id, PQgetvalue(res, 0, 1));
+    }
+
+    PQclear(res);
+
+    return rc;
+}
 
 /* Waits up to ms, or until jobs_notify() or jobs_stop(). */
 static void
@@ -83,24 +234,26 @@ jobs_notify(jobs_t *jobs)
 static int
 jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
 {
-    char         stale[16];
-    const char  *params[2];
-    PGresult    *res;
-    job_t        job;
+    char               stale[16];
+    const char        *params[3];
+    const job_kind_t  *kind;
+    PGresult          *res;
+    job_t              job;
 
     snprintf(stale, sizeof(stale), "%d", jobs->ferry->cfg.job_stale_seconds);
     params[0] = worker;
     params[1] = stale;
+    params[2] = jobs->kinds;
 
     res = PQexecParams(conn,
         "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = now(), "
         "started_at = coalesce(started_at, now()), attempts = attempts + 1 "
-        "WHERE id = (SELECT id FROM jobs WHERE kind = 'import' AND "
+        "WHERE id = (SELECT id FROM jobs WHERE kind = ANY ($3::text[]) AND "
         "(status = 'pending' OR (status = 'processing' AND "
         "heartbeat_at < now() - $2::int * interval '1 second')) "
         "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
         "RETURNING id, kind, owner, params, progress, attempts",
-        2, NULL, params, NULL, NULL, 0);
+        3, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(worker, "claiming a job: %s", PQerrorMessage(conn));
@@ -117,6 +270,7 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     job.ferry = jobs->ferry;
     job.conn = conn;
     job.id = PQgetvalue(res, 0, 0);
+    job.kind = PQgetvalue(res, 0, 1);
     job.worker = worker;
     job.owner = PQgetvalue(res, 0, 2);
     job.params = PQgetvalue(res, 0, 3);
@@ -126,83 +280,29 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     log_info(worker, "job %s (%s) claimed, attempt %s", job.id, PQgetvalue(res, 0, 1),
              PQgetvalue(res, 0, 5));
 
+    kind = job_kind(job.kind);
+
     if (atoi(PQgetvalue(res, 0, 5)) > JOBS_MAX_ATTEMPTS) {
         /* it failed the same way every time: stop trying */
-        const char  *p[2] = { job.id, worker };
-        PGresult    *r2;
-
-        r2 = PQexecParams(conn,
-            "UPDATE jobs SET status = 'failed', finished_at = now(), "
-            "error = 'gave up after " JOBS_MAX_ATTEMPTS_S " attempts (see the ferryd log)' "
-            "WHERE id = $1 AND worker = $2 RETURNING params->'file'->>'path'",
-            2, NULL, p, NULL, NULL, 0);
-
-        /* a final state: the upload is not needed any more */
-        if (PQresultStatus(r2) == PGRES_TUPLES_OK && PQntuples(r2) == 1
-            && !PQgetisnull(r2, 0, 0))
+        if (job_finish(&job, "failed", NULL, "gave up after "
+                       JOBS_MAX_ATTEMPTS_S " attempts (see the ferryd log)") == 1
+            && kind->cancel)
         {
-            unlink(PQgetvalue(r2, 0, 0));
+            /* a final state: what the job held is not needed any more */
+            kind->cancel(jobs->ferry, job.id, job.params);
         }
 
-        PQclear(r2);
-        log_error(worker, "job %s failed: gave up after %d attempts", job.id, JOBS_MAX_ATTEMPTS);
+        log_error(worker, "job %s failed: gave up after %d attempts", job.id,
+                  JOBS_MAX_ATTEMPTS);
         PQclear(res);
         return 1;
     }
 
-    import_run(&job);
+    kind->run(&job);
 
     PQclear(res);
 
     return 1;
-}
-
-/*
- * Reports older than REPORT_TTL leave REPORTS_DIR (S3 reports are left to
- * the bucket's lifecycle rules). The first runner looks at most once a
- * minute, when it has nothing else to do.
- */
-static void
-jobs_sweep_reports(jobs_t *jobs, const char *worker)
-{
-    DIR            *d;
-    struct dirent  *e;
-    struct stat     st;
-    char            path[4096];
-    time_t          now = time(NULL);
-    size_t          n;
-    int             removed = 0;
-
-    if (jobs->ferry->cfg.reports_dir[0] == '\0') {
-        return;
-    }
-
-    d = opendir(jobs->ferry->cfg.reports_dir);
-    if (d == NULL) {
-        return;
-    }
-
-    while ((e = readdir(d)) != NULL) {
-        n = strlen(e->d_name);
-        if (n < 11 || strcmp(e->d_name + n - 11, "-errors.csv") != 0) {
-            continue;
-        }
-
-        snprintf(path, sizeof(path), "%s/%s", jobs->ferry->cfg.reports_dir, e->d_name);
-
-        if (stat(path, &st) == 0 && now - st.st_mtime > jobs->ferry->cfg.report_ttl
-            && unlink(path) == 0)
-        {
-            removed++;
-        }
-    }
-
-    closedir(d);
-
-    if (removed) {
-        log_info(worker, "removed %d report(s) older than REPORT_TTL (%d s)", removed,
-                 jobs->ferry->cfg.report_ttl);
-    }
 }
 
 static void *
@@ -212,8 +312,7 @@ jobs_main(void *data)
     jobs_t        *jobs = arg->jobs;
     char           worker[96], host[64], err[256];
     PGconn        *conn = NULL;
-    int            rc, backoff = 0, sweep_every;
-    time_t         swept = 0;
+    int            rc, backoff = 0;
 
     if (gethostname(host, sizeof(host)) != 0) {
         snprintf(host, sizeof(host), "ferryd");
@@ -239,13 +338,6 @@ jobs_main(void *data)
 
         rc = jobs_run_one(jobs, conn, worker);
 
-        sweep_every = jobs->ferry->cfg.report_ttl < 60 ? jobs->ferry->cfg.report_ttl : 60;
-
-        if (rc == 0 && arg->index == 1 && time(NULL) - swept >= sweep_every) {
-            jobs_sweep_reports(jobs, worker);
-            swept = time(NULL);
-        }
-
         if (rc == 0) {
             jobs_sleep_ms(jobs, JOBS_IDLE_MS);
         } else if (rc < 0) {
@@ -265,7 +357,7 @@ jobs_start(ferryd_t *ferry)
     jobs_t        *jobs;
     runner_arg_t  *arg;
     sigset_t       all, old;
-    int            i;
+    int            i, n;
 
     jobs = calloc(1, sizeof(*jobs));
     if (jobs == NULL) {
@@ -273,6 +365,13 @@ jobs_start(ferryd_t *ferry)
     }
 
     jobs->ferry = ferry;
+
+    n = snprintf(jobs->kinds, sizeof(jobs->kinds), "{");
+    for (i = 0; i < job_nkinds; i++) {
+        n += snprintf(jobs->kinds + n, sizeof(jobs->kinds) - (size_t) n,
+                      "%s%s", i ? "," : "", job_kinds[i].name);
+    }
+    snprintf(jobs->kinds + n, sizeof(jobs->kinds) - (size_t) n, "}");
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_cond_init(&jobs->cond, NULL);
     jobs->threads = calloc((size_t) (ferry->cfg.job_workers + 1), sizeof(pthread_t));

@@ -14,13 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accounts/accounts.h"
 #include "ferry_frame.h"
 #include "ferry_link.h"
+#include "core/caller.h"
 #include "core/idempotency.h"
-#include "import_run.h"
 #include "core/jobs.h"
 #include "core/log.h"
+#include "import_report.h"
 #include "storage/s3_store.h"
 
 #define IMPORTS_JOB_COLUMNS                                                   \
@@ -63,38 +63,13 @@ imports_job_json(PGresult *res, int row)
     return json;
 }
 
-/* The upload must be a file of the spool, named by the module. */
-static const char *
-imports_spool_file(ferryd_t *ferry, req_t *req)
-{
-    cJSON       *path;
-    size_t       n;
-    const char  *p;
-
-    path = cJSON_GetObjectItemCaseSensitive(req->file, "path");
-    if (!cJSON_IsString(path)) {
-        return NULL;
-    }
-
-    p = path->valuestring;
-    n = strlen(ferry->cfg.spool_dir);
-
-    if (n == 0 || strncmp(p, ferry->cfg.spool_dir, n) != 0 || p[n] != '/'
-        || strchr(p + n + 1, '/') != NULL || strstr(p, "..") != NULL)
-    {
-        return NULL;
-    }
-
-    return p;
-}
-
 void
 imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     char         job_path[4096];
-    const char  *mode, *spool, *params[4];
-    char        *pjson, id[64], location[128];
-    int          renamed = 0;
+    const char  *mode, *spool, *params[1];
+    char        *pjson, id[JOB_ID_LEN], location[128];
+    int          renamed = 0, rc;
     cJSON       *p, *f, *job;
     PGconn      *conn;
     PGresult    *res;
@@ -111,7 +86,7 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    spool = imports_spool_file(ferry, req);
+    spool = caller_upload(ferry, req);
     if (spool == NULL) {
         log_error(req->rid, "import: the uploaded file is not in SPOOL_DIR %s",
                   ferry->cfg.spool_dir);
@@ -124,7 +99,7 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -138,13 +113,9 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         goto done;
     }
 
-    res = PQexec(conn, "SELECT gen_random_uuid()");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
+    if (job_new_id(conn, id) != 0) {
         goto failed;
     }
-    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
 
     /* the file becomes the job's before the job exists */
     snprintf(job_path, sizeof(job_path), "%s/import-%s.csv", ferry->cfg.spool_dir, id);
@@ -165,16 +136,19 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     pjson = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
 
-    params[0] = id;
-    params[1] = req->user;
-    params[2] = pjson;
-    res = PQexecParams(conn,
-                       "INSERT INTO jobs (id, kind, owner, params) "
-                       "VALUES ($1, 'import', $2, $3::jsonb) RETURNING " IMPORTS_JOB_COLUMNS,
-                       3, NULL, params, NULL, NULL, 0);
+    rc = job_create(conn, id, "import", req->user, pjson);
     cJSON_free(pjson);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (rc != 0) {
+        goto failed;
+    }
+
+    params[0] = id;
+    res = PQexecParams(conn,
+                       "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs WHERE id = $1",
+                       1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         PQclear(res);
         goto failed;
     }
@@ -221,7 +195,7 @@ imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGconn      *conn;
     PGresult    *res;
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -268,7 +242,7 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     cursor = req_query(req, "cursor");
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
@@ -313,59 +287,50 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[2];
+    const char  *params[1];
+    char         before[16];
     PGconn      *conn;
     PGresult    *res;
-    cJSON       *json;
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
 
-    params[0] = req->params[0];
-    params[1] = req->user;
-
     /* rows already loaded stay; the job's counters say how many */
-    res = PQexecParams(conn,
-        "WITH j AS (SELECT id, status AS before, params->'file'->>'path' AS path FROM jobs "
-        "WHERE id::text = $1 AND owner = $2 AND kind = 'import' FOR UPDATE), "
-        "c AS (UPDATE jobs SET status = 'cancelled', finished_at = now() FROM j "
-        "WHERE jobs.id = j.id AND j.before IN ('pending', 'processing') RETURNING jobs.id) "
-        "SELECT j.before, j.path, (SELECT count(*) FROM c) FROM j",
-        2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
-
-    } else if (PQntuples(res) == 0) {
+    switch (job_cancel(ferry, conn, "import", req->params[0], req->user,
+                       before))
+    {
+    case 0:
         resp_error(resp, 404, "import not found");
+        break;
 
-    } else if (strcmp(PQgetvalue(res, 0, 2), "1") != 0) {
-        resp_error(resp, 409, "import already %s", PQgetvalue(res, 0, 0));
+    case 2:
+        resp_error(resp, 409, "import already %s", before);
+        break;
 
-    } else {
-        /* a pending job has no runner to clean up after it */
-        if (strcmp(PQgetvalue(res, 0, 0), "pending") == 0 && !PQgetisnull(res, 0, 1)) {
-            unlink(PQgetvalue(res, 0, 1));
-        }
-
+    case 1:
         log_info(req->rid, "import %s cancelled by its owner", req->params[0]);
-        PQclear(res);
 
-        res = PQexecParams(conn, "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs WHERE id::text = $1",
-                           1, NULL, params, NULL, NULL, 0);
+        params[0] = req->params[0];
+        res = PQexecParams(conn, "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
+                           "WHERE id::text = $1", 1, NULL, params, NULL, NULL,
+                           0);
         if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            json = imports_job_json(res, 0);
-            resp_json(resp, 200, json);
+            resp_json(resp, 200, imports_job_json(res, 0));
         } else {
             resp_internal_error(resp, req->rid, "imports: %s",
                                 PQerrorMessage(conn));
         }
+        PQclear(res);
+        break;
+
+    default:
+        resp_internal_error(resp, req->rid, "imports: %s",
+                            PQerrorMessage(conn));
     }
 
     db_release(ferry->db, conn);
-    PQclear(res);
 }
 
 /* {"url": link, "expires_at": ISO 8601 UTC} */
@@ -397,7 +362,7 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGresult    *res;
     cJSON       *json;
 
-    conn = accounts_user_conn(ferry, req, resp);
+    conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }

@@ -17,15 +17,13 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include "ferry_email.h"
-#include "ferry_utf8.h"
 #include "import_copy.h"
 #include "import_csv.h"
+#include "import_report.h"
+#include "import_rows.h"
 #include "core/log.h"
-#include "storage/s3_store.h"
 
 #define IMPORT_CHUNK    (1024 * 1024)
-#define IMPORT_COLUMNS  5
 
 #define IMPORT_STAGED_RUN  16
 
@@ -48,6 +46,7 @@ typedef struct {
 typedef struct {
     job_t              *job;
     int                 upsert;
+    import_rows_t       rows;
     csv_t               csv;
     int                 header;     /* the next record is the header */
 
@@ -96,258 +95,6 @@ import_progress_num(cJSON *p, const char *name)
     return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
 }
 
-static size_t
-import_hash(const char *s, size_t n)
-{
-    size_t  h = 1469598103934665603ULL;
-
-    while (n--) {
-        h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
-    }
-
-    return h;
-}
-
-/* The row index + 1 of an email seen earlier in the batch, or 0 (it is
- * then recorded for row). */
-static size_t
-import_seen(import_batch_t *b, const char *email, size_t len, size_t row)
-{
-    size_t  i, k;
-
-    i = import_hash(email, len) % b->hash_size;
-
-    while ((k = b->hash[i]) != 0) {
-        import_row_t  *r = &b->rows[k - 1];
-
-        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0) {
-            b->hash[i] = row + 1;
-            return k;
-        }
-        i = (i + 1) % b->hash_size;
-    }
-
-    b->hash[i] = row + 1;
-
-    return 0;
-}
-
-/* The raw text goes into a text column: bytes that are not UTF-8 become
- * U+FFFD, so the report shows where they were. */
-static char *
-import_raw_text(const csv_record_t *rec, size_t *len)
-{
-    const unsigned char  *s = (const unsigned char *) rec->raw;
-    char                 *out, *p;
-    size_t                i = 0, k;
-
-    out = malloc(rec->raw_len * 3 + 1);
-    if (out == NULL) {
-        return NULL;
-    }
-
-    p = out;
-
-    while (i < rec->raw_len) {
-        k = ferry_utf8_char_len(s + i, rec->raw_len - i);
-
-        if (k > 0) {
-            memcpy(p, s + i, k);
-            p += k;
-            i += k;
-        } else {
-            memcpy(p, "\xef\xbf\xbd", 3);
-            p += 3;
-            i++;
-        }
-    }
-
-    *len = (size_t) (p - out);
-
-    return out;
-}
-
-static int
-import_error(import_t *im, const csv_record_t *rec, const char *email, size_t elen,
-    const char *msg)
-{
-    char    *raw;
-    size_t   len;
-    int      rc;
-
-    im->parse_errors++;
-
-    if (ferry_utf8_valid((const unsigned char *) rec->raw, rec->raw_len)) {
-        return import_batch_error(&im->parts[im->cur].batch, im->job->id, rec->line, email, elen, msg,
-                                  rec->raw, rec->raw_len);
-    }
-
-    raw = import_raw_text(rec, &len);
-    if (raw == NULL) {
-        return -1;
-    }
-
-    rc = import_batch_error(&im->parts[im->cur].batch, im->job->id, rec->line, email, elen,
-                            msg, raw, len);
-    free(raw);
-
-    return rc;
-}
-
-static int
-import_arena(import_batch_t *b, const char *s, size_t n, size_t *off)
-{
-    char   *a;
-    size_t  cap;
-
-    if (b->arena_len + n > b->arena_cap) {
-        for (cap = b->arena_cap ? b->arena_cap : 65536; cap < b->arena_len + n; cap *= 2) {
-            /* void */
-        }
-        a = realloc(b->arena, cap);
-        if (a == NULL) {
-            return -1;
-        }
-        b->arena = a;
-        b->arena_cap = cap;
-    }
-
-    memcpy(b->arena + b->arena_len, s, n);
-    *off = b->arena_len;
-    b->arena_len += n;
-
-    return 0;
-}
-
-/* Validates one record and adds it to the batch (as a row or an error). */
-static int
-import_record(import_t *im, const csv_record_t *rec)
-{
-    char           email[256], err[128];
-    size_t         i, elen, prev;
-    import_row_t  *row;
-    import_batch_t *b = &im->parts[im->cur].batch;
-    size_t         tlen, off;
-
-    im->processed++;
-
-    if (rec->nfields != IMPORT_COLUMNS) {
-        snprintf(err, sizeof(err), "expected %d fields, found %d", IMPORT_COLUMNS, rec->nfields);
-        return import_error(im, rec, rec->field[0], ferry_utf8_valid((const unsigned char *)
-                            rec->field[0], rec->len[0]) ? rec->len[0] : 0, err);
-    }
-
-    for (i = 0; i < IMPORT_COLUMNS; i++) {
-        if (!ferry_utf8_valid((const unsigned char *) rec->field[i], rec->len[i])) {
-            return import_error(im, rec, "", 0, "invalid UTF-8");
-        }
-    }
-
-    if (rec->too_long) {
-        snprintf(err, sizeof(err), "a field is longer than %d bytes (IMPORT_MAX_FIELD_BYTES)",
-                 im->job->ferry->cfg.import_max_field_bytes);
-        return import_error(im, rec, rec->field[0], rec->len[0], err);
-    }
-
-    if (rec->bad_quote) {
-        return import_error(im, rec, rec->field[0], rec->len[0], "malformed quoting");
-    }
-
-    if (rec->len[0] == 0) {
-        return import_error(im, rec, "", 0, "email is required");
-    }
-
-    if (rec->len[0] >= sizeof(email)) {
-        return import_error(im, rec, rec->field[0], rec->len[0], "invalid email");
-    }
-
-    memcpy(email, rec->field[0], rec->len[0]);
-    email[rec->len[0]] = '\0';
-
-    if (ferry_email_normalize(email, email) != 0) {
-        return import_error(im, rec, rec->field[0], rec->len[0], "invalid email");
-    }
-
-    elen = strlen(email);
-
-    prev = import_seen(b, email, elen, b->nrows);
-
-    if (prev && !im->upsert) {
-        snprintf(err, sizeof(err), "duplicate email (first on line %ld)", b->rows[prev - 1].line);
-        /* the first occurrence stays the one recorded */
-        import_seen(b, email, elen, prev - 1);
-        return import_error(im, rec, email, elen, err);
-    }
-
-    if (prev) {
-        /* upsert: the file's last occurrence wins; the earlier one counts
-         * as updated when the batch commits */
-        b->rows[prev - 1].dead = 1;
-        b->superseded++;
-    }
-
-    if (b->nrows == b->rows_cap) {
-        return -1;
-    }
-
-    /* the row's COPY text straight into the arena */
-
-    row = &b->rows[b->nrows];
-    memset(row, 0, sizeof(*row));
-    row->line = rec->line;
-    row->text = b->arena_len;
-
-    if (import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, email, elen, 0) != 0) {
-        return -1;
-    }
-
-    for (i = 1; i < IMPORT_COLUMNS; i++) {
-        if (import_arena(b, "\t", 1, &off) != 0
-            || import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, rec->field[i],
-                              rec->len[i], 1) != 0)
-        {
-            return -1;
-        }
-    }
-
-    tlen = b->arena_len - row->text;
-
-    if (import_arena(b, email, elen, &row->email) != 0
-        || import_arena(b, rec->raw, rec->raw_len, &row->raw) != 0)
-    {
-        return -1;
-    }
-
-    row->text_len = tlen;
-    row->email_len = elen;
-    row->raw_len = rec->raw_len;
-    b->nrows++;
-
-    return 0;
-}
-
-static int
-import_exec_params(PGconn *conn, const char *sql, int n, const char *const *params,
-    int want_rows)
-{
-    PGresult  *res;
-    int        rc;
-
-    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        rc = PQntuples(res);
-    } else if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        rc = want_rows ? atoi(PQcmdTuples(res)) : 0;
-    } else {
-        rc = -1;
-    }
-
-    PQclear(res);
-
-    return rc;
-}
-
 static char *
 import_progress_json(import_t *im, unsigned long long offset, long line, long processed,
     long errors, int total)
@@ -382,7 +129,6 @@ import_flush(import_t *im, import_part_t *part)
     PGconn          *conn = job->conn;
     import_counts_t  counts;
     char            *progress;
-    const char      *params[3];
     long             inserted, updated, db_errors;
     int              rc;
 
@@ -411,14 +157,7 @@ import_flush(import_t *im, import_part_t *part)
 
     progress = import_progress_json(im, part->end, part->line, part->processed,
                                     part->parse_errors + im->db_errors, 0);
-    params[0] = job->id;
-    params[1] = progress;
-    params[2] = job->worker;
-
-    rc = import_exec_params(conn,
-                            "UPDATE jobs SET progress = $2::jsonb, heartbeat_at = now() "
-                            "WHERE id = $1 AND worker = $3 AND status = 'processing'",
-                            3, params, 1);
+    rc = job_progress(job, progress);
     free(progress);
 
     if (rc != 1 || db_exec(conn, "COMMIT") != 0) {
@@ -553,8 +292,18 @@ import_on_record(void *data, const csv_record_t *rec)
 
     if (im->header) {
         im->header = 0;
-    } else if (import_record(im, rec) != 0) {
-        return IMPORT_FAIL;
+    } else {
+        im->processed++;
+
+        switch (import_rows_add(&im->rows, b, rec)) {
+        case 0:
+            break;
+        case 1:
+            im->parse_errors++;
+            break;
+        default:
+            return IMPORT_FAIL;
+        }
     }
 
     im->batch_end = rec->end;
@@ -567,109 +316,19 @@ import_on_record(void *data, const csv_record_t *rec)
     return IMPORT_GO_ON;
 }
 
-void
-import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len)
-{
-    snprintf(path, len, "%s/%s-errors.csv", ferry->cfg.reports_dir, job_id);
-}
-
-/* errors.csv from import_errors, streamed with COPY TO. */
-static int
-import_write_report(import_t *im)
-{
-    job_t     *job = im->job;
-    char       path[4096], tmp[4200], sql[512], *buf;
-    FILE      *f;
-    PGresult  *res;
-    int        n, ok = 1;
-
-    import_report_path(job->ferry, job->id, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        log_error(job->worker, "job %s: cannot write %s: %s", job->id, tmp, strerror(errno));
-        return -1;
-    }
-
-    /* job ids are uuids from PostgreSQL: safe to inline */
-    snprintf(sql, sizeof(sql),
-             "COPY (SELECT line, email, error, raw FROM import_errors WHERE job_id = '%s' "
-             "ORDER BY line) TO STDOUT WITH (FORMAT csv, HEADER)", job->id);
-
-    res = PQexec(job->conn, sql);
-    if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        PQclear(res);
-        fclose(f);
-        unlink(tmp);
-        return -1;
-    }
-    PQclear(res);
-
-    while ((n = PQgetCopyData(job->conn, &buf, 0)) > 0) {
-        if (fwrite(buf, 1, (size_t) n, f) != (size_t) n) {
-            ok = 0;
-        }
-        PQfreemem(buf);
-    }
-
-    while ((res = PQgetResult(job->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ok = 0;
-        }
-        PQclear(res);
-    }
-
-    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
-        log_error(job->worker, "job %s: cannot write %s", job->id, path);
-        unlink(tmp);
-        return -1;
-    }
-
-    im->report = "local";
-
-    if (s3_store_enabled(&job->ferry->cfg)) {
-        char  key[128], err[512];
-
-        snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
-
-        if (s3_store_put(&job->ferry->cfg, path, key, err, sizeof(err)) != 0) {
-            /* the report is still served from REPORTS_DIR */
-            log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
-        } else {
-            im->report = "s3";
-            unlink(path);
-            log_debug(job->worker, "job %s: errors.csv put to S3 as %s", job->id, key);
-        }
-    }
-
-    return 0;
-}
-
 /* The job's last word: done / failed / cancelled, with its counters. */
 static void
 import_end(import_t *im, const char *status, const char *error, const char *path)
 {
     job_t       *job = im->job;
     char        *progress;
-    const char  *params[5];
     int          rc;
 
     progress = import_progress_json(im, im->offset, im->line, im->done_processed,
                                     im->done_parse_errors + im->db_errors,
                                     strcmp(status, "done") == 0);
 
-    params[0] = job->id;
-    params[1] = status;
-    params[2] = progress;
-    params[3] = error;
-    params[4] = job->worker;
-
-    rc = import_exec_params(job->conn,
-        "UPDATE jobs SET status = $2, progress = $3::jsonb, error = $4, "
-        "finished_at = now(), heartbeat_at = now() "
-        "WHERE id = $1 AND worker = $5 AND status = 'processing'",
-        5, params, 1);
+    rc = job_finish(job, status, progress, error);
     free(progress);
 
     if (rc == 1 && path && unlink(path) != 0 && errno != ENOENT) {
@@ -687,30 +346,40 @@ import_end(import_t *im, const char *status, const char *error, const char *path
 static void
 import_stopped(import_t *im, const char *spool)
 {
-    job_t       *job = im->job;
-    const char  *p[2] = { job->id, job->worker };
-    PGresult    *res;
+    job_t  *job = im->job;
 
     if (!im->lost) {
         /* ferryd is stopping: hand the job back, it resumes at once */
-        (void) import_exec_params(job->conn,
-            "UPDATE jobs SET status = 'pending', worker = NULL "
-            "WHERE id = $1 AND worker = $2 AND status = 'processing'", 2, p, 0);
+        job_hand_back(job);
         log_info(job->worker, "job %s: handed back at line %ld", job->id, im->line);
         return;
     }
 
-    res = PQexecParams(job->conn, "SELECT status FROM jobs WHERE id = $1", 1, NULL, p, NULL,
-                       NULL, 0);
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-        && strcmp(PQgetvalue(res, 0, 0), "cancelled") == 0)
-    {
+    if (job_is_cancelled(job) == 1) {
         log_info(job->worker, "job %s cancelled after %ld rows", job->id, im->done_processed);
         unlink(spool);
     }
+}
 
-    PQclear(res);
+void
+import_cancel(ferryd_t *ferry, const char *id, const char *params)
+{
+    cJSON  *p, *path;
+
+    (void) ferry;
+
+    p = cJSON_Parse(params);
+    path = cJSON_GetObjectItemCaseSensitive(
+               cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
+
+    if (cJSON_IsString(path) && unlink(path->valuestring) != 0
+        && errno != ENOENT)
+    {
+        log_warn("import", "job %s: cannot remove %s: %s", id,
+                 path->valuestring, strerror(errno));
+    }
+
+    cJSON_Delete(p);
 }
 
 void
@@ -742,6 +411,9 @@ import_run(job_t *job)
 
     spool = path->valuestring;
     im.upsert = strcmp(mode->valuestring, "upsert") == 0;
+    im.rows.job_id = job->id;
+    im.rows.upsert = im.upsert;
+    im.rows.max_field = (size_t) job->ferry->cfg.import_max_field_bytes;
     im.offset = (unsigned long long) import_progress_num(progress, "offset");
     im.line = import_progress_num(progress, "line");
     im.inserted = import_progress_num(progress, "inserted");
@@ -838,7 +510,7 @@ import_run(job_t *job)
         goto done_csv;
     }
 
-    if (im.done_parse_errors + im.db_errors && import_write_report(&im) != 0) {
+    if (im.done_parse_errors + im.db_errors && import_report_write(job, &im.report) != 0) {
         import_end(&im, "failed", "cannot write errors.csv", spool);
         goto done_csv;
     }

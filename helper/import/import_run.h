@@ -10,7 +10,7 @@
 
 void import_run(job_t *job);
 
-/* The path of a job's errors.csv under REPORTS_DIR (and its file name). */
-void import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len);
+/* The job ended without its runner: its uploaded file goes. */
+void import_cancel(ferryd_t *ferry, const char *id, const char *params);
 
 #endif

@@ -1,0 +1,137 @@
+/*
+ * errors.csv: streamed out of PostgreSQL with COPY TO into a temporary file
+ * renamed into place, so a reader never sees half a report.
+ */
+#include "import_report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "storage/s3_store.h"
+
+void
+import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s-errors.csv", ferry->cfg.reports_dir, job_id);
+}
+
+int
+import_report_write(job_t *job, const char **where)
+{
+    char       path[4096], tmp[4200], sql[512], *buf;
+    FILE      *f;
+    PGresult  *res;
+    int        n, ok = 1;
+
+    import_report_path(job->ferry, job->id, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        log_error(job->worker, "job %s: cannot write %s: %s", job->id, tmp, strerror(errno));
+        return -1;
+    }
+
+    /* job ids are uuids from PostgreSQL: safe to inline */
+    snprintf(sql, sizeof(sql),
+             "COPY (SELECT line, email, error, raw FROM import_errors WHERE job_id = '%s' "
+             "ORDER BY line) TO STDOUT WITH (FORMAT csv, HEADER)", job->id);
+
+    res = PQexec(job->conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        PQclear(res);
+        fclose(f);
+        unlink(tmp);
+        return -1;
+    }
+    PQclear(res);
+
+    while ((n = PQgetCopyData(job->conn, &buf, 0)) > 0) {
+        if (fwrite(buf, 1, (size_t) n, f) != (size_t) n) {
+            ok = 0;
+        }
+        PQfreemem(buf);
+    }
+
+    while ((res = PQgetResult(job->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ok = 0;
+        }
+        PQclear(res);
+    }
+
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
+        log_error(job->worker, "job %s: cannot write %s", job->id, path);
+        unlink(tmp);
+        return -1;
+    }
+
+    *where = "local";
+
+    if (s3_store_enabled(&job->ferry->cfg)) {
+        char  key[128], err[512];
+
+        snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
+
+        if (s3_store_put(&job->ferry->cfg, path, key, err, sizeof(err)) != 0) {
+            /* the report is still served from REPORTS_DIR */
+            log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
+        } else {
+            *where = "s3";
+            unlink(path);
+            log_debug(job->worker, "job %s: errors.csv put to S3 as %s", job->id, key);
+        }
+    }
+
+    return 0;
+}
+
+void
+import_report_sweep(ferryd_t *ferry)
+{
+    DIR            *d;
+    struct dirent  *e;
+    struct stat     st;
+    char            path[4096];
+    time_t          now = time(NULL);
+    size_t          n;
+    int             removed = 0;
+
+    if (ferry->cfg.reports_dir[0] == '\0') {
+        return;
+    }
+
+    d = opendir(ferry->cfg.reports_dir);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        n = strlen(e->d_name);
+        if (n < 11 || strcmp(e->d_name + n - 11, "-errors.csv") != 0) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", ferry->cfg.reports_dir, e->d_name);
+
+        if (stat(path, &st) == 0 && now - st.st_mtime > ferry->cfg.report_ttl
+            && unlink(path) == 0)
+        {
+            removed++;
+        }
+    }
+
+    closedir(d);
+
+    if (removed) {
+        log_info("import", "removed %d report(s) older than REPORT_TTL (%d s)", removed,
+                 ferry->cfg.report_ttl);
+    }
+}

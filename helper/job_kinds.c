@@ -1,0 +1,14 @@
+/*
+ * Every kind of job ferryd runs, one table: the runners claim only these
+ * kinds, and each kind's sweep is scheduled from here.
+ */
+#include "core/jobs.h"
+
+#include "import/import_report.h"
+#include "import/import_run.h"
+
+const job_kind_t  job_kinds[] = {
+    { "import", import_run, import_cancel, import_report_sweep },
+};
+
+const int  job_nkinds = sizeof(job_kinds) / sizeof(job_kinds[0]);

@@ -63,16 +63,49 @@ imports_job_json(PGresult *res, int row)
     return json;
 }
 
+/*
+ * Answers status with the caller's import id as JSON: 0; or -1 with resp
+ * holding 404 (no such import of the caller's) or 500.
+ */
+static int
+imports_answer(PGconn *conn, req_t *req, resp_t *resp, int status,
+    const char *id)
+{
+    const char  *params[2] = { id, req->user };
+    PGresult    *res;
+    int          rc = -1;
+
+    res = PQexecParams(conn,
+                       "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
+                       "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
+                       2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        resp_internal_error(resp, req->rid, "imports: %s",
+                            PQerrorMessage(conn));
+
+    } else if (PQntuples(res) == 0) {
+        resp_error(resp, 404, "import not found");
+
+    } else {
+        resp_json(resp, status, imports_job_json(res, 0));
+        rc = 0;
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
 void
 imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     char         job_path[4096];
-    const char  *mode, *spool, *params[1];
+    const char  *mode, *spool;
     char        *pjson, id[JOB_ID_LEN], location[128];
     int          renamed = 0, rc;
-    cJSON       *p, *f, *job;
+    cJSON       *p, *f;
     PGconn      *conn;
-    PGresult    *res;
     idem_rc_t    irc;
 
     mode = req_query(req, "mode");
@@ -143,19 +176,9 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         goto failed;
     }
 
-    params[0] = id;
-    res = PQexecParams(conn,
-                       "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs WHERE id = $1",
-                       1, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        PQclear(res);
+    if (imports_answer(conn, req, resp, 201, id) != 0) {
         goto failed;
     }
-
-    job = imports_job_json(res, 0);
-    PQclear(res);
-    resp_json(resp, 201, job);
 
     if (idem_store(conn, req, resp) != 0 || db_exec(conn, "COMMIT") != 0) {
         goto failed;
@@ -191,34 +214,15 @@ failed:
 void
 imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[2];
-    PGconn      *conn;
-    PGresult    *res;
+    PGconn  *conn;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;
     }
 
-    params[0] = req->params[0];
-    params[1] = req->user;
-    res = PQexecParams(conn,
-                       "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-                       "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-                       2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "import: %s", PQerrorMessage(conn));
-
-    } else if (PQntuples(res) == 0) {
-        resp_error(resp, 404, "import not found");
-
-    } else {
-        resp_json(resp, 200, imports_job_json(res, 0));
-    }
-
+    (void) imports_answer(conn, req, resp, 200, req->params[0]);
     db_release(ferry->db, conn);
-    PQclear(res);
 }
 
 void
@@ -287,10 +291,8 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[1];
-    char         before[16];
-    PGconn      *conn;
-    PGresult    *res;
+    char     before[16];
+    PGconn  *conn;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -311,18 +313,7 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     case 1:
         log_info(req->rid, "import %s cancelled by its owner", req->params[0]);
-
-        params[0] = req->params[0];
-        res = PQexecParams(conn, "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-                           "WHERE id::text = $1", 1, NULL, params, NULL, NULL,
-                           0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            resp_json(resp, 200, imports_job_json(res, 0));
-        } else {
-            resp_internal_error(resp, req->rid, "imports: %s",
-                                PQerrorMessage(conn));
-        }
-        PQclear(res);
+        (void) imports_answer(conn, req, resp, 200, req->params[0]);
         break;
 
     default:

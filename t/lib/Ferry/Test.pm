@@ -130,6 +130,31 @@ sub spawn {
     return $pid;
 }
 
+# Like spawn, for a daemon written in Perl (Ferry::Peer): $code runs in a
+# forked child, in its own process group, and the child never returns into
+# the test script, whose END blocks are not its own.
+sub spawn_sub {
+    my ($self, $name, $code, %opt) = @_;
+
+    my $log = $opt{log} // "$self->{dir}/$name.out";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        setsid();
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log or die "$log: $!";
+        open STDERR, '>&', \*STDOUT;
+        STDOUT->autoflush(1);
+        my $ok = eval { $code->(); 1 };
+        print STDERR "$name: $@" unless $ok;
+        POSIX::_exit($ok ? 0 : 1);
+    }
+
+    $self->{procs}{$name} = $pid;
+    $self->{group}{$name} = 1;
+    return $pid;
+}
+
 sub alive {
     my ($self, $name) = @_;
     my $pid = $self->{procs}{$name} or return 0;
@@ -617,6 +642,11 @@ sub log_problems {
     for my $f (glob("$self->{dir}/asan-*"), "$self->{dir}/ferryd.log", "$self->{dir}/ferryd.out") {
         my $c = $self->read_file($f);
         push @bad, grep { /AddressSanitizer|LeakSanitizer|runtime error/ } split /\n/, $c;
+    }
+    # a Ferry::Peer handler that died is a bug in the emulator, not in Ferry,
+    # but it makes the test's answers meaningless
+    for my $f (glob("$self->{dir}/peer-*.log")) {
+        push @bad, grep { /\[(error|fatal)\]/ } split /\n/, $self->read_file($f);
     }
     return @bad;
 }

@@ -11,8 +11,8 @@ static const char ferry_b64url_alphabet[] =
 size_t
 ferry_b64url_encode(char *dst, const unsigned char *src, size_t n)
 {
-    char      *p = dst;
-    uint32_t   v;
+    char    *p = dst;
+    uint32_t v;
 
     while (n >= 3) {
         v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
@@ -62,10 +62,10 @@ ferry_b64url_value(unsigned char c)
 long
 ferry_b64url_decode(unsigned char *dst, const char *src, size_t n)
 {
-    unsigned char  *p = dst;
-    uint32_t        v = 0;
-    size_t          i, k = 0;
-    int             c;
+    unsigned char *p = dst;
+    uint32_t       v = 0;
+    size_t         i, k = 0;
+    int            c;
 
     if (n % 4 == 1) {
         return -1;

@@ -8,10 +8,11 @@
 #include <stddef.h>
 
 /* Room needed to encode n bytes (no padding, no terminating NUL). */
-#define FERRY_B64URL_ENCODED_LEN(n)  (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+#define FERRY_B64URL_ENCODED_LEN(n)                                            \
+    (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
 
 /* Room enough to decode n characters. */
-#define FERRY_B64URL_DECODED_MAX(n)  (((n) / 4) * 3 + 2)
+#define FERRY_B64URL_DECODED_MAX(n) (((n) / 4) * 3 + 2)
 
 /* Writes FERRY_B64URL_ENCODED_LEN(n) characters to dst; returns that count. */
 size_t ferry_b64url_encode(char *dst, const unsigned char *src, size_t n);

@@ -9,11 +9,14 @@
 int
 ferry_email_normalize(const char *in, char *out)
 {
-    const char  *s, *e, *at, *p;
-    size_t       n, i;
+    const char *s, *e, *at, *p;
+    size_t      n, i;
 
-    for (s = in; isspace((unsigned char) *s); s++) { /* void */ }
-    for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--) { /* void */ }
+    for (s = in; isspace((unsigned char) *s); s++) { /* void */
+    }
+    for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--)
+    { /* void */
+    }
 
     n = (size_t) (e - s);
     if (n == 0 || n > FERRY_EMAIL_MAX) {
@@ -21,13 +24,15 @@ ferry_email_normalize(const char *in, char *out)
     }
 
     at = memchr(s, '@', n);
-    if (at == NULL || at == s || at == e - 1 || memchr(at + 1, '@', (size_t) (e - at - 1))) {
+    if (at == NULL || at == s || at == e - 1
+        || memchr(at + 1, '@', (size_t) (e - at - 1)))
+    {
         return -1;
     }
 
     for (p = s; p < e; p++) {
-        if ((unsigned char) *p <= ' ' || *p == '"' || *p == ',' || *p == '<' || *p == '>'
-            || *p == '(' || *p == ')' || *p == ';' || *p == '\\')
+        if ((unsigned char) *p <= ' ' || *p == '"' || *p == ',' || *p == '<'
+            || *p == '>' || *p == '(' || *p == ')' || *p == ';' || *p == '\\')
         {
             return -1;
         }

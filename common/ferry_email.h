@@ -5,7 +5,7 @@
 #ifndef FERRY_EMAIL_H
 #define FERRY_EMAIL_H
 
-#define FERRY_EMAIL_MAX  254
+#define FERRY_EMAIL_MAX 254
 
 /* Writes the normalised address (at most FERRY_EMAIL_MAX bytes and a NUL)
  * to out, which may be in; 0, or -1 when in is not an address. */

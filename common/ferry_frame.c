@@ -21,14 +21,14 @@ uint32_t
 ferry_frame_get_len(const unsigned char *p)
 {
     return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
+        | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
 }
 
 ferry_frame_rc_t
-ferry_frame_check(const unsigned char *buf, size_t n, size_t max,
-    size_t *payload_len)
+ferry_frame_check(
+    const unsigned char *buf, size_t n, size_t max, size_t *payload_len)
 {
-    size_t  len;
+    size_t len;
 
     if (n < FERRY_FRAME_HEADER_LEN) {
         return FERRY_FRAME_AGAIN;
@@ -61,23 +61,23 @@ int
 ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
     char *err, size_t errlen)
 {
-    size_t   i, n;
-    cJSON   *root, *v, *status, *length, *headers, *hdr;
+    size_t i, n;
+    cJSON *root, *v, *status, *length, *headers, *hdr;
 
     memset(h, 0, sizeof(*h));
 
     root = cJSON_ParseWithLength(json, len);
     if (root == NULL || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return ferry_resp_head_error(err, errlen,
-                                     "response head is not a JSON object");
+        return ferry_resp_head_error(
+            err, errlen, "response head is not a JSON object");
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "v");
     if (!cJSON_IsNumber(v) || v->valuedouble != FERRY_PROTO_VERSION) {
         cJSON_Delete(root);
-        return ferry_resp_head_error(err, errlen,
-                                     "unsupported protocol version");
+        return ferry_resp_head_error(
+            err, errlen, "unsupported protocol version");
     }
 
     status = cJSON_GetObjectItemCaseSensitive(root, "status");
@@ -99,8 +99,7 @@ ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
     }
 
     headers = cJSON_GetObjectItemCaseSensitive(root, "headers");
-    if (headers != NULL && !cJSON_IsNull(headers) && !cJSON_IsObject(headers))
-    {
+    if (headers != NULL && !cJSON_IsNull(headers) && !cJSON_IsObject(headers)) {
         cJSON_Delete(root);
         return ferry_resp_head_error(err, errlen, "invalid \"headers\"");
     }
@@ -118,7 +117,8 @@ ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
         }
 
         i = 0;
-        cJSON_ArrayForEach(hdr, headers) {
+        cJSON_ArrayForEach(hdr, headers)
+        {
             if (!cJSON_IsString(hdr) || hdr->string == NULL
                 || hdr->string[0] == '\0'
                 || strpbrk(hdr->string, "\r\n: ") != NULL
@@ -126,8 +126,8 @@ ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
             {
                 cJSON_Delete(root);
                 ferry_resp_head_free(h);
-                return ferry_resp_head_error(err, errlen,
-                                             "invalid header in \"headers\"");
+                return ferry_resp_head_error(
+                    err, errlen, "invalid header in \"headers\"");
             }
 
             h->headers[i].name = strdup(hdr->string);
@@ -135,8 +135,7 @@ ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
             h->nheaders = ++i;
 
             if (h->headers[i - 1].name == NULL
-                || h->headers[i - 1].value == NULL)
-            {
+                || h->headers[i - 1].value == NULL) {
                 cJSON_Delete(root);
                 ferry_resp_head_free(h);
                 return ferry_resp_head_error(err, errlen, "out of memory");
@@ -151,7 +150,7 @@ ferry_resp_head_parse(const char *json, size_t len, ferry_resp_head_t *h,
 void
 ferry_resp_head_free(ferry_resp_head_t *h)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i < h->nheaders; i++) {
         free(h->headers[i].name);

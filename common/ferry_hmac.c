@@ -10,7 +10,7 @@ int
 ferry_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
     unsigned char out[FERRY_HMAC_LEN])
 {
-    unsigned int  len = 0;
+    unsigned int len = 0;
 
     if (HMAC(EVP_sha256(), key, (int) keylen, data, n, out, &len) == NULL
         || len != FERRY_HMAC_LEN)
@@ -24,8 +24,8 @@ ferry_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
 void
 ferry_hex(const unsigned char *p, size_t n, char *out)
 {
-    static const char  hex[] = "0123456789abcdef";
-    size_t             i;
+    static const char hex[] = "0123456789abcdef";
+    size_t            i;
 
     for (i = 0; i < n; i++) {
         out[2 * i] = hex[p[i] >> 4];

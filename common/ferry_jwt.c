@@ -17,10 +17,10 @@
 static cJSON *
 ferry_jwt_segment(const char *s, size_t n)
 {
-    unsigned char  buf[FERRY_B64URL_DECODED_MAX(FERRY_JWT_MAX_LEN)];
-    long           len;
-    cJSON         *json;
-    const char    *end;
+    unsigned char buf[FERRY_B64URL_DECODED_MAX(FERRY_JWT_MAX_LEN)];
+    long          len;
+    cJSON        *json;
+    const char   *end;
 
     len = ferry_b64url_decode(buf, s, n);
     if (len <= 0) {
@@ -43,14 +43,15 @@ ferry_jwt_segment(const char *s, size_t n)
 static int
 ferry_jwt_aud_matches(const cJSON *aud, const char *want)
 {
-    const cJSON  *a;
+    const cJSON *a;
 
     if (cJSON_IsString(aud)) {
         return strcmp(aud->valuestring, want) == 0;
     }
 
     if (cJSON_IsArray(aud)) {
-        cJSON_ArrayForEach(a, aud) {
+        cJSON_ArrayForEach(a, aud)
+        {
             if (cJSON_IsString(a) && strcmp(a->valuestring, want) == 0) {
                 return 1;
             }
@@ -64,12 +65,12 @@ ferry_jwt_rc_t
 ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
     size_t keylen, const ferry_jwt_check_t *chk, ferry_jwt_claims_t *claims)
 {
-    const char      *dot1, *dot2;
-    unsigned char    sig[FERRY_B64URL_DECODED_MAX(FERRY_JWT_MAX_LEN)];
-    unsigned char    md[FERRY_JWT_SIG_LEN];
-    long             siglen;
-    cJSON           *json, *item;
-    ferry_jwt_rc_t   rc;
+    const char    *dot1, *dot2;
+    unsigned char  sig[FERRY_B64URL_DECODED_MAX(FERRY_JWT_MAX_LEN)];
+    unsigned char  md[FERRY_JWT_SIG_LEN];
+    long           siglen;
+    cJSON         *json, *item;
+    ferry_jwt_rc_t rc;
 
     if (len > FERRY_JWT_MAX_LEN) {
         return FERRY_JWT_TOO_LONG;
@@ -96,7 +97,8 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
 
     item = cJSON_GetObjectItemCaseSensitive(json, "alg");
     rc = (cJSON_IsString(item) && strcmp(item->valuestring, "HS256") == 0)
-         ? FERRY_JWT_OK : FERRY_JWT_BAD_ALG;
+        ? FERRY_JWT_OK
+        : FERRY_JWT_BAD_ALG;
 
     if (rc == FERRY_JWT_OK && cJSON_GetObjectItemCaseSensitive(json, "crit")) {
         rc = FERRY_JWT_BAD_ALG;
@@ -108,13 +110,14 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
         return rc;
     }
 
-    siglen = ferry_b64url_decode(sig, dot2 + 1,
-                                 len - (size_t) (dot2 + 1 - token));
+    siglen =
+        ferry_b64url_decode(sig, dot2 + 1, len - (size_t) (dot2 + 1 - token));
     if (siglen < 0) {
         return FERRY_JWT_MALFORMED;
     }
 
-    if (ferry_hmac_sha256(key, keylen, token, (size_t) (dot2 - token), md) != 0) {
+    if (ferry_hmac_sha256(key, keylen, token, (size_t) (dot2 - token), md) != 0)
+    {
         return FERRY_JWT_BAD_SIGNATURE;
     }
 
@@ -226,8 +229,9 @@ ferry_jwt_strerror(ferry_jwt_rc_t rc)
 size_t
 ferry_jwt_key_len(const unsigned char *file, size_t len)
 {
-    while (len && (file[len - 1] == '\n' || file[len - 1] == '\r'
-                   || file[len - 1] == ' ' || file[len - 1] == '\t'))
+    while (len
+        && (file[len - 1] == '\n' || file[len - 1] == '\r'
+            || file[len - 1] == ' ' || file[len - 1] == '\t'))
     {
         len--;
     }
@@ -236,25 +240,25 @@ ferry_jwt_key_len(const unsigned char *file, size_t len)
 }
 
 long
-ferry_jwt_sign(char *out, size_t outlen, const char *claims,
-    size_t claims_len, const unsigned char *key, size_t keylen)
+ferry_jwt_sign(char *out, size_t outlen, const char *claims, size_t claims_len,
+    const unsigned char *key, size_t keylen)
 {
-    size_t         n, need;
-    unsigned char  md[FERRY_JWT_SIG_LEN];
+    size_t        n, need;
+    unsigned char md[FERRY_JWT_SIG_LEN];
 
     need = FERRY_B64URL_ENCODED_LEN(sizeof(FERRY_JWT_HEADER) - 1) + 1
-           + FERRY_B64URL_ENCODED_LEN(claims_len) + 1
-           + FERRY_B64URL_ENCODED_LEN(FERRY_JWT_SIG_LEN) + 1;
+        + FERRY_B64URL_ENCODED_LEN(claims_len) + 1
+        + FERRY_B64URL_ENCODED_LEN(FERRY_JWT_SIG_LEN) + 1;
 
     if (need > outlen) {
         return -1;
     }
 
     n = ferry_b64url_encode(out, (const unsigned char *) FERRY_JWT_HEADER,
-                            sizeof(FERRY_JWT_HEADER) - 1);
+        sizeof(FERRY_JWT_HEADER) - 1);
     out[n++] = '.';
-    n += ferry_b64url_encode(out + n, (const unsigned char *) claims,
-                             claims_len);
+    n += ferry_b64url_encode(
+        out + n, (const unsigned char *) claims, claims_len);
 
     if (ferry_hmac_sha256(key, keylen, out, n, md) != 0) {
         return -1;

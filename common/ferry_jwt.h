@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <time.h>
 
-#define FERRY_JWT_MAX_LEN  4096   /* longer tokens are refused unread */
-#define FERRY_JWT_SUB_MAX  128
-#define FERRY_JWT_KEY_MIN  32     /* bytes of secret, at least */
+#define FERRY_JWT_MAX_LEN 4096 /* longer tokens are refused unread */
+#define FERRY_JWT_SUB_MAX 128
+#define FERRY_JWT_KEY_MIN 32 /* bytes of secret, at least */
 
 typedef enum {
     FERRY_JWT_OK = 0,
@@ -25,16 +25,16 @@ typedef enum {
 } ferry_jwt_rc_t;
 
 typedef struct {
-    time_t       now;
-    long         leeway;     /* seconds of clock skew allowed on exp and nbf */
-    const char  *iss;        /* required issuer, or NULL */
-    const char  *aud;        /* required audience, or NULL */
+    time_t      now;
+    long        leeway; /* seconds of clock skew allowed on exp and nbf */
+    const char *iss;    /* required issuer, or NULL */
+    const char *aud;    /* required audience, or NULL */
 } ferry_jwt_check_t;
 
 typedef struct {
-    char         sub[FERRY_JWT_SUB_MAX + 1];
-    long long    exp;
-    long long    nbf;        /* 0 when the token has none */
+    char      sub[FERRY_JWT_SUB_MAX + 1];
+    long long exp;
+    long long nbf; /* 0 when the token has none */
 } ferry_jwt_claims_t;
 
 /*

@@ -14,15 +14,16 @@ int
 ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
     size_t pathlen, long long expires, char out[FERRY_LINK_SIG_LEN + 1])
 {
-    unsigned char  msg[4096 + 32], md[FERRY_HMAC_LEN];
-    int            n;
+    unsigned char msg[4096 + 32], md[FERRY_HMAC_LEN];
+    int           n;
 
     if (pathlen > 4096) {
         return -1;
     }
 
     memcpy(msg, path, pathlen);
-    n = snprintf((char *) msg + pathlen, sizeof(msg) - pathlen, "\n%lld", expires);
+    n = snprintf(
+        (char *) msg + pathlen, sizeof(msg) - pathlen, "\n%lld", expires);
 
     if (ferry_hmac_sha256(key, keylen, msg, pathlen + (size_t) n, md) != 0) {
         return -1;
@@ -37,8 +38,8 @@ int
 ferry_link_check(const unsigned char *key, size_t keylen, const char *path,
     size_t pathlen, long long expires, const char *sig, size_t siglen)
 {
-    char    want[FERRY_LINK_SIG_LEN + 1], got[FERRY_LINK_SIG_LEN];
-    size_t  i;
+    char   want[FERRY_LINK_SIG_LEN + 1], got[FERRY_LINK_SIG_LEN];
+    size_t i;
 
     if (siglen != FERRY_LINK_SIG_LEN
         || ferry_link_sign(key, keylen, path, pathlen, expires, want) != 0)

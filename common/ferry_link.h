@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define FERRY_LINK_SIG_LEN  64     /* hex */
+#define FERRY_LINK_SIG_LEN 64 /* hex */
 
 /* Writes the hex signature and a NUL into out. 0, or -1. */
 int ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,

@@ -11,10 +11,10 @@
 #include <strings.h>
 
 enum {
-    MP_DATA = 0,          /* a part's bytes, or the preamble */
-    MP_AFTER_DELIM,       /* the rest of a boundary line */
-    MP_HEADERS,           /* a part's header lines */
-    MP_END,               /* after the closing boundary */
+    MP_DATA = 0,    /* a part's bytes, or the preamble */
+    MP_AFTER_DELIM, /* the rest of a boundary line */
+    MP_HEADERS,     /* a part's header lines */
+    MP_END,         /* after the closing boundary */
     MP_FAILED
 };
 
@@ -39,9 +39,9 @@ mp_emit(ferry_mp_t *mp, const unsigned char *p, size_t n)
 int
 ferry_mp_boundary(const char *ctype, size_t len, char *out)
 {
-    static const char  type[] = "multipart/form-data";
-    const char        *p, *end, *v;
-    size_t             n, i;
+    static const char type[] = "multipart/form-data";
+    const char       *p, *end, *v;
+    size_t            n, i;
 
     if (len < sizeof(type) - 1 || strncasecmp(ctype, type, sizeof(type) - 1)) {
         return -1;
@@ -60,14 +60,16 @@ ferry_mp_boundary(const char *ctype, size_t len, char *out)
 
             if (v < end && *v == '"') {
                 v++;
-                for (p = v; p < end && *p != '"'; p++) { /* void */ }
+                for (p = v; p < end && *p != '"'; p++) { /* void */
+                }
                 if (p == end) {
                     return -1;
                 }
                 n = (size_t) (p - v);
 
             } else {
-                for (p = v; p < end && *p != ';' && *p != ' ' && *p != '\t'; p++) {
+                for (p = v; p < end && *p != ';' && *p != ' ' && *p != '\t';
+                     p++) {
                     /* void */
                 }
                 n = (size_t) (p - v);
@@ -79,8 +81,7 @@ ferry_mp_boundary(const char *ctype, size_t len, char *out)
 
             for (i = 0; i < n; i++) {
                 if (!isalnum((unsigned char) v[i])
-                    && strchr("'()+_,-./:=? ", v[i]) == NULL)
-                {
+                    && strchr("'()+_,-./:=? ", v[i]) == NULL) {
                     return -1;
                 }
             }
@@ -93,7 +94,8 @@ ferry_mp_boundary(const char *ctype, size_t len, char *out)
 
         while (p < end && *p != ';') {
             if (*p == '"') {
-                for (p++; p < end && *p != '"'; p++) { /* void */ }
+                for (p++; p < end && *p != '"'; p++) { /* void */
+                }
             }
             if (p < end) {
                 p++;
@@ -146,9 +148,9 @@ mp_delimiter(ferry_mp_t *mp)
 static ferry_mp_rc_t
 mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
 {
-    size_t                i, k, cmp, end, run;
-    int                   cr;
-    const unsigned char  *q;
+    size_t               i, k, cmp, end, run;
+    int                  cr;
+    const unsigned char *q;
 
     i = 0;
 
@@ -194,7 +196,7 @@ mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
 
     run = 0;
 
-    for ( ;; ) {
+    for (;;) {
         q = memchr(p + i, '\n', n - i);
 
         if (q == NULL) {
@@ -207,7 +209,7 @@ mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
 
             *used = n;
             return mp_emit(mp, p + run, end - run) < 0 ? FERRY_MP_STOPPED
-                                                      : FERRY_MP_OK;
+                                                       : FERRY_MP_OK;
         }
 
         k = (size_t) (q - p);
@@ -247,8 +249,8 @@ mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
 static int
 mp_param(const char **pp, const char *end, char *out)
 {
-    const char  *p = *pp;
-    size_t       n = 0;
+    const char *p = *pp;
+    size_t      n = 0;
 
     if (p < end && *p == '"') {
         for (p++; p < end && *p != '"'; p++) {
@@ -267,7 +269,7 @@ mp_param(const char **pp, const char *end, char *out)
         p++;
 
     } else {
-        for ( /* void */ ; p < end && *p != ';'; p++) {
+        for (/* void */; p < end && *p != ';'; p++) {
             if (n == FERRY_MP_VALUE_MAX) {
                 return -1;
             }
@@ -289,9 +291,9 @@ mp_param(const char **pp, const char *end, char *out)
 static int
 mp_ext_value(const char *v, char *out)
 {
-    const char  *p;
-    size_t       n = 0;
-    unsigned     c;
+    const char *p;
+    size_t      n = 0;
+    unsigned    c;
 
     if (strncasecmp(v, "utf-8'", 6) != 0) {
         return -1;
@@ -323,9 +325,9 @@ mp_ext_value(const char *v, char *out)
 static ferry_mp_rc_t
 mp_disposition(ferry_mp_t *mp, const char *p, const char *end)
 {
-    const char  *k;
-    size_t       klen;
-    char         v[FERRY_MP_VALUE_MAX + 1];
+    const char *k;
+    size_t      klen;
+    char        v[FERRY_MP_VALUE_MAX + 1];
 
     while (p < end && *p != ';') {
         p++;
@@ -350,7 +352,8 @@ mp_disposition(ferry_mp_t *mp, const char *p, const char *end)
             continue;
         }
 
-        for (p++; p < end && *p == ' '; p++) { /* void */ }
+        for (p++; p < end && *p == ' '; p++) { /* void */
+        }
 
         if (mp_param(&p, end, v) != 0) {
             return mp_fail(mp, "malformed Content-Disposition of a part");
@@ -382,8 +385,8 @@ mp_disposition(ferry_mp_t *mp, const char *p, const char *end)
 static ferry_mp_rc_t
 mp_header_line(ferry_mp_t *mp)
 {
-    const char  *p, *end, *colon, *name_end;
-    size_t       n;
+    const char *p, *end, *colon, *name_end;
+    size_t      n;
 
     p = mp->line;
     end = mp->line + mp->llen;
@@ -399,7 +402,8 @@ mp_header_line(ferry_mp_t *mp)
 
     n = (size_t) (name_end - p);
 
-    for (p = colon + 1; p < end && (*p == ' ' || *p == '\t'); p++) { /* void */ }
+    for (p = colon + 1; p < end && (*p == ' ' || *p == '\t'); p++) { /* void */
+    }
     while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
         end--;
     }
@@ -422,10 +426,10 @@ mp_header_line(ferry_mp_t *mp)
 ferry_mp_rc_t
 ferry_mp_feed(ferry_mp_t *mp, const unsigned char *p, size_t n)
 {
-    size_t         i, used;
-    int            want;
-    unsigned char  c;
-    ferry_mp_rc_t  rc;
+    size_t        i, used;
+    int           want;
+    unsigned char c;
+    ferry_mp_rc_t rc;
 
     i = 0;
 

@@ -8,53 +8,53 @@
 
 #include <stddef.h>
 
-#define FERRY_MP_BOUNDARY_MAX  70     /* RFC 2046 */
-#define FERRY_MP_LINE_MAX      4096   /* one header line of a part */
-#define FERRY_MP_HEADERS_MAX   16384  /* all header lines of a part */
-#define FERRY_MP_VALUE_MAX     255
+#define FERRY_MP_BOUNDARY_MAX 70    /* RFC 2046 */
+#define FERRY_MP_LINE_MAX     4096  /* one header line of a part */
+#define FERRY_MP_HEADERS_MAX  16384 /* all header lines of a part */
+#define FERRY_MP_VALUE_MAX    255
 
 typedef enum {
     FERRY_MP_OK = 0,
-    FERRY_MP_ERROR = -1,      /* malformed body: see mp->err */
-    FERRY_MP_STOPPED = -2     /* a callback returned < 0 */
+    FERRY_MP_ERROR = -1,  /* malformed body: see mp->err */
+    FERRY_MP_STOPPED = -2 /* a callback returned < 0 */
 } ferry_mp_rc_t;
 
 typedef struct {
-    char  name[FERRY_MP_VALUE_MAX + 1];
-    char  filename[FERRY_MP_VALUE_MAX + 1];
-    char  content_type[FERRY_MP_VALUE_MAX + 1];
-    int   has_filename;
+    char name[FERRY_MP_VALUE_MAX + 1];
+    char filename[FERRY_MP_VALUE_MAX + 1];
+    char content_type[FERRY_MP_VALUE_MAX + 1];
+    int  has_filename;
 } ferry_mp_part_t;
 
 typedef struct {
     /* a part's headers are read: return 1 to receive its bytes, 0 to skip
      * them, < 0 to stop */
-    int   (*on_part)(void *data, const ferry_mp_part_t *part);
+    int (*on_part)(void *data, const ferry_mp_part_t *part);
     /* bytes of a wanted part, in order; < 0 stops */
-    int   (*on_data)(void *data, const unsigned char *p, size_t n);
+    int (*on_data)(void *data, const unsigned char *p, size_t n);
     /* a wanted part ended; < 0 stops */
-    int   (*on_part_end)(void *data);
+    int (*on_part_end)(void *data);
 } ferry_mp_callbacks_t;
 
 typedef struct {
-    const ferry_mp_callbacks_t  *cb;
-    void                        *data;
+    const ferry_mp_callbacks_t *cb;
+    void                       *data;
 
-    int              state;
-    int              wanted;
+    int state;
+    int wanted;
     /* "\n--" boundary: the delimiter, less the CR that may precede it */
-    unsigned char    delim[3 + FERRY_MP_BOUNDARY_MAX];
-    size_t           dlen;
-    size_t           match;       /* delimiter bytes held back */
-    int              cr;          /* a CR held back before a possible delimiter */
-    int              dashes;
+    unsigned char delim[3 + FERRY_MP_BOUNDARY_MAX];
+    size_t        dlen;
+    size_t        match; /* delimiter bytes held back */
+    int           cr;    /* a CR held back before a possible delimiter */
+    int           dashes;
 
-    ferry_mp_part_t  part;
-    char             line[FERRY_MP_LINE_MAX];
-    size_t           llen;
-    size_t           hlen;
+    ferry_mp_part_t part;
+    char            line[FERRY_MP_LINE_MAX];
+    size_t          llen;
+    size_t          hlen;
 
-    char             err[128];
+    char err[128];
 } ferry_mp_t;
 
 /*

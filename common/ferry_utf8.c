@@ -6,8 +6,8 @@
 size_t
 ferry_utf8_char_len(const unsigned char *s, size_t n)
 {
-    unsigned  c, lo = 0x80, hi = 0xbf;
-    size_t    need, k;
+    unsigned c, lo = 0x80, hi = 0xbf;
+    size_t   need, k;
 
     if (n == 0) {
         return 0;
@@ -32,11 +32,20 @@ ferry_utf8_char_len(const unsigned char *s, size_t n)
     /* the second byte's range rules out overlongs, surrogates and code
      * points above U+10FFFF */
     switch (c) {
-    case 0xe0: lo = 0xa0; break;
-    case 0xed: hi = 0x9f; break;
-    case 0xf0: lo = 0x90; break;
-    case 0xf4: hi = 0x8f; break;
-    default: break;
+    case 0xe0:
+        lo = 0xa0;
+        break;
+    case 0xed:
+        hi = 0x9f;
+        break;
+    case 0xf0:
+        lo = 0x90;
+        break;
+    case 0xf4:
+        hi = 0x8f;
+        break;
+    default:
+        break;
     }
 
     if (need >= n) {
@@ -59,7 +68,7 @@ ferry_utf8_char_len(const unsigned char *s, size_t n)
 int
 ferry_utf8_valid(const unsigned char *s, size_t n)
 {
-    size_t  i = 0, k;
+    size_t i = 0, k;
 
     while (i < n) {
         if (s[i] < 0x80) {

@@ -7,8 +7,8 @@
 #include "import/import_report.h"
 #include "import/import_run.h"
 
-const job_kind_t  job_kinds[] = {
+const job_kind_t job_kinds[] = {
     { "import", import_run, import_cancel, import_report_sweep },
 };
 
-const int  job_nkinds = sizeof(job_kinds) / sizeof(job_kinds[0]);
+const int job_nkinds = sizeof(job_kinds) / sizeof(job_kinds[0]);

@@ -27,34 +27,37 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: ferryd [-c FILE] [serve]\n"
-            "       ferryd [-c FILE] migrate [up|down]\n"
-            "Settings come from FILE (KEY=VALUE lines) and the environment, which wins.\n");
+        "usage: ferryd [-c FILE] [serve]\n"
+        "       ferryd [-c FILE] migrate [up|down]\n"
+        "Settings come from FILE (KEY=VALUE lines) and the environment, which "
+        "wins.\n");
 }
 
 static int
 serve(ferryd_t *ferry)
 {
-    char         err[512];
-    server_t    *srv;
-    jobs_t      *jobs;
-    schedule_t  *sched;
-    int          rc, i;
+    char        err[512];
+    server_t   *srv;
+    jobs_t     *jobs;
+    schedule_t *sched;
+    int         rc, i;
 
     if (ferry->cfg.jwt_secret_file[0]
-        && config_read_secret(ferry->cfg.jwt_secret_file, ferry->jwt_key, &ferry->jwt_key_len,
-                              err, sizeof(err)) != 0)
+        && config_read_secret(ferry->cfg.jwt_secret_file, ferry->jwt_key,
+               &ferry->jwt_key_len, err, sizeof(err))
+            != 0)
     {
         fprintf(stderr, "ferryd: %s\n", err);
         return EXIT_CONFIG;
     }
 
     if (ferry->jwt_key_len == 0) {
-        log_warn("server", "JWT_SECRET_FILE is not set: POST /auth/token will answer 503");
+        log_warn("server",
+            "JWT_SECRET_FILE is not set: POST /auth/token will answer 503");
     }
 
     ferry->db = db_pool_create(ferry->cfg.database_url, ferry->cfg.db_pool_size,
-                            ferry->cfg.db_connect_timeout, ferry->cfg.db_pool_timeout);
+        ferry->cfg.db_connect_timeout, ferry->cfg.db_pool_timeout);
     if (ferry->db == NULL) {
         fprintf(stderr, "ferryd: out of memory\n");
         return 1;
@@ -75,7 +78,7 @@ serve(ferryd_t *ferry)
     for (i = 0; i < job_nkinds; i++) {
         if (job_kinds[i].sweep) {
             schedule_add(sched, job_kinds[i].name, JOB_SWEEP_SECONDS,
-                         job_kinds[i].sweep);
+                job_kinds[i].sweep);
         }
     }
     schedule_add(sched, "idempotency purge", IDEM_PURGE_SECONDS, idem_purge);
@@ -97,10 +100,10 @@ serve(ferryd_t *ferry)
 int
 main(int argc, char **argv)
 {
-    char         err[512];
-    const char  *conf = NULL, *cmd = "serve";
-    ferryd_t     ferry;
-    int          opt, rc;
+    char        err[512];
+    const char *conf = NULL, *cmd = "serve";
+    ferryd_t    ferry;
+    int         opt, rc;
 
     while ((opt = getopt(argc, argv, "c:h")) != -1) {
         switch (opt) {
@@ -139,8 +142,8 @@ main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     if (log_open(ferry.cfg.log_file) != 0) {
-        fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n", ferry.cfg.log_file,
-                strerror(errno));
+        fprintf(stderr, "ferryd: cannot open LOG_FILE %s: %s\n",
+            ferry.cfg.log_file, strerror(errno));
         config_free(&ferry.cfg);
         return EXIT_CONFIG;
     }

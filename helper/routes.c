@@ -7,20 +7,20 @@
 #include "core/health.h"
 #include "import/import_api.h"
 
-const route_t  ferryd_routes[] = {
-    { "GET", "/ping",        health_ping,  1 },
-    { "GET", "/health",      health_check, 0 },
+const route_t ferryd_routes[] = {
+    { "GET", "/ping", health_ping, 1 },
+    { "GET", "/health", health_check, 0 },
     { "GET", "/healthcheck", health_check, 0 },
 
     { "POST", "/auth/register", accounts_register, 0 },
-    { "POST", "/auth/token",    accounts_token,    0 },
-    { "GET",  "/auth/me",       accounts_me,       0 },
+    { "POST", "/auth/token", accounts_token, 0 },
+    { "GET", "/auth/me", accounts_me, 0 },
 
-    { "POST",   "/imports",             imports_create, 0 },
-    { "GET",    "/imports",             imports_list,   0 },
-    { "GET",    "/imports/{id}",        imports_show,   0 },
-    { "DELETE", "/imports/{id}",        imports_cancel, 0 },
-    { "GET",    "/imports/{id}/errors", imports_errors, 0 },
+    { "POST", "/imports", imports_create, 0 },
+    { "GET", "/imports", imports_list, 0 },
+    { "GET", "/imports/{id}", imports_show, 0 },
+    { "DELETE", "/imports/{id}", imports_cancel, 0 },
+    { "GET", "/imports/{id}/errors", imports_errors, 0 },
 };
 
-const size_t  ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);
+const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

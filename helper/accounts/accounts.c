@@ -20,25 +20,26 @@
 #include "core/caller.h"
 #include "core/log.h"
 
-#define ACCOUNTS_PASSWORD_MIN  8
-#define ACCOUNTS_PASSWORD_MAX  1024
+#define ACCOUNTS_PASSWORD_MIN 8
+#define ACCOUNTS_PASSWORD_MAX 1024
 
-static char            accounts_dummy[CRYPT_OUTPUT_SIZE];
-static pthread_once_t  accounts_dummy_once = PTHREAD_ONCE_INIT;
+static char           accounts_dummy[CRYPT_OUTPUT_SIZE];
+static pthread_once_t accounts_dummy_once = PTHREAD_ONCE_INIT;
 
 /* yescrypt at libxcrypt's default cost, salted from OpenSSL's RNG */
 static int
 accounts_hash(const char *password, char *out)
 {
-    char                salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    unsigned char       rnd[32];
-    struct crypt_data  *cd;
-    const char         *h;
-    int                 rc = -1;
+    char               salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    unsigned char      rnd[32];
+    struct crypt_data *cd;
+    const char        *h;
+    int                rc = -1;
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1
-        || crypt_gensalt_rn("$y$", 0, (const char *) rnd, sizeof(rnd), salt,
-                            sizeof(salt)) == NULL)
+        || crypt_gensalt_rn(
+               "$y$", 0, (const char *) rnd, sizeof(rnd), salt, sizeof(salt))
+            == NULL)
     {
         return -1;
     }
@@ -62,9 +63,9 @@ accounts_hash(const char *password, char *out)
 static int
 accounts_verify(const char *password, const char *hash)
 {
-    struct crypt_data  *cd;
-    const char         *h;
-    int                 ok = 0;
+    struct crypt_data *cd;
+    const char        *h;
+    int                ok = 0;
 
     cd = calloc(1, sizeof(*cd));
     if (cd == NULL) {
@@ -91,13 +92,15 @@ accounts_make_dummy(void)
 
 /* Reads {"email","password"}: 0, or 422 naming the field in resp. */
 static int
-accounts_credentials(req_t *req, resp_t *resp, char *email, const char **password)
+accounts_credentials(
+    req_t *req, resp_t *resp, char *email, const char **password)
 {
-    cJSON   *e, *p;
-    size_t   n;
+    cJSON *e, *p;
+    size_t n;
 
     if (!cJSON_IsObject(req->body)) {
-        resp_error(resp, 422, "request body must be a JSON object with email and password");
+        resp_error(resp, 422,
+            "request body must be a JSON object with email and password");
         return -1;
     }
 
@@ -122,7 +125,8 @@ accounts_credentials(req_t *req, resp_t *resp, char *email, const char **passwor
     n = strlen(p->valuestring);
 
     if (n < ACCOUNTS_PASSWORD_MIN || n > ACCOUNTS_PASSWORD_MAX) {
-        resp_field_error(resp, 422, "password", "password must be 8 to 1024 characters long");
+        resp_field_error(resp, 422, "password",
+            "password must be 8 to 1024 characters long");
         return -1;
     }
 
@@ -134,7 +138,7 @@ accounts_credentials(req_t *req, resp_t *resp, char *email, const char **passwor
 static void
 accounts_user_json(resp_t *resp, int status, const char *id, const char *email)
 {
-    cJSON  *json = cJSON_CreateObject();
+    cJSON *json = cJSON_CreateObject();
 
     cJSON_AddStringToObject(json, "id", id);
     cJSON_AddStringToObject(json, "email", email);
@@ -144,10 +148,10 @@ accounts_user_json(resp_t *resp, int status, const char *id, const char *email)
 void
 accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    char         email[FERRY_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
-    const char  *password, *params[2];
-    PGconn      *conn;
-    PGresult    *res;
+    char        email[FERRY_EMAIL_MAX + 1], hash[CRYPT_OUTPUT_SIZE];
+    const char *password, *params[2];
+    PGconn     *conn;
+    PGresult   *res;
 
     if (accounts_credentials(req, resp, email, &password) != 0) {
         return;
@@ -167,12 +171,13 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
     params[0] = email;
     params[1] = hash;
     res = PQexecParams(conn,
-                       "INSERT INTO users (email, password_hash) VALUES ($1, $2) "
-                       "ON CONFLICT (email) DO NOTHING RETURNING id",
-                       2, NULL, params, NULL, NULL, 0);
+        "INSERT INTO users (email, password_hash) VALUES ($1, $2) "
+        "ON CONFLICT (email) DO NOTHING RETURNING id",
+        2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "register: %s", PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "register: %s", PQerrorMessage(conn));
 
     } else if (PQntuples(res) == 0) {
         log_debug(req->rid, "register: %s is already registered", email);
@@ -190,22 +195,23 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    char         email[FERRY_EMAIL_MAX + 1], claims[512], token[2048];
-    const char  *password, *params[1], *id = NULL;
-    int          ok = 0;
-    long         n;
-    time_t       now;
-    cJSON       *json, *c;
-    char        *text;
-    PGconn      *conn;
-    PGresult    *res;
+    char        email[FERRY_EMAIL_MAX + 1], claims[512], token[2048];
+    const char *password, *params[1], *id = NULL;
+    int         ok = 0;
+    long        n;
+    time_t      now;
+    cJSON      *json, *c;
+    char       *text;
+    PGconn     *conn;
+    PGresult   *res;
 
     if (accounts_credentials(req, resp, email, &password) != 0) {
         return;
     }
 
     if (ferry->jwt_key_len == 0) {
-        resp_error(resp, 503, "token signing is not configured (JWT_SECRET_FILE)");
+        resp_error(
+            resp, 503, "token signing is not configured (JWT_SECRET_FILE)");
         return;
     }
 
@@ -216,8 +222,9 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     params[0] = email;
-    res = PQexecParams(conn, "SELECT id, password_hash FROM users WHERE email = $1",
-                       1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn,
+        "SELECT id, password_hash FROM users WHERE email = $1", 1, NULL, params,
+        NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         resp_internal_error(resp, req->rid, "token: %s", PQerrorMessage(conn));
@@ -251,7 +258,8 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "sub", id);
     cJSON_AddNumberToObject(c, "iat", (double) now);
-    cJSON_AddNumberToObject(c, "exp", (double) (now + ferry->cfg.jwt_access_ttl_seconds));
+    cJSON_AddNumberToObject(
+        c, "exp", (double) (now + ferry->cfg.jwt_access_ttl_seconds));
     if (ferry->cfg.jwt_issuer[0]) {
         cJSON_AddStringToObject(c, "iss", ferry->cfg.jwt_issuer);
     }
@@ -264,8 +272,8 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     snprintf(claims, sizeof(claims), "%s", text ? text : "");
     cJSON_free(text);
 
-    n = ferry_jwt_sign(token, sizeof(token), claims, strlen(claims), ferry->jwt_key,
-                       ferry->jwt_key_len);
+    n = ferry_jwt_sign(token, sizeof(token), claims, strlen(claims),
+        ferry->jwt_key, ferry->jwt_key_len);
     if (n < 0) {
         PQclear(res);
         resp_internal_error(resp, req->rid, "token: cannot sign a JWT");
@@ -278,7 +286,8 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "access_token", token);
     cJSON_AddStringToObject(json, "token_type", "bearer");
-    cJSON_AddNumberToObject(json, "expires_in", ferry->cfg.jwt_access_ttl_seconds);
+    cJSON_AddNumberToObject(
+        json, "expires_in", ferry->cfg.jwt_access_ttl_seconds);
     resp_json(resp, 200, json);
     resp_header(resp, "Cache-Control", "no-store");
 }
@@ -286,9 +295,9 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[1];
-    PGconn      *conn;
-    PGresult    *res;
+    const char *params[1];
+    PGconn     *conn;
+    PGresult   *res;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -296,11 +305,12 @@ accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     params[0] = req->user;
-    res = PQexecParams(conn, "SELECT id, email FROM users WHERE id::text = $1", 1, NULL,
-                       params, NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT id, email FROM users WHERE id::text = $1",
+        1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        accounts_user_json(resp, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+        accounts_user_json(
+            resp, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
     } else {
         resp_error(resp, 401, "unknown user");
     }

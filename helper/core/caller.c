@@ -12,9 +12,9 @@
 static int
 caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
 {
-    const char  *params[1];
-    PGresult    *res;
-    int          found;
+    const char *params[1];
+    PGresult   *res;
+    int         found;
 
     if (req->user == NULL) {
         resp_error(resp, 401, "authentication required");
@@ -22,12 +22,13 @@ caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
     }
 
     params[0] = req->user;
-    res = PQexecParams(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, NULL, params,
-                       NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, NULL,
+        params, NULL, NULL, 0);
     found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "user check: %s", PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "user check: %s", PQerrorMessage(conn));
         PQclear(res);
         return -1;
     }
@@ -47,7 +48,7 @@ caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
 PGconn *
 caller_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    PGconn  *conn;
+    PGconn *conn;
 
     conn = db_acquire(ferry->db);
     if (conn == NULL) {
@@ -66,9 +67,9 @@ caller_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
 const char *
 caller_upload(ferryd_t *ferry, req_t *req)
 {
-    cJSON       *path;
-    size_t       n;
-    const char  *p;
+    cJSON      *path;
+    size_t      n;
+    const char *p;
 
     path = cJSON_GetObjectItemCaseSensitive(req->file, "path");
     if (!cJSON_IsString(path)) {

@@ -19,51 +19,58 @@
 typedef enum { SET_STR, SET_INT, SET_LONG, SET_MODE, SET_LEVEL } set_type_t;
 
 typedef struct {
-    const char  *name;
-    set_type_t   type;
-    size_t       offset;
-    const char  *def;
-    long         min;
-    long         max;
+    const char *name;
+    set_type_t  type;
+    size_t      offset;
+    const char *def;
+    long        min;
+    long        max;
 } setting_t;
 
 #define OFF(f) offsetof(config_t, f)
 
 /* alphabetical; min/max bound the numbers */
 static const setting_t settings[] = {
-    { "BATCH_SIZE",         SET_INT,   OFF(batch_size),         "5000",     1, 1000000 },
-    { "DATABASE_URL",       SET_STR,   OFF(database_url),       "postgresql:///ferry", 0, 0 },
-    { "DB_CONNECT_TIMEOUT", SET_INT,   OFF(db_connect_timeout), "2",        1, 3600 },
-    { "DB_POOL_SIZE",       SET_INT,   OFF(db_pool_size),       "5",        1, 1000 },
-    { "DB_POOL_TIMEOUT",    SET_INT,   OFF(db_pool_timeout),    "30",       1, 3600 },
-    { "FERRY_SOCKET",       SET_STR,   OFF(ferry_socket),       "/run/ferry/ferryd.sock", 0, 0 },
-    { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024", 16, 1048576 },
-    { "IMPORT_SLOW_MS",     SET_INT,   OFF(import_slow_ms),     "0",        0, 600000 },
-    { "JOB_STALE_SECONDS",  SET_INT,   OFF(job_stale_seconds),  "60",       1, 86400 },
-    { "JOB_WORKERS",        SET_INT,   OFF(job_workers),        "2",        0, 64 },
-    { "JWT_ACCESS_TTL_SECONDS", SET_INT, OFF(jwt_access_ttl_seconds), "3600", 60, 31536000 },
-    { "JWT_AUDIENCE",       SET_STR,   OFF(jwt_audience),       "",         0, 0 },
-    { "JWT_ISSUER",         SET_STR,   OFF(jwt_issuer),         "",         0, 0 },
-    { "JWT_SECRET_FILE",    SET_STR,   OFF(jwt_secret_file),    "",         0, 0 },
-    { "LOG_FILE",           SET_STR,   OFF(log_file),           "",         0, 0 },
-    { "LOG_LEVEL",          SET_LEVEL, OFF(log_level),          "info",     0, 0 },
-    { "MAX_FRAME_BYTES",    SET_LONG,  OFF(max_frame_bytes),    "1048576",  64, 1L << 30 },
-    { "MIGRATIONS_DIR",     SET_STR,   OFF(migrations_dir),     "migrations", 0, 0 },
-    { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600", 10, 604800 },
-    { "REPORT_TTL",         SET_INT,   OFF(report_ttl),         "604800",   1, 315360000 },
-    { "REPORTS_DIR",        SET_STR,   OFF(reports_dir),        "",         0, 0 },
-    { "REPORTS_URL",        SET_STR,   OFF(reports_url),        "/reports", 0, 0 },
-    { "S3_ACCESS_KEY",      SET_STR,   OFF(s3_access_key),      "",         0, 0 },
-    { "S3_BUCKET",          SET_STR,   OFF(s3_bucket),          "ferry-reports", 0, 0 },
-    { "S3_ENDPOINT_URL",    SET_STR,   OFF(s3_endpoint_url),    "",         0, 0 },
-    { "S3_PRESIGN_TTL_SECONDS", SET_INT, OFF(s3_presign_ttl_seconds), "3600", 1, 604800 },
-    { "S3_PUBLIC_ENDPOINT_URL", SET_STR, OFF(s3_public_endpoint_url), "",  0, 0 },
-    { "S3_REGION",          SET_STR,   OFF(s3_region),          "us-east-1", 0, 0 },
-    { "S3_SECRET_KEY",      SET_STR,   OFF(s3_secret_key),      "",         0, 0 },
-    { "SOCKET_GROUP",       SET_STR,   OFF(socket_group),       "",         0, 0 },
-    { "SOCKET_MODE",        SET_MODE,  OFF(socket_mode),        "0660",     0, 0777 },
-    { "SPOOL_DIR",          SET_STR,   OFF(spool_dir),          "",         0, 0 },
-    { "WORKERS",            SET_INT,   OFF(workers),            "4",        1, 256 },
+    { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
+    { "DATABASE_URL", SET_STR, OFF(database_url), "postgresql:///ferry", 0, 0 },
+    { "DB_CONNECT_TIMEOUT", SET_INT, OFF(db_connect_timeout), "2", 1, 3600 },
+    { "DB_POOL_SIZE", SET_INT, OFF(db_pool_size), "5", 1, 1000 },
+    { "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "30", 1, 3600 },
+    { "FERRY_SOCKET", SET_STR, OFF(ferry_socket), "/run/ferry/ferryd.sock", 0,
+        0 },
+    { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024",
+        16, 1048576 },
+    { "IMPORT_SLOW_MS", SET_INT, OFF(import_slow_ms), "0", 0, 600000 },
+    { "JOB_STALE_SECONDS", SET_INT, OFF(job_stale_seconds), "60", 1, 86400 },
+    { "JOB_WORKERS", SET_INT, OFF(job_workers), "2", 0, 64 },
+    { "JWT_ACCESS_TTL_SECONDS", SET_INT, OFF(jwt_access_ttl_seconds), "3600",
+        60, 31536000 },
+    { "JWT_AUDIENCE", SET_STR, OFF(jwt_audience), "", 0, 0 },
+    { "JWT_ISSUER", SET_STR, OFF(jwt_issuer), "", 0, 0 },
+    { "JWT_SECRET_FILE", SET_STR, OFF(jwt_secret_file), "", 0, 0 },
+    { "LOG_FILE", SET_STR, OFF(log_file), "", 0, 0 },
+    { "LOG_LEVEL", SET_LEVEL, OFF(log_level), "info", 0, 0 },
+    { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
+        1L << 30 },
+    { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
+    { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600",
+        10, 604800 },
+    { "REPORT_TTL", SET_INT, OFF(report_ttl), "604800", 1, 315360000 },
+    { "REPORTS_DIR", SET_STR, OFF(reports_dir), "", 0, 0 },
+    { "REPORTS_URL", SET_STR, OFF(reports_url), "/reports", 0, 0 },
+    { "S3_ACCESS_KEY", SET_STR, OFF(s3_access_key), "", 0, 0 },
+    { "S3_BUCKET", SET_STR, OFF(s3_bucket), "ferry-reports", 0, 0 },
+    { "S3_ENDPOINT_URL", SET_STR, OFF(s3_endpoint_url), "", 0, 0 },
+    { "S3_PRESIGN_TTL_SECONDS", SET_INT, OFF(s3_presign_ttl_seconds), "3600", 1,
+        604800 },
+    { "S3_PUBLIC_ENDPOINT_URL", SET_STR, OFF(s3_public_endpoint_url), "", 0,
+        0 },
+    { "S3_REGION", SET_STR, OFF(s3_region), "us-east-1", 0, 0 },
+    { "S3_SECRET_KEY", SET_STR, OFF(s3_secret_key), "", 0, 0 },
+    { "SOCKET_GROUP", SET_STR, OFF(socket_group), "", 0, 0 },
+    { "SOCKET_MODE", SET_MODE, OFF(socket_mode), "0660", 0, 0777 },
+    { "SPOOL_DIR", SET_STR, OFF(spool_dir), "", 0, 0 },
+    { "WORKERS", SET_INT, OFF(workers), "4", 1, 256 },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -71,7 +78,7 @@ static const setting_t settings[] = {
 static const setting_t *
 setting_find(const char *key)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i < NSETTINGS; i++) {
         if (strcmp(settings[i].name, key) == 0) {
@@ -83,13 +90,13 @@ setting_find(const char *key)
 }
 
 int
-config_set(config_t *cfg, const char *key, const char *value, char *err,
-    size_t errlen)
+config_set(
+    config_t *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
-    const setting_t  *s;
-    char             *end, **sp, *dup;
-    long              v;
-    void             *field;
+    const setting_t *s;
+    char            *end, **sp, *dup;
+    long             v;
+    void            *field;
 
     s = setting_find(key);
     if (s == NULL) {
@@ -115,8 +122,9 @@ config_set(config_t *cfg, const char *key, const char *value, char *err,
     case SET_LEVEL:
         v = log_level_parse(value);
         if (v < 0) {
-            snprintf(err, errlen, "LOG_LEVEL must be debug, info, warn or error, not \"%s\"",
-                     value);
+            snprintf(err, errlen,
+                "LOG_LEVEL must be debug, info, warn or error, not \"%s\"",
+                value);
             return -1;
         }
         *(int *) field = (int) v;
@@ -128,9 +136,10 @@ config_set(config_t *cfg, const char *key, const char *value, char *err,
         errno = 0;
         v = strtol(value, &end, s->type == SET_MODE ? 8 : 10);
         if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
-            snprintf(err, errlen, "%s must be %s between %ld and %ld, not \"%s\"",
-                     key, s->type == SET_MODE ? "an octal mode" : "a number",
-                     s->min, s->max, value);
+            snprintf(err, errlen,
+                "%s must be %s between %ld and %ld, not \"%s\"", key,
+                s->type == SET_MODE ? "an octal mode" : "a number", s->min,
+                s->max, value);
             return -1;
         }
         if (s->type == SET_LONG) {
@@ -148,12 +157,13 @@ config_set(config_t *cfg, const char *key, const char *value, char *err,
 static int
 config_init(config_t *cfg, char *err, size_t errlen)
 {
-    size_t  i;
+    size_t i;
 
     memset(cfg, 0, sizeof(*cfg));
 
     for (i = 0; i < NSETTINGS; i++) {
-        if (config_set(cfg, settings[i].name, settings[i].def, err, errlen) != 0) {
+        if (config_set(cfg, settings[i].name, settings[i].def, err, errlen)
+            != 0) {
             return -1;
         }
     }
@@ -164,7 +174,7 @@ config_init(config_t *cfg, char *err, size_t errlen)
 void
 config_defaults(config_t *cfg)
 {
-    char  err[256];
+    char err[256];
 
     (void) config_init(cfg, err, sizeof(err));
 }
@@ -172,7 +182,7 @@ config_defaults(config_t *cfg)
 static char *
 trim(char *s)
 {
-    char  *e;
+    char *e;
 
     while (isspace((unsigned char) *s)) {
         s++;
@@ -189,17 +199,18 @@ trim(char *s)
 /* Values that fail in the file may still be overridden by the environment:
  * the file's values are only checked for syntax here, kept as text. */
 static int
-config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
-    size_t errlen)
+config_read_file(
+    const char *path, char ***pairs, size_t *npairs, char *err, size_t errlen)
 {
-    FILE    *f;
-    char     line[4096], *p, *eq, *k, *v, **np;
-    size_t   vlen;
-    int      lineno = 0;
+    FILE  *f;
+    char   line[4096], *p, *eq, *k, *v, **np;
+    size_t vlen;
+    int    lineno = 0;
 
     f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read config file %s: %s", path,
+            strerror(errno));
         return -1;
     }
 
@@ -207,8 +218,8 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
         lineno++;
 
         if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno,
-                     sizeof(line) - 2);
+            snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path,
+                lineno, sizeof(line) - 2);
             fclose(f);
             return -1;
         }
@@ -263,7 +274,8 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
 
     /* a directory opens fine and then fails to read (EISDIR) */
     if (ferror(f)) {
-        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read config file %s: %s", path,
+            strerror(errno));
         fclose(f);
         return -1;
     }
@@ -274,24 +286,26 @@ config_read_file(const char *path, char ***pairs, size_t *npairs, char *err,
 }
 
 int
-config_read_secret(const char *path, unsigned char *key, size_t *len, char *err,
-    size_t errlen)
+config_read_secret(
+    const char *path, unsigned char *key, size_t *len, char *err, size_t errlen)
 {
-    struct stat  st;
-    FILE        *f;
-    size_t       n;
+    struct stat st;
+    FILE       *f;
+    size_t      n;
 
     f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "JWT_SECRET_FILE %s cannot be read: %s", path, strerror(errno));
+        snprintf(err, errlen, "JWT_SECRET_FILE %s cannot be read: %s", path,
+            strerror(errno));
         return -1;
     }
 
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)
         || st.st_size > CONFIG_SECRET_MAX)
     {
-        snprintf(err, errlen, "JWT_SECRET_FILE %s is not a regular file of at most %d bytes",
-                 path, CONFIG_SECRET_MAX);
+        snprintf(err, errlen,
+            "JWT_SECRET_FILE %s is not a regular file of at most %d bytes",
+            path, CONFIG_SECRET_MAX);
         fclose(f);
         return -1;
     }
@@ -302,8 +316,9 @@ config_read_secret(const char *path, unsigned char *key, size_t *len, char *err,
     *len = ferry_jwt_key_len(key, n);
 
     if (*len < FERRY_JWT_KEY_MIN) {
-        snprintf(err, errlen, "JWT_SECRET_FILE %s holds a secret shorter than %d bytes",
-                 path, FERRY_JWT_KEY_MIN);
+        snprintf(err, errlen,
+            "JWT_SECRET_FILE %s holds a secret shorter than %d bytes", path,
+            FERRY_JWT_KEY_MIN);
         return -1;
     }
 
@@ -339,7 +354,8 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
 
     for (i = 0; i < NSETTINGS; i++) {
         env = getenv(settings[i].name);
-        if (env != NULL && config_set(cfg, settings[i].name, env, err, errlen) != 0) {
+        if (env != NULL
+            && config_set(cfg, settings[i].name, env, err, errlen) != 0) {
             goto done;
         }
     }
@@ -347,24 +363,27 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
     msg = NULL;
     opts = PQconninfoParse(cfg->database_url, &msg);
     if (opts == NULL) {
-        snprintf(err, errlen, "DATABASE_URL is not a valid connection string: %s",
-                 msg ? trim(msg) : "out of memory");
+        snprintf(err, errlen,
+            "DATABASE_URL is not a valid connection string: %s",
+            msg ? trim(msg) : "out of memory");
         PQfreemem(msg);
         goto done;
     }
     PQconninfoFree(opts);
 
     if (cfg->jwt_secret_file[0]) {
-        unsigned char  key[CONFIG_SECRET_MAX];
-        size_t         klen;
+        unsigned char key[CONFIG_SECRET_MAX];
+        size_t        klen;
 
-        if (config_read_secret(cfg->jwt_secret_file, key, &klen, err, errlen) != 0) {
+        if (config_read_secret(cfg->jwt_secret_file, key, &klen, err, errlen)
+            != 0) {
             goto done;
         }
     }
 
     if (cfg->socket_group[0] && getgrnam(cfg->socket_group) == NULL) {
-        snprintf(err, errlen, "SOCKET_GROUP %s: no such group", cfg->socket_group);
+        snprintf(
+            err, errlen, "SOCKET_GROUP %s: no such group", cfg->socket_group);
         goto done;
     }
 
@@ -383,7 +402,7 @@ done:
 void
 config_free(config_t *cfg)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i < NSETTINGS; i++) {
         if (settings[i].type == SET_STR) {
@@ -397,8 +416,8 @@ config_free(config_t *cfg)
 void
 config_log(const config_t *cfg)
 {
-    size_t       i;
-    const void  *field;
+    size_t      i;
+    const void *field;
 
     for (i = 0; i < NSETTINGS; i++) {
         field = (const char *) cfg + settings[i].offset;
@@ -407,18 +426,22 @@ config_log(const config_t *cfg)
         case SET_STR:
             /* a connection string may hold a password */
             log_debug("config", "%s=%s", settings[i].name,
-                      strcmp(settings[i].name, "DATABASE_URL") == 0
-                      || strcmp(settings[i].name, "S3_SECRET_KEY") == 0 ? "(set)"
-                                                                       : *(char *const *) field);
+                strcmp(settings[i].name, "DATABASE_URL") == 0
+                        || strcmp(settings[i].name, "S3_SECRET_KEY") == 0
+                    ? "(set)"
+                    : *(char *const *) field);
             break;
         case SET_LONG:
-            log_debug("config", "%s=%ld", settings[i].name, *(const long *) field);
+            log_debug(
+                "config", "%s=%ld", settings[i].name, *(const long *) field);
             break;
         case SET_MODE:
-            log_debug("config", "%s=%04o", settings[i].name, *(const int *) field);
+            log_debug(
+                "config", "%s=%04o", settings[i].name, *(const int *) field);
             break;
         default:
-            log_debug("config", "%s=%d", settings[i].name, *(const int *) field);
+            log_debug(
+                "config", "%s=%d", settings[i].name, *(const int *) field);
         }
     }
 }

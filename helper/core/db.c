@@ -14,33 +14,35 @@
 #include "log.h"
 
 struct db_pool_s {
-    char            *url;
-    int              size;
-    int              connect_timeout;
-    int              wait_timeout;
+    char *url;
+    int   size;
+    int   connect_timeout;
+    int   wait_timeout;
 
-    pthread_mutex_t  lock;
-    pthread_cond_t   cond;
-    PGconn         **idle;
-    int              nidle;
-    int              total;       /* idle + in use + being made */
-    int              down;        /* the last attempt failed */
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
+    PGconn        **idle;
+    int             nidle;
+    int             total; /* idle + in use + being made */
+    int             down;  /* the last attempt failed */
 };
 
 PGconn *
 db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
 {
-    char         timeout[16];
-    const char  *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-    const char  *vals[] = { url, timeout, "ferryd", NULL };
-    PGconn      *conn;
+    char        timeout[16];
+    const char *keys[] = { "dbname", "connect_timeout", "application_name",
+        NULL };
+    const char *vals[] = { url, timeout, "ferryd", NULL };
+    PGconn     *conn;
 
     snprintf(timeout, sizeof(timeout), "%d", connect_timeout);
 
     conn = PQconnectdbParams(keys, vals, 1);
 
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+        snprintf(
+            err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
         err[strcspn(err, "\n")] = '\0';
         PQfinish(conn);
         return NULL;
@@ -52,7 +54,7 @@ db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
 db_pool_t *
 db_pool_create(const char *url, int size, int connect_timeout, int wait_timeout)
 {
-    db_pool_t  *pool;
+    db_pool_t *pool;
 
     pool = calloc(1, sizeof(*pool));
     if (pool == NULL) {
@@ -81,7 +83,7 @@ db_pool_create(const char *url, int size, int connect_timeout, int wait_timeout)
 void
 db_pool_destroy(db_pool_t *pool)
 {
-    int  i;
+    int i;
 
     if (pool == NULL) {
         return;
@@ -101,16 +103,16 @@ db_pool_destroy(db_pool_t *pool)
 PGconn *
 db_acquire(db_pool_t *pool)
 {
-    char             err[256];
-    PGconn          *conn;
-    struct timespec  deadline;
+    char            err[256];
+    PGconn         *conn;
+    struct timespec deadline;
 
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += pool->wait_timeout;
 
     pthread_mutex_lock(&pool->lock);
 
-    for ( ;; ) {
+    for (;;) {
         if (pool->nidle) {
             conn = pool->idle[--pool->nidle];
             pthread_mutex_unlock(&pool->lock);
@@ -123,11 +125,11 @@ db_acquire(db_pool_t *pool)
         }
 
         if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline)
-            == ETIMEDOUT)
-        {
+            == ETIMEDOUT) {
             pthread_mutex_unlock(&pool->lock);
-            log_warn("db", "no free database connection after %d s (DB_POOL_SIZE %d)",
-                     pool->wait_timeout, pool->size);
+            log_warn("db",
+                "no free database connection after %d s (DB_POOL_SIZE %d)",
+                pool->wait_timeout, pool->size);
             return NULL;
         }
     }
@@ -159,9 +161,9 @@ db_acquire(db_pool_t *pool)
 void
 db_release(db_pool_t *pool, PGconn *conn)
 {
-    int          i, nstale = 0, lost, ok = 1;
-    const char  *msg;
-    PGconn     **stale = NULL;
+    int         i, nstale = 0, lost, ok = 1;
+    const char *msg;
+    PGconn    **stale = NULL;
 
     if (conn == NULL) {
         return;
@@ -205,7 +207,8 @@ db_release(db_pool_t *pool, PGconn *conn)
     if (lost && !pool->down) {
         pool->down = 1;
         msg = PQerrorMessage(conn);
-        log_warn("db", "lost a connection to PostgreSQL: %.*s", (int) strcspn(msg, "\n"), msg);
+        log_warn("db", "lost a connection to PostgreSQL: %.*s",
+            (int) strcspn(msg, "\n"), msg);
     }
 
     pthread_cond_broadcast(&pool->cond);
@@ -225,12 +228,12 @@ db_release(db_pool_t *pool, PGconn *conn)
 int
 db_exec(PGconn *conn, const char *sql)
 {
-    PGresult  *res;
-    int        ok;
+    PGresult *res;
+    int       ok;
 
     res = PQexec(conn, sql);
     ok = PQresultStatus(res) == PGRES_COMMAND_OK
-         || PQresultStatus(res) == PGRES_TUPLES_OK;
+        || PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
 
     return ok ? 0 : -1;

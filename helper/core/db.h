@@ -9,8 +9,8 @@
 
 typedef struct db_pool_s db_pool_t;
 
-db_pool_t *db_pool_create(const char *url, int size, int connect_timeout,
-    int wait_timeout);
+db_pool_t *db_pool_create(
+    const char *url, int size, int connect_timeout, int wait_timeout);
 void db_pool_destroy(db_pool_t *pool);
 
 /* A connection, or NULL when none can be had (the database is down, or
@@ -27,7 +27,7 @@ void db_release(db_pool_t *pool, PGconn *conn);
 int db_exec(PGconn *conn, const char *sql);
 
 /* One connection outside the pool (migrations). */
-PGconn *db_connect(const char *url, int connect_timeout, char *err,
-    size_t errlen);
+PGconn *db_connect(
+    const char *url, int connect_timeout, char *err, size_t errlen);
 
 #endif

@@ -11,13 +11,13 @@
 struct jobs_s;
 
 typedef struct {
-    config_t        cfg;
-    db_pool_t      *db;
-    struct jobs_s  *jobs;
+    config_t       cfg;
+    db_pool_t     *db;
+    struct jobs_s *jobs;
 
     /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */
-    unsigned char   jwt_key[CONFIG_SECRET_MAX];
-    size_t          jwt_key_len;
+    unsigned char jwt_key[CONFIG_SECRET_MAX];
+    size_t        jwt_key_len;
 } ferryd_t;
 
 #endif

@@ -21,11 +21,11 @@ health_ping(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 health_check(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    int          up = 0, attempt, lost;
-    const char  *msg;
-    PGconn      *conn;
-    PGresult    *res;
-    cJSON       *json;
+    int         up = 0, attempt, lost;
+    const char *msg;
+    PGconn     *conn;
+    PGresult   *res;
+    cJSON      *json;
 
     /*
      * A pooled connection the server dropped (PostgreSQL restarted) says
@@ -46,7 +46,8 @@ health_check(ferryd_t *ferry, req_t *req, resp_t *resp)
 
         if (!up && !lost) {
             msg = PQerrorMessage(conn);
-            log_warn(req->rid, "health: SELECT 1 failed: %.*s", (int) strcspn(msg, "\n"), msg);
+            log_warn(req->rid, "health: SELECT 1 failed: %.*s",
+                (int) strcspn(msg, "\n"), msg);
         }
 
         db_release(ferry->db, conn);

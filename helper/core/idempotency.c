@@ -13,16 +13,16 @@
 #include "log.h"
 
 typedef struct {
-    const char  *user;
-    const char  *key;
-    const char  *fp;
-    char         ttl[24];
+    const char *user;
+    const char *key;
+    const char *fp;
+    char        ttl[24];
 } idem_args_t;
 
 static int
 idem_args(req_t *req, idem_args_t *a)
 {
-    cJSON  *key, *fp, *ttl;
+    cJSON *key, *fp, *ttl;
 
     if (!cJSON_IsObject(req->idem)) {
         return -1;
@@ -40,7 +40,8 @@ idem_args(req_t *req, idem_args_t *a)
     a->key = key->valuestring;
     a->fp = fp->valuestring;
     snprintf(a->ttl, sizeof(a->ttl), "%ld",
-             cJSON_IsNumber(ttl) && ttl->valuedouble > 0 ? (long) ttl->valuedouble : 86400L);
+        cJSON_IsNumber(ttl) && ttl->valuedouble > 0 ? (long) ttl->valuedouble
+                                                    : 86400L);
 
     return 0;
 }
@@ -48,8 +49,8 @@ idem_args(req_t *req, idem_args_t *a)
 static idem_rc_t
 idem_fail(PGconn *conn, req_t *req, resp_t *resp, PGresult *res)
 {
-    resp_internal_error(resp, req->rid, "idempotency: %s",
-                        PQerrorMessage(conn));
+    resp_internal_error(
+        resp, req->rid, "idempotency: %s", PQerrorMessage(conn));
     PQclear(res);
     return IDEM_ERROR;
 }
@@ -57,10 +58,10 @@ idem_fail(PGconn *conn, req_t *req, resp_t *resp, PGresult *res)
 idem_rc_t
 idem_claim(PGconn *conn, req_t *req, resp_t *resp)
 {
-    idem_args_t  a;
-    const char  *params[4];
-    PGresult    *res;
-    char        *body;
+    idem_args_t a;
+    const char *params[4];
+    PGresult   *res;
+    char       *body;
 
     if (idem_args(req, &a) != 0) {
         return IDEM_NONE;
@@ -72,20 +73,20 @@ idem_claim(PGconn *conn, req_t *req, resp_t *resp)
     params[3] = a.ttl;
 
     res = PQexecParams(conn,
-                       "DELETE FROM idempotency_keys "
-                       "WHERE user_id = $1 AND key = $2 AND expires_at < now()",
-                       2, NULL, params, NULL, NULL, 0);
+        "DELETE FROM idempotency_keys "
+        "WHERE user_id = $1 AND key = $2 AND expires_at < now()",
+        2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         return idem_fail(conn, req, resp, res);
     }
     PQclear(res);
 
     res = PQexecParams(conn,
-                       "INSERT INTO idempotency_keys (user_id, key, fingerprint, "
-                       "response_status, response_body, expires_at) "
-                       "VALUES ($1, $2, $3, 0, '', now() + $4::int * interval '1 second') "
-                       "ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
-                       4, NULL, params, NULL, NULL, 0);
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, "
+        "response_status, response_body, expires_at) "
+        "VALUES ($1, $2, $3, 0, '', now() + $4::int * interval '1 second') "
+        "ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+        4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return idem_fail(conn, req, resp, res);
     }
@@ -98,17 +99,19 @@ idem_claim(PGconn *conn, req_t *req, resp_t *resp)
     PQclear(res);
 
     res = PQexecParams(conn,
-                       "SELECT fingerprint, response_status, response_body "
-                       "FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                       2, NULL, params, NULL, NULL, 0);
+        "SELECT fingerprint, response_status, response_body "
+        "FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         return idem_fail(conn, req, resp, res);
     }
 
     if (strcmp(PQgetvalue(res, 0, 0), a.fp) != 0) {
-        log_info(req->rid, "Idempotency-Key %s reused for another request", a.key);
+        log_info(
+            req->rid, "Idempotency-Key %s reused for another request", a.key);
         PQclear(res);
-        resp_error(resp, 422, "Idempotency-Key was already used for a different request");
+        resp_error(resp, 422,
+            "Idempotency-Key was already used for a different request");
         return IDEM_MISMATCH;
     }
 
@@ -139,11 +142,11 @@ idem_claim(PGconn *conn, req_t *req, resp_t *resp)
 int
 idem_store(PGconn *conn, req_t *req, const resp_t *resp)
 {
-    idem_args_t  a;
-    char         status[16];
-    const char  *params[4];
-    PGresult    *res;
-    int          ok;
+    idem_args_t a;
+    char        status[16];
+    const char *params[4];
+    PGresult   *res;
+    int         ok;
 
     if (idem_args(req, &a) != 0) {
         return 0;
@@ -157,9 +160,9 @@ idem_store(PGconn *conn, req_t *req, const resp_t *resp)
     params[3] = resp->body ? resp->body : "";
 
     res = PQexecParams(conn,
-                       "UPDATE idempotency_keys SET response_status = $3, response_body = $4 "
-                       "WHERE user_id = $1 AND key = $2",
-                       4, NULL, params, NULL, NULL, 0);
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 "
+        "WHERE user_id = $1 AND key = $2",
+        4, NULL, params, NULL, NULL, 0);
     ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
     if (!ok) {
@@ -174,8 +177,8 @@ idem_store(PGconn *conn, req_t *req, const resp_t *resp)
 void
 idem_purge(ferryd_t *ferry)
 {
-    PGconn    *conn;
-    PGresult  *res;
+    PGconn   *conn;
+    PGresult *res;
 
     conn = db_acquire(ferry->db);
     if (conn == NULL) {
@@ -185,12 +188,12 @@ idem_purge(ferryd_t *ferry)
     res = PQexec(conn, "DELETE FROM idempotency_keys WHERE expires_at < now()");
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        log_warn("idempotency", "purging expired keys: %s",
-                 PQerrorMessage(conn));
+        log_warn(
+            "idempotency", "purging expired keys: %s", PQerrorMessage(conn));
 
     } else if (atoi(PQcmdTuples(res)) > 0) {
         log_info("idempotency", "purged %s expired Idempotency-Key record(s)",
-                 PQcmdTuples(res));
+            PQcmdTuples(res));
     }
 
     PQclear(res);

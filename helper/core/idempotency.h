@@ -13,11 +13,11 @@
 #include "response.h"
 
 typedef enum {
-    IDEM_NONE = 0,     /* the request carries no key */
-    IDEM_NEW,          /* first use: do the work, then idem_store() */
-    IDEM_REPLAY,       /* resp holds the stored answer (200) */
-    IDEM_MISMATCH,     /* resp holds 422: the key was used for another request */
-    IDEM_ERROR         /* resp holds 500 */
+    IDEM_NONE = 0, /* the request carries no key */
+    IDEM_NEW,      /* first use: do the work, then idem_store() */
+    IDEM_REPLAY,   /* resp holds the stored answer (200) */
+    IDEM_MISMATCH, /* resp holds 422: the key was used for another request */
+    IDEM_ERROR     /* resp holds 500 */
 } idem_rc_t;
 
 /* Must run inside an open transaction. */
@@ -27,7 +27,7 @@ idem_rc_t idem_claim(PGconn *conn, req_t *req, resp_t *resp);
 int idem_store(PGconn *conn, req_t *req, const resp_t *resp);
 
 /* How often the scheduler removes expired records. */
-#define IDEM_PURGE_SECONDS  3600
+#define IDEM_PURGE_SECONDS 3600
 
 /* Removes the records whose expires_at has passed. */
 void idem_purge(ferryd_t *ferry);

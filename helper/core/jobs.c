@@ -17,31 +17,31 @@
 #include "log.h"
 
 struct jobs_s {
-    ferryd_t         *ferry;
-    char              kinds[256];   /* {import,...}: what the runners claim */
-    pthread_t        *threads;
-    int               n;
-    volatile int      stop;
+    ferryd_t    *ferry;
+    char         kinds[256]; /* {import,...}: what the runners claim */
+    pthread_t   *threads;
+    int          n;
+    volatile int stop;
 
-    pthread_mutex_t   lock;
-    pthread_cond_t    cond;
-    unsigned          wakeups;
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
+    unsigned        wakeups;
 };
 
 typedef struct {
-    jobs_t  *jobs;
-    int      index;
+    jobs_t *jobs;
+    int     index;
 } runner_arg_t;
 
-#define JOBS_IDLE_MS  250
+#define JOBS_IDLE_MS 250
 
-#define JOBS_MAX_ATTEMPTS    5
-#define JOBS_MAX_ATTEMPTS_S  "5"
+#define JOBS_MAX_ATTEMPTS   5
+#define JOBS_MAX_ATTEMPTS_S "5"
 
 const job_kind_t *
 job_kind(const char *name)
 {
-    int  i;
+    int i;
 
     for (i = 0; i < job_nkinds; i++) {
         if (strcmp(job_kinds[i].name, name) == 0) {
@@ -56,8 +56,8 @@ job_kind(const char *name)
 static int
 job_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 {
-    PGresult  *res;
-    int        rc;
+    PGresult *res;
+    int       rc;
 
     res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 
@@ -77,8 +77,8 @@ job_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 int
 job_new_id(PGconn *conn, char id[JOB_ID_LEN])
 {
-    PGresult  *res;
-    int        rc = -1;
+    PGresult *res;
+    int       rc = -1;
 
     res = PQexec(conn, "SELECT gen_random_uuid()");
 
@@ -96,68 +96,71 @@ int
 job_create(PGconn *conn, const char *id, const char *kind, const char *owner,
     const char *params)
 {
-    const char  *p[4] = { id, kind, owner, params };
+    const char *p[4] = { id, kind, owner, params };
 
     return job_exec(conn,
-                    "INSERT INTO jobs (id, kind, owner, params) "
-                    "VALUES ($1, $2, $3, $4::jsonb)", 4, p) == 1 ? 0 : -1;
+               "INSERT INTO jobs (id, kind, owner, params) "
+               "VALUES ($1, $2, $3, $4::jsonb)",
+               4, p)
+            == 1
+        ? 0
+        : -1;
 }
 
 int
 job_progress(job_t *job, const char *progress)
 {
-    const char  *p[3] = { job->id, job->worker, progress };
+    const char *p[3] = { job->id, job->worker, progress };
 
     return job_exec(job->conn,
-                    "UPDATE jobs SET progress = coalesce($3::jsonb, progress), "
-                    "heartbeat_at = now() "
-                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
-                    3, p);
+        "UPDATE jobs SET progress = coalesce($3::jsonb, progress), "
+        "heartbeat_at = now() "
+        "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+        3, p);
 }
 
 int
-job_finish(job_t *job, const char *status, const char *progress,
-    const char *error)
+job_finish(
+    job_t *job, const char *status, const char *progress, const char *error)
 {
-    const char  *p[5] = { job->id, job->worker, status, progress, error };
+    const char *p[5] = { job->id, job->worker, status, progress, error };
 
     return job_exec(job->conn,
-                    "UPDATE jobs SET status = $3, "
-                    "progress = coalesce($4::jsonb, progress), error = $5, "
-                    "finished_at = now(), heartbeat_at = now() "
-                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
-                    5, p);
+        "UPDATE jobs SET status = $3, "
+        "progress = coalesce($4::jsonb, progress), error = $5, "
+        "finished_at = now(), heartbeat_at = now() "
+        "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+        5, p);
 }
 
 void
 job_hand_back(job_t *job)
 {
-    const char  *p[2] = { job->id, job->worker };
+    const char *p[2] = { job->id, job->worker };
 
     (void) job_exec(job->conn,
-                    "UPDATE jobs SET status = 'pending', worker = NULL "
-                    "WHERE id = $1 AND worker = $2 AND status = 'processing'",
-                    2, p);
+        "UPDATE jobs SET status = 'pending', worker = NULL "
+        "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+        2, p);
 }
 
 int
 job_is_cancelled(job_t *job)
 {
-    const char  *p[1] = { job->id };
+    const char *p[1] = { job->id };
 
     return job_exec(job->conn,
-                    "SELECT 1 FROM jobs WHERE id = $1 AND status = 'cancelled'",
-                    1, p);
+        "SELECT 1 FROM jobs WHERE id = $1 AND status = 'cancelled'", 1, p);
 }
 
 int
 job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind, const char *id,
     const char *owner, char before[16])
 {
-    const char        *p[3] = { id, owner, kind };
-    const job_kind_t  *k;
-    PGresult          *res;
-    int                rc;
+    const char       *p[3] = { id, owner, kind };
+    const job_kind_t *k;
+    PGresult         *res;
+    int               rc;
 
     res = PQexecParams(conn,
         "WITH j AS (SELECT id, status AS before FROM jobs "
@@ -196,8 +199,8 @@ job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind, const char *id,
 static void
 jobs_sleep_ms(jobs_t *jobs, int ms)
 {
-    struct timespec  ts;
-    unsigned         seen;
+    struct timespec ts;
+    unsigned        seen;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += ms / 1000;
@@ -234,11 +237,11 @@ jobs_notify(jobs_t *jobs)
 static int
 jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
 {
-    char               stale[16];
-    const char        *params[3];
-    const job_kind_t  *kind;
-    PGresult          *res;
-    job_t              job;
+    char              stale[16];
+    const char       *params[3];
+    const job_kind_t *kind;
+    PGresult         *res;
+    job_t             job;
 
     snprintf(stale, sizeof(stale), "%d", jobs->ferry->cfg.job_stale_seconds);
     params[0] = worker;
@@ -246,7 +249,8 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     params[2] = jobs->kinds;
 
     res = PQexecParams(conn,
-        "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = now(), "
+        "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = "
+        "now(), "
         "started_at = coalesce(started_at, now()), attempts = attempts + 1 "
         "WHERE id = (SELECT id FROM jobs WHERE kind = ANY ($3::text[]) AND "
         "(status = 'pending' OR (status = 'processing' AND "
@@ -277,15 +281,17 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     job.progress = PQgetvalue(res, 0, 4);
     job.stop = &jobs->stop;
 
-    log_info(worker, "job %s (%s) claimed, attempt %s", job.id, PQgetvalue(res, 0, 1),
-             PQgetvalue(res, 0, 5));
+    log_info(worker, "job %s (%s) claimed, attempt %s", job.id,
+        PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 5));
 
     kind = job_kind(job.kind);
 
     if (atoi(PQgetvalue(res, 0, 5)) > JOBS_MAX_ATTEMPTS) {
         /* it failed the same way every time: stop trying */
-        if (job_finish(&job, "failed", NULL, "gave up after "
-                       JOBS_MAX_ATTEMPTS_S " attempts (see the ferryd log)") == 1
+        if (job_finish(&job, "failed", NULL,
+                "gave up after " JOBS_MAX_ATTEMPTS_S
+                " attempts (see the ferryd log)")
+                == 1
             && kind->cancel)
         {
             /* a final state: what the job held is not needed any more */
@@ -293,7 +299,7 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
         }
 
         log_error(worker, "job %s failed: gave up after %d attempts", job.id,
-                  JOBS_MAX_ATTEMPTS);
+            JOBS_MAX_ATTEMPTS);
         PQclear(res);
         return 1;
     }
@@ -308,23 +314,24 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
 static void *
 jobs_main(void *data)
 {
-    runner_arg_t  *arg = data;
-    jobs_t        *jobs = arg->jobs;
-    char           worker[96], host[64], err[256];
-    PGconn        *conn = NULL;
-    int            rc, backoff = 0;
+    runner_arg_t *arg = data;
+    jobs_t       *jobs = arg->jobs;
+    char          worker[96], host[64], err[256];
+    PGconn       *conn = NULL;
+    int           rc, backoff = 0;
 
     if (gethostname(host, sizeof(host)) != 0) {
         snprintf(host, sizeof(host), "ferryd");
     }
     host[sizeof(host) - 1] = '\0';
-    snprintf(worker, sizeof(worker), "%s:%d:runner-%d", host, (int) getpid(), arg->index);
+    snprintf(worker, sizeof(worker), "%s:%d:runner-%d", host, (int) getpid(),
+        arg->index);
 
     while (!jobs->stop) {
         if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
             PQfinish(conn);
-            conn = db_connect(jobs->ferry->cfg.database_url, jobs->ferry->cfg.db_connect_timeout,
-                              err, sizeof(err));
+            conn = db_connect(jobs->ferry->cfg.database_url,
+                jobs->ferry->cfg.db_connect_timeout, err, sizeof(err));
             if (conn == NULL) {
                 if (backoff == 0) {
                     log_warn(worker, "cannot connect to PostgreSQL: %s", err);
@@ -354,10 +361,10 @@ jobs_main(void *data)
 jobs_t *
 jobs_start(ferryd_t *ferry)
 {
-    jobs_t        *jobs;
-    runner_arg_t  *arg;
-    sigset_t       all, old;
-    int            i, n;
+    jobs_t       *jobs;
+    runner_arg_t *arg;
+    sigset_t      all, old;
+    int           i, n;
 
     jobs = calloc(1, sizeof(*jobs));
     if (jobs == NULL) {
@@ -368,13 +375,14 @@ jobs_start(ferryd_t *ferry)
 
     n = snprintf(jobs->kinds, sizeof(jobs->kinds), "{");
     for (i = 0; i < job_nkinds; i++) {
-        n += snprintf(jobs->kinds + n, sizeof(jobs->kinds) - (size_t) n,
-                      "%s%s", i ? "," : "", job_kinds[i].name);
+        n += snprintf(jobs->kinds + n, sizeof(jobs->kinds) - (size_t) n, "%s%s",
+            i ? "," : "", job_kinds[i].name);
     }
     snprintf(jobs->kinds + n, sizeof(jobs->kinds) - (size_t) n, "}");
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_cond_init(&jobs->cond, NULL);
-    jobs->threads = calloc((size_t) (ferry->cfg.job_workers + 1), sizeof(pthread_t));
+    jobs->threads =
+        calloc((size_t) (ferry->cfg.job_workers + 1), sizeof(pthread_t));
     if (jobs->threads == NULL) {
         free(jobs);
         return NULL;
@@ -406,7 +414,7 @@ jobs_start(ferryd_t *ferry)
 void
 jobs_stop(jobs_t *jobs)
 {
-    int  i;
+    int i;
 
     if (jobs == NULL) {
         return;

@@ -13,22 +13,22 @@
 
 #include "ferryd.h"
 
-#define JOB_ID_LEN         37    /* a uuid and its NUL */
-#define JOB_SWEEP_SECONDS  60
+#define JOB_ID_LEN        37 /* a uuid and its NUL */
+#define JOB_SWEEP_SECONDS 60
 
 typedef struct jobs_s jobs_t;
 
 /* A claimed job, as its kind's run function gets it. */
 typedef struct {
-    ferryd_t      *ferry;
-    PGconn        *conn;       /* the runner's own connection */
-    const char    *id;
-    const char    *kind;
-    const char    *worker;     /* this runner's name, kept in jobs.worker */
-    const char    *owner;
-    const char    *params;     /* JSON text */
-    const char    *progress;   /* JSON text, as last committed */
-    volatile int  *stop;       /* ferryd is stopping: leave at a batch end */
+    ferryd_t     *ferry;
+    PGconn       *conn; /* the runner's own connection */
+    const char   *id;
+    const char   *kind;
+    const char   *worker; /* this runner's name, kept in jobs.worker */
+    const char   *owner;
+    const char   *params;   /* JSON text */
+    const char   *progress; /* JSON text, as last committed */
+    volatile int *stop;     /* ferryd is stopping: leave at a batch end */
 } job_t;
 
 /*
@@ -38,18 +38,18 @@ typedef struct {
  * 0), or after a database failure, when the job is left to be claimed again.
  */
 typedef struct {
-    const char  *name;                      /* jobs.kind */
-    void       (*run)(job_t *job);
+    const char *name; /* jobs.kind */
+    void (*run)(job_t *job);
     /* optional: the job ended without its runner (cancelled while pending,
      * or given up after JOB_MAX_ATTEMPTS): release what its params hold */
-    void       (*cancel)(ferryd_t *ferry, const char *id, const char *params);
+    void (*cancel)(ferryd_t *ferry, const char *id, const char *params);
     /* optional housekeeping, run by the scheduler when ferryd starts and
      * every JOB_SWEEP_SECONDS */
-    void       (*sweep)(ferryd_t *ferry);
+    void (*sweep)(ferryd_t *ferry);
 } job_kind_t;
 
-extern const job_kind_t  job_kinds[];
-extern const int         job_nkinds;
+extern const job_kind_t job_kinds[];
+extern const int        job_nkinds;
 
 const job_kind_t *job_kind(const char *name);
 
@@ -70,8 +70,8 @@ int job_progress(job_t *job, const char *progress);
 /* The final state: "done", "failed" or "cancelled", with the last progress
  * (NULL keeps it) and an error text (NULL for none). Returns as
  * job_progress(). */
-int job_finish(job_t *job, const char *status, const char *progress,
-    const char *error);
+int job_finish(
+    job_t *job, const char *status, const char *progress, const char *error);
 
 /* ferryd is stopping: the job goes back to pending and resumes at once
  * in whichever ferryd claims it next. */
@@ -87,8 +87,8 @@ int job_is_cancelled(job_t *job);
  * Fills before with the status it had. 1 cancelled, 0 no such job, 2 it
  * had already ended, -1 on an error.
  */
-int job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind,
-    const char *id, const char *owner, char before[16]);
+int job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind, const char *id,
+    const char *owner, char before[16]);
 
 jobs_t *jobs_start(ferryd_t *ferry);
 

@@ -18,16 +18,16 @@
 
 int log_level = FERRY_LOG_INFO;
 
-static int              log_fd = 2;
-static char            *log_path;
-static pthread_mutex_t  log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int             log_fd = 2;
+static char           *log_path;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
 int
 log_level_parse(const char *s)
 {
-    int  i;
+    int i;
 
     for (i = 0; i < 4; i++) {
         if (strcasecmp(s, log_names[i]) == 0) {
@@ -51,8 +51,8 @@ log_open_path(const char *path)
 int
 log_open(const char *path)
 {
-    int    fd;
-    char  *dup;
+    int   fd;
+    char *dup;
 
     if (path == NULL || path[0] == '\0') {
         return 0;
@@ -85,7 +85,7 @@ log_open(const char *path)
 int
 log_reopen(void)
 {
-    int  fd;
+    int fd;
 
     if (log_path == NULL) {
         return 0;
@@ -120,19 +120,19 @@ log_close(void)
 void
 log_write(int level, const char *tag, const char *fmt, ...)
 {
-    char            line[4096];
-    size_t          n;
-    int             k;
-    va_list         ap;
-    struct timeval  tv;
-    struct tm       tm;
+    char           line[4096];
+    size_t         n;
+    int            k;
+    va_list        ap;
+    struct timeval tv;
+    struct tm      tm;
 
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
 
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
     k = snprintf(line + n, sizeof(line) - n, ".%03dZ %-5s [%s] ",
-                 (int) (tv.tv_usec / 1000), log_names[level], tag);
+        (int) (tv.tv_usec / 1000), log_names[level], tag);
     n += (size_t) k;
 
     va_start(ap, fmt);

@@ -15,17 +15,17 @@ int log_level_parse(const char *s);
 /* Opens path for appending (NULL or "" for stderr); 0 or -1 with errno. */
 int log_open(const char *path);
 /* Reopens the same path (after logrotate moved it away). */
-int log_reopen(void);
+int  log_reopen(void);
 void log_close(void);
 
 void log_write(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_at(level, tag, ...)                                              \
-    do {                                                                     \
-        if ((level) >= log_level) {                                          \
-            log_write((level), (tag), __VA_ARGS__);                          \
-        }                                                                    \
+#define log_at(level, tag, ...)                                                \
+    do {                                                                       \
+        if ((level) >= log_level) {                                            \
+            log_write((level), (tag), __VA_ARGS__);                            \
+        }                                                                      \
     } while (0)
 
 #define log_debug(tag, ...) log_at(FERRY_LOG_DEBUG, tag, __VA_ARGS__)

@@ -14,17 +14,17 @@
 #include "db.h"
 #include "log.h"
 
-#define MIGRATE_LOCK_KEY  "727272"   /* any constant: pg_advisory_lock(key) */
+#define MIGRATE_LOCK_KEY "727272" /* any constant: pg_advisory_lock(key) */
 
 typedef struct {
-    long   version;
-    char  *name;        /* "001_jobs" */
+    long  version;
+    char *name; /* "001_jobs" */
 } migration_t;
 
 static int
 migration_cmp(const void *a, const void *b)
 {
-    const migration_t  *x = a, *y = b;
+    const migration_t *x = a, *y = b;
 
     return (x->version > y->version) - (x->version < y->version);
 }
@@ -32,7 +32,7 @@ migration_cmp(const void *a, const void *b)
 static void
 migrate_free(migration_t *m, size_t n)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i < n; i++) {
         free(m[i].name);
@@ -45,19 +45,20 @@ migrate_free(migration_t *m, size_t n)
 static int
 migrate_scan(const char *dir, migration_t **out, size_t *n)
 {
-    DIR            *d;
-    struct dirent  *e;
-    size_t          len, cap = 0, i;
-    char           *end;
-    long            v;
-    migration_t    *m = NULL, *nm;
+    DIR           *d;
+    struct dirent *e;
+    size_t         len, cap = 0, i;
+    char          *end;
+    long           v;
+    migration_t   *m = NULL, *nm;
 
     *n = 0;
     *out = NULL;
 
     d = opendir(dir);
     if (d == NULL) {
-        fprintf(stderr, "ferryd: cannot read MIGRATIONS_DIR %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "ferryd: cannot read MIGRATIONS_DIR %s: %s\n", dir,
+            strerror(errno));
         return -1;
     }
 
@@ -97,8 +98,9 @@ migrate_scan(const char *dir, migration_t **out, size_t *n)
     /* the second of two files with one version would be skipped unseen */
     for (i = 1; i < *n; i++) {
         if (m[i].version == m[i - 1].version) {
-            fprintf(stderr, "ferryd: migrations %s and %s have the same version\n",
-                    m[i - 1].name, m[i].name);
+            fprintf(stderr,
+                "ferryd: migrations %s and %s have the same version\n",
+                m[i - 1].name, m[i].name);
             migrate_free(m, *n);
             *n = 0;
             return -1;
@@ -122,9 +124,9 @@ nomem:
 static char *
 migrate_read(const char *dir, const char *name, const char *suffix)
 {
-    char   path[4096], *buf;
-    FILE  *f;
-    long   size;
+    char  path[4096], *buf;
+    FILE *f;
+    long  size;
 
     snprintf(path, sizeof(path), "%s/%s%s", dir, name, suffix);
 
@@ -133,7 +135,9 @@ migrate_read(const char *dir, const char *name, const char *suffix)
         return NULL;
     }
 
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) != 0)
+    {
         fclose(f);
         return NULL;
     }
@@ -154,13 +158,13 @@ migrate_read(const char *dir, const char *name, const char *suffix)
 
 /* Runs sql and the bookkeeping statement in one transaction. */
 static int
-migrate_apply(PGconn *conn, const char *name, const char *sql, const char *record,
-    int nparams, long version, const char *what)
+migrate_apply(PGconn *conn, const char *name, const char *sql,
+    const char *record, int nparams, long version, const char *what)
 {
-    char         v[32];
-    const char  *params[2] = { v, name };
-    PGresult    *res;
-    char         msg[1024];
+    char        v[32];
+    const char *params[2] = { v, name };
+    PGresult   *res;
+    char        msg[1024];
 
     snprintf(v, sizeof(v), "%ld", version);
 
@@ -172,8 +176,7 @@ migrate_apply(PGconn *conn, const char *name, const char *sql, const char *recor
         goto fail;
     }
 
-    res = PQexecParams(conn, record, nparams, NULL, params,
-                       NULL, NULL, 0);
+    res = PQexecParams(conn, record, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         PQclear(res);
         goto fail;
@@ -194,7 +197,8 @@ fail:
     snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
     msg[strcspn(msg, "\n")] = '\0';
     (void) db_exec(conn, "ROLLBACK");
-    fprintf(stderr, "ferryd: migration %s failed (rolled back): %s\n", name, msg);
+    fprintf(
+        stderr, "ferryd: migration %s failed (rolled back): %s\n", name, msg);
     log_error("migrate", "migration %s failed (rolled back): %s", name, msg);
 
     return -1;
@@ -203,18 +207,19 @@ fail:
 static int
 migrate_up(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 {
-    size_t     i;
-    int        applied = 0;
-    char       v[32], *sql;
+    size_t      i;
+    int         applied = 0;
+    char        v[32], *sql;
     const char *params[1] = { v };
-    PGresult  *res;
-    int        done;
+    PGresult   *res;
+    int         done;
 
     for (i = 0; i < n; i++) {
         snprintf(v, sizeof(v), "%ld", m[i].version);
 
-        res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                           1, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(conn,
+            "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+            params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             fprintf(stderr, "ferryd: %s", PQerrorMessage(conn));
             PQclear(res);
@@ -234,8 +239,9 @@ migrate_up(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
         }
 
         if (migrate_apply(conn, m[i].name, sql,
-                          "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                          2, m[i].version, "applied") != 0)
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                2, m[i].version, "applied")
+            != 0)
         {
             free(sql);
             return 1;
@@ -255,12 +261,14 @@ migrate_up(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 static int
 migrate_down(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 {
-    PGresult  *res;
-    long       version;
-    size_t     i;
-    char      *sql, name[256];
+    PGresult *res;
+    long      version;
+    size_t    i;
+    char     *sql, name[256];
 
-    res = PQexec(conn, "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1");
+    res = PQexec(conn,
+        "SELECT version, name FROM schema_migrations ORDER BY version DESC "
+        "LIMIT 1");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fprintf(stderr, "ferryd: %s", PQerrorMessage(conn));
         PQclear(res);
@@ -285,13 +293,15 @@ migrate_down(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 
     sql = migrate_read(cfg->migrations_dir, name, ".down.sql");
     if (sql == NULL) {
-        fprintf(stderr, "ferryd: no down migration for %s (%s/%s.down.sql)\n", name,
-                cfg->migrations_dir, name);
+        fprintf(stderr, "ferryd: no down migration for %s (%s/%s.down.sql)\n",
+            name, cfg->migrations_dir, name);
         return 1;
     }
 
-    if (migrate_apply(conn, name, sql, "DELETE FROM schema_migrations WHERE version = $1", 1,
-                      version, "reverted") != 0)
+    if (migrate_apply(conn, name, sql,
+            "DELETE FROM schema_migrations WHERE version = $1", 1, version,
+            "reverted")
+        != 0)
     {
         free(sql);
         return 1;
@@ -305,14 +315,15 @@ migrate_down(PGconn *conn, const config_t *cfg, migration_t *m, size_t n)
 int
 migrate_run(const config_t *cfg, const char *direction)
 {
-    char          err[512];
-    PGconn       *conn;
-    migration_t  *m = NULL;
-    size_t        n = 0;
-    int           rc;
+    char         err[512];
+    PGconn      *conn;
+    migration_t *m = NULL;
+    size_t       n = 0;
+    int          rc;
 
     if (strcmp(direction, "up") != 0 && strcmp(direction, "down") != 0) {
-        fprintf(stderr, "ferryd: migrate takes up or down, not %s\n", direction);
+        fprintf(
+            stderr, "ferryd: migrate takes up or down, not %s\n", direction);
         return 2;
     }
 
@@ -320,7 +331,8 @@ migrate_run(const config_t *cfg, const char *direction)
         return 1;
     }
 
-    conn = db_connect(cfg->database_url, cfg->db_connect_timeout, err, sizeof(err));
+    conn = db_connect(
+        cfg->database_url, cfg->db_connect_timeout, err, sizeof(err));
     if (conn == NULL) {
         fprintf(stderr, "ferryd: cannot connect to the database: %s\n", err);
         migrate_free(m, n);
@@ -331,9 +343,11 @@ migrate_run(const config_t *cfg, const char *direction)
     (void) db_exec(conn, "SET client_min_messages = warning");
 
     if (db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")") != 0
-        || db_exec(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                              "version bigint PRIMARY KEY, name text NOT NULL, "
-                              "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+        || db_exec(conn,
+               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+               "version bigint PRIMARY KEY, name text NOT NULL, "
+               "applied_at timestamptz NOT NULL DEFAULT now())")
+            != 0)
     {
         fprintf(stderr, "ferryd: %s", PQerrorMessage(conn));
         PQfinish(conn);

@@ -12,7 +12,7 @@
 static const char *
 req_string(cJSON *root, const char *name)
 {
-    cJSON  *item = cJSON_GetObjectItemCaseSensitive(root, name);
+    cJSON *item = cJSON_GetObjectItemCaseSensitive(root, name);
 
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
@@ -20,7 +20,7 @@ req_string(cJSON *root, const char *name)
 req_rc_t
 req_parse(req_t *req, const char *buf, size_t len, char *err, size_t errlen)
 {
-    cJSON  *v;
+    cJSON *v;
 
     memset(req, 0, sizeof(*req));
 
@@ -33,7 +33,8 @@ req_parse(req_t *req, const char *buf, size_t len, char *err, size_t errlen)
     v = cJSON_GetObjectItemCaseSensitive(req->root, "v");
     if (!cJSON_IsNumber(v) || v->valuedouble != FERRY_PROTO_VERSION) {
         if (cJSON_IsNumber(v)) {
-            snprintf(err, errlen, "unsupported protocol version %g", v->valuedouble);
+            snprintf(
+                err, errlen, "unsupported protocol version %g", v->valuedouble);
         } else {
             snprintf(err, errlen, "request frame has no protocol version");
         }
@@ -74,7 +75,7 @@ req_parse(req_t *req, const char *buf, size_t len, char *err, size_t errlen)
 void
 req_free(req_t *req)
 {
-    int  i;
+    int i;
 
     for (i = 0; i < req->nparams; i++) {
         free(req->params[i]);

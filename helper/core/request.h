@@ -11,19 +11,19 @@
 #define REQ_MAX_PARAMS 4
 
 typedef struct {
-    cJSON       *root;
-    const char  *rid;
-    const char  *method;
-    const char  *path;
-    const char  *user;          /* NULL when the location has no ferry_auth */
-    cJSON       *query;         /* object, may be empty */
-    cJSON       *body;          /* NULL or a JSON value (cJSON null included) */
-    cJSON       *idem;
-    cJSON       *file;
+    cJSON      *root;
+    const char *rid;
+    const char *method;
+    const char *path;
+    const char *user;  /* NULL when the location has no ferry_auth */
+    cJSON      *query; /* object, may be empty */
+    cJSON      *body;  /* NULL or a JSON value (cJSON null included) */
+    cJSON      *idem;
+    cJSON      *file;
 
     /* the {name} segments of the matched route, in order */
-    char        *params[REQ_MAX_PARAMS];
-    int          nparams;
+    char *params[REQ_MAX_PARAMS];
+    int   nparams;
 } req_t;
 
 typedef enum {
@@ -34,8 +34,8 @@ typedef enum {
 } req_rc_t;
 
 /* Parses len bytes; on error fills err with a message for the client. */
-req_rc_t req_parse(req_t *req, const char *buf, size_t len, char *err,
-    size_t errlen);
+req_rc_t req_parse(
+    req_t *req, const char *buf, size_t len, char *err, size_t errlen);
 void req_free(req_t *req);
 
 /* A query parameter as a string, or NULL. */

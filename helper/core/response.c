@@ -22,7 +22,7 @@ resp_init(resp_t *r)
 void
 resp_free(resp_t *r)
 {
-    int  i;
+    int i;
 
     for (i = 0; i < r->nheaders; i++) {
         free(r->names[i]);
@@ -36,8 +36,8 @@ resp_free(resp_t *r)
 int
 resp_header(resp_t *r, const char *name, const char *value)
 {
-    int    i;
-    char  *v;
+    int   i;
+    char *v;
 
     for (i = 0; i < r->nheaders; i++) {
         if (strcasecmp(r->names[i], name) == 0) {
@@ -93,9 +93,9 @@ resp_json(resp_t *r, int status, cJSON *json)
 void
 resp_error(resp_t *r, int status, const char *fmt, ...)
 {
-    char     msg[512];
-    cJSON   *json;
-    va_list  ap;
+    char    msg[512];
+    cJSON  *json;
+    va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -109,8 +109,8 @@ resp_error(resp_t *r, int status, const char *fmt, ...)
 void
 resp_internal_error(resp_t *r, const char *tag, const char *fmt, ...)
 {
-    char     msg[1024];
-    va_list  ap;
+    char    msg[1024];
+    va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -123,7 +123,7 @@ resp_internal_error(resp_t *r, const char *tag, const char *fmt, ...)
 void
 resp_field_error(resp_t *r, int status, const char *field, const char *msg)
 {
-    cJSON  *json = cJSON_CreateObject();
+    cJSON *json = cJSON_CreateObject();
 
     cJSON_AddStringToObject(json, "error", msg);
     cJSON_AddStringToObject(json, "field", field);
@@ -133,29 +133,34 @@ resp_field_error(resp_t *r, int status, const char *field, const char *msg)
 int
 resp_frame(const resp_t *r, unsigned char **out, size_t *outlen)
 {
-    cJSON          *head, *headers;
-    char           *text;
-    size_t          hlen;
-    unsigned char  *frame;
-    int             i, ok, has_type = 0;
+    cJSON         *head, *headers;
+    char          *text;
+    size_t         hlen;
+    unsigned char *frame;
+    int            i, ok, has_type = 0;
 
     /* a head missing a part would be a protocol error: every add is checked */
     head = cJSON_CreateObject();
     ok = cJSON_AddNumberToObject(head, "v", FERRY_PROTO_VERSION) != NULL
-         && cJSON_AddNumberToObject(head, "status", r->status) != NULL;
+        && cJSON_AddNumberToObject(head, "status", r->status) != NULL;
     headers = ok ? cJSON_AddObjectToObject(head, "headers") : NULL;
     ok = headers != NULL;
 
     for (i = 0; ok && i < r->nheaders; i++) {
-        ok = cJSON_AddStringToObject(headers, r->names[i], r->values[i]) != NULL;
+        ok =
+            cJSON_AddStringToObject(headers, r->names[i], r->values[i]) != NULL;
         if (strcasecmp(r->names[i], "Content-Type") == 0) {
             has_type = 1;
         }
     }
 
-    ok = ok && (has_type
-                || cJSON_AddStringToObject(headers, "Content-Type", "application/json") != NULL)
-         && cJSON_AddNumberToObject(head, "length", (double) r->body_len) != NULL;
+    ok = ok
+        && (has_type
+            || cJSON_AddStringToObject(
+                   headers, "Content-Type", "application/json")
+                != NULL)
+        && cJSON_AddNumberToObject(head, "length", (double) r->body_len)
+            != NULL;
 
     text = ok ? cJSON_PrintUnformatted(head) : NULL;
     cJSON_Delete(head);

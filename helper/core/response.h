@@ -11,13 +11,13 @@
 #define RESP_MAX_HEADERS 8
 
 typedef struct {
-    int      status;
-    char    *names[RESP_MAX_HEADERS];
-    char    *values[RESP_MAX_HEADERS];
-    int      nheaders;
-    char    *body;
-    size_t   body_len;
-    int      close;       /* close the connection once this is sent */
+    int    status;
+    char  *names[RESP_MAX_HEADERS];
+    char  *values[RESP_MAX_HEADERS];
+    int    nheaders;
+    char  *body;
+    size_t body_len;
+    int    close; /* close the connection once this is sent */
 } resp_t;
 
 void resp_init(resp_t *r);
@@ -38,7 +38,8 @@ void resp_internal_error(resp_t *r, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* {"error": message, "field": field}: a request field is wrong or missing */
-void resp_field_error(resp_t *r, int status, const char *field, const char *msg);
+void resp_field_error(
+    resp_t *r, int status, const char *field, const char *msg);
 
 /* The whole frame, malloc'ed: length prefix, head, body. 0 or -1. */
 int resp_frame(const resp_t *r, unsigned char **out, size_t *outlen);

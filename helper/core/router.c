@@ -10,11 +10,11 @@
 /* Matches path against pattern: 1 or 0, or -1 when a capture cannot be
  * copied. Captures go to params when not NULL. */
 static int
-router_path_matches(const char *pattern, const char *path, char **params,
-    int *nparams)
+router_path_matches(
+    const char *pattern, const char *path, char **params, int *nparams)
 {
-    const char  *p = pattern, *s = path, *pe, *se;
-    int          n = 0, rc = 0;
+    const char *p = pattern, *s = path, *pe, *se;
+    int         n = 0, rc = 0;
 
     while (*p && *s) {
         if (*p != '/' || *s != '/') {
@@ -75,8 +75,8 @@ route_rc_t
 router_match(const route_t *routes, size_t n, req_t *req, const route_t **found,
     char *allow, size_t allowlen)
 {
-    size_t  i, used = 0;
-    int     path_seen = 0;
+    size_t i, used = 0;
+    int    path_seen = 0;
 
     if (allowlen) {
         allow[0] = '\0';
@@ -88,8 +88,9 @@ router_match(const route_t *routes, size_t n, req_t *req, const route_t **found,
         }
 
         if (strcmp(routes[i].method, req->method) == 0) {
-            if (router_path_matches(routes[i].pattern, req->path, req->params,
-                                    &req->nparams) != 1)
+            if (router_path_matches(
+                    routes[i].pattern, req->path, req->params, &req->nparams)
+                != 1)
             {
                 return ROUTE_NO_MEMORY;
             }
@@ -99,7 +100,7 @@ router_match(const route_t *routes, size_t n, req_t *req, const route_t **found,
 
         if (used < allowlen) {
             used += (size_t) snprintf(allow + used, allowlen - used, "%s%s",
-                                      path_seen ? ", " : "", routes[i].method);
+                path_seen ? ", " : "", routes[i].method);
         }
         path_seen = 1;
     }

@@ -14,10 +14,10 @@
 typedef void (*handler_pt)(ferryd_t *ferry, req_t *req, resp_t *resp);
 
 typedef struct {
-    const char  *method;
-    const char  *pattern;
-    handler_pt   handler;
-    int          inline_;   /* quick and never blocks: run on the event loop */
+    const char *method;
+    const char *pattern;
+    handler_pt  handler;
+    int         inline_; /* quick and never blocks: run on the event loop */
 } route_t;
 
 typedef enum {
@@ -37,7 +37,7 @@ route_rc_t router_match(const route_t *routes, size_t n, req_t *req,
     const route_t **found, char *allow, size_t allowlen);
 
 /* The routes ferryd serves (routes.c). */
-extern const route_t  ferryd_routes[];
-extern const size_t   ferryd_nroutes;
+extern const route_t ferryd_routes[];
+extern const size_t  ferryd_nroutes;
 
 #endif

@@ -11,32 +11,32 @@
 
 #include "log.h"
 
-#define SCHEDULE_MAX  16
+#define SCHEDULE_MAX 16
 
 typedef struct {
-    const char   *name;
-    int           every;
-    schedule_pt   run;
-    time_t        due;
+    const char *name;
+    int         every;
+    schedule_pt run;
+    time_t      due;
 } schedule_task_t;
 
 struct schedule_s {
-    ferryd_t         *ferry;
-    schedule_task_t   tasks[SCHEDULE_MAX];
-    int               n;
+    ferryd_t       *ferry;
+    schedule_task_t tasks[SCHEDULE_MAX];
+    int             n;
 
-    pthread_t         thread;
-    int               started;
-    int               stop;
-    pthread_mutex_t   lock;
-    pthread_cond_t    cond;
+    pthread_t       thread;
+    int             started;
+    int             stop;
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
 };
 
 schedule_t *
 schedule_create(ferryd_t *ferry)
 {
-    schedule_t          *s;
-    pthread_condattr_t   attr;
+    schedule_t        *s;
+    pthread_condattr_t attr;
 
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -72,7 +72,7 @@ schedule_add(schedule_t *s, const char *name, int every, schedule_pt run)
 static time_t
 schedule_now(void)
 {
-    struct timespec  ts;
+    struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
@@ -82,11 +82,11 @@ schedule_now(void)
 static void *
 schedule_main(void *data)
 {
-    schedule_t       *s = data;
-    schedule_task_t  *t;
-    struct timespec   until;
-    time_t            now, next;
-    int               i;
+    schedule_t      *s = data;
+    schedule_task_t *t;
+    struct timespec  until;
+    time_t           now, next;
+    int              i;
 
     pthread_mutex_lock(&s->lock);
 
@@ -129,8 +129,8 @@ schedule_main(void *data)
 int
 schedule_start(schedule_t *s)
 {
-    sigset_t  all, old;
-    int       rc;
+    sigset_t all, old;
+    int      rc;
 
     if (s == NULL) {
         return -1;

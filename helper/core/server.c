@@ -30,36 +30,36 @@
 #include "router.h"
 #include "workers.h"
 
-#define SERVER_READ_CHUNK   16384
-#define SERVER_DRAIN_SECS   30
+#define SERVER_READ_CHUNK 16384
+#define SERVER_DRAIN_SECS 30
 
-typedef struct conn_s  conn_t;
+typedef struct conn_s conn_t;
 
 struct conn_s {
-    int             fd;
-    unsigned        id;
-    char            tag[24];
+    int      fd;
+    unsigned id;
+    char     tag[24];
 
-    unsigned char  *in;
-    size_t          in_len;
-    size_t          in_cap;
+    unsigned char *in;
+    size_t         in_len;
+    size_t         in_cap;
 
-    unsigned char  *out;
-    size_t          out_len;
-    size_t          out_off;
+    unsigned char *out;
+    size_t         out_len;
+    size_t         out_off;
 
-    uint32_t        events;       /* what epoll watches for it */
+    uint32_t events; /* what epoll watches for it */
 
-    unsigned        busy:1;       /* its request is with a worker */
-    unsigned        closing:1;    /* close once the output is flushed */
-    unsigned        gone:1;       /* closed while busy: freed when it returns */
+    unsigned busy : 1;    /* its request is with a worker */
+    unsigned closing : 1; /* close once the output is flushed */
+    unsigned gone : 1;    /* closed while busy: freed when it returns */
 
-    conn_t         *prev;
-    conn_t         *next;
+    conn_t *prev;
+    conn_t *next;
 };
 
 typedef struct {
-    work_t          work;         /* first: a call is a work_t */
+    work_t          work; /* first: a call is a work_t */
     conn_t         *conn;
     req_t           req;
     resp_t          resp;
@@ -68,22 +68,22 @@ typedef struct {
 } call_t;
 
 struct server_s {
-    ferryd_t       *ferry;
-    int             lfd;
-    int             epfd;
-    int             sigfd;
-    int             evfd;
-    workers_t      *workers;
+    ferryd_t  *ferry;
+    int        lfd;
+    int        epfd;
+    int        sigfd;
+    int        evfd;
+    workers_t *workers;
 
-    conn_t         *conns;
-    conn_t         *dead;         /* closed, freed after the event batch */
-    unsigned        next_id;
-    int             busy;         /* requests at the workers */
-    int             draining;
+    conn_t  *conns;
+    conn_t  *dead; /* closed, freed after the event batch */
+    unsigned next_id;
+    int      busy; /* requests at the workers */
+    int      draining;
 };
 
 /* epoll data for the three fds that are not connections */
-static char  ev_listen, ev_signal, ev_event;
+static char ev_listen, ev_signal, ev_event;
 
 static void server_close_conn(server_t *srv, conn_t *c);
 static void server_process(server_t *srv, conn_t *c);
@@ -92,16 +92,17 @@ static void server_process(server_t *srv, conn_t *c);
 static int
 server_clear_path(const char *path, char *err, size_t errlen)
 {
-    int                 s, rc;
-    struct stat         st;
-    struct sockaddr_un  sa;
+    int                s, rc;
+    struct stat        st;
+    struct sockaddr_un sa;
 
     if (lstat(path, &st) != 0) {
         return 0;
     }
 
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "FERRY_SOCKET %s exists and is not a socket", path);
+        snprintf(
+            err, errlen, "FERRY_SOCKET %s exists and is not a socket", path);
         return -1;
     }
 
@@ -126,7 +127,8 @@ server_clear_path(const char *path, char *err, size_t errlen)
     log_info("server", "removing stale socket %s", path);
 
     if (unlink(path) != 0) {
-        snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot remove stale socket %s: %s", path,
+            strerror(errno));
         return -1;
     }
 
@@ -136,12 +138,13 @@ server_clear_path(const char *path, char *err, size_t errlen)
 static int
 server_listen(server_t *srv, char *err, size_t errlen)
 {
-    config_t           *cfg = &srv->ferry->cfg;
-    struct sockaddr_un  sa;
-    struct group       *gr;
+    config_t          *cfg = &srv->ferry->cfg;
+    struct sockaddr_un sa;
+    struct group      *gr;
 
     if (strlen(cfg->ferry_socket) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "FERRY_SOCKET %s is too long for a unix socket", cfg->ferry_socket);
+        snprintf(err, errlen, "FERRY_SOCKET %s is too long for a unix socket",
+            cfg->ferry_socket);
         return -1;
     }
 
@@ -160,21 +163,25 @@ server_listen(server_t *srv, char *err, size_t errlen)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cfg->ferry_socket);
 
     if (bind(srv->lfd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", cfg->ferry_socket, strerror(errno));
+        snprintf(err, errlen, "cannot bind %s: %s", cfg->ferry_socket,
+            strerror(errno));
         return -1;
     }
 
     if (cfg->socket_group[0]) {
         gr = getgrnam(cfg->socket_group);
-        if (gr == NULL || chown(cfg->ferry_socket, (uid_t) -1, gr->gr_gid) != 0) {
-            snprintf(err, errlen, "cannot give %s to group %s: %s", cfg->ferry_socket,
-                     cfg->socket_group, gr ? strerror(errno) : "no such group");
+        if (gr == NULL || chown(cfg->ferry_socket, (uid_t) -1, gr->gr_gid) != 0)
+        {
+            snprintf(err, errlen, "cannot give %s to group %s: %s",
+                cfg->ferry_socket, cfg->socket_group,
+                gr ? strerror(errno) : "no such group");
             return -1;
         }
     }
 
     if (chmod(cfg->ferry_socket, (mode_t) cfg->socket_mode) != 0) {
-        snprintf(err, errlen, "cannot chmod %s: %s", cfg->ferry_socket, strerror(errno));
+        snprintf(err, errlen, "cannot chmod %s: %s", cfg->ferry_socket,
+            strerror(errno));
         return -1;
     }
 
@@ -189,7 +196,7 @@ server_listen(server_t *srv, char *err, size_t errlen)
 static int
 server_watch(server_t *srv, int fd, uint32_t events, void *ptr, int op)
 {
-    struct epoll_event  ev;
+    struct epoll_event ev;
 
     ev.events = events;
     ev.data.ptr = ptr;
@@ -200,7 +207,7 @@ server_watch(server_t *srv, int fd, uint32_t events, void *ptr, int op)
 static void
 server_run_call(work_t *w, void *data)
 {
-    call_t  *call = (call_t *) w;
+    call_t *call = (call_t *) w;
 
     call->route->handler((ferryd_t *) data, &call->req, &call->resp);
 }
@@ -208,8 +215,8 @@ server_run_call(work_t *w, void *data)
 server_t *
 server_create(ferryd_t *ferry, char *err, size_t errlen)
 {
-    server_t  *srv;
-    sigset_t   mask;
+    server_t *srv;
+    sigset_t  mask;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
@@ -232,7 +239,8 @@ server_create(ferryd_t *ferry, char *err, size_t errlen)
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 
     if (srv->sigfd == -1 || srv->evfd == -1 || srv->epfd == -1) {
-        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        snprintf(
+            err, errlen, "cannot set up the event loop: %s", strerror(errno));
         server_destroy(srv);
         return NULL;
     }
@@ -242,15 +250,18 @@ server_create(ferryd_t *ferry, char *err, size_t errlen)
         return NULL;
     }
 
-    srv->workers = workers_start(ferry->cfg.workers, server_run_call, ferry, srv->evfd);
+    srv->workers =
+        workers_start(ferry->cfg.workers, server_run_call, ferry, srv->evfd);
     if (srv->workers == NULL) {
-        snprintf(err, errlen, "cannot start %d worker threads", ferry->cfg.workers);
+        snprintf(
+            err, errlen, "cannot start %d worker threads", ferry->cfg.workers);
         server_destroy(srv);
         return NULL;
     }
 
     if (server_watch(srv, srv->lfd, EPOLLIN, &ev_listen, EPOLL_CTL_ADD) != 0
-        || server_watch(srv, srv->sigfd, EPOLLIN, &ev_signal, EPOLL_CTL_ADD) != 0
+        || server_watch(srv, srv->sigfd, EPOLLIN, &ev_signal, EPOLL_CTL_ADD)
+            != 0
         || server_watch(srv, srv->evfd, EPOLLIN, &ev_event, EPOLL_CTL_ADD) != 0)
     {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
@@ -264,10 +275,10 @@ server_create(ferryd_t *ferry, char *err, size_t errlen)
 static void
 server_accept(server_t *srv)
 {
-    int      s;
-    conn_t  *c;
+    int     s;
+    conn_t *c;
 
-    for ( ;; ) {
+    for (;;) {
         s = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (s == -1) {
@@ -351,7 +362,7 @@ server_close_conn(server_t *srv, conn_t *c)
 static void
 server_free_dead(server_t *srv)
 {
-    conn_t  *c;
+    conn_t *c;
 
     while (srv->dead) {
         c = srv->dead;
@@ -367,7 +378,7 @@ server_free_dead(server_t *srv)
 static void
 server_arm(server_t *srv, conn_t *c)
 {
-    uint32_t  events = 0;
+    uint32_t events = 0;
 
     if (!c->busy && !c->closing) {
         events |= EPOLLIN | EPOLLRDHUP;
@@ -389,7 +400,7 @@ server_arm(server_t *srv, conn_t *c)
 static int
 server_flush(server_t *srv, conn_t *c)
 {
-    ssize_t  n;
+    ssize_t n;
 
     while (c->out_off < c->out_len) {
         n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
@@ -426,8 +437,8 @@ server_flush(server_t *srv, conn_t *c)
 static void
 server_send(conn_t *c, resp_t *resp)
 {
-    unsigned char  *frame, *out;
-    size_t          len;
+    unsigned char *frame, *out;
+    size_t         len;
 
     if (resp_frame(resp, &frame, &len) != 0) {
         log_error(c->tag, "cannot encode a response");
@@ -456,21 +467,21 @@ server_send(conn_t *c, resp_t *resp)
 static double
 server_ms_since(const struct timespec *t0)
 {
-    struct timespec  t;
+    struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
 
     return (double) (t.tv_sec - t0->tv_sec) * 1e3
-           + (double) (t.tv_nsec - t0->tv_nsec) / 1e6;
+        + (double) (t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 static void
 server_finish(conn_t *c, call_t *call)
 {
     log_debug(call->req.rid ? call->req.rid : c->tag, "%s %s -> %d (%.2f ms)",
-              call->req.method ? call->req.method : "-",
-              call->req.path ? call->req.path : "-",
-              call->resp.status, server_ms_since(&call->start));
+        call->req.method ? call->req.method : "-",
+        call->req.path ? call->req.path : "-", call->resp.status,
+        server_ms_since(&call->start));
 
     server_send(c, &call->resp);
     req_free(&call->req);
@@ -482,10 +493,10 @@ server_finish(conn_t *c, call_t *call)
 static void
 server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
 {
-    char             err[256], allow[64];
-    call_t           *call;
-    req_rc_t         rc;
-    route_rc_t       rrc;
+    char       err[256], allow[64];
+    call_t    *call;
+    req_rc_t   rc;
+    route_rc_t rrc;
 
     call = calloc(1, sizeof(*call));
     if (call == NULL) {
@@ -508,10 +519,11 @@ server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
     }
 
     rrc = router_match(ferryd_routes, ferryd_nroutes, &call->req, &call->route,
-                       allow, sizeof(allow));
+        allow, sizeof(allow));
 
     if (rrc == ROUTE_NOT_FOUND) {
-        log_info(call->req.rid, "%s %s: no such path", call->req.method, call->req.path);
+        log_info(call->req.rid, "%s %s: no such path", call->req.method,
+            call->req.path);
         resp_error(&call->resp, 404, "not found");
         server_finish(c, call);
         return;
@@ -525,7 +537,8 @@ server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
     }
 
     if (rrc == ROUTE_BAD_METHOD) {
-        log_info(call->req.rid, "%s %s: method not allowed", call->req.method, call->req.path);
+        log_info(call->req.rid, "%s %s: method not allowed", call->req.method,
+            call->req.path);
         resp_error(&call->resp, 405, "method not allowed");
         resp_header(&call->resp, "Allow", allow);
         server_finish(c, call);
@@ -546,22 +559,23 @@ server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
 static void
 server_process(server_t *srv, conn_t *c)
 {
-    size_t            plen, used;
-    ferry_frame_rc_t  rc;
+    size_t           plen, used;
+    ferry_frame_rc_t rc;
 
     while (c->fd != -1 && !c->busy && !c->closing) {
-        rc = ferry_frame_check(c->in, c->in_len, (size_t) srv->ferry->cfg.max_frame_bytes,
-                               &plen);
+        rc = ferry_frame_check(
+            c->in, c->in_len, (size_t) srv->ferry->cfg.max_frame_bytes, &plen);
 
         if (rc == FERRY_FRAME_AGAIN) {
             break;
         }
 
         if (rc == FERRY_FRAME_TOO_BIG) {
-            resp_t  resp;
+            resp_t resp;
 
-            log_error(c->tag, "frame of %zu bytes is too large (MAX_FRAME_BYTES %ld)",
-                      plen, srv->ferry->cfg.max_frame_bytes);
+            log_error(c->tag,
+                "frame of %zu bytes is too large (MAX_FRAME_BYTES %ld)", plen,
+                srv->ferry->cfg.max_frame_bytes);
             resp_init(&resp);
             resp_error(&resp, 413, "frame too large");
             resp.close = 1;
@@ -586,11 +600,11 @@ server_process(server_t *srv, conn_t *c)
 static void
 server_read(server_t *srv, conn_t *c)
 {
-    ssize_t         n;
-    size_t          cap;
-    unsigned char  *in;
+    ssize_t        n;
+    size_t         cap;
+    unsigned char *in;
 
-    for ( ;; ) {
+    for (;;) {
         if (c->closing) {
             return;
         }
@@ -628,8 +642,9 @@ server_read(server_t *srv, conn_t *c)
 
         if (n == 0) {
             if (c->in_len) {
-                log_debug(c->tag, "peer closed with %zu bytes of an unfinished frame",
-                          c->in_len);
+                log_debug(c->tag,
+                    "peer closed with %zu bytes of an unfinished frame",
+                    c->in_len);
             }
             server_close_conn(srv, c);
             return;
@@ -649,10 +664,10 @@ server_read(server_t *srv, conn_t *c)
 static void
 server_jobs_done(server_t *srv)
 {
-    uint64_t  count;
-    work_t   *w, *next;
-    call_t    *call;
-    conn_t   *c;
+    uint64_t count;
+    work_t  *w, *next;
+    call_t  *call;
+    conn_t  *c;
 
     if (read(srv->evfd, &count, sizeof(count)) < 0) {
         /* EAGAIN: another wake-up already took it */
@@ -683,13 +698,14 @@ server_jobs_done(server_t *srv)
 static void
 server_signal(server_t *srv)
 {
-    struct signalfd_siginfo  si;
+    struct signalfd_siginfo si;
 
     while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
 
         if (si.ssi_signo == SIGHUP) {
             if (log_reopen() != 0) {
-                log_error("server", "cannot reopen the log: %s", strerror(errno));
+                log_error(
+                    "server", "cannot reopen the log: %s", strerror(errno));
             } else {
                 log_info("server", "log reopened");
             }
@@ -698,7 +714,7 @@ server_signal(server_t *srv)
 
         if (!srv->draining) {
             log_info("server", "%s: draining %d request(s) in flight",
-                     si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", srv->busy);
+                si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", srv->busy);
             srv->draining = 1;
 
             epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfd, NULL);
@@ -714,7 +730,7 @@ server_signal(server_t *srv)
 static int
 server_drained(server_t *srv)
 {
-    conn_t  *c, *next;
+    conn_t *c, *next;
 
     for (c = srv->conns; c; c = next) {
         next = c->next;
@@ -730,15 +746,15 @@ server_drained(server_t *srv)
 int
 server_run(server_t *srv)
 {
-    int                 i, n;
-    conn_t             *c;
-    time_t              deadline = 0;
-    struct epoll_event  evs[64];
+    int                i, n;
+    conn_t            *c;
+    time_t             deadline = 0;
+    struct epoll_event evs[64];
 
-    log_info("server", "ferryd listening on %s (%d workers)", srv->ferry->cfg.ferry_socket,
-             srv->ferry->cfg.workers);
+    log_info("server", "ferryd listening on %s (%d workers)",
+        srv->ferry->cfg.ferry_socket, srv->ferry->cfg.workers);
 
-    for ( ;; ) {
+    for (;;) {
         if (srv->draining) {
             if (deadline == 0) {
                 deadline = time(NULL) + SERVER_DRAIN_SECS;
@@ -749,8 +765,8 @@ server_run(server_t *srv)
             }
 
             if (time(NULL) >= deadline) {
-                log_warn("server", "giving up on %d request(s) after %d s", srv->busy,
-                         SERVER_DRAIN_SECS);
+                log_warn("server", "giving up on %d request(s) after %d s",
+                    srv->busy, SERVER_DRAIN_SECS);
                 break;
             }
         }
@@ -794,12 +810,14 @@ server_run(server_t *srv)
             }
 
             if (c->events & EPOLLIN) {
-                if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                if (evs[i].events
+                    & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                     server_read(srv, c);
                 }
 
             } else if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
-                /* not reading, yet told the peer is gone: nobody is left to answer */
+                /* not reading, yet told the peer is gone: nobody is left to
+                 * answer */
                 log_debug(c->tag, "peer went away");
                 server_close_conn(srv, c);
             }
@@ -816,9 +834,9 @@ server_run(server_t *srv)
 void
 server_destroy(server_t *srv)
 {
-    conn_t  *c;
-    work_t  *w, *next;
-    call_t   *call;
+    conn_t *c;
+    work_t *w, *next;
+    call_t *call;
 
     if (srv == NULL) {
         return;

@@ -10,27 +10,27 @@
 #include <unistd.h>
 
 struct workers_s {
-    pthread_t        *threads;
-    int               n;
-    work_run_pt       run;
-    void             *data;
-    int               notify_fd;
+    pthread_t  *threads;
+    int         n;
+    work_run_pt run;
+    void       *data;
+    int         notify_fd;
 
-    pthread_mutex_t   lock;
-    pthread_cond_t    cond;
-    work_t           *todo, **todo_tail;
-    work_t           *done, **done_tail;
-    int               stop;
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
+    work_t         *todo, **todo_tail;
+    work_t         *done, **done_tail;
+    int             stop;
 };
 
 static void *
 workers_main(void *arg)
 {
-    workers_t  *ws = arg;
-    work_t     *w;
-    uint64_t    one = 1;
+    workers_t *ws = arg;
+    work_t    *w;
+    uint64_t   one = 1;
 
-    for ( ;; ) {
+    for (;;) {
         pthread_mutex_lock(&ws->lock);
 
         while (ws->todo == NULL && !ws->stop) {
@@ -67,9 +67,9 @@ workers_main(void *arg)
 workers_t *
 workers_start(int n, work_run_pt run, void *data, int notify_fd)
 {
-    workers_t  *ws;
-    sigset_t    all, old;
-    int         i;
+    workers_t *ws;
+    sigset_t   all, old;
+    int        i;
 
     ws = calloc(1, sizeof(*ws));
     if (ws == NULL) {
@@ -126,7 +126,7 @@ workers_push(workers_t *ws, work_t *w)
 work_t *
 workers_done(workers_t *ws)
 {
-    work_t  *w;
+    work_t *w;
 
     pthread_mutex_lock(&ws->lock);
     w = ws->done;
@@ -140,8 +140,8 @@ workers_done(workers_t *ws)
 work_t *
 workers_stop(workers_t *ws)
 {
-    int      i;
-    work_t  *done;
+    int     i;
+    work_t *done;
 
     pthread_mutex_lock(&ws->lock);
     ws->stop = 1;

@@ -1,13 +1,13 @@
 /*
- * The handler threads: requests (work) go in through a queue, run on one of WORKERS
- * threads, and come back through a done list; an eventfd wakes the event
- * loop when something is done.
+ * The handler threads: requests (work) go in through a queue, run on one of
+ * WORKERS threads, and come back through a done list; an eventfd wakes the
+ * event loop when something is done.
  */
 #ifndef FERRY_WORKERS_H
 #define FERRY_WORKERS_H
 
 typedef struct work_s {
-    struct work_s  *next;
+    struct work_s *next;
 } work_t;
 
 typedef void (*work_run_pt)(work_t *w, void *data);

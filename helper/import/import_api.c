@@ -23,38 +23,46 @@
 #include "import_report.h"
 #include "storage/s3_store.h"
 
-#define IMPORTS_JOB_COLUMNS                                                   \
-    "id, status, params->>'mode', params->'file'->>'name', "                  \
-    "(params->'file'->>'size')::bigint, params->'file'->>'sha256', "         \
-    "coalesce((progress->>'processed_rows')::bigint, 0), "                    \
-    "(progress->>'total_rows')::bigint, "                                     \
-    "coalesce((progress->>'inserted')::bigint, 0), "                          \
-    "coalesce((progress->>'updated')::bigint, 0), "                           \
-    "coalesce((progress->>'error_rows')::bigint, 0), "                        \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
-    "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
-    "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+/* one column of the SELECT a line */
+/* clang-format off */
+#define IMPORTS_ISO(col)                                                       \
+    "to_char(" col " AT TIME ZONE 'UTC', "                                     \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#define IMPORTS_JOB_COLUMNS                                                    \
+    "id, status, params->>'mode', params->'file'->>'name', "                   \
+    "(params->'file'->>'size')::bigint, params->'file'->>'sha256', "           \
+    "coalesce((progress->>'processed_rows')::bigint, 0), "                     \
+    "(progress->>'total_rows')::bigint, "                                      \
+    "coalesce((progress->>'inserted')::bigint, 0), "                           \
+    "coalesce((progress->>'updated')::bigint, 0), "                            \
+    "coalesce((progress->>'error_rows')::bigint, 0), "                         \
+    IMPORTS_ISO("created_at") ", "                                             \
+    IMPORTS_ISO("started_at") ", "                                             \
+    IMPORTS_ISO("finished_at") ", "                                            \
     "error"
+/* clang-format on */
 
 /* One row of IMPORTS_JOB_COLUMNS as the job's JSON. */
 static cJSON *
 imports_job_json(PGresult *res, int row)
 {
-    static const char *const names[] = {
-        "id", "status", "mode", "file_name", "file_size", "sha256", "processed_rows",
-        "total_rows", "inserted", "updated", "error_rows", "created_at", "started_at",
-        "finished_at", "error"
-    };
-    static const int numeric[] = { 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0 };
+    static const char *const names[] = { "id", "status", "mode", "file_name",
+        "file_size", "sha256", "processed_rows", "total_rows", "inserted",
+        "updated", "error_rows", "created_at", "started_at", "finished_at",
+        "error" };
+    static const int numeric[] = { 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0,
+        0 };
 
-    cJSON  *json = cJSON_CreateObject();
-    int     i;
+    cJSON *json = cJSON_CreateObject();
+    int    i;
 
     for (i = 0; i < (int) (sizeof(names) / sizeof(names[0])); i++) {
         if (PQgetisnull(res, row, i)) {
             cJSON_AddNullToObject(json, names[i]);
         } else if (numeric[i]) {
-            cJSON_AddNumberToObject(json, names[i], strtod(PQgetvalue(res, row, i), NULL));
+            cJSON_AddNumberToObject(
+                json, names[i], strtod(PQgetvalue(res, row, i), NULL));
         } else {
             cJSON_AddStringToObject(json, names[i], PQgetvalue(res, row, i));
         }
@@ -68,21 +76,21 @@ imports_job_json(PGresult *res, int row)
  * holding 404 (no such import of the caller's) or 500.
  */
 static int
-imports_answer(PGconn *conn, req_t *req, resp_t *resp, int status,
-    const char *id)
+imports_answer(
+    PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
 {
-    const char  *params[2] = { id, req->user };
-    PGresult    *res;
-    int          rc = -1;
+    const char *params[2] = { id, req->user };
+    PGresult   *res;
+    int         rc = -1;
 
     res = PQexecParams(conn,
-                       "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-                       "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-                       2, NULL, params, NULL, NULL, 0);
+        "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
+        2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "imports: %s",
-                            PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "imports: %s", PQerrorMessage(conn));
 
     } else if (PQntuples(res) == 0) {
         resp_error(resp, 404, "import not found");
@@ -100,17 +108,20 @@ imports_answer(PGconn *conn, req_t *req, resp_t *resp, int status,
 void
 imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    char         job_path[4096];
-    const char  *mode, *spool;
-    char        *pjson, id[JOB_ID_LEN], location[128];
-    int          renamed = 0, rc;
-    cJSON       *p, *f;
-    PGconn      *conn;
-    idem_rc_t    irc;
+    char        job_path[4096];
+    const char *mode, *spool;
+    char       *pjson, id[JOB_ID_LEN], location[128];
+    int         renamed = 0, rc;
+    cJSON      *p, *f;
+    PGconn     *conn;
+    idem_rc_t   irc;
 
     mode = req_query(req, "mode");
-    if (mode == NULL || (strcmp(mode, "insert_only") != 0 && strcmp(mode, "upsert") != 0)) {
-        resp_field_error(resp, 422, "mode", "mode must be insert_only or upsert");
+    if (mode == NULL
+        || (strcmp(mode, "insert_only") != 0 && strcmp(mode, "upsert") != 0))
+    {
+        resp_field_error(
+            resp, 422, "mode", "mode must be insert_only or upsert");
         return;
     }
 
@@ -122,7 +133,7 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     spool = caller_upload(ferry, req);
     if (spool == NULL) {
         log_error(req->rid, "import: the uploaded file is not in SPOOL_DIR %s",
-                  ferry->cfg.spool_dir);
+            ferry->cfg.spool_dir);
         resp_error(resp, 500, "upload spool misconfigured");
         return;
     }
@@ -151,9 +162,11 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     /* the file becomes the job's before the job exists */
-    snprintf(job_path, sizeof(job_path), "%s/import-%s.csv", ferry->cfg.spool_dir, id);
+    snprintf(job_path, sizeof(job_path), "%s/import-%s.csv",
+        ferry->cfg.spool_dir, id);
     if (rename(spool, job_path) != 0) {
-        log_error(req->rid, "import: rename %s to %s: %s", spool, job_path, strerror(errno));
+        log_error(req->rid, "import: rename %s to %s: %s", spool, job_path,
+            strerror(errno));
         (void) db_exec(conn, "ROLLBACK");
         db_release(ferry->db, conn);
         resp_error(resp, 500, "cannot take over the upload");
@@ -164,7 +177,8 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "mode", mode);
     f = cJSON_Duplicate(req->file, 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(f, "path", cJSON_CreateString(job_path));
+    cJSON_ReplaceItemInObjectCaseSensitive(
+        f, "path", cJSON_CreateString(job_path));
     cJSON_AddItemToObject(p, "file", f);
     pjson = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
@@ -188,7 +202,8 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     snprintf(location, sizeof(location), "/imports/%s", id);
     resp_header(resp, "Location", location);
 
-    log_info(req->rid, "import job %s created for user %s (%s)", id, req->user, mode);
+    log_info(req->rid, "import job %s created for user %s (%s)", id, req->user,
+        mode);
     jobs_notify(ferry->jobs);
 
     db_release(ferry->db, conn);
@@ -207,14 +222,15 @@ failed:
     db_release(ferry->db, conn);
 
     if (renamed && rename(job_path, spool) != 0) {
-        log_error(req->rid, "import: cannot give %s back: %s", job_path, strerror(errno));
+        log_error(req->rid, "import: cannot give %s back: %s", job_path,
+            strerror(errno));
     }
 }
 
 void
 imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    PGconn  *conn;
+    PGconn *conn;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -228,13 +244,13 @@ imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[3], *cursor, *l;
-    char         limit[16];
-    long         n;
-    int          i;
-    cJSON       *json, *items;
-    PGconn      *conn;
-    PGresult    *res;
+    const char *params[3], *cursor, *l;
+    char        limit[16];
+    long        n;
+    int         i;
+    cJSON      *json, *items;
+    PGconn     *conn;
+    PGresult   *res;
 
     l = req_query(req, "limit");
     n = l ? strtol(l, NULL, 10) : 20;
@@ -258,13 +274,15 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     /* newest first; the cursor is the id of the last item seen */
     res = PQexecParams(conn,
         "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-        "WHERE owner = $1 AND kind = 'import' AND ($3 = '' OR (created_at, id) < "
+        "WHERE owner = $1 AND kind = 'import' AND ($3 = '' OR (created_at, "
+        "id) < "
         "(SELECT created_at, id FROM jobs WHERE id::text = $3 AND owner = $1)) "
         "ORDER BY created_at DESC, id DESC LIMIT $2::int + 1",
         3, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "imports: %s", PQerrorMessage(conn));
         db_release(ferry->db, conn);
         PQclear(res);
         return;
@@ -278,7 +296,8 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     if (PQntuples(res) > n) {
-        cJSON_AddStringToObject(json, "next_cursor", PQgetvalue(res, (int) n - 1, 0));
+        cJSON_AddStringToObject(
+            json, "next_cursor", PQgetvalue(res, (int) n - 1, 0));
     } else {
         cJSON_AddNullToObject(json, "next_cursor");
     }
@@ -291,8 +310,8 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    char     before[16];
-    PGconn  *conn;
+    char    before[16];
+    PGconn *conn;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -300,9 +319,8 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     /* rows already loaded stay; the job's counters say how many */
-    switch (job_cancel(ferry, conn, "import", req->params[0], req->user,
-                       before))
-    {
+    switch (
+        job_cancel(ferry, conn, "import", req->params[0], req->user, before)) {
     case 0:
         resp_error(resp, 404, "import not found");
         break;
@@ -317,8 +335,8 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
         break;
 
     default:
-        resp_internal_error(resp, req->rid, "imports: %s",
-                            PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "imports: %s", PQerrorMessage(conn));
     }
 
     db_release(ferry->db, conn);
@@ -328,9 +346,9 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 static void
 imports_link(resp_t *resp, const char *link, time_t expires)
 {
-    char       when[32];
-    struct tm  tm;
-    cJSON     *json;
+    char      when[32];
+    struct tm tm;
+    cJSON    *json;
 
     gmtime_r(&expires, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -344,14 +362,14 @@ imports_link(resp_t *resp, const char *link, time_t expires)
 void
 imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char  *params[2], *base, *p;
-    char         path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
-    long long    expires;
-    struct stat  st;
-    time_t       t;
-    PGconn      *conn;
-    PGresult    *res;
-    cJSON       *json;
+    const char *params[2], *base, *p;
+    char        path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
+    long long   expires;
+    struct stat st;
+    time_t      t;
+    PGconn     *conn;
+    PGresult   *res;
+    cJSON      *json;
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -367,7 +385,8 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
         2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        resp_internal_error(resp, req->rid, "imports: %s", PQerrorMessage(conn));
+        resp_internal_error(
+            resp, req->rid, "imports: %s", PQerrorMessage(conn));
         goto done;
     }
 
@@ -386,7 +405,8 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     if (strcmp(PQgetvalue(res, 0, 3), "s3") == 0) {
-        snprintf(file, sizeof(file), "reports/%s-errors.csv", PQgetvalue(res, 0, 0));
+        snprintf(
+            file, sizeof(file), "reports/%s-errors.csv", PQgetvalue(res, 0, 0));
         t = time(NULL);
 
         if (s3_store_url(&ferry->cfg, file, t, link, sizeof(link)) != 0) {
@@ -418,13 +438,16 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     snprintf(path, sizeof(path), "%s/%s", p, file);
     if (ferry->jwt_key_len == 0
-        || ferry_link_sign(ferry->jwt_key, ferry->jwt_key_len, path, strlen(path), expires, sig) != 0)
+        || ferry_link_sign(ferry->jwt_key, ferry->jwt_key_len, path,
+               strlen(path), expires, sig)
+            != 0)
     {
         resp_error(resp, 503, "report links need JWT_SECRET_FILE");
         goto done;
     }
 
-    snprintf(link, sizeof(link), "%s/%s?expires=%lld&sig=%s", base, file, expires, sig);
+    snprintf(link, sizeof(link), "%s/%s?expires=%lld&sig=%s", base, file,
+        expires, sig);
     imports_link(resp, link, t);
 
 done:

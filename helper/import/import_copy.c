@@ -13,14 +13,15 @@
 static int
 import_grow(char **buf, size_t *cap, size_t need)
 {
-    size_t  n;
-    char   *p;
+    size_t n;
+    char  *p;
 
     if (need <= *cap) {
         return 0;
     }
 
-    for (n = *cap ? *cap : 65536; n < need; n *= 2) { /* void */ }
+    for (n = *cap ? *cap : 65536; n < need; n *= 2) { /* void */
+    }
 
     p = realloc(*buf, n);
     if (p == NULL) {
@@ -37,8 +38,8 @@ int
 import_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     int null_if_empty)
 {
-    size_t  i;
-    char   *p;
+    size_t i;
+    char  *p;
 
     if (import_grow(buf, cap, *len + 2 * n + 3) != 0) {
         return -1;
@@ -55,11 +56,24 @@ import_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
 
     for (i = 0; i < n; i++) {
         switch (s[i]) {
-        case '\\': *p++ = '\\'; *p++ = '\\'; break;
-        case '\t': *p++ = '\\'; *p++ = 't'; break;
-        case '\n': *p++ = '\\'; *p++ = 'n'; break;
-        case '\r': *p++ = '\\'; *p++ = 'r'; break;
-        default: *p++ = s[i];
+        case '\\':
+            *p++ = '\\';
+            *p++ = '\\';
+            break;
+        case '\t':
+            *p++ = '\\';
+            *p++ = 't';
+            break;
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = '\\';
+            *p++ = 'r';
+            break;
+        default:
+            *p++ = s[i];
         }
     }
 
@@ -107,12 +121,13 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
     const char *email, size_t email_len, const char *error, const char *raw,
     size_t raw_len)
 {
-    char  num[32];
-    int   n;
+    char num[32];
+    int  n;
 
     n = snprintf(num, sizeof(num), "%ld", line);
 
-    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, job_id, strlen(job_id), 0)
+    if (import_copy_value(
+            &b->errs, &b->errs_len, &b->errs_cap, job_id, strlen(job_id), 0)
         || import_grow(&b->errs, &b->errs_cap, b->errs_len + (size_t) n + 2))
     {
         return -1;
@@ -123,14 +138,16 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
     b->errs_len += (size_t) n;
     b->errs[b->errs_len++] = '\t';
 
-    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, email, email_len, 1)
+    if (import_copy_value(
+            &b->errs, &b->errs_len, &b->errs_cap, email, email_len, 1)
         || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
     {
         return -1;
     }
     b->errs[b->errs_len++] = '\t';
 
-    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, error, strlen(error), 0)
+    if (import_copy_value(
+            &b->errs, &b->errs_len, &b->errs_cap, error, strlen(error), 0)
         || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
     {
         return -1;
@@ -153,9 +170,9 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
 static int
 import_copy(PGconn *conn, const char *sql, const char *data, size_t len)
 {
-    PGresult    *res;
-    const char  *state;
-    int          rc;
+    PGresult   *res;
+    const char *state;
+    int         rc;
 
     res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -164,7 +181,9 @@ import_copy(PGconn *conn, const char *sql, const char *data, size_t len)
     }
     PQclear(res);
 
-    if ((len && PQputCopyData(conn, data, (int) len) != 1) || PQputCopyEnd(conn, NULL) != 1) {
+    if ((len && PQputCopyData(conn, data, (int) len) != 1)
+        || PQputCopyEnd(conn, NULL) != 1)
+    {
         return -1;
     }
 
@@ -185,12 +204,12 @@ import_copy(PGconn *conn, const char *sql, const char *data, size_t len)
 static char *
 import_rows_text(import_batch_t *b, int with_line, size_t *len)
 {
-    size_t  i, cap = 0, n = 0;
-    char   *buf = NULL, num[32];
-    int     k;
+    size_t i, cap = 0, n = 0;
+    char  *buf = NULL, num[32];
+    int    k;
 
     for (i = 0; i < b->nrows; i++) {
-        import_row_t  *r = &b->rows[i];
+        import_row_t *r = &b->rows[i];
 
         if (r->dead) {
             continue;
@@ -218,7 +237,7 @@ import_rows_text(import_batch_t *b, int with_line, size_t *len)
 static const import_row_t *
 import_row_by_line(import_batch_t *b, long line)
 {
-    size_t  lo = 0, hi = b->nrows, mid;
+    size_t lo = 0, hi = b->nrows, mid;
 
     while (lo < hi) {
         mid = (lo + hi) / 2;
@@ -236,11 +255,11 @@ int
 import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
     const char *job_id, import_counts_t *counts)
 {
-    char                *text;
-    size_t               len, live = 0, i;
-    int                  rc;
-    PGresult            *res;
-    const import_row_t  *r;
+    char               *text;
+    size_t              len, live = 0, i;
+    int                 rc;
+    PGresult           *res;
+    const import_row_t *r;
 
     memset(counts, 0, sizeof(*counts));
 
@@ -268,8 +287,10 @@ import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
         return -1;
     }
 
-    rc = import_copy(conn, "COPY customers (email, first_name, last_name, phone, city) "
-                           "FROM STDIN", text, len);
+    rc = import_copy(conn,
+        "COPY customers (email, first_name, last_name, phone, city) "
+        "FROM STDIN",
+        text, len);
     free(text);
 
     if (rc == 0) {
@@ -287,9 +308,12 @@ staged:
 
     counts->staged = 1;
 
-    if (db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS import_stage (line bigint, "
-                      "email text, first_name text, last_name text, phone text, city text) "
-                      "ON COMMIT DELETE ROWS") != 0
+    if (db_exec(conn,
+            "CREATE TEMP TABLE IF NOT EXISTS import_stage (line bigint, "
+            "email text, first_name text, last_name text, phone text, city "
+            "text) "
+            "ON COMMIT DELETE ROWS")
+            != 0
         || db_exec(conn, "TRUNCATE import_stage") != 0)
     {
         return -1;
@@ -317,12 +341,17 @@ staged:
          */
         res = PQexec(conn,
             "INSERT INTO customers (email, first_name, last_name, phone, city) "
-            "SELECT email, first_name, last_name, phone, city FROM import_stage "
-            "ON CONFLICT (email) DO UPDATE SET first_name = EXCLUDED.first_name, "
-            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = EXCLUDED.city, "
+            "SELECT email, first_name, last_name, phone, city FROM "
+            "import_stage "
+            "ON CONFLICT (email) DO UPDATE SET first_name = "
+            "EXCLUDED.first_name, "
+            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = "
+            "EXCLUDED.city, "
             "updated_at = now() "
-            "WHERE (customers.first_name, customers.last_name, customers.phone, customers.city) "
-            "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.phone, "
+            "WHERE (customers.first_name, customers.last_name, "
+            "customers.phone, customers.city) "
+            "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, "
+            "EXCLUDED.phone, "
             "EXCLUDED.city) "
             "RETURNING xmax = 0");
 
@@ -345,8 +374,10 @@ staged:
     }
 
     res = PQexec(conn,
-        "WITH ins AS (INSERT INTO customers (email, first_name, last_name, phone, city) "
-        "SELECT email, first_name, last_name, phone, city FROM import_stage ORDER BY line "
+        "WITH ins AS (INSERT INTO customers (email, first_name, last_name, "
+        "phone, city) "
+        "SELECT email, first_name, last_name, phone, city FROM import_stage "
+        "ORDER BY line "
         "ON CONFLICT (email) DO NOTHING RETURNING email) "
         "SELECT s.line FROM import_stage s LEFT JOIN ins USING (email) "
         "WHERE ins.email IS NULL ORDER BY s.line");
@@ -362,8 +393,10 @@ staged:
             continue;
         }
 
-        if (import_batch_error(b, job_id, r->line, b->arena + r->email, r->email_len,
-                               "email already exists", b->arena + r->raw, r->raw_len) != 0)
+        if (import_batch_error(b, job_id, r->line, b->arena + r->email,
+                r->email_len, "email already exists", b->arena + r->raw,
+                r->raw_len)
+            != 0)
         {
             PQclear(res);
             return -1;
@@ -384,6 +417,11 @@ import_copy_errors(PGconn *conn, import_batch_t *b)
         return 0;
     }
 
-    return import_copy(conn, "COPY import_errors (job_id, line, email, error, raw) FROM STDIN",
-                       b->errs, b->errs_len) == 0 ? 0 : -1;
+    return import_copy(conn,
+               "COPY import_errors (job_id, line, email, error, raw) FROM "
+               "STDIN",
+               b->errs, b->errs_len)
+            == 0
+        ? 0
+        : -1;
 }

@@ -11,52 +11,52 @@
 #include <libpq-fe.h>
 
 typedef struct {
-    long    line;
-    size_t  text;        /* the row as COPY text (5 columns), in the arena */
-    size_t  text_len;
-    size_t  email;       /* the email (no escapes needed), in the arena */
-    size_t  email_len;
-    size_t  raw;         /* the CSV text of the row, in the arena */
-    size_t  raw_len;
-    int     dead;        /* replaced by a later row (upsert) */
+    long   line;
+    size_t text; /* the row as COPY text (5 columns), in the arena */
+    size_t text_len;
+    size_t email; /* the email (no escapes needed), in the arena */
+    size_t email_len;
+    size_t raw; /* the CSV text of the row, in the arena */
+    size_t raw_len;
+    int    dead; /* replaced by a later row (upsert) */
 } import_row_t;
 
 typedef struct {
-    char           *arena;
-    size_t          arena_len;
-    size_t          arena_cap;
-    import_row_t   *rows;
-    size_t          nrows;
-    size_t          rows_cap;
+    char         *arena;
+    size_t        arena_len;
+    size_t        arena_cap;
+    import_row_t *rows;
+    size_t        nrows;
+    size_t        rows_cap;
 
     /* COPY text of the bad rows for import_errors */
-    char           *errs;
-    size_t          errs_len;
-    size_t          errs_cap;
-    long            nerrs;
+    char  *errs;
+    size_t errs_len;
+    size_t errs_cap;
+    long   nerrs;
 
     /* upsert rows replaced by a later row of the same batch */
-    size_t          superseded;
+    size_t superseded;
 
     /* email -> row index + 1, for duplicates inside the batch */
-    size_t         *hash;
-    size_t          hash_size;
+    size_t *hash;
+    size_t  hash_size;
 } import_batch_t;
 
 typedef struct {
-    long  inserted;
-    long  updated;
-    long  errors;       /* rows refused by the database (insert_only duplicates) */
-    int   staged;       /* the batch conflicted and went through staging */
+    long inserted;
+    long updated;
+    long errors; /* rows refused by the database (insert_only duplicates) */
+    int  staged; /* the batch conflicted and went through staging */
 } import_counts_t;
 
-int import_batch_init(import_batch_t *b, size_t rows);
+int  import_batch_init(import_batch_t *b, size_t rows);
 void import_batch_reset(import_batch_t *b);
 void import_batch_free(import_batch_t *b);
 
 /* Appends s to buf as a COPY text value (\N for NULL). -1 out of memory. */
-int import_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
-    int null_if_empty);
+int import_copy_value(char **buf, size_t *len, size_t *cap, const char *s,
+    size_t n, int null_if_empty);
 
 /* Adds a bad row; job_id goes into its COPY line. */
 int import_batch_error(import_batch_t *b, const char *job_id, long line,

@@ -11,8 +11,8 @@ enum {
     CSV_FIELD_START = 0,
     CSV_UNQUOTED,
     CSV_QUOTED,
-    CSV_QUOTE_IN_QUOTED,    /* a quote inside quotes: the end, or "" */
-    CSV_CR                  /* a CR outside quotes: CRLF or a lone CR */
+    CSV_QUOTE_IN_QUOTED, /* a quote inside quotes: the end, or "" */
+    CSV_CR               /* a CR outside quotes: CRLF or a lone CR */
 };
 
 void
@@ -37,8 +37,8 @@ csv_free(csv_t *csv)
 static int
 csv_grow(char **buf, size_t *cap, size_t need)
 {
-    size_t  n;
-    char   *b;
+    size_t n;
+    char  *b;
 
     if (need <= *cap) {
         return 0;
@@ -110,8 +110,8 @@ csv_end_field(csv_t *csv)
 static int
 csv_end_record(csv_t *csv, csv_record_pt cb, void *data, uint64_t end)
 {
-    csv_record_t  rec;
-    int           i, rc;
+    csv_record_t rec;
+    int          i, rc;
 
     csv_end_field(csv);
 
@@ -146,9 +146,9 @@ csv_end_record(csv_t *csv, csv_record_pt cb, void *data, uint64_t end)
 int
 csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
 {
-    size_t  i;
-    char    c;
-    int     rc;
+    size_t i;
+    char   c;
+    int    rc;
 
     for (i = 0; i < n; i++) {
         c = p[i];
@@ -156,7 +156,7 @@ csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
         if (csv->bom) {
             /* EF BB BF at the very start is not data */
             static const char bom[3] = { '\xef', '\xbb', '\xbf' };
-            uint64_t k = csv->offset;
+            uint64_t          k = csv->offset;
 
             if (k < 3 && c == bom[k]) {
                 csv->offset++;
@@ -172,7 +172,8 @@ csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
                 /* a partial BOM was data after all */
                 size_t j;
                 for (j = 0; j < k; j++) {
-                    if (csv_put(csv, bom[j]) != 0 || csv_raw(csv, bom[j]) != 0) {
+                    if (csv_put(csv, bom[j]) != 0 || csv_raw(csv, bom[j]) != 0)
+                    {
                         return -1;
                     }
                 }
@@ -194,8 +195,8 @@ csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
             csv->state = CSV_FIELD_START;
 
             if (csv->any) {
-                rc = csv_end_record(csv, cb, data,
-                                    c == '\n' ? csv->offset : csv->offset - 1);
+                rc = csv_end_record(
+                    csv, cb, data, c == '\n' ? csv->offset : csv->offset - 1);
                 if (rc != 0) {
                     return rc;
                 }

@@ -10,47 +10,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CSV_MAX_FIELDS  64
+#define CSV_MAX_FIELDS 64
 
 typedef struct {
-    const char  *field[CSV_MAX_FIELDS];
-    size_t       len[CSV_MAX_FIELDS];
-    int          nfields;        /* fields seen, even past CSV_MAX_FIELDS */
-    long         line;           /* line number where the record starts */
-    const char  *raw;            /* the record as written, without its newline */
-    size_t       raw_len;
-    int          too_long;       /* a field was over the limit (and cut) */
-    int          bad_quote;      /* text after a closing quote */
-    uint64_t     end;            /* offset just past the record */
+    const char *field[CSV_MAX_FIELDS];
+    size_t      len[CSV_MAX_FIELDS];
+    int         nfields; /* fields seen, even past CSV_MAX_FIELDS */
+    long        line;    /* line number where the record starts */
+    const char *raw;     /* the record as written, without its newline */
+    size_t      raw_len;
+    int         too_long;  /* a field was over the limit (and cut) */
+    int         bad_quote; /* text after a closing quote */
+    uint64_t    end;       /* offset just past the record */
 } csv_record_t;
 
 /* returns 0 to go on, anything else stops csv_feed with that value */
 typedef int (*csv_record_pt)(void *data, const csv_record_t *rec);
 
 typedef struct {
-    size_t          max_field;
-    int             state;
-    int             bom;          /* still looking for a UTF-8 BOM */
-    uint64_t        offset;       /* bytes seen */
-    long            line;         /* current physical line */
-    long            rec_line;
+    size_t   max_field;
+    int      state;
+    int      bom;    /* still looking for a UTF-8 BOM */
+    uint64_t offset; /* bytes seen */
+    long     line;   /* current physical line */
+    long     rec_line;
 
     /* the current record: unescaped field values, and the raw text */
-    char           *vals;
-    size_t          vals_len;
-    size_t          vals_cap;
-    char           *raw;
-    size_t          raw_len;
-    size_t          raw_cap;
-    size_t          fstart[CSV_MAX_FIELDS];
-    size_t          flen[CSV_MAX_FIELDS];
-    int             nfields;
-    size_t          cur_len;      /* bytes of the field being read */
-    int             too_long;
-    int             bad_quote;
-    int             any;          /* the record has at least one byte */
-    int             nul;          /* a NUL byte was seen: not a text file */
-    uint64_t        nul_offset;
+    char    *vals;
+    size_t   vals_len;
+    size_t   vals_cap;
+    char    *raw;
+    size_t   raw_len;
+    size_t   raw_cap;
+    size_t   fstart[CSV_MAX_FIELDS];
+    size_t   flen[CSV_MAX_FIELDS];
+    int      nfields;
+    size_t   cur_len; /* bytes of the field being read */
+    int      too_long;
+    int      bad_quote;
+    int      any; /* the record has at least one byte */
+    int      nul; /* a NUL byte was seen: not a text file */
+    uint64_t nul_offset;
 } csv_t;
 
 /* offset/line: where reading starts (0/1 for a whole file; a resumed

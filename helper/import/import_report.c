@@ -17,7 +17,8 @@
 #include "storage/s3_store.h"
 
 void
-import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t len)
+import_report_path(
+    const ferryd_t *ferry, const char *job_id, char *path, size_t len)
 {
     snprintf(path, len, "%s/%s-errors.csv", ferry->cfg.reports_dir, job_id);
 }
@@ -25,24 +26,27 @@ import_report_path(const ferryd_t *ferry, const char *job_id, char *path, size_t
 int
 import_report_write(job_t *job, const char **where)
 {
-    char       path[4096], tmp[4200], sql[512], *buf;
-    FILE      *f;
-    PGresult  *res;
-    int        n, ok = 1;
+    char      path[4096], tmp[4200], sql[512], *buf;
+    FILE     *f;
+    PGresult *res;
+    int       n, ok = 1;
 
     import_report_path(job->ferry, job->id, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 
     f = fopen(tmp, "w");
     if (f == NULL) {
-        log_error(job->worker, "job %s: cannot write %s: %s", job->id, tmp, strerror(errno));
+        log_error(job->worker, "job %s: cannot write %s: %s", job->id, tmp,
+            strerror(errno));
         return -1;
     }
 
     /* job ids are uuids from PostgreSQL: safe to inline */
     snprintf(sql, sizeof(sql),
-             "COPY (SELECT line, email, error, raw FROM import_errors WHERE job_id = '%s' "
-             "ORDER BY line) TO STDOUT WITH (FORMAT csv, HEADER)", job->id);
+        "COPY (SELECT line, email, error, raw FROM import_errors WHERE job_id "
+        "= '%s' "
+        "ORDER BY line) TO STDOUT WITH (FORMAT csv, HEADER)",
+        job->id);
 
     res = PQexec(job->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -76,17 +80,19 @@ import_report_write(job_t *job, const char **where)
     *where = "local";
 
     if (s3_store_enabled(&job->ferry->cfg)) {
-        char  key[128], err[512];
+        char key[128], err[512];
 
         snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
 
         if (s3_store_put(&job->ferry->cfg, path, key, err, sizeof(err)) != 0) {
             /* the report is still served from REPORTS_DIR */
-            log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
+            log_error(
+                job->worker, "job %s: errors.csv to S3: %s", job->id, err);
         } else {
             *where = "s3";
             unlink(path);
-            log_debug(job->worker, "job %s: errors.csv put to S3 as %s", job->id, key);
+            log_debug(job->worker, "job %s: errors.csv put to S3 as %s",
+                job->id, key);
         }
     }
 
@@ -96,13 +102,13 @@ import_report_write(job_t *job, const char **where)
 void
 import_report_sweep(ferryd_t *ferry)
 {
-    DIR            *d;
-    struct dirent  *e;
-    struct stat     st;
-    char            path[4096];
-    time_t          now = time(NULL);
-    size_t          n;
-    int             removed = 0;
+    DIR           *d;
+    struct dirent *e;
+    struct stat    st;
+    char           path[4096];
+    time_t         now = time(NULL);
+    size_t         n;
+    int            removed = 0;
 
     if (ferry->cfg.reports_dir[0] == '\0') {
         return;
@@ -119,7 +125,8 @@ import_report_sweep(ferryd_t *ferry)
             continue;
         }
 
-        snprintf(path, sizeof(path), "%s/%s", ferry->cfg.reports_dir, e->d_name);
+        snprintf(
+            path, sizeof(path), "%s/%s", ferry->cfg.reports_dir, e->d_name);
 
         if (stat(path, &st) == 0 && now - st.st_mtime > ferry->cfg.report_ttl
             && unlink(path) == 0)
@@ -131,7 +138,7 @@ import_report_sweep(ferryd_t *ferry)
     closedir(d);
 
     if (removed) {
-        log_info("import", "removed %d report(s) older than REPORT_TTL (%d s)", removed,
-                 ferry->cfg.report_ttl);
+        log_info("import", "removed %d report(s) older than REPORT_TTL (%d s)",
+            removed, ferry->cfg.report_ttl);
     }
 }

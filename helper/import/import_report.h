@@ -11,8 +11,8 @@
 #include "core/jobs.h"
 
 /* The path of a job's errors.csv under REPORTS_DIR. */
-void import_report_path(const ferryd_t *ferry, const char *job_id,
-    char *path, size_t len);
+void import_report_path(
+    const ferryd_t *ferry, const char *job_id, char *path, size_t len);
 
 /* Writes the job's errors.csv; where becomes "local" or "s3". 0, or -1. */
 int import_report_write(job_t *job, const char **where);

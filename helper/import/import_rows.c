@@ -14,7 +14,7 @@
 static size_t
 import_hash(const char *s, size_t n)
 {
-    size_t  h = 1469598103934665603ULL;
+    size_t h = 1469598103934665603ULL;
 
     while (n--) {
         h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
@@ -28,14 +28,15 @@ import_hash(const char *s, size_t n)
 static size_t
 import_seen(import_batch_t *b, const char *email, size_t len, size_t row)
 {
-    size_t  i, k;
+    size_t i, k;
 
     i = import_hash(email, len) % b->hash_size;
 
     while ((k = b->hash[i]) != 0) {
-        import_row_t  *r = &b->rows[k - 1];
+        import_row_t *r = &b->rows[k - 1];
 
-        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0) {
+        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0)
+        {
             b->hash[i] = row + 1;
             return k;
         }
@@ -52,9 +53,9 @@ import_seen(import_batch_t *b, const char *email, size_t len, size_t row)
 static char *
 import_raw_text(const csv_record_t *rec, size_t *len)
 {
-    const unsigned char  *s = (const unsigned char *) rec->raw;
-    char                 *out, *p;
-    size_t                i = 0, k;
+    const unsigned char *s = (const unsigned char *) rec->raw;
+    char                *out, *p;
+    size_t               i = 0, k;
 
     out = malloc(rec->raw_len * 3 + 1);
     if (out == NULL) {
@@ -85,16 +86,18 @@ import_raw_text(const csv_record_t *rec, size_t *len)
 /* Records a bad row: 1, or -1 out of memory. */
 static int
 import_rows_bad(const import_rows_t *ir, import_batch_t *b,
-    const csv_record_t *rec, const char *email, size_t elen,
-    const char *msg)
+    const csv_record_t *rec, const char *email, size_t elen, const char *msg)
 {
-    char    *raw;
-    size_t   len;
-    int      rc;
+    char  *raw;
+    size_t len;
+    int    rc;
 
     if (ferry_utf8_valid((const unsigned char *) rec->raw, rec->raw_len)) {
-        return import_batch_error(b, ir->job_id, rec->line, email, elen,
-                                  msg, rec->raw, rec->raw_len) == 0 ? 1 : -1;
+        return import_batch_error(b, ir->job_id, rec->line, email, elen, msg,
+                   rec->raw, rec->raw_len)
+                == 0
+            ? 1
+            : -1;
     }
 
     raw = import_raw_text(rec, &len);
@@ -102,8 +105,8 @@ import_rows_bad(const import_rows_t *ir, import_batch_t *b,
         return -1;
     }
 
-    rc = import_batch_error(b, ir->job_id, rec->line, email, elen,
-                            msg, raw, len);
+    rc = import_batch_error(
+        b, ir->job_id, rec->line, email, elen, msg, raw, len);
     free(raw);
 
     return rc == 0 ? 1 : -1;
@@ -112,11 +115,13 @@ import_rows_bad(const import_rows_t *ir, import_batch_t *b,
 static int
 import_arena(import_batch_t *b, const char *s, size_t n, size_t *off)
 {
-    char   *a;
-    size_t  cap;
+    char  *a;
+    size_t cap;
 
     if (b->arena_len + n > b->arena_cap) {
-        for (cap = b->arena_cap ? b->arena_cap : 65536; cap < b->arena_len + n; cap *= 2) {
+        for (cap = b->arena_cap ? b->arena_cap : 65536; cap < b->arena_len + n;
+             cap *= 2)
+        {
             /* void */
         }
         a = realloc(b->arena, cap);
@@ -135,34 +140,41 @@ import_arena(import_batch_t *b, const char *s, size_t n, size_t *off)
 }
 
 int
-import_rows_add(const import_rows_t *ir, import_batch_t *b,
-    const csv_record_t *rec)
+import_rows_add(
+    const import_rows_t *ir, import_batch_t *b, const csv_record_t *rec)
 {
-    char           email[256], err[128];
-    size_t         i, elen, prev;
-    import_row_t  *row;
-    size_t         tlen, off;
+    char          email[256], err[128];
+    size_t        i, elen, prev;
+    import_row_t *row;
+    size_t        tlen, off;
 
     if (rec->nfields != IMPORT_COLUMNS) {
-        snprintf(err, sizeof(err), "expected %d fields, found %d", IMPORT_COLUMNS, rec->nfields);
-        return import_rows_bad(ir, b, rec, rec->field[0], ferry_utf8_valid((const unsigned char *)
-                            rec->field[0], rec->len[0]) ? rec->len[0] : 0, err);
+        snprintf(err, sizeof(err), "expected %d fields, found %d",
+            IMPORT_COLUMNS, rec->nfields);
+        return import_rows_bad(ir, b, rec, rec->field[0],
+            ferry_utf8_valid((const unsigned char *) rec->field[0], rec->len[0])
+                ? rec->len[0]
+                : 0,
+            err);
     }
 
     for (i = 0; i < IMPORT_COLUMNS; i++) {
-        if (!ferry_utf8_valid((const unsigned char *) rec->field[i], rec->len[i])) {
+        if (!ferry_utf8_valid(
+                (const unsigned char *) rec->field[i], rec->len[i])) {
             return import_rows_bad(ir, b, rec, "", 0, "invalid UTF-8");
         }
     }
 
     if (rec->too_long) {
-        snprintf(err, sizeof(err), "a field is longer than %zu bytes (IMPORT_MAX_FIELD_BYTES)",
-                 ir->max_field);
+        snprintf(err, sizeof(err),
+            "a field is longer than %zu bytes (IMPORT_MAX_FIELD_BYTES)",
+            ir->max_field);
         return import_rows_bad(ir, b, rec, rec->field[0], rec->len[0], err);
     }
 
     if (rec->bad_quote) {
-        return import_rows_bad(ir, b, rec, rec->field[0], rec->len[0], "malformed quoting");
+        return import_rows_bad(
+            ir, b, rec, rec->field[0], rec->len[0], "malformed quoting");
     }
 
     if (rec->len[0] == 0) {
@@ -170,14 +182,16 @@ import_rows_add(const import_rows_t *ir, import_batch_t *b,
     }
 
     if (rec->len[0] >= sizeof(email)) {
-        return import_rows_bad(ir, b, rec, rec->field[0], rec->len[0], "invalid email");
+        return import_rows_bad(
+            ir, b, rec, rec->field[0], rec->len[0], "invalid email");
     }
 
     memcpy(email, rec->field[0], rec->len[0]);
     email[rec->len[0]] = '\0';
 
     if (ferry_email_normalize(email, email) != 0) {
-        return import_rows_bad(ir, b, rec, rec->field[0], rec->len[0], "invalid email");
+        return import_rows_bad(
+            ir, b, rec, rec->field[0], rec->len[0], "invalid email");
     }
 
     elen = strlen(email);
@@ -185,7 +199,8 @@ import_rows_add(const import_rows_t *ir, import_batch_t *b,
     prev = import_seen(b, email, elen, b->nrows);
 
     if (prev && !ir->upsert) {
-        snprintf(err, sizeof(err), "duplicate email (first on line %ld)", b->rows[prev - 1].line);
+        snprintf(err, sizeof(err), "duplicate email (first on line %ld)",
+            b->rows[prev - 1].line);
         /* the first occurrence stays the one recorded */
         import_seen(b, email, elen, prev - 1);
         return import_rows_bad(ir, b, rec, email, elen, err);
@@ -209,14 +224,18 @@ import_rows_add(const import_rows_t *ir, import_batch_t *b,
     row->line = rec->line;
     row->text = b->arena_len;
 
-    if (import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, email, elen, 0) != 0) {
+    if (import_copy_value(
+            &b->arena, &b->arena_len, &b->arena_cap, email, elen, 0)
+        != 0)
+    {
         return -1;
     }
 
     for (i = 1; i < IMPORT_COLUMNS; i++) {
         if (import_arena(b, "\t", 1, &off) != 0
-            || import_copy_value(&b->arena, &b->arena_len, &b->arena_cap, rec->field[i],
-                              rec->len[i], 1) != 0)
+            || import_copy_value(&b->arena, &b->arena_len, &b->arena_cap,
+                   rec->field[i], rec->len[i], 1)
+                != 0)
         {
             return -1;
         }

@@ -11,17 +11,17 @@
 #include "import_copy.h"
 #include "import_csv.h"
 
-#define IMPORT_COLUMNS  5
+#define IMPORT_COLUMNS 5
 
 typedef struct {
-    const char  *job_id;
-    int          upsert;      /* a later row of the same email wins */
-    size_t       max_field;   /* IMPORT_MAX_FIELD_BYTES, for the message */
+    const char *job_id;
+    int         upsert;    /* a later row of the same email wins */
+    size_t      max_field; /* IMPORT_MAX_FIELD_BYTES, for the message */
 } import_rows_t;
 
 /* 0 the row was added, 1 it was refused and recorded as a bad row, -1 out
  * of memory or the batch has no room for another row. */
-int import_rows_add(const import_rows_t *ir, import_batch_t *b,
-    const csv_record_t *rec);
+int import_rows_add(
+    const import_rows_t *ir, import_batch_t *b, const csv_record_t *rec);
 
 #endif

@@ -23,17 +23,17 @@
 #include "import_rows.h"
 #include "core/log.h"
 
-#define IMPORT_CHUNK    (1024 * 1024)
+#define IMPORT_CHUNK (1024 * 1024)
 
-#define IMPORT_STAGED_RUN  16
+#define IMPORT_STAGED_RUN 16
 
 /* A batch sealed by the reader, with where the file stood at its end. */
 typedef struct {
-    import_batch_t      batch;
-    unsigned long long  end;           /* offset just past its last record */
-    long                line;          /* line of the record after it */
-    long                processed;     /* rows read up to its end */
-    long                parse_errors;  /* rows refused by validation up to its end */
+    import_batch_t     batch;
+    unsigned long long end;       /* offset just past its last record */
+    long               line;      /* line of the record after it */
+    long               processed; /* rows read up to its end */
+    long parse_errors;            /* rows refused by validation up to its end */
 } import_part_t;
 
 /*
@@ -44,45 +44,45 @@ typedef struct {
  * reader has waited for it to be idle.
  */
 typedef struct {
-    job_t              *job;
-    int                 upsert;
-    import_rows_t       rows;
-    csv_t               csv;
-    int                 header;     /* the next record is the header */
+    job_t        *job;
+    int           upsert;
+    import_rows_t rows;
+    csv_t         csv;
+    int           header; /* the next record is the header */
 
     /* the reader's side */
-    import_part_t       parts[2];
-    int                 cur;
-    long                processed;
-    long                parse_errors;
-    unsigned long long  batch_end;
-    long                batch_line;
+    import_part_t      parts[2];
+    int                cur;
+    long               processed;
+    long               parse_errors;
+    unsigned long long batch_end;
+    long               batch_line;
 
     /* the loader's side: what is committed */
-    unsigned long long  offset;
-    long                line;
-    long                done_processed;
-    long                done_parse_errors;
-    long                inserted;
-    long                updated;
-    long                db_errors;      /* rows refused by the database */
-    int                 lost;           /* cancelled, or claimed by another runner */
+    unsigned long long offset;
+    long               line;
+    long               done_processed;
+    long               done_parse_errors;
+    long               inserted;
+    long               updated;
+    long               db_errors; /* rows refused by the database */
+    int                lost;      /* cancelled, or claimed by another runner */
 
     /* batches left to stage without trying the straight COPY first: after
      * a conflict the next batches likely conflict too (an upsert into a
      * full table), and a failed COPY is work thrown away */
-    int                 staged_run;
+    int staged_run;
 
-    const char         *report;         /* where errors.csv went: "local" or "s3" */
+    const char *report; /* where errors.csv went: "local" or "s3" */
 
     /* the hand-over */
-    pthread_t           loader;
-    int                 loader_up;
-    pthread_mutex_t     lock;
-    pthread_cond_t      cond;
-    int                 pending;        /* the part handed over, or -1 */
-    int                 quit;
-    int                 loader_rc;      /* IMPORT_GO_ON, or why the loader stopped */
+    pthread_t       loader;
+    int             loader_up;
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
+    int             pending; /* the part handed over, or -1 */
+    int             quit;
+    int             loader_rc; /* IMPORT_GO_ON, or why the loader stopped */
 } import_t;
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
@@ -90,29 +90,31 @@ enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
 static long
 import_progress_num(cJSON *p, const char *name)
 {
-    cJSON  *v = cJSON_GetObjectItemCaseSensitive(p, name);
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(p, name);
 
     return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
 }
 
 static char *
-import_progress_json(import_t *im, unsigned long long offset, long line, long processed,
-    long errors, int total)
+import_progress_json(import_t *im, unsigned long long offset, long line,
+    long processed, long errors, int total)
 {
-    char  buf[512];
-    int   n;
+    char buf[512];
+    int  n;
 
     n = snprintf(buf, sizeof(buf),
-                 "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
-                 "\"updated\":%ld,\"error_rows\":%ld",
-                 offset, line, processed, im->inserted, im->updated, errors);
+        "{\"offset\":%llu,\"line\":%ld,\"processed_rows\":%ld,\"inserted\":%ld,"
+        "\"updated\":%ld,\"error_rows\":%ld",
+        offset, line, processed, im->inserted, im->updated, errors);
 
     if (total) {
-        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"total_rows\":%ld", processed);
+        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"total_rows\":%ld",
+            processed);
     }
 
     if (im->report) {
-        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"report\":\"%s\"", im->report);
+        n += snprintf(buf + n, sizeof(buf) - (size_t) n, ",\"report\":\"%s\"",
+            im->report);
     }
 
     snprintf(buf + n, sizeof(buf) - (size_t) n, "}");
@@ -125,12 +127,12 @@ import_progress_json(import_t *im, unsigned long long offset, long line, long pr
 static int
 import_flush(import_t *im, import_part_t *part)
 {
-    job_t           *job = im->job;
-    PGconn          *conn = job->conn;
-    import_counts_t  counts;
-    char            *progress;
-    long             inserted, updated, db_errors;
-    int              rc;
+    job_t          *job = im->job;
+    PGconn         *conn = job->conn;
+    import_counts_t counts;
+    char           *progress;
+    long            inserted, updated, db_errors;
+    int             rc;
 
     if (db_exec(conn, "BEGIN") != 0) {
         goto failed;
@@ -140,8 +142,9 @@ import_flush(import_t *im, import_part_t *part)
         usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
     }
 
-    if (import_copy_load(conn, &part->batch, im->upsert, im->staged_run == 0, job->id,
-                         &counts) != 0
+    if (import_copy_load(conn, &part->batch, im->upsert, im->staged_run == 0,
+            job->id, &counts)
+            != 0
         || import_copy_errors(conn, &part->batch) != 0)
     {
         goto failed;
@@ -156,7 +159,7 @@ import_flush(import_t *im, import_part_t *part)
     im->db_errors += counts.errors;
 
     progress = import_progress_json(im, part->end, part->line, part->processed,
-                                    part->parse_errors + im->db_errors, 0);
+        part->parse_errors + im->db_errors, 0);
     rc = job_progress(job, progress);
     free(progress);
 
@@ -186,15 +189,17 @@ import_flush(import_t *im, import_part_t *part)
     im->done_processed = part->processed;
     im->done_parse_errors = part->parse_errors;
 
-    log_debug(job->worker, "job %s: %ld rows (%ld inserted, %ld updated, %ld bad)",
-              job->id, im->done_processed, im->inserted, im->updated,
-              im->done_parse_errors + im->db_errors);
+    log_debug(job->worker,
+        "job %s: %ld rows (%ld inserted, %ld updated, %ld bad)", job->id,
+        im->done_processed, im->inserted, im->updated,
+        im->done_parse_errors + im->db_errors);
 
     return *job->stop ? IMPORT_STOP : IMPORT_GO_ON;
 
 failed:
 
-    log_error(job->worker, "job %s: loading a batch: %s", job->id, PQerrorMessage(conn));
+    log_error(job->worker, "job %s: loading a batch: %s", job->id,
+        PQerrorMessage(conn));
     (void) db_exec(conn, "ROLLBACK");
 
     return IMPORT_FAIL;
@@ -203,12 +208,12 @@ failed:
 static void *
 import_loader(void *data)
 {
-    import_t  *im = data;
-    int        i, rc;
+    import_t *im = data;
+    int       i, rc;
 
     pthread_mutex_lock(&im->lock);
 
-    for ( ;; ) {
+    for (;;) {
         while (im->pending == -1 && !im->quit) {
             pthread_cond_wait(&im->cond, &im->lock);
         }
@@ -237,7 +242,7 @@ import_loader(void *data)
 static int
 import_wait(import_t *im)
 {
-    int  rc;
+    int rc;
 
     pthread_mutex_lock(&im->lock);
     while (im->pending != -1) {
@@ -253,11 +258,13 @@ import_wait(import_t *im)
 static int
 import_seal(import_t *im)
 {
-    import_part_t  *part = &im->parts[im->cur];
-    int             rc;
+    import_part_t *part = &im->parts[im->cur];
+    int            rc;
 
     /* nothing read since the last batch: nothing to commit */
-    if (part->batch.nrows == 0 && part->batch.nerrs == 0 && im->batch_end == part->end) {
+    if (part->batch.nrows == 0 && part->batch.nerrs == 0
+        && im->batch_end == part->end)
+    {
         return import_wait(im);
     }
 
@@ -287,8 +294,8 @@ import_seal(import_t *im)
 static int
 import_on_record(void *data, const csv_record_t *rec)
 {
-    import_t        *im = data;
-    import_batch_t  *b = &im->parts[im->cur].batch;
+    import_t       *im = data;
+    import_batch_t *b = &im->parts[im->cur].batch;
 
     if (im->header) {
         im->header = 0;
@@ -309,7 +316,9 @@ import_on_record(void *data, const csv_record_t *rec)
     im->batch_end = rec->end;
     im->batch_line = im->csv.line;
 
-    if (b->nrows + b->nerrs >= (size_t) im->job->ferry->cfg.batch_size || b->nrows == b->rows_cap) {
+    if (b->nrows + b->nerrs >= (size_t) im->job->ferry->cfg.batch_size
+        || b->nrows == b->rows_cap)
+    {
         return import_seal(im);
     }
 
@@ -318,27 +327,31 @@ import_on_record(void *data, const csv_record_t *rec)
 
 /* The job's last word: done / failed / cancelled, with its counters. */
 static void
-import_end(import_t *im, const char *status, const char *error, const char *path)
+import_end(
+    import_t *im, const char *status, const char *error, const char *path)
 {
-    job_t       *job = im->job;
-    char        *progress;
-    int          rc;
+    job_t *job = im->job;
+    char  *progress;
+    int    rc;
 
-    progress = import_progress_json(im, im->offset, im->line, im->done_processed,
-                                    im->done_parse_errors + im->db_errors,
-                                    strcmp(status, "done") == 0);
+    progress =
+        import_progress_json(im, im->offset, im->line, im->done_processed,
+            im->done_parse_errors + im->db_errors, strcmp(status, "done") == 0);
 
     rc = job_finish(job, status, progress, error);
     free(progress);
 
     if (rc == 1 && path && unlink(path) != 0 && errno != ENOENT) {
-        log_warn(job->worker, "job %s: cannot remove %s: %s", job->id, path, strerror(errno));
+        log_warn(job->worker, "job %s: cannot remove %s: %s", job->id, path,
+            strerror(errno));
     }
 
     if (rc == 1) {
-        log_info(job->worker, "import %s %s: %ld rows, %ld inserted, %ld updated, %ld bad%s%s",
-                 job->id, status, im->done_processed, im->inserted, im->updated,
-                 im->done_parse_errors + im->db_errors, error ? ": " : "", error ? error : "");
+        log_info(job->worker,
+            "import %s %s: %ld rows, %ld inserted, %ld updated, %ld bad%s%s",
+            job->id, status, im->done_processed, im->inserted, im->updated,
+            im->done_parse_errors + im->db_errors, error ? ": " : "",
+            error ? error : "");
     }
 }
 
@@ -346,17 +359,19 @@ import_end(import_t *im, const char *status, const char *error, const char *path
 static void
 import_stopped(import_t *im, const char *spool)
 {
-    job_t  *job = im->job;
+    job_t *job = im->job;
 
     if (!im->lost) {
         /* ferryd is stopping: hand the job back, it resumes at once */
         job_hand_back(job);
-        log_info(job->worker, "job %s: handed back at line %ld", job->id, im->line);
+        log_info(
+            job->worker, "job %s: handed back at line %ld", job->id, im->line);
         return;
     }
 
     if (job_is_cancelled(job) == 1) {
-        log_info(job->worker, "job %s cancelled after %ld rows", job->id, im->done_processed);
+        log_info(job->worker, "job %s cancelled after %ld rows", job->id,
+            im->done_processed);
         unlink(spool);
     }
 }
@@ -364,19 +379,18 @@ import_stopped(import_t *im, const char *spool)
 void
 import_cancel(ferryd_t *ferry, const char *id, const char *params)
 {
-    cJSON  *p, *path;
+    cJSON *p, *path;
 
     (void) ferry;
 
     p = cJSON_Parse(params);
     path = cJSON_GetObjectItemCaseSensitive(
-               cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
+        cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
 
     if (cJSON_IsString(path) && unlink(path->valuestring) != 0
-        && errno != ENOENT)
-    {
+        && errno != ENOENT) {
         log_warn("import", "job %s: cannot remove %s: %s", id,
-                 path->valuestring, strerror(errno));
+            path->valuestring, strerror(errno));
     }
 
     cJSON_Delete(p);
@@ -385,12 +399,12 @@ import_cancel(ferryd_t *ferry, const char *id, const char *params)
 void
 import_run(job_t *job)
 {
-    import_t     im;
-    cJSON       *params, *progress, *file, *path, *mode;
-    char        *buf = NULL, msg[256];
-    const char  *spool = NULL;
-    ssize_t      n = 0;
-    int          fd = -1, rc = IMPORT_GO_ON, i;
+    import_t    im;
+    cJSON      *params, *progress, *file, *path, *mode;
+    char       *buf = NULL, msg[256];
+    const char *spool = NULL;
+    ssize_t     n = 0;
+    int         fd = -1, rc = IMPORT_GO_ON, i;
 
     memset(&im, 0, sizeof(im));
     im.job = job;
@@ -431,20 +445,26 @@ import_run(job_t *job)
     im.batch_line = im.line;
 
     if (im.offset) {
-        log_info(job->worker, "job %s: resuming at line %ld (byte %llu, %ld rows done)",
-                 job->id, im.line, im.offset, im.done_processed);
+        log_info(job->worker,
+            "job %s: resuming at line %ld (byte %llu, %ld rows done)", job->id,
+            im.line, im.offset, im.done_processed);
     }
 
     fd = open(spool, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
-        snprintf(msg, sizeof(msg), "the uploaded file is gone: %s", strerror(errno));
+        snprintf(
+            msg, sizeof(msg), "the uploaded file is gone: %s", strerror(errno));
         import_end(&im, "failed", msg, NULL);
         goto done;
     }
 
     if (lseek(fd, (off_t) im.offset, SEEK_SET) == (off_t) -1
-        || import_batch_init(&im.parts[0].batch, (size_t) job->ferry->cfg.batch_size + 1) != 0
-        || import_batch_init(&im.parts[1].batch, (size_t) job->ferry->cfg.batch_size + 1) != 0
+        || import_batch_init(
+               &im.parts[0].batch, (size_t) job->ferry->cfg.batch_size + 1)
+            != 0
+        || import_batch_init(
+               &im.parts[1].batch, (size_t) job->ferry->cfg.batch_size + 1)
+            != 0
         || (buf = malloc(IMPORT_CHUNK)) == NULL
         || pthread_create(&im.loader, NULL, import_loader, &im) != 0)
     {
@@ -455,7 +475,8 @@ import_run(job_t *job)
     im.loader_up = 1;
     im.parts[0].end = im.parts[1].end = im.offset;
 
-    csv_init(&im.csv, (size_t) job->ferry->cfg.import_max_field_bytes, im.offset, im.line);
+    csv_init(&im.csv, (size_t) job->ferry->cfg.import_max_field_bytes,
+        im.offset, im.line);
 
     while ((n = read(fd, buf, IMPORT_CHUNK)) > 0) {
         rc = csv_feed(&im.csv, buf, (size_t) n, import_on_record, &im);
@@ -488,7 +509,8 @@ import_run(job_t *job)
 
     if (rc == IMPORT_FAIL) {
         /* a database failure: leave the job to be taken up again */
-        log_warn(job->worker, "job %s: stopped at line %ld, to be resumed", job->id, im.line);
+        log_warn(job->worker, "job %s: stopped at line %ld, to be resumed",
+            job->id, im.line);
         goto done_csv;
     }
 
@@ -498,19 +520,23 @@ import_run(job_t *job)
     }
 
     if (im.csv.nul) {
-        snprintf(msg, sizeof(msg), "not a CSV text file (a NUL byte at offset %llu)",
-                 (unsigned long long) im.csv.nul_offset);
+        snprintf(msg, sizeof(msg),
+            "not a CSV text file (a NUL byte at offset %llu)",
+            (unsigned long long) im.csv.nul_offset);
         import_end(&im, "failed", msg, spool);
         goto done_csv;
     }
 
     if (n < 0) {
-        snprintf(msg, sizeof(msg), "reading the uploaded file: %s", strerror(errno));
+        snprintf(
+            msg, sizeof(msg), "reading the uploaded file: %s", strerror(errno));
         import_end(&im, "failed", msg, spool);
         goto done_csv;
     }
 
-    if (im.done_parse_errors + im.db_errors && import_report_write(job, &im.report) != 0) {
+    if (im.done_parse_errors + im.db_errors
+        && import_report_write(job, &im.report) != 0)
+    {
         import_end(&im, "failed", "cannot write errors.csv", spool);
         goto done_csv;
     }

@@ -6,7 +6,7 @@
 
 #include "import/import_csv.h"
 
-static uint64_t  fed;
+static uint64_t fed;
 
 static int
 on_record(void *d, const csv_record_t *r)
@@ -21,8 +21,8 @@ on_record(void *d, const csv_record_t *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    csv_t   csv;
-    size_t  cut;
+    csv_t  csv;
+    size_t cut;
 
     if (size < 1) {
         return 0;
@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fed = cut;
     if (csv_feed(&csv, (const char *) data, cut, on_record, NULL) == 0) {
         fed = size;
-        (void) csv_feed(&csv, (const char *) data + cut, size - cut, on_record, NULL);
+        (void) csv_feed(
+            &csv, (const char *) data + cut, size - cut, on_record, NULL);
     }
     fed = size;
     (void) csv_finish(&csv, on_record, NULL);

@@ -8,12 +8,14 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    req_t           req;
-    char            err[256], allow[64];
-    const route_t  *route;
+    req_t          req;
+    char           err[256], allow[64];
+    const route_t *route;
 
-    if (req_parse(&req, (const char *) data, size, err, sizeof(err)) == REQ_OK) {
-        (void) router_match(ferryd_routes, ferryd_nroutes, &req, &route, allow, sizeof(allow));
+    if (req_parse(&req, (const char *) data, size, err, sizeof(err)) == REQ_OK)
+    {
+        (void) router_match(
+            ferryd_routes, ferryd_nroutes, &req, &route, allow, sizeof(allow));
     }
     req_free(&req);
 

@@ -16,12 +16,12 @@
 
 #include "core/config.h"
 
-static char  path[64];
+static char path[64];
 
 static const char *
 write_conf(const char *text)
 {
-    int  fd;
+    int fd;
 
     snprintf(path, sizeof(path), "/tmp/ferry-test-config-XXXXXX");
     fd = mkstemp(path);
@@ -35,8 +35,8 @@ write_conf(const char *text)
 static void
 test_config_unknown_key_in_file_names_key_and_line(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     write_conf("# ferryd\n\nWORKERS=2\nWORKRES=3\n");
@@ -50,8 +50,8 @@ test_config_unknown_key_in_file_names_key_and_line(void **state)
 static void
 test_config_line_without_equals_is_an_error(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     write_conf("WORKERS 2\n");
@@ -64,8 +64,8 @@ test_config_line_without_equals_is_an_error(void **state)
 static void
 test_config_bad_value_in_file_rescued_by_environment(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     write_conf("WORKERS=many\nSOCKET_MODE=0640\n");
@@ -88,8 +88,8 @@ test_config_bad_value_in_file_rescued_by_environment(void **state)
 static void
 test_config_directory_as_file_is_an_error(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     assert_int_equal(config_load(&cfg, "/tmp", err, sizeof(err)), -1);
@@ -100,8 +100,8 @@ test_config_directory_as_file_is_an_error(void **state)
 static void
 test_config_overlong_line_is_an_error(void **state)
 {
-    config_t  cfg;
-    char      err[256], *text;
+    config_t cfg;
+    char     err[256], *text;
 
     (void) state;
     text = malloc(10000);
@@ -121,8 +121,8 @@ test_config_overlong_line_is_an_error(void **state)
 static void
 test_config_secret_file_must_be_a_regular_file(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     setenv("JWT_SECRET_FILE", "/tmp", 1);
@@ -135,8 +135,8 @@ test_config_secret_file_must_be_a_regular_file(void **state)
 static void
 test_config_unknown_socket_group_is_an_error(void **state)
 {
-    config_t  cfg;
-    char      err[256];
+    config_t cfg;
+    char     err[256];
 
     (void) state;
     setenv("SOCKET_GROUP", "no-such-group-ferry", 1);

@@ -11,7 +11,7 @@
 static void
 test_frame_len_round_trips_big_endian(void **state)
 {
-    unsigned char  p[4];
+    unsigned char p[4];
 
     (void) state;
     ferry_frame_put_len(p, 0x01020304);
@@ -25,28 +25,28 @@ test_frame_len_round_trips_big_endian(void **state)
 static void
 test_frame_check_waits_for_every_split(void **state)
 {
-    unsigned char  buf[4 + 5];
-    size_t         i, len;
+    unsigned char buf[4 + 5];
+    size_t        i, len;
 
     (void) state;
     ferry_frame_put_len(buf, 5);
     memcpy(buf + 4, "hello", 5);
 
     for (i = 0; i < sizeof(buf); i++) {
-        assert_int_equal(ferry_frame_check(buf, i, 1024, &len),
-                         FERRY_FRAME_AGAIN);
+        assert_int_equal(
+            ferry_frame_check(buf, i, 1024, &len), FERRY_FRAME_AGAIN);
     }
 
-    assert_int_equal(ferry_frame_check(buf, sizeof(buf), 1024, &len),
-                     FERRY_FRAME_OK);
+    assert_int_equal(
+        ferry_frame_check(buf, sizeof(buf), 1024, &len), FERRY_FRAME_OK);
     assert_int_equal(len, 5);
 }
 
 static void
 test_frame_check_finds_first_of_two_frames(void **state)
 {
-    unsigned char  buf[2 * 4 + 3 + 2];
-    size_t         len;
+    unsigned char buf[2 * 4 + 3 + 2];
+    size_t        len;
 
     (void) state;
     ferry_frame_put_len(buf, 3);
@@ -54,32 +54,32 @@ test_frame_check_finds_first_of_two_frames(void **state)
     ferry_frame_put_len(buf + 7, 2);
     memcpy(buf + 11, "de", 2);
 
-    assert_int_equal(ferry_frame_check(buf, sizeof(buf), 1024, &len),
-                     FERRY_FRAME_OK);
+    assert_int_equal(
+        ferry_frame_check(buf, sizeof(buf), 1024, &len), FERRY_FRAME_OK);
     assert_int_equal(len, 3);
     assert_int_equal(ferry_frame_check(buf + 7, sizeof(buf) - 7, 1024, &len),
-                     FERRY_FRAME_OK);
+        FERRY_FRAME_OK);
     assert_int_equal(len, 2);
 }
 
 static void
 test_frame_check_rejects_oversized_before_payload(void **state)
 {
-    unsigned char  buf[4];
-    size_t         len;
+    unsigned char buf[4];
+    size_t        len;
 
     (void) state;
     ferry_frame_put_len(buf, 1025);
-    assert_int_equal(ferry_frame_check(buf, 4, 1024, &len),
-                     FERRY_FRAME_TOO_BIG);
+    assert_int_equal(
+        ferry_frame_check(buf, 4, 1024, &len), FERRY_FRAME_TOO_BIG);
     assert_int_equal(len, 1025);
 }
 
 static void
 test_frame_empty_payload_is_a_frame(void **state)
 {
-    unsigned char  buf[4];
-    size_t         len;
+    unsigned char buf[4];
+    size_t        len;
 
     (void) state;
     ferry_frame_put_len(buf, 0);
@@ -90,7 +90,7 @@ test_frame_empty_payload_is_a_frame(void **state)
 static int
 parse(const char *json, ferry_resp_head_t *h)
 {
-    char  err[128];
+    char err[128];
 
     return ferry_resp_head_parse(json, strlen(json), h, err, sizeof(err));
 }
@@ -98,12 +98,14 @@ parse(const char *json, ferry_resp_head_t *h)
 static void
 test_resp_head_parses_status_length_headers(void **state)
 {
-    ferry_resp_head_t  h;
+    ferry_resp_head_t h;
 
     (void) state;
     assert_int_equal(parse("{\"v\":1,\"status\":201,\"length\":12,"
                            "\"headers\":{\"Content-Type\":\"application/json\","
-                           "\"Location\":\"/imports/7\"}}", &h), 0);
+                           "\"Location\":\"/imports/7\"}}",
+                         &h),
+        0);
     assert_int_equal(h.status, 201);
     assert_int_equal(h.length, 12);
     assert_int_equal(h.nheaders, 2);
@@ -115,7 +117,7 @@ test_resp_head_parses_status_length_headers(void **state)
 static void
 test_resp_head_without_headers_is_valid(void **state)
 {
-    ferry_resp_head_t  h;
+    ferry_resp_head_t h;
 
     (void) state;
     assert_int_equal(parse("{\"v\":1,\"status\":204,\"length\":0}", &h), 0);
@@ -126,28 +128,26 @@ test_resp_head_without_headers_is_valid(void **state)
 static void
 test_resp_head_rejects_garbage_and_bad_fields(void **state)
 {
-    ferry_resp_head_t   h;
-    const char        **p;
-    static const char  *bad[] = {
-        "HTTP/1.1 200 OK\r\n",
-        "",
-        "[1,2]",
-        "{\"status\":200,\"length\":0}",                       /* no v */
-        "{\"v\":2,\"status\":200,\"length\":0}",               /* version */
+    ferry_resp_head_t  h;
+    const char       **p;
+    static const char *bad[] = { "HTTP/1.1 200 OK\r\n", "", "[1,2]",
+        "{\"status\":200,\"length\":0}",         /* no v */
+        "{\"v\":2,\"status\":200,\"length\":0}", /* version */
         "{\"v\":1,\"status\":99,\"length\":0}",
         "{\"v\":1,\"status\":600,\"length\":0}",
         "{\"v\":1,\"status\":200.5,\"length\":0}",
         "{\"v\":1,\"status\":\"200\",\"length\":0}",
-        "{\"v\":1,\"status\":200}",                            /* no length */
+        "{\"v\":1,\"status\":200}", /* no length */
         "{\"v\":1,\"status\":200,\"length\":-1}",
         "{\"v\":1,\"status\":200,\"length\":1.5}",
         "{\"v\":1,\"status\":200,\"length\":0,\"headers\":[]}",
         "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"X\":1}}",
-        "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"X\\r\\nY\":\"1\"}}",
-        "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"X\":\"a\\r\\nSet-Cookie: x\"}}",
+        "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"X\\r\\nY\":\"1\""
+        "}}",
+        "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"X\":\"a\\r\\nSet"
+        "-Cookie: x\"}}",
         "{\"v\":1,\"status\":200,\"length\":0,\"headers\":{\"\":\"a\"}}",
-        NULL
-    };
+        NULL };
 
     (void) state;
     for (p = bad; *p; p++) {
@@ -162,13 +162,13 @@ test_resp_head_rejects_garbage_and_bad_fields(void **state)
 static void
 test_resp_head_error_names_the_problem(void **state)
 {
-    ferry_resp_head_t  h;
-    char               err[128];
-    const char        *json = "{\"v\":7,\"status\":200,\"length\":0}";
+    ferry_resp_head_t h;
+    char              err[128];
+    const char       *json = "{\"v\":7,\"status\":200,\"length\":0}";
 
     (void) state;
-    assert_int_equal(ferry_resp_head_parse(json, strlen(json), &h, err,
-                                           sizeof(err)), -1);
+    assert_int_equal(
+        ferry_resp_head_parse(json, strlen(json), &h, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "version"));
 }
 

@@ -15,10 +15,10 @@
 #include "import/import_csv.h"
 
 typedef struct {
-    char      out[8192];     /* "line|end|f1|f2|...|raw=...\n" per record */
-    size_t    len;
-    int       stop_after;
-    int       count;
+    char   out[8192]; /* "line|end|f1|f2|...|raw=...\n" per record */
+    size_t len;
+    int    stop_after;
+    int    count;
 } sink_t;
 
 static int
@@ -27,31 +27,33 @@ collect(void *data, const csv_record_t *r)
     sink_t *s = data;
     int     i;
 
-    s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len, "%ld|%llu|%d",
-                                r->line, (unsigned long long) r->end, r->nfields);
+    s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len,
+        "%ld|%llu|%d", r->line, (unsigned long long) r->end, r->nfields);
     for (i = 0; i < r->nfields && i < CSV_MAX_FIELDS; i++) {
-        s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len, "|%.*s",
-                                    (int) r->len[i], r->field[i]);
+        s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len,
+            "|%.*s", (int) r->len[i], r->field[i]);
     }
-    s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len, "|raw=%.*s%s%s\n",
-                                (int) r->raw_len, r->raw, r->too_long ? "|LONG" : "",
-                                r->bad_quote ? "|BADQ" : "");
+    s->len += (size_t) snprintf(s->out + s->len, sizeof(s->out) - s->len,
+        "|raw=%.*s%s%s\n", (int) r->raw_len, r->raw, r->too_long ? "|LONG" : "",
+        r->bad_quote ? "|BADQ" : "");
     s->count++;
     return s->stop_after && s->count == s->stop_after ? 7 : 0;
 }
 
 static void
-run(const char *text, size_t len, size_t chunk, size_t split, size_t max_field, sink_t *s)
+run(const char *text, size_t len, size_t chunk, size_t split, size_t max_field,
+    sink_t *s)
 {
-    csv_t   csv;
-    size_t  i, n;
+    csv_t  csv;
+    size_t i, n;
 
     memset(s, 0, sizeof(*s));
     csv_init(&csv, max_field, 0, 1);
 
     if (split) {
         assert_int_equal(csv_feed(&csv, text, split, collect, s), 0);
-        assert_int_equal(csv_feed(&csv, text + split, len - split, collect, s), 0);
+        assert_int_equal(
+            csv_feed(&csv, text + split, len - split, collect, s), 0);
     } else {
         for (i = 0; i < len; i += n) {
             n = len - i < chunk ? len - i : chunk;
@@ -66,8 +68,8 @@ run(const char *text, size_t len, size_t chunk, size_t split, size_t max_field, 
 static void
 check_all_splits(const char *text, size_t max_field, const char *expect)
 {
-    sink_t  s;
-    size_t  len = strlen(text), k;
+    sink_t s;
+    size_t len = strlen(text), k;
 
     run(text, len, len, 0, max_field, &s);
     assert_string_equal(s.out, expect);
@@ -85,11 +87,10 @@ static void
 test_csv_quoted_fields_commas_quotes_newlines(void **state)
 {
     (void) state;
-    check_all_splits(
-        "email,city\n"
-        "a@b.c,\"Paris, France\"\n"
-        "\"q\"\"uote@b.c\",\"two\nlines\"\n"
-        "last@b.c,end\n",
+    check_all_splits("email,city\n"
+                     "a@b.c,\"Paris, France\"\n"
+                     "\"q\"\"uote@b.c\",\"two\nlines\"\n"
+                     "last@b.c,end\n",
         100,
         "1|11|2|email|city|raw=email,city\n"
         "2|33|2|a@b.c|Paris, France|raw=a@b.c,\"Paris, France\"\n"
@@ -101,13 +102,13 @@ static void
 test_csv_crlf_bom_blank_lines_and_no_final_newline(void **state)
 {
     (void) state;
-    check_all_splits(
-        "\xef\xbb\xbf" "email,x\r\n"
-        "\r\n"
-        "a@b.c,1\r\n"
-        "\n"
-        "b@b.c,\"2\r\n3\"\r\n"
-        "c@b.c,",
+    check_all_splits("\xef\xbb\xbf"
+                     "email,x\r\n"
+                     "\r\n"
+                     "a@b.c,1\r\n"
+                     "\n"
+                     "b@b.c,\"2\r\n3\"\r\n"
+                     "c@b.c,",
         100,
         "1|12|2|email|x|raw=email,x\n"
         "3|23|2|a@b.c|1|raw=a@b.c,1\n"
@@ -119,9 +120,7 @@ static void
 test_csv_short_long_rows_and_lone_cr(void **state)
 {
     (void) state;
-    check_all_splits(
-        "a\rb,c,d\n,\n",
-        100,
+    check_all_splits("a\rb,c,d\n,\n", 100,
         "1|2|1|a|raw=a\n"
         "2|8|3|b|c|d|raw=b,c,d\n"
         "3|10|2|||raw=,\n");
@@ -131,9 +130,7 @@ static void
 test_csv_field_too_long_and_bad_quote(void **state)
 {
     (void) state;
-    check_all_splits(
-        "abcdefgh,ok\n\"ab\"cd,x\n\"open,",
-        4,
+    check_all_splits("abcdefgh,ok\n\"ab\"cd,x\n\"open,", 4,
         "1|12|2|abcd|ok|raw=abcdefgh,ok|LONG\n"
         "2|21|2|abcd|x|raw=\"ab\"cd,x|BADQ\n"
         "3|27|1|open|raw=\"open,|LONG|BADQ\n");
@@ -150,7 +147,8 @@ test_csv_resume_from_offset(void **state)
     (void) state;
     memset(&s, 0, sizeof(s));
     csv_init(&csv, 100, 12, 3);
-    assert_int_equal(csv_feed(&csv, text + 12, strlen(text) - 12, collect, &s), 0);
+    assert_int_equal(
+        csv_feed(&csv, text + 12, strlen(text) - 12, collect, &s), 0);
     assert_int_equal(csv_finish(&csv, collect, &s), 0);
     csv_free(&csv);
     assert_string_equal(s.out,
@@ -174,7 +172,8 @@ test_csv_nul_byte_stops(void **state)
     (void) state;
     memset(&s, 0, sizeof(s));
     csv_init(&csv, 100, 0, 1);
-    assert_int_equal(csv_feed(&csv, "a,b\nPK\x03\x04\0\0junk\n", 15, collect, &s), 0);
+    assert_int_equal(
+        csv_feed(&csv, "a,b\nPK\x03\x04\0\0junk\n", 15, collect, &s), 0);
     assert_int_equal(csv_finish(&csv, collect, &s), 0);
     assert_true(csv.nul);
     assert_int_equal(csv.nul_offset, 8);

@@ -17,7 +17,7 @@
 
 static const unsigned char KEY[] = "test-secret-0123456789abcdef";
 #define KEYLEN (sizeof(KEY) - 1)
-#define NOW 1700000000
+#define NOW    1700000000
 
 static ferry_jwt_check_t
 check(void)
@@ -31,13 +31,15 @@ static void
 make_token(char *out, const char *header, const char *payload,
     const unsigned char *key, size_t keylen)
 {
-    unsigned char  md[32];
-    unsigned int   mdlen;
-    size_t         n;
+    unsigned char md[32];
+    unsigned int  mdlen;
+    size_t        n;
 
-    n = ferry_b64url_encode(out, (const unsigned char *) header, strlen(header));
+    n = ferry_b64url_encode(
+        out, (const unsigned char *) header, strlen(header));
     out[n++] = '.';
-    n += ferry_b64url_encode(out + n, (const unsigned char *) payload, strlen(payload));
+    n += ferry_b64url_encode(
+        out + n, (const unsigned char *) payload, strlen(payload));
     HMAC(EVP_sha256(), key, (int) keylen, (unsigned char *) out, n, md, &mdlen);
     out[n++] = '.';
     n += ferry_b64url_encode(out + n, md, mdlen);
@@ -53,16 +55,18 @@ verify(const char *token, ferry_jwt_check_t c, ferry_jwt_claims_t *claims)
 static void
 test_b64url_rfc4648_vectors(void **state)
 {
-    const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-    const char *out[] = { "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy" };
-    char buf[32];
+    const char   *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    const char   *out[] = { "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE",
+          "Zm9vYmFy" };
+    char          buf[32];
     unsigned char dec[32];
-    size_t i, n;
-    long m;
+    size_t        i, n;
+    long          m;
 
     (void) state;
     for (i = 0; i < 7; i++) {
-        n = ferry_b64url_encode(buf, (const unsigned char *) in[i], strlen(in[i]));
+        n = ferry_b64url_encode(
+            buf, (const unsigned char *) in[i], strlen(in[i]));
         assert_int_equal(n, strlen(out[i]));
         assert_memory_equal(buf, out[i], n);
         m = ferry_b64url_decode(dec, out[i], strlen(out[i]));
@@ -75,8 +79,8 @@ static void
 test_b64url_uses_url_alphabet(void **state)
 {
     const unsigned char in[] = { 0xfb, 0xff, 0xbf };
-    char buf[8];
-    unsigned char dec[8];
+    char                buf[8];
+    unsigned char       dec[8];
 
     (void) state;
     assert_int_equal(ferry_b64url_encode(buf, in, 3), 4);
@@ -91,43 +95,51 @@ test_b64url_rejects_bad_input(void **state)
     unsigned char dec[16];
 
     (void) state;
-    assert_int_equal(ferry_b64url_decode(dec, "Zm9v+g", 6), -1);   /* '+' is base64, not url */
+    assert_int_equal(
+        ferry_b64url_decode(dec, "Zm9v+g", 6), -1); /* '+' is base64, not url */
     assert_int_equal(ferry_b64url_decode(dec, "Zm9v/g", 6), -1);
-    assert_int_equal(ferry_b64url_decode(dec, "Zg==", 4), -1);     /* no padding */
-    assert_int_equal(ferry_b64url_decode(dec, "Zm9vY", 5), -1);    /* impossible length */
-    assert_int_equal(ferry_b64url_decode(dec, "Zh", 2), -1);       /* non-zero spare bits */
+    assert_int_equal(ferry_b64url_decode(dec, "Zg==", 4), -1); /* no padding */
+    assert_int_equal(
+        ferry_b64url_decode(dec, "Zm9vY", 5), -1); /* impossible length */
+    assert_int_equal(
+        ferry_b64url_decode(dec, "Zh", 2), -1); /* non-zero spare bits */
     assert_int_equal(ferry_b64url_decode(dec, "Zm8", 3), 2);
-    assert_int_equal(ferry_b64url_decode(dec, "Zm9", 3), -1);      /* spare bits again */
+    assert_int_equal(
+        ferry_b64url_decode(dec, "Zm9", 3), -1); /* spare bits again */
 }
 
 /* The example token of jwt.io (RFC 7519's HS256 with "your-256-bit-secret"). */
 static void
 test_jwt_sign_reproduces_jwt_io_example(void **state)
 {
-    const char *claims = "{\"sub\":\"1234567890\",\"name\":\"John Doe\",\"iat\":1516239022}";
+    const char *claims =
+        "{\"sub\":\"1234567890\",\"name\":\"John Doe\",\"iat\":1516239022}";
     const char *key = "your-256-bit-secret";
-    char out[512];
-    long n;
+    char        out[512];
+    long        n;
 
     (void) state;
     n = ferry_jwt_sign(out, sizeof(out), claims, strlen(claims),
-                       (const unsigned char *) key, strlen(key));
+        (const unsigned char *) key, strlen(key));
     assert_true(n > 0);
     assert_string_equal(out,
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5"
+        "MDIyfQ."
         "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c");
 }
 
 static void
 test_jwt_sign_then_verify(void **state)
 {
-    char claims[128], tok[512];
+    char               claims[128], tok[512];
     ferry_jwt_claims_t cl;
 
     (void) state;
     snprintf(claims, sizeof(claims), "{\"sub\":\"42\",\"exp\":%d}", NOW + 60);
-    assert_true(ferry_jwt_sign(tok, sizeof(tok), claims, strlen(claims), KEY, KEYLEN) > 0);
+    assert_true(
+        ferry_jwt_sign(tok, sizeof(tok), claims, strlen(claims), KEY, KEYLEN)
+        > 0);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_OK);
     assert_string_equal(cl.sub, "42");
     assert_int_equal(cl.exp, NOW + 60);
@@ -139,17 +151,19 @@ test_jwt_sign_refuses_small_buffer(void **state)
     char tok[40];
 
     (void) state;
-    assert_int_equal(ferry_jwt_sign(tok, sizeof(tok), "{\"sub\":\"1\"}", 11, KEY, KEYLEN), -1);
+    assert_int_equal(
+        ferry_jwt_sign(tok, sizeof(tok), "{\"sub\":\"1\"}", 11, KEY, KEYLEN),
+        -1);
 }
 
 static void
 test_jwt_rejects_alg_none(void **state)
 {
-    char tok[512];
-    size_t n;
+    char               tok[512];
+    size_t             n;
     ferry_jwt_claims_t cl;
-    const char *h = "{\"alg\":\"none\",\"typ\":\"JWT\"}";
-    const char *p = "{\"sub\":\"42\",\"exp\":1800000000}";
+    const char        *h = "{\"alg\":\"none\",\"typ\":\"JWT\"}";
+    const char        *p = "{\"sub\":\"42\",\"exp\":1800000000}";
 
     (void) state;
     n = ferry_b64url_encode(tok, (const unsigned char *) h, strlen(h));
@@ -167,42 +181,46 @@ test_jwt_rejects_alg_none(void **state)
 static void
 test_jwt_rejects_rs256_signed_with_hmac(void **state)
 {
-    char tok[512];
+    char               tok[512];
     ferry_jwt_claims_t cl;
 
     (void) state;
-    make_token(tok, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", "{\"sub\":\"42\",\"exp\":1800000000}",
-               KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_ALG);
 
-    make_token(tok, "{\"alg\":\"HS512\"}", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS512\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_ALG);
 
-    make_token(tok, "{\"typ\":\"JWT\"}", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"typ\":\"JWT\"}", "{\"sub\":\"42\",\"exp\":1800000000}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_ALG);
 }
 
 static void
 test_jwt_rejects_tampered_payload_and_wrong_key(void **state)
 {
-    char tok[512], *dot;
-    ferry_jwt_claims_t cl;
+    char                tok[512], *dot;
+    ferry_jwt_claims_t  cl;
     const unsigned char other[] = "another-secret";
 
     (void) state;
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_OK);
 
     dot = strchr(tok, '.');
     dot[3] = dot[3] == 'A' ? 'B' : 'A';
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_SIGNATURE);
 
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":1800000000}", other,
-               sizeof(other) - 1);
+    make_token(tok, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", other, sizeof(other) - 1);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_SIGNATURE);
 
     /* a truncated signature */
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     tok[strlen(tok) - 3] = '\0';
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_BAD_SIGNATURE);
 }
@@ -210,7 +228,7 @@ test_jwt_rejects_tampered_payload_and_wrong_key(void **state)
 static void
 test_jwt_rejects_malformed(void **state)
 {
-    char tok[512];
+    char               tok[512];
     ferry_jwt_claims_t cl;
 
     (void) state;
@@ -220,33 +238,39 @@ test_jwt_rejects_malformed(void **state)
     assert_int_equal(verify("a.b.c.d", check(), &cl), FERRY_JWT_MALFORMED);
     assert_int_equal(verify("e*J.e30.AAAA", check(), &cl), FERRY_JWT_MALFORMED);
 
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     tok[strlen(tok) - 1] = '=';
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);
 
-    make_token(tok, "[\"alg\",\"HS256\"]", "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "[\"alg\",\"HS256\"]",
+        "{\"sub\":\"42\",\"exp\":1800000000}", KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);
 
     make_token(tok, "{\"alg\":\"HS256\"}", "not json", KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);
 
     make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\"}", KEY, KEYLEN);
-    assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);   /* no exp */
+    assert_int_equal(
+        verify(tok, check(), &cl), FERRY_JWT_MALFORMED); /* no exp */
 
     make_token(tok, "{\"alg\":\"HS256\"}", "{\"exp\":1800000000}", KEY, KEYLEN);
-    assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);   /* no sub */
+    assert_int_equal(
+        verify(tok, check(), &cl), FERRY_JWT_MALFORMED); /* no sub */
 
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":42,\"exp\":1800000000}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":42,\"exp\":1800000000}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);
 
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":\"soon\"}", KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"42\",\"exp\":\"soon\"}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_MALFORMED);
 }
 
 static void
 test_jwt_rejects_oversize_token(void **state)
 {
-    static char tok[FERRY_JWT_MAX_LEN + 2];
+    static char        tok[FERRY_JWT_MAX_LEN + 2];
     ferry_jwt_claims_t cl;
 
     (void) state;
@@ -258,13 +282,13 @@ test_jwt_rejects_oversize_token(void **state)
 static void
 test_jwt_exp_with_leeway(void **state)
 {
-    char tok[512], p[128];
+    char               tok[512], p[128];
     ferry_jwt_claims_t cl;
 
     (void) state;
     snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d}", NOW - 10);
     make_token(tok, "{\"alg\":\"HS256\"}", p, KEY, KEYLEN);
-    assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_OK);        /* inside 30 s */
+    assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_OK); /* inside 30 s */
 
     snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d}", NOW - 31);
     make_token(tok, "{\"alg\":\"HS256\"}", p, KEY, KEYLEN);
@@ -274,15 +298,17 @@ test_jwt_exp_with_leeway(void **state)
 static void
 test_jwt_nbf(void **state)
 {
-    char tok[512], p[128];
+    char               tok[512], p[128];
     ferry_jwt_claims_t cl;
 
     (void) state;
-    snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d,\"nbf\":%d}", NOW + 600, NOW + 120);
+    snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d,\"nbf\":%d}", NOW + 600,
+        NOW + 120);
     make_token(tok, "{\"alg\":\"HS256\"}", p, KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_NOT_YET_VALID);
 
-    snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d,\"nbf\":%d}", NOW + 600, NOW + 20);
+    snprintf(p, sizeof(p), "{\"sub\":\"42\",\"exp\":%d,\"nbf\":%d}", NOW + 600,
+        NOW + 20);
     make_token(tok, "{\"alg\":\"HS256\"}", p, KEY, KEYLEN);
     assert_int_equal(verify(tok, check(), &cl), FERRY_JWT_OK);
 }
@@ -290,29 +316,32 @@ test_jwt_nbf(void **state)
 static void
 test_jwt_iss_and_aud(void **state)
 {
-    char tok[512];
+    char               tok[512];
     ferry_jwt_claims_t cl;
-    ferry_jwt_check_t c = check();
+    ferry_jwt_check_t  c = check();
 
     (void) state;
     c.iss = "ferry";
     c.aud = "api";
 
     make_token(tok, "{\"alg\":\"HS256\"}",
-               "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\",\"aud\":[\"x\",\"api\"]}",
-               KEY, KEYLEN);
+        "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\",\"aud\":[\"x\","
+        "\"api\"]}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, c, &cl), FERRY_JWT_OK);
 
     make_token(tok, "{\"alg\":\"HS256\"}",
-               "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"evil\",\"aud\":\"api\"}", KEY, KEYLEN);
+        "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"evil\",\"aud\":\"api\"}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, c, &cl), FERRY_JWT_BAD_ISSUER);
 
     make_token(tok, "{\"alg\":\"HS256\"}",
-               "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\",\"aud\":\"web\"}", KEY, KEYLEN);
+        "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\",\"aud\":\"web\"}",
+        KEY, KEYLEN);
     assert_int_equal(verify(tok, c, &cl), FERRY_JWT_BAD_AUDIENCE);
 
-    make_token(tok, "{\"alg\":\"HS256\"}", "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\"}",
-               KEY, KEYLEN);
+    make_token(tok, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"1\",\"exp\":1800000000,\"iss\":\"ferry\"}", KEY, KEYLEN);
     assert_int_equal(verify(tok, c, &cl), FERRY_JWT_BAD_AUDIENCE);
 }
 

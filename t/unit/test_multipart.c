@@ -15,11 +15,11 @@
 #include "ferry_multipart.h"
 
 typedef struct {
-    char    names[512];      /* "name|filename|type;" for each part seen */
-    char    out[8192];       /* bytes of the wanted part(s) */
-    size_t  outlen;
-    int     ends;
-    int     calls;
+    char        names[512]; /* "name|filename|type;" for each part seen */
+    char        out[8192];  /* bytes of the wanted part(s) */
+    size_t      outlen;
+    int         ends;
+    int         calls;
     const char *want;
 } sink_t;
 
@@ -30,7 +30,7 @@ on_part(void *data, const ferry_mp_part_t *part)
     size_t  n = strlen(s->names);
 
     snprintf(s->names + n, sizeof(s->names) - n, "%s|%s|%s;", part->name,
-             part->has_filename ? part->filename : "-", part->content_type);
+        part->has_filename ? part->filename : "-", part->content_type);
     return strcmp(part->name, s->want) == 0;
 }
 
@@ -61,9 +61,9 @@ static ferry_mp_rc_t
 run(const char *boundary, const char *body, size_t len, const size_t *cuts,
     size_t ncuts, const char *want, sink_t *s)
 {
-    ferry_mp_t     mp;
-    size_t         prev = 0, i;
-    ferry_mp_rc_t  rc;
+    ferry_mp_t    mp;
+    size_t        prev = 0, i;
+    ferry_mp_rc_t rc;
 
     memset(s, 0, sizeof(*s));
     s->want = want;
@@ -71,7 +71,8 @@ run(const char *boundary, const char *body, size_t len, const size_t *cuts,
 
     for (i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : len;
-        rc = ferry_mp_feed(&mp, (const unsigned char *) body + prev, end - prev);
+        rc =
+            ferry_mp_feed(&mp, (const unsigned char *) body + prev, end - prev);
         if (rc != FERRY_MP_OK) {
             return rc;
         }
@@ -87,8 +88,8 @@ static void
 check_all_splits(const char *boundary, const char *body, const char *want,
     const char *expect_names, const char *expect, size_t expect_len)
 {
-    sink_t  s;
-    size_t  len = strlen(body), a, b, cuts[8192];
+    sink_t s;
+    size_t len = strlen(body), a, b, cuts[8192];
 
     assert_int_equal(run(boundary, body, len, NULL, 0, want, &s), FERRY_MP_OK);
     assert_string_equal(s.names, expect_names);
@@ -98,7 +99,8 @@ check_all_splits(const char *boundary, const char *body, const char *want,
 
     for (a = 1; a < len; a++) {
         cuts[0] = a;
-        assert_int_equal(run(boundary, body, len, cuts, 1, want, &s), FERRY_MP_OK);
+        assert_int_equal(
+            run(boundary, body, len, cuts, 1, want, &s), FERRY_MP_OK);
         assert_string_equal(s.names, expect_names);
         assert_int_equal(s.outlen, expect_len);
         assert_memory_equal(s.out, expect, expect_len);
@@ -109,7 +111,8 @@ check_all_splits(const char *boundary, const char *body, const char *want,
         for (b = a + 1; b < len; b += 2) {
             cuts[0] = a;
             cuts[1] = b;
-            assert_int_equal(run(boundary, body, len, cuts, 2, want, &s), FERRY_MP_OK);
+            assert_int_equal(
+                run(boundary, body, len, cuts, 2, want, &s), FERRY_MP_OK);
             assert_int_equal(s.outlen, expect_len);
             assert_memory_equal(s.out, expect, expect_len);
         }
@@ -118,7 +121,8 @@ check_all_splits(const char *boundary, const char *body, const char *want,
     for (a = 1; a < len; a++) {
         cuts[a - 1] = a;
     }
-    assert_int_equal(run(boundary, body, len, cuts, len - 1, want, &s), FERRY_MP_OK);
+    assert_int_equal(
+        run(boundary, body, len, cuts, len - 1, want, &s), FERRY_MP_OK);
     assert_string_equal(s.names, expect_names);
     assert_int_equal(s.outlen, expect_len);
     assert_memory_equal(s.out, expect, expect_len);
@@ -133,7 +137,8 @@ test_multipart_file_among_fields_in_every_split(void **state)
         "\r\n"
         "upsert\r\n"
         "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\n"
+        "Content-Disposition: form-data; name=\"file\"; "
+        "filename=\"people.csv\"\r\n"
         "Content-Type: text/csv\r\n"
         "\r\n"
         "email,city\r\na@b.c,\"X\r\n--XyY\"\r\n\r\n-\r\r\n--Xy\r\n"
@@ -144,11 +149,12 @@ test_multipart_file_among_fields_in_every_split(void **state)
         "hi\r\n"
         "--XyZ--\r\n"
         "epilogue is ignored";
-    const char *file = "email,city\r\na@b.c,\"X\r\n--XyY\"\r\n\r\n-\r\r\n--Xy\r\n";
+    const char *file =
+        "email,city\r\na@b.c,\"X\r\n--XyY\"\r\n\r\n-\r\r\n--Xy\r\n";
 
     (void) state;
     check_all_splits("XyZ", body, "file",
-                     "mode|-|;file|people.csv|text/csv;note|-|;", file, strlen(file));
+        "mode|-|;file|people.csv|text/csv;note|-|;", file, strlen(file));
 }
 
 static void
@@ -185,7 +191,8 @@ test_multipart_quoted_params(void **state)
 {
     const char *body =
         "--q\r\n"
-        "Content-Disposition: form-data; name=\"file\"; filename=\"a \\\"b\\\"; c=d.csv\"\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"a "
+        "\\\"b\\\"; c=d.csv\"\r\n"
         "\r\n"
         "x\r\n"
         "--q\r\n"
@@ -197,23 +204,26 @@ test_multipart_quoted_params(void **state)
     sink_t s;
 
     (void) state;
-    assert_int_equal(run("q", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_OK);
+    assert_int_equal(
+        run("q", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_OK);
     assert_string_equal(s.names, "file|a \"b\"; c=d.csv|;f2|\xd1\x84.csv|;");
     assert_int_equal(s.outlen, 1);
 }
 
-/* Large data with many newlines comes out in few callbacks, not one per line. */
+/* Large data with many newlines comes out in few callbacks, not one per line.
+ */
 static void
 test_multipart_bulk_data_few_callbacks(void **state)
 {
-    char   *body;
-    size_t  n = 0, i;
-    sink_t  s;
+    char        *body;
+    size_t       n = 0, i;
+    sink_t       s;
     const size_t lines = 300;
 
     (void) state;
     body = malloc(16384);
-    n += (size_t) sprintf(body + n, "--zz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n");
+    n += (size_t) sprintf(body + n,
+        "--zz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n");
     for (i = 0; i < lines; i++) {
         n += (size_t) sprintf(body + n, "a@b.c,%zu\r\n", i);
     }
@@ -226,38 +236,46 @@ test_multipart_bulk_data_few_callbacks(void **state)
 static void
 test_multipart_truncated_body_is_an_error(void **state)
 {
-    const char *body =
-        "--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc\r\n--B";
-    sink_t s;
+    const char *body = "--B\r\nContent-Disposition: form-data; "
+                       "name=\"file\"\r\n\r\nabc\r\n--B";
+    sink_t      s;
 
     (void) state;
-    assert_int_equal(run("B", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_ERROR);
+    assert_int_equal(
+        run("B", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_ERROR);
     assert_int_equal(run("B", "", 0, NULL, 0, "file", &s), FERRY_MP_ERROR);
-    assert_int_equal(run("B", "no boundary at all", 18, NULL, 0, "file", &s), FERRY_MP_ERROR);
+    assert_int_equal(run("B", "no boundary at all", 18, NULL, 0, "file", &s),
+        FERRY_MP_ERROR);
 }
 
 static void
 test_multipart_malformed_headers(void **state)
 {
-    sink_t s;
-    char   big[FERRY_MP_LINE_MAX + 64];
-    const char *nocolon = "--B\r\nContent-Disposition form-data\r\n\r\nx\r\n--B--";
+    sink_t      s;
+    char        big[FERRY_MP_LINE_MAX + 64];
+    const char *nocolon =
+        "--B\r\nContent-Disposition form-data\r\n\r\nx\r\n--B--";
     const char *badline = "--Bx\r\n\r\n--B--";
 
     (void) state;
-    assert_int_equal(run("B", nocolon, strlen(nocolon), NULL, 0, "file", &s), FERRY_MP_ERROR);
-    assert_int_equal(run("B", badline, strlen(badline), NULL, 0, "file", &s), FERRY_MP_ERROR);
+    assert_int_equal(run("B", nocolon, strlen(nocolon), NULL, 0, "file", &s),
+        FERRY_MP_ERROR);
+    assert_int_equal(run("B", badline, strlen(badline), NULL, 0, "file", &s),
+        FERRY_MP_ERROR);
 
     strcpy(big, "--B\r\nX-Long: ");
     memset(big + strlen(big), 'a', FERRY_MP_LINE_MAX);
     big[sizeof(big) - 1] = '\0';
-    assert_int_equal(run("B", big, strlen(big), NULL, 0, "file", &s), FERRY_MP_ERROR);
+    assert_int_equal(
+        run("B", big, strlen(big), NULL, 0, "file", &s), FERRY_MP_ERROR);
 }
 
 static int
 stop_on_data(void *data, const unsigned char *p, size_t n)
 {
-    (void) data; (void) p; (void) n;
+    (void) data;
+    (void) p;
+    (void) n;
     return -1;
 }
 
@@ -265,19 +283,21 @@ static void
 test_multipart_callback_can_stop(void **state)
 {
     const ferry_mp_callbacks_t cb = { on_part, stop_on_data, on_end };
-    const char *body = "--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc\r\n--B--";
-    ferry_mp_t mp;
-    sink_t s;
+    const char                *body = "--B\r\nContent-Disposition: form-data; "
+                                      "name=\"file\"\r\n\r\nabc\r\n--B--";
+    ferry_mp_t                 mp;
+    sink_t                     s;
 
     (void) state;
     memset(&s, 0, sizeof(s));
     s.want = "file";
     ferry_mp_init(&mp, "B", 1, &cb, &s);
-    assert_int_equal(ferry_mp_feed(&mp, (const unsigned char *) body, strlen(body)),
-                     FERRY_MP_STOPPED);
+    assert_int_equal(
+        ferry_mp_feed(&mp, (const unsigned char *) body, strlen(body)),
+        FERRY_MP_STOPPED);
 }
 
-#define BND(ct)  ferry_mp_boundary(ct, strlen(ct), b)
+#define BND(ct) ferry_mp_boundary(ct, strlen(ct), b)
 
 static void
 test_multipart_boundary_from_content_type(void **state)
@@ -288,15 +308,18 @@ test_multipart_boundary_from_content_type(void **state)
     (void) state;
     assert_int_equal(BND("multipart/form-data; boundary=abc"), 3);
     assert_string_equal(b, "abc");
-    assert_int_equal(BND("Multipart/Form-Data;charset=utf-8; boundary=\"a b:c\""), 5);
+    assert_int_equal(
+        BND("Multipart/Form-Data;charset=utf-8; boundary=\"a b:c\""), 5);
     assert_string_equal(b, "a b:c");
-    assert_int_equal(BND("multipart/form-data; x=\"boundary=no\"; boundary=yes"), 3);
+    assert_int_equal(
+        BND("multipart/form-data; x=\"boundary=no\"; boundary=yes"), 3);
     assert_string_equal(b, "yes");
     assert_int_equal(BND("multipart/form-data"), -1);
     assert_int_equal(BND("multipart/form-data; boundary="), -1);
     assert_int_equal(BND("application/json; boundary=x"), -1);
     assert_int_equal(BND("multipart/form-data; boundary=a\"b"), -1);
-    snprintf(long_ct, sizeof(long_ct), "multipart/form-data; boundary=%071d", 0);
+    snprintf(
+        long_ct, sizeof(long_ct), "multipart/form-data; boundary=%071d", 0);
     assert_int_equal(ferry_mp_boundary(long_ct, strlen(long_ct), b), -1);
 }
 

@@ -9,7 +9,7 @@
 #include "ferry_email.h"
 #include "ferry_utf8.h"
 
-#define U(s)  (const unsigned char *) (s), sizeof(s) - 1
+#define U(s) (const unsigned char *) (s), sizeof(s) - 1
 
 static void
 test_utf8_accepts_ascii_and_every_length(void **state)
@@ -17,11 +17,11 @@ test_utf8_accepts_ascii_and_every_length(void **state)
     (void) state;
     assert_true(ferry_utf8_valid(U("")));
     assert_true(ferry_utf8_valid(U("plain ascii")));
-    assert_true(ferry_utf8_valid(U("\xc3\xa9t\xc3\xa9")));          /* été */
-    assert_true(ferry_utf8_valid(U("\xe2\x82\xac")));               /* € */
-    assert_true(ferry_utf8_valid(U("\xf0\x9f\x98\x80")));           /* 😀 */
-    assert_true(ferry_utf8_valid(U("\xf4\x8f\xbf\xbf")));           /* U+10FFFF */
-    assert_true(ferry_utf8_valid(U("\xed\x9f\xbf")));               /* U+D7FF */
+    assert_true(ferry_utf8_valid(U("\xc3\xa9t\xc3\xa9"))); /* été */
+    assert_true(ferry_utf8_valid(U("\xe2\x82\xac")));      /* € */
+    assert_true(ferry_utf8_valid(U("\xf0\x9f\x98\x80")));  /* 😀 */
+    assert_true(ferry_utf8_valid(U("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
+    assert_true(ferry_utf8_valid(U("\xed\x9f\xbf")));      /* U+D7FF */
 }
 
 static void
@@ -32,8 +32,8 @@ test_utf8_rejects_overlongs_surrogates_and_beyond(void **state)
     assert_false(ferry_utf8_valid(U("\xc1\xbf")));
     assert_false(ferry_utf8_valid(U("\xe0\x80\xaf")));
     assert_false(ferry_utf8_valid(U("\xf0\x80\x80\xaf")));
-    assert_false(ferry_utf8_valid(U("\xed\xa0\x80")));              /* D800 */
-    assert_false(ferry_utf8_valid(U("\xf4\x90\x80\x80")));          /* 110000 */
+    assert_false(ferry_utf8_valid(U("\xed\xa0\x80")));     /* D800 */
+    assert_false(ferry_utf8_valid(U("\xf4\x90\x80\x80"))); /* 110000 */
     assert_false(ferry_utf8_valid(U("\xf5\x80\x80\x80")));
     assert_false(ferry_utf8_valid(U("\xff")));
 }
@@ -65,7 +65,7 @@ test_utf8_char_len_finds_each_character(void **state)
 static void
 test_email_is_trimmed_and_domain_lower_cased(void **state)
 {
-    char  out[FERRY_EMAIL_MAX + 1];
+    char out[FERRY_EMAIL_MAX + 1];
 
     (void) state;
     assert_int_equal(ferry_email_normalize("  Ann.Lee@Example.ORG \t", out), 0);
@@ -75,7 +75,7 @@ test_email_is_trimmed_and_domain_lower_cased(void **state)
 static void
 test_email_normalizes_in_place(void **state)
 {
-    char  buf[] = "Bob@Mail.Example.com";
+    char buf[] = "Bob@Mail.Example.com";
 
     (void) state;
     assert_int_equal(ferry_email_normalize(buf, buf), 0);
@@ -85,13 +85,25 @@ test_email_normalizes_in_place(void **state)
 static void
 test_email_rejects_what_is_not_an_address(void **state)
 {
-    static const char  *bad[] = {
-        "", "   ", "plain", "@example.com", "a@", "a@b", "a@@b.cd", "a@b@c.de",
-        "a b@c.de", "a@.cd", "a@b.", "a@b..cd", "\"a\"@b.cd", "a,b@c.de",
+    static const char *bad[] = {
+        "",
+        "   ",
+        "plain",
+        "@example.com",
+        "a@",
+        "a@b",
+        "a@@b.cd",
+        "a@b@c.de",
+        "a b@c.de",
+        "a@.cd",
+        "a@b.",
+        "a@b..cd",
+        "\"a\"@b.cd",
+        "a,b@c.de",
         "a<b@c.de",
     };
-    char                 out[FERRY_EMAIL_MAX + 1];
-    size_t               i;
+    char   out[FERRY_EMAIL_MAX + 1];
+    size_t i;
 
     (void) state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -102,16 +114,16 @@ test_email_rejects_what_is_not_an_address(void **state)
 static void
 test_email_length_limit(void **state)
 {
-    char  in[FERRY_EMAIL_MAX + 2], out[FERRY_EMAIL_MAX + 2];
+    char in[FERRY_EMAIL_MAX + 2], out[FERRY_EMAIL_MAX + 2];
 
     (void) state;
     memset(in, 'a', sizeof(in));
-    memcpy(in + FERRY_EMAIL_MAX - 6, "@b.cde", 7);    /* exactly the max */
+    memcpy(in + FERRY_EMAIL_MAX - 6, "@b.cde", 7); /* exactly the max */
     assert_int_equal(ferry_email_normalize(in, out), 0);
     assert_int_equal(strlen(out), FERRY_EMAIL_MAX);
 
     memset(in, 'a', sizeof(in));
-    memcpy(in + FERRY_EMAIL_MAX - 5, "@b.cde", 7);    /* one over */
+    memcpy(in + FERRY_EMAIL_MAX - 5, "@b.cde", 7); /* one over */
     assert_int_equal(ferry_email_normalize(in, out), -1);
 }
 

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "ferry_frame.h"
+#include "ferry_utf8.h"
 
 
 #define NGX_HTTP_FERRY_HEALTH_DOWN                                           \
@@ -723,7 +724,7 @@ ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    if (ngx_http_ferry_utf8_valid(r->uri.data, r->uri.len) != NGX_OK) {
+    if (!ferry_utf8_valid(r->uri.data, r->uri.len)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ferry: request path is not valid UTF-8");
         ctx->error = "request path is not valid UTF-8";
@@ -839,7 +840,7 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
             s[k].data = dst;
             s[k].len = end - dst;
 
-            if (ngx_http_ferry_utf8_valid(s[k].data, s[k].len) != NGX_OK) {
+            if (!ferry_utf8_valid(s[k].data, s[k].len)) {
                 return NGX_DECLINED;
             }
 
@@ -848,28 +849,6 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
         }
 
         *len += sizeof(":,") - 1;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ferry_utf8_valid(u_char *p, size_t n)
-{
-    u_char  *last;
-
-    last = p + n;
-
-    while (p < last) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
-            return NGX_ERROR;
-        }
     }
 
     return NGX_OK;
@@ -945,9 +924,10 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
         /* ferryd took over the uploaded file: it must outlive the request */
 
         if (ngx_strcasecmp((u_char *) head.headers[i].name,
-                           (u_char *) "Ferry-File") == 0)
+                           (u_char *) FERRY_HDR_FILE) == 0)
         {
-            ctx->file_taken = ngx_strcmp(head.headers[i].value, "taken") == 0;
+            ctx->file_taken = ngx_strcmp(head.headers[i].value,
+                                         FERRY_FILE_TAKEN) == 0;
             continue;
         }
 

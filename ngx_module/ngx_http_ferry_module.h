@@ -110,7 +110,6 @@ extern ngx_module_t  ngx_http_ferry_module;
 
 
 ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_ferry_utf8_valid(u_char *p, size_t n);
 size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
 u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
 const void *ngx_http_ferry_sha256(void);

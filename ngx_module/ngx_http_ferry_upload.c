@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "ferry_multipart.h"
+#include "ferry_utf8.h"
 
 
 struct ngx_http_ferry_upload_s {
@@ -446,7 +447,7 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
         }
     }
 
-    if (ngx_http_ferry_utf8_valid((u_char *) name, ngx_strlen(name)) != NGX_OK) {
+    if (!ferry_utf8_valid((u_char *) name, ngx_strlen(name))) {
         name = "";
     }
 

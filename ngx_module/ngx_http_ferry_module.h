@@ -147,5 +147,7 @@ ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
 char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+ngx_int_t ngx_http_ferry_error_init(ngx_conf_t *cf);
+
 
 #endif /* _NGX_HTTP_FERRY_MODULE_H_INCLUDED_ */

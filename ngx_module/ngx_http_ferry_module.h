@@ -110,6 +110,8 @@ extern ngx_module_t  ngx_http_ferry_module;
 
 
 ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
 size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
 u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
 const void *ngx_http_ferry_sha256(void);

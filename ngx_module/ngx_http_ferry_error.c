@@ -36,7 +36,7 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
-    if (ctx && ctx->upload && !ctx->file_taken) {
+    if (ctx && ctx->upload && !ctx->upload->taken) {
         ngx_http_ferry_upload_discard(ctx->upload);
     }
 

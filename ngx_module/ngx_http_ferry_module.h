@@ -13,13 +13,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/evp.h>
+
+#include "ferry_multipart.h"
+
 
 #ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
 #define NGX_HTTP_UNPROCESSABLE_ENTITY  422
 #endif
-
-
-typedef struct ngx_http_ferry_upload_s  ngx_http_ferry_upload_t;
 
 
 #define NGX_HTTP_FERRY_IDEM_OFF       0
@@ -56,53 +57,108 @@ typedef struct {
 } ngx_http_ferry_loc_conf_t;
 
 
-typedef struct {
-    ngx_http_request_t        *request;
+/* ferry_auth jwt */
 
-    /* the subject of a verified bearer token */
-    ngx_str_t                  user;
-    const char                *jwt_error;
+typedef struct {
+    /* the subject of the verified bearer token */
+    ngx_str_t                      user;
+} ngx_http_ferry_auth_ctx_t;
+
+
+/* ferry_upload: the file streamed into the spool */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    /* the file as the frame tells ferryd of it, once complete */
+    ngx_str_t                      path;
+    off_t                          size;
+    ngx_str_t                      sha256;     /* hex; empty: sha256=off */
+    ngx_str_t                      name;
+    ngx_str_t                      type;
+
+    /* what a request's fingerprint takes from the file: its SHA-256, or
+     * "size:N" with sha256=off */
+    ngx_str_t                      identity;
+
+    /* the file while it is written */
+    ngx_fd_t                       fd;
+    ngx_str_t                      part;
+
+    /* writes go out in client_body_buffer_size pieces, as nginx's own */
+    u_char                        *wbuf;
+    size_t                         wlen;
+    size_t                         wsize;
+
+    EVP_MD_CTX                    *sha;
+    ferry_mp_t                    *mp;
+
+    unsigned                       taken:1;    /* ferryd took the file */
+    unsigned                       found:1;
+    unsigned                       in_field:1;
+    unsigned                       complete:1;
+    unsigned                       discarded:1;
+} ngx_http_ferry_upload_ctx_t;
+
+
+/* ferry_idempotency: a request with an Idempotency-Key */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    /* the header, and the zone's key: user, NUL, key */
+    ngx_str_t                      key;
+    ngx_str_t                      zkey;
+    uint32_t                       hash;
+
+    /* the request's fingerprint */
+    u_char                         fp[32];
+    u_char                         fp_hex[64];
+
+    /* a finished duplicate's stored answer */
+    u_char                         cached_fp[32];
+    ngx_uint_t                     cached_status;
+    ngx_str_t                      cached_body;
+
+    /* ferryd's answer to a first request, to be stored */
+    ngx_str_t                      capture;
+
+    unsigned                       cached:1;
+    unsigned                       owner:1;
+    unsigned                       skip:1;
+} ngx_http_ferry_idem_ctx_t;
+
+
+/* the request context; each feature's own hangs off it when it is on */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    ngx_http_ferry_auth_ctx_t     *auth;
+    ngx_http_ferry_upload_ctx_t   *upload;
+    ngx_http_ferry_idem_ctx_t     *idem;
 
     /* the decoded query string: name, value, name, value, ... */
-    ngx_array_t               *query;
-    size_t                     query_len;
+    ngx_array_t                   *query;
+    size_t                         query_len;
 
     /* the validated JSON request body, inlined into the frame */
-    ngx_str_t                  body;
-
-    /* the file streamed by ferry_upload */
-    ngx_http_ferry_upload_t   *upload;
-
-    /* Idempotency-Key: the header, the zone's key (user NUL key), the
-     * request's fingerprint, and a finished duplicate's stored answer */
-    ngx_str_t                  idem_key;
-    ngx_str_t                  idem_zkey;
-    uint32_t                   idem_hash;
-    u_char                     idem_fp[32];
-    u_char                     idem_fp_hex[64];
-    u_char                     idem_cached_fp[32];
-    ngx_uint_t                 idem_status;
-    ngx_str_t                  idem_body;
-    ngx_str_t                  idem_capture;
+    ngx_str_t                      body;
 
     /* ferryd's status in its response head */
-    ngx_uint_t                 status;
+    ngx_uint_t                     status;
 
     /* message of an error answered by the module itself */
-    const char                *error;
+    const char                    *error;
 
     /* the JSON that replaces nginx's own error page */
-    ngx_buf_t                 *error_json;
+    ngx_buf_t                     *error_json;
 
-    unsigned                   json_errors:1;
-    unsigned                   idem_cached:1;
-    unsigned                   idem_owner:1;
-    unsigned                   idem_skip:1;
-    unsigned                   file_taken:1;
-    unsigned                   head_ok:1;
-    unsigned                   invalid:1;
-    unsigned                   rewrite:1;
-    unsigned                   rewrite_done:1;
+    unsigned                       json_errors:1;
+    unsigned                       head_ok:1;
+    unsigned                       invalid:1;
+    unsigned                       rewrite:1;
+    unsigned                       rewrite_done:1;
 } ngx_http_ferry_ctx_t;
 
 
@@ -120,7 +176,7 @@ ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
 ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up);
+void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
 size_t ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx);
 u_char *ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx);
 char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -128,18 +184,18 @@ ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
 void ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id);
 
 ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
+    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
 ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
 ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_idem_capture(ngx_http_ferry_ctx_t *ctx, u_char *p,
+void ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
     size_t n);
 void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_uint_t status);
-size_t ngx_http_ferry_idem_json_len(ngx_http_ferry_ctx_t *ctx);
+    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
+size_t ngx_http_ferry_idem_json_len(ngx_http_ferry_idem_ctx_t *idem);
 u_char *ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
+    ngx_http_ferry_idem_ctx_t *idem);
 char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);

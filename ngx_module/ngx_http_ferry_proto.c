@@ -35,6 +35,10 @@ static ngx_int_t ngx_http_ferry_filter(void *data, ssize_t bytes);
 static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
 static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
+static ngx_str_t *ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx);
+
+
+static ngx_str_t  ngx_http_ferry_no_user = ngx_null_string;
 
 
 ngx_int_t
@@ -79,7 +83,7 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
     writes = r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH);
 
     if (flcf->idempotency && writes) {
-        rc = ngx_http_ferry_idem_begin(r, ctx);
+        rc = ngx_http_ferry_idem_begin(r, ctx, ngx_http_ferry_user(ctx));
 
         if (rc != NGX_OK && rc != NGX_DECLINED) {
             return rc;
@@ -170,13 +174,13 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ctx->idem_key.len) {
+    if (ctx->idem) {
         if (ngx_http_ferry_idem_fingerprint(r, ctx) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        if (ctx->idem_cached) {
+        if (ctx->idem->cached) {
             ngx_http_finalize_request(r, ngx_http_ferry_idem_replay(r, ctx));
             return;
         }
@@ -332,14 +336,14 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     len = FERRY_FRAME_HEADER_LEN
           + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
                    "\"query\":{},\"user\":,\"body\":}") - 1
-          + ngx_http_ferry_json_str_len(&ctx->user)
+          + ngx_http_ferry_json_str_len(ngx_http_ferry_user(ctx))
           + rid.len + ngx_escape_json(NULL, rid.data, rid.len)
           + method.len + ngx_escape_json(NULL, method.data, method.len)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
           + qlen
           + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
           + (ctx->upload ? ngx_http_ferry_upload_json_len(ctx) : 0)
-          + (ctx->idem_key.len ? ngx_http_ferry_idem_json_len(ctx) : 0);
+          + (ctx->idem ? ngx_http_ferry_idem_json_len(ctx->idem) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -388,14 +392,14 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     }
 
     b->last = ngx_cpymem(b->last, "},\"user\":", sizeof("},\"user\":") - 1);
-    b->last = ngx_http_ferry_json_str(b->last, &ctx->user);
+    b->last = ngx_http_ferry_json_str(b->last, ngx_http_ferry_user(ctx));
 
     if (ctx->upload) {
         b->last = ngx_http_ferry_upload_json(b->last, ctx);
     }
 
-    if (ctx->idem_key.len) {
-        b->last = ngx_http_ferry_idem_json(b->last, r, ctx);
+    if (ctx->idem) {
+        b->last = ngx_http_ferry_idem_json(b->last, r, ctx->idem);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -632,8 +636,11 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
         if (ngx_strcasecmp((u_char *) head.headers[i].name,
                            (u_char *) FERRY_HDR_FILE) == 0)
         {
-            ctx->file_taken = ngx_strcmp(head.headers[i].value,
-                                         FERRY_FILE_TAKEN) == 0;
+            if (ctx->upload) {
+                ctx->upload->taken = ngx_strcmp(head.headers[i].value,
+                                                FERRY_FILE_TAKEN) == 0;
+            }
+
             continue;
         }
 
@@ -733,7 +740,11 @@ ngx_http_ferry_filter_init(void *data)
 
     if (u->length == 0) {
         u->keepalive = 1;
-        ngx_http_ferry_idem_complete(ctx->request, ctx, ctx->status);
+
+        if (ctx->idem) {
+            ngx_http_ferry_idem_complete(ctx->request, ctx->idem,
+                                         ctx->status);
+        }
     }
 
     return NGX_OK;
@@ -779,7 +790,9 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
     b->last += bytes;
     cl->buf->last = b->last;
 
-    ngx_http_ferry_idem_capture(ctx, cl->buf->pos, bytes);
+    if (ctx->idem) {
+        ngx_http_ferry_idem_capture(ctx->idem, cl->buf->pos, bytes);
+    }
 
     if (u->length == -2) {
         /* the connection is out of step: close it, never reuse it */
@@ -791,7 +804,11 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
 
     if (u->length == 0) {
         u->keepalive = 1;
-        ngx_http_ferry_idem_complete(ctx->request, ctx, ctx->status);
+
+        if (ctx->idem) {
+            ngx_http_ferry_idem_complete(ctx->request, ctx->idem,
+                                         ctx->status);
+        }
     }
 
     return NGX_OK;
@@ -813,4 +830,13 @@ ngx_http_ferry_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize http ferry request");
     return;
+}
+
+
+/* The subject of the request's bearer token, empty without ferry_auth. */
+
+static ngx_str_t *
+ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx)
+{
+    return ctx->auth ? &ctx->auth->user : &ngx_http_ferry_no_user;
 }

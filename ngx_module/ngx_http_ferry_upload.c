@@ -10,50 +10,18 @@
 
 #include "ngx_http_ferry_module.h"
 
-#include <openssl/evp.h>
-
-#include "ferry_multipart.h"
 #include "ferry_utf8.h"
 
 
-struct ngx_http_ferry_upload_s {
-    ngx_http_request_t        *request;
-
-    ngx_fd_t                   fd;
-    ngx_str_t                  part;       /* the file while it is written */
-
-    /* writes go out in client_body_buffer_size pieces, as nginx's own */
-    u_char                    *wbuf;
-    size_t                     wlen;
-    size_t                     wsize;
-
-    ngx_str_t                  path;       /* its name once complete */
-    off_t                      size;
-
-    EVP_MD_CTX                *sha;
-    u_char                     sha256[64];
-    u_char                     identity[NGX_OFF_T_LEN + sizeof("size:")];
-
-    ferry_mp_t                *mp;
-    ngx_str_t                  name;
-    ngx_str_t                  type;
-
-    unsigned                   found:1;
-    unsigned                   in_field:1;
-    unsigned                   complete:1;
-    unsigned                   discarded:1;
-};
-
-
 static ngx_int_t ngx_http_ferry_upload_open(ngx_http_request_t *r,
-    ngx_http_ferry_upload_t *up, ngx_http_ferry_loc_conf_t *flcf);
+    ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf);
 static void ngx_http_ferry_upload_cleanup(void *data);
 static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up,
+static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
     const u_char *p, size_t n);
-static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up);
-static ngx_int_t ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up,
+static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
     const u_char *p, size_t n);
 static int ngx_http_ferry_upload_on_part(void *data,
     const ferry_mp_part_t *part);
@@ -86,13 +54,13 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     char                        boundary[FERRY_MP_BOUNDARY_MAX + 1];
     ngx_str_t                  *ct;
     ngx_pool_cleanup_t         *cln;
-    ngx_http_ferry_upload_t    *up;
+    ngx_http_ferry_upload_ctx_t    *up;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_ferry_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    up = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_upload_t));
+    up = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_upload_ctx_t));
     if (up == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -173,7 +141,7 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
+ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_ctx_t *up,
     ngx_http_ferry_loc_conf_t *flcf)
 {
     u_char                     *p;
@@ -226,13 +194,9 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
 static void
 ngx_http_ferry_upload_cleanup(void *data)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
-    ngx_http_ferry_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(up->request, ngx_http_ferry_module);
-
-    if (ctx == NULL || !ctx->file_taken) {
+    if (!up->taken) {
         ngx_http_ferry_upload_discard(up);
     }
 
@@ -255,7 +219,7 @@ ngx_http_ferry_upload_cleanup(void *data)
  */
 
 void
-ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up)
+ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 {
     ngx_str_t  *name;
 
@@ -289,7 +253,7 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_chain_t              *cl, *last;
     ferry_mp_rc_t             rc;
     ngx_http_ferry_ctx_t     *ctx;
-    ngx_http_ferry_upload_t  *up;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -345,7 +309,7 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
+ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up, const u_char *p,
     size_t n)
 {
     size_t  k;
@@ -377,7 +341,7 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
 
 
 static ngx_int_t
-ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up)
+ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 {
     size_t  n;
 
@@ -389,7 +353,7 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up, const u_char *p,
+ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up, const u_char *p,
     size_t n)
 {
     ssize_t  w;
@@ -419,7 +383,7 @@ ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up, const u_char *p,
 static int
 ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     const char                 *name, *s;
     ngx_http_ferry_loc_conf_t  *flcf;
@@ -466,7 +430,7 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 static int
 ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     return ngx_http_ferry_upload_write(up, p, n) == NGX_OK ? 0 : -1;
 }
@@ -475,7 +439,7 @@ ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 static int
 ngx_http_ferry_upload_on_part_end(void *data)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     up->in_field = 0;
 
@@ -514,7 +478,7 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
     u_char                      md[EVP_MAX_MD_SIZE];
     unsigned int                mdlen;
-    ngx_http_ferry_upload_t    *up;
+    ngx_http_ferry_upload_ctx_t    *up;
     ngx_http_ferry_loc_conf_t  *flcf;
 
     up = ctx->upload;
@@ -546,7 +510,24 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_hex_dump(up->sha256, md, mdlen);
+        up->sha256.data = ngx_pnalloc(r->pool, 2 * mdlen);
+        if (up->sha256.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        up->sha256.len = ngx_hex_dump(up->sha256.data, md, mdlen)
+                         - up->sha256.data;
+        up->identity = up->sha256;
+
+    } else {
+        up->identity.data = ngx_pnalloc(r->pool,
+                                        sizeof("size:") - 1 + NGX_OFF_T_LEN);
+        if (up->identity.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        up->identity.len = ngx_sprintf(up->identity.data, "size:%O", up->size)
+                           - up->identity.data;
     }
 
     if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
@@ -580,16 +561,7 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 void
 ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
 {
-    ngx_http_ferry_upload_t  *up = ctx->upload;
-
-    if (up->sha256[0]) {
-        id->data = up->sha256;
-        id->len = sizeof(up->sha256);
-        return;
-    }
-
-    id->data = up->identity;
-    id->len = ngx_sprintf(up->identity, "size:%O", up->size) - up->identity;
+    *id = ctx->upload->identity;
 }
 
 
@@ -598,12 +570,12 @@ ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
 size_t
 ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_http_ferry_upload_t  *up = ctx->upload;
+    ngx_http_ferry_upload_ctx_t  *up = ctx->upload;
 
-    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":\"\","
+    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":,"
                   "\"name\":,\"type\":}") - 1
            + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
-           + sizeof(up->sha256)
+           + ngx_http_ferry_json_str_len(&up->sha256)
            + ngx_http_ferry_json_str_len(&up->name)
            + ngx_http_ferry_json_str_len(&up->type);
 }
@@ -612,16 +584,13 @@ ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
 u_char *
 ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_str_t                 sha;
-    ngx_http_ferry_upload_t  *up = ctx->upload;
+    ngx_http_ferry_upload_ctx_t  *up = ctx->upload;
 
     p = ngx_cpymem(p, ",\"file\":{\"path\":", sizeof(",\"file\":{\"path\":") - 1);
     p = ngx_http_ferry_json_str(p, &up->path);
     p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
 
-    sha.data = up->sha256;
-    sha.len = up->sha256[0] ? sizeof(up->sha256) : 0;
-    p = ngx_http_ferry_json_str(p, &sha);
+    p = ngx_http_ferry_json_str(p, &up->sha256);
 
     p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
     p = ngx_http_ferry_json_str(p, &up->name);

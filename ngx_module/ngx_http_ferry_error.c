@@ -36,10 +36,6 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
-    if (ctx && ctx->upload && !ctx->upload->taken) {
-        ngx_http_ferry_upload_discard(ctx->upload);
-    }
-
     if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
         return ngx_http_next_header_filter(r);
     }

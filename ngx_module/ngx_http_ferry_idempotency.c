@@ -285,22 +285,20 @@ invalid:
 
 /*
  * The request's fingerprint, once its body is known: SHA-256 over method,
- * path, query string and the body's own SHA-256 (the upload's, for
- * ferry_upload). Same key, other fingerprint: another request.
+ * path, query string and the body's own SHA-256, or for ferry_upload the
+ * file's identity (file, as the upload found it; NULL otherwise). Same
+ * key, other fingerprint: another request.
  */
 
 ngx_int_t
 ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx)
+    ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file)
 {
-    u_char                      body[32], fp[32];
-    unsigned                    n;
-    ngx_str_t                   file;
-    const EVP_MD               *sha;
-    ngx_http_ferry_idem_ctx_t  *idem;
-    static EVP_MD_CTX          *md;
-
-    idem = ctx->idem;
+    u_char              digest[32], fp[32];
+    unsigned            n;
+    ngx_str_t           content;
+    const EVP_MD       *sha;
+    static EVP_MD_CTX  *md;
 
     /* one digest context per worker, reset for each use */
 
@@ -313,19 +311,19 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
 
     sha = ngx_http_ferry_sha256();
 
-    if (ctx->upload) {
-        ngx_http_ferry_upload_identity(ctx, &file);
+    if (file) {
+        content = *file;
 
     } else {
         if (EVP_DigestInit_ex(md, sha, NULL) != 1
-            || EVP_DigestUpdate(md, ctx->body.data, ctx->body.len) != 1
-            || EVP_DigestFinal_ex(md, body, &n) != 1)
+            || EVP_DigestUpdate(md, body->data, body->len) != 1
+            || EVP_DigestFinal_ex(md, digest, &n) != 1)
         {
             return NGX_ERROR;
         }
 
-        file.data = body;
-        file.len = sizeof(body);
+        content.data = digest;
+        content.len = sizeof(digest);
     }
 
     if (EVP_DigestInit_ex(md, sha, NULL) != 1
@@ -335,7 +333,7 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
         || EVP_DigestUpdate(md, "\n", 1) != 1
         || EVP_DigestUpdate(md, r->args.data, r->args.len) != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
-        || EVP_DigestUpdate(md, file.data, file.len) != 1
+        || EVP_DigestUpdate(md, content.data, content.len) != 1
         || EVP_DigestFinal_ex(md, fp, &n) != 1)
     {
         return NGX_ERROR;
@@ -504,36 +502,6 @@ ngx_http_ferry_idem_cleanup(void *data)
     ngx_http_ferry_idem_ctx_t  *idem = data;
 
     ngx_http_ferry_idem_complete(idem->request, idem, 0);
-}
-
-
-/* ,"idem":{"key":"..","fp":"..","ttl":N} */
-
-size_t
-ngx_http_ferry_idem_json_len(ngx_http_ferry_idem_ctx_t *idem)
-{
-    return sizeof(",\"idem\":{\"key\":\"\",\"fp\":\"\",\"ttl\":}") - 1
-           + idem->key.len
-           + ngx_escape_json(NULL, idem->key.data, idem->key.len)
-           + 64 + NGX_TIME_T_LEN;
-}
-
-
-u_char *
-ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
-    ngx_http_ferry_idem_ctx_t *idem)
-{
-    ngx_http_ferry_loc_conf_t  *flcf;
-
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
-
-    p = ngx_cpymem(p, ",\"idem\":{\"key\":\"", sizeof(",\"idem\":{\"key\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, idem->key.data, idem->key.len);
-    p = ngx_cpymem(p, "\",\"fp\":\"", sizeof("\",\"fp\":\"") - 1);
-    p = ngx_cpymem(p, idem->fp_hex, 64);
-    p = ngx_sprintf(p, "\",\"ttl\":%T}", flcf->idem_ttl);
-
-    return p;
 }
 
 

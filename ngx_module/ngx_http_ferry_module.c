@@ -8,8 +8,6 @@
 
 #include "ngx_http_ferry_module.h"
 
-#include <openssl/evp.h>
-
 
 static void *ngx_http_ferry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf,
@@ -250,46 +248,6 @@ static ngx_http_variable_t  ngx_http_ferry_vars[] = {
 };
 
 
-/*
- * SHA-256 fetched once per process: OpenSSL 3 looks an algorithm up anew
- * on every EVP_sha256() init otherwise, which shows on short messages.
- */
-
-const void *
-ngx_http_ferry_sha256(void)
-{
-    static EVP_MD  *md;
-
-    if (md == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    }
-
-    return md ? (const void *) md : (const void *) EVP_sha256();
-}
-
-
-ngx_http_ferry_ctx_t *
-ngx_http_ferry_get_ctx(ngx_http_request_t *r)
-{
-    ngx_http_ferry_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ctx->request = r;
-
-        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
-    }
-
-    return ctx;
-}
-
-
 static void *
 ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
 {
@@ -501,11 +459,11 @@ ngx_http_ferry_init(ngx_conf_t *cf)
 
     *h = ngx_http_ferry_signed_handler;
 
-    if (ngx_http_ferry_upload_init(cf) != NGX_OK) {
+    if (ngx_http_ferry_error_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_ferry_error_init(cf) != NGX_OK) {
+    if (ngx_http_ferry_upload_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

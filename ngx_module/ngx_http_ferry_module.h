@@ -1,7 +1,22 @@
 
 /*
- * ngx_http_ferry_module: nginx's side of Ferry. Shared declarations of the
- * module's files: location configuration and the per-request context.
+ * ngx_http_ferry_module: nginx's side of Ferry. The one header of the
+ * module's files: location configuration, the request context with each
+ * feature's own context hung off it, and what each file offers the ones
+ * above it.
+ *
+ * Calls go one way only, down this list (the files without their
+ * ngx_http_ferry_ prefix):
+ *
+ *   module.c                          module, directives, configuration
+ *   proto.c                           frames <-> upstream callbacks
+ *   auth.c, upload.c, idempotency.c   the features, side by side
+ *   error.c                           JSON error answers
+ *   module.h                          types, the request context
+ *
+ * The features never call each other: proto.c hands one what another
+ * found (the user to idempotency, the uploaded file's identity to the
+ * request's fingerprint).
  */
 
 
@@ -165,38 +180,12 @@ typedef struct {
 extern ngx_module_t  ngx_http_ferry_module;
 
 
-ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
+/* ngx_http_ferry_proto.c */
 
 ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
-size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
-u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
-const void *ngx_http_ferry_sha256(void);
 
-ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
-size_t ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx);
-u_char *ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx);
-char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
-void ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id);
 
-ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
-ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
-    size_t n);
-void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
-    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
-size_t ngx_http_ferry_idem_json_len(ngx_http_ferry_idem_ctx_t *idem);
-u_char *ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
-    ngx_http_ferry_idem_ctx_t *idem);
-char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+/* ngx_http_ferry_auth.c */
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_signed_handler(ngx_http_request_t *r);
@@ -205,7 +194,81 @@ ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
 char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+
+/* ngx_http_ferry_upload.c */
+
+ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
+
+
+/* ngx_http_ferry_idempotency.c */
+
+ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
+ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
+    ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file);
+ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+void ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
+    size_t n);
+void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
+    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
+char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+/* ngx_http_ferry_error.c */
+
 ngx_int_t ngx_http_ferry_error_init(ngx_conf_t *cf);
+
+
+/*
+ * The request context, made by whichever of the module's handlers or
+ * filters needs it first.
+ */
+
+static ngx_inline ngx_http_ferry_ctx_t *
+ngx_http_ferry_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->request = r;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+    }
+
+    return ctx;
+}
+
+
+/*
+ * SHA-256 fetched once per process, in each file that hashes: OpenSSL 3
+ * looks an algorithm up anew on every EVP_sha256() init otherwise, which
+ * shows on short messages.
+ */
+
+static ngx_inline const EVP_MD *
+ngx_http_ferry_sha256(void)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return md ? md : EVP_sha256();
+}
 
 
 #endif /* _NGX_HTTP_FERRY_MODULE_H_INCLUDED_ */

@@ -36,6 +36,14 @@ static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
 static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_str_t *ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx);
+static size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
+static u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
+static size_t ngx_http_ferry_frame_file_len(ngx_http_ferry_upload_ctx_t *up);
+static u_char *ngx_http_ferry_frame_file(u_char *p,
+    ngx_http_ferry_upload_ctx_t *up);
+static size_t ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem);
+static u_char *ngx_http_ferry_frame_idem(u_char *p,
+    ngx_http_ferry_idem_ctx_t *idem, time_t ttl);
 
 
 static ngx_str_t  ngx_http_ferry_no_user = ngx_null_string;
@@ -175,7 +183,11 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
     }
 
     if (ctx->idem) {
-        if (ngx_http_ferry_idem_fingerprint(r, ctx) != NGX_OK) {
+        if (ngx_http_ferry_idem_fingerprint(r, ctx->idem, &ctx->body,
+                                            ctx->upload
+                                            ? &ctx->upload->identity : NULL)
+            != NGX_OK)
+        {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
@@ -287,7 +299,8 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 /*
  * The request frame:
  * {"v":1,"rid":"..","method":"..","path":"..","query":{..},"user":null,
- *  "body":<the JSON body or null>}
+ *  "file":{..},"idem":{..},"body":<the JSON body or null>}, "file" with
+ * ferry_upload and "idem" with an Idempotency-Key only.
  */
 
 static ngx_int_t
@@ -342,8 +355,8 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
           + path.len + ngx_escape_json(NULL, path.data, path.len)
           + qlen
           + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
-          + (ctx->upload ? ngx_http_ferry_upload_json_len(ctx) : 0)
-          + (ctx->idem ? ngx_http_ferry_idem_json_len(ctx->idem) : 0);
+          + (ctx->upload ? ngx_http_ferry_frame_file_len(ctx->upload) : 0)
+          + (ctx->idem ? ngx_http_ferry_frame_idem_len(ctx->idem) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -395,11 +408,12 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     b->last = ngx_http_ferry_json_str(b->last, ngx_http_ferry_user(ctx));
 
     if (ctx->upload) {
-        b->last = ngx_http_ferry_upload_json(b->last, ctx);
+        b->last = ngx_http_ferry_frame_file(b->last, ctx->upload);
     }
 
     if (ctx->idem) {
-        b->last = ngx_http_ferry_idem_json(b->last, r, ctx->idem);
+        b->last = ngx_http_ferry_frame_idem(b->last, ctx->idem,
+                                            flcf->idem_ttl);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -465,7 +479,7 @@ ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 /* A JSON string, or null for an empty one: the frame's optional values. */
 
-size_t
+static size_t
 ngx_http_ferry_json_str_len(ngx_str_t *s)
 {
     if (s->len == 0) {
@@ -476,7 +490,7 @@ ngx_http_ferry_json_str_len(ngx_str_t *s)
 }
 
 
-u_char *
+static u_char *
 ngx_http_ferry_json_str(u_char *p, ngx_str_t *s)
 {
     if (s->len == 0) {
@@ -486,6 +500,65 @@ ngx_http_ferry_json_str(u_char *p, ngx_str_t *s)
     *p++ = '"';
     p = (u_char *) ngx_escape_json(p, s->data, s->len);
     *p++ = '"';
+
+    return p;
+}
+
+
+/* ,"file":{"path":..,"size":N,"sha256":..,"name":..,"type":..} */
+
+static size_t
+ngx_http_ferry_frame_file_len(ngx_http_ferry_upload_ctx_t *up)
+{
+    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":,"
+                  "\"name\":,\"type\":}") - 1
+           + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
+           + ngx_http_ferry_json_str_len(&up->sha256)
+           + ngx_http_ferry_json_str_len(&up->name)
+           + ngx_http_ferry_json_str_len(&up->type);
+}
+
+
+static u_char *
+ngx_http_ferry_frame_file(u_char *p, ngx_http_ferry_upload_ctx_t *up)
+{
+    p = ngx_cpymem(p, ",\"file\":{\"path\":",
+                   sizeof(",\"file\":{\"path\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->path);
+    p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
+    p = ngx_http_ferry_json_str(p, &up->sha256);
+    p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->name);
+    p = ngx_cpymem(p, ",\"type\":", sizeof(",\"type\":") - 1);
+    p = ngx_http_ferry_json_str(p, &up->type);
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* ,"idem":{"key":"..","fp":"..","ttl":N} */
+
+static size_t
+ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem)
+{
+    return sizeof(",\"idem\":{\"key\":\"\",\"fp\":\"\",\"ttl\":}") - 1
+           + idem->key.len
+           + ngx_escape_json(NULL, idem->key.data, idem->key.len)
+           + sizeof(idem->fp_hex) + NGX_TIME_T_LEN;
+}
+
+
+static u_char *
+ngx_http_ferry_frame_idem(u_char *p, ngx_http_ferry_idem_ctx_t *idem,
+    time_t ttl)
+{
+    p = ngx_cpymem(p, ",\"idem\":{\"key\":\"",
+                   sizeof(",\"idem\":{\"key\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, idem->key.data, idem->key.len);
+    p = ngx_cpymem(p, "\",\"fp\":\"", sizeof("\",\"fp\":\"") - 1);
+    p = ngx_cpymem(p, idem->fp_hex, sizeof(idem->fp_hex));
+    p = ngx_sprintf(p, "\",\"ttl\":%T}", ttl);
 
     return p;
 }

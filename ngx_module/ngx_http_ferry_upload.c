@@ -16,8 +16,10 @@
 static ngx_int_t ngx_http_ferry_upload_open(ngx_http_request_t *r,
     ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf);
 static void ngx_http_ferry_upload_cleanup(void *data);
+static void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
     const u_char *p, size_t n);
 static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
@@ -33,6 +35,7 @@ static ngx_int_t ngx_http_ferry_upload_set_str(ngx_http_request_t *r,
 
 
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
@@ -218,7 +221,7 @@ ngx_http_ferry_upload_cleanup(void *data)
  * client sees the answer, even when nginx then lingers on the connection.
  */
 
-void
+static void
 ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 {
     ngx_str_t  *name;
@@ -305,6 +308,26 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     last->next = NULL;
 
     return ngx_http_next_request_body_filter(r, last);
+}
+
+
+/*
+ * Whatever the answer (ferryd's, a replay, an error of the module's own),
+ * a file that ferryd did not take over goes before the answer does.
+ */
+
+static ngx_int_t
+ngx_http_ferry_upload_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx && ctx->upload && !ctx->upload->taken) {
+        ngx_http_ferry_upload_discard(ctx->upload);
+    }
+
+    return ngx_http_next_header_filter(r);
 }
 
 
@@ -556,52 +579,6 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 }
 
 
-/* What the fingerprint of an upload request takes from its file. */
-
-void
-ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
-{
-    *id = ctx->upload->identity;
-}
-
-
-/* "file":{"path":..,"size":N,"sha256":..,"name":..,"type":..} */
-
-size_t
-ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
-{
-    ngx_http_ferry_upload_ctx_t  *up = ctx->upload;
-
-    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":,"
-                  "\"name\":,\"type\":}") - 1
-           + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
-           + ngx_http_ferry_json_str_len(&up->sha256)
-           + ngx_http_ferry_json_str_len(&up->name)
-           + ngx_http_ferry_json_str_len(&up->type);
-}
-
-
-u_char *
-ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx)
-{
-    ngx_http_ferry_upload_ctx_t  *up = ctx->upload;
-
-    p = ngx_cpymem(p, ",\"file\":{\"path\":", sizeof(",\"file\":{\"path\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->path);
-    p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
-
-    p = ngx_http_ferry_json_str(p, &up->sha256);
-
-    p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->name);
-    p = ngx_cpymem(p, ",\"type\":", sizeof(",\"type\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->type);
-    *p++ = '}';
-
-    return p;
-}
-
-
 char *
 ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -654,6 +631,9 @@ ngx_http_ferry_upload_init(ngx_conf_t *cf)
 {
     ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_ferry_upload_body_filter;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ferry_upload_header_filter;
 
     return NGX_OK;
 }

@@ -177,8 +177,8 @@ ngx_http_ferry_jwt_cache_slot(ngx_http_ferry_loc_conf_t *flcf, u_char *token,
 
     if (ngx_http_ferry_jwt_cache == NULL) {
         ngx_http_ferry_jwt_cache = ngx_calloc(NGX_HTTP_FERRY_JWT_CACHE_SIZE
-                                              * sizeof(ngx_http_ferry_jwt_cached_t),
-                                              ngx_cycle->log);
+                                       * sizeof(ngx_http_ferry_jwt_cached_t),
+                                       ngx_cycle->log);
         if (ngx_http_ferry_jwt_cache == NULL) {
             return NULL;
         }

@@ -14,8 +14,8 @@
     "{\"status\":\"error\",\"helper\":\"down\",\"database\":\"unknown\"}"
 
 
-static ngx_int_t ngx_http_ferry_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_body_filter(ngx_http_request_t *r,
+static ngx_int_t ngx_http_ferry_error_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_buf_t *ngx_http_ferry_error_json(ngx_http_request_t *r,
     const char *msg);
@@ -27,7 +27,7 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 static ngx_int_t
-ngx_http_ferry_header_filter(ngx_http_request_t *r)
+ngx_http_ferry_error_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                  status;
     const char                 *msg;
@@ -117,7 +117,7 @@ ngx_http_ferry_header_filter(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_ferry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_ferry_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_uint_t             last;
     ngx_chain_t           *cl, out;
@@ -242,10 +242,10 @@ ngx_int_t
 ngx_http_ferry_error_init(ngx_conf_t *cf)
 {
     ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_ferry_header_filter;
+    ngx_http_top_header_filter = ngx_http_ferry_error_header_filter;
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_ferry_body_filter;
+    ngx_http_top_body_filter = ngx_http_ferry_error_body_filter;
 
     return NGX_OK;
 }

@@ -285,9 +285,9 @@ invalid:
 
 /*
  * The request's fingerprint, once its body is known: SHA-256 over method,
- * path, query string and the body's own SHA-256, or for ferry_upload the
- * file's identity (file, as the upload found it; NULL otherwise). Same
- * key, other fingerprint: another request.
+ * path, query string and either the JSON body's own SHA-256 or, for
+ * ferry_upload, the file's identity as the upload published it (file;
+ * NULL for a JSON body). Same key, other fingerprint: another request.
  */
 
 ngx_int_t

@@ -379,13 +379,15 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->signed_download && conf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ferry_signed_download\" needs \"ferry_jwt_secret_file\"");
+                           "\"ferry_signed_download\" needs "
+                           "\"ferry_jwt_secret_file\"");
         return NGX_CONF_ERROR;
     }
 
     if (conf->auth == NGX_HTTP_FERRY_AUTH_JWT && conf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ferry_auth jwt\" needs \"ferry_jwt_secret_file\"");
+                           "\"ferry_auth jwt\" needs "
+                           "\"ferry_jwt_secret_file\"");
         return NGX_CONF_ERROR;
     }
 

@@ -21,20 +21,12 @@ static void ngx_http_ferry_upstream_init(ngx_http_request_t *r,
 static void ngx_http_ferry_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_read_body(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
-static ngx_int_t ngx_http_ferry_create_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_parse_uri(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx);
 static ngx_int_t ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q,
     size_t *len);
-static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_add_header(ngx_http_request_t *r,
-    char *name, char *value);
-static ngx_int_t ngx_http_ferry_filter_init(void *data);
-static ngx_int_t ngx_http_ferry_filter(void *data, ssize_t bytes);
-static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
-static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
-    ngx_int_t rc);
+
+static ngx_int_t ngx_http_ferry_create_request(ngx_http_request_t *r);
 static ngx_str_t *ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx);
 static size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
 static u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
@@ -44,6 +36,16 @@ static u_char *ngx_http_ferry_frame_file(u_char *p,
 static size_t ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem);
 static u_char *ngx_http_ferry_frame_idem(u_char *p,
     ngx_http_ferry_idem_ctx_t *idem, time_t ttl);
+
+static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_add_header(ngx_http_request_t *r,
+    char *name, char *value);
+static ngx_int_t ngx_http_ferry_filter_init(void *data);
+static ngx_int_t ngx_http_ferry_filter(void *data, ssize_t bytes);
+static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
+static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
 
 
 static ngx_str_t  ngx_http_ferry_no_user = ngx_null_string;
@@ -166,6 +168,7 @@ static void
 ngx_http_ferry_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
+    ngx_str_t             *file;
     ngx_http_ferry_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
@@ -183,9 +186,9 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
     }
 
     if (ctx->idem) {
-        if (ngx_http_ferry_idem_fingerprint(r, ctx->idem, &ctx->body,
-                                            ctx->upload
-                                            ? &ctx->upload->identity : NULL)
+        file = ctx->upload ? &ctx->upload->identity : NULL;
+
+        if (ngx_http_ferry_idem_fingerprint(r, ctx->idem, &ctx->body, file)
             != NGX_OK)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -293,6 +296,121 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     /* 422, as the FastAPI services Ferry replaces answered */
     return NGX_HTTP_UNPROCESSABLE_ENTITY;
+}
+
+
+/*
+ * The path and the decoded query string travel as JSON strings: both must
+ * be UTF-8.
+ */
+
+static ngx_int_t
+ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (!ferry_utf8_valid(r->uri.data, r->uri.len)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: request path is not valid UTF-8");
+        ctx->error = "request path is not valid UTF-8";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ctx->query = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));
+    if (ctx->query == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ferry_query(r, ctx->query, &ctx->query_len);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ferry: query string is not valid UTF-8");
+        ctx->error = "query string is not valid UTF-8";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Decodes the query string into name, value pairs (form encoding: "+" is a
+ * space) and adds up the room they take in the frame: quotes, colon, comma
+ * and JSON escapes included. NGX_DECLINED for bytes that are not UTF-8.
+ */
+
+static ngx_int_t
+ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
+{
+    u_char     *p, *last, *start, *eq, *end, *src, *dst;
+    ngx_str_t  *s;
+    ngx_uint_t  k;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        start = p;
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end + 1;
+
+        if (end == start) {
+            continue;
+        }
+
+        eq = ngx_strlchr(start, end, '=');
+
+        s = ngx_array_push_n(q, 2);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s[0].data = start;
+        s[0].len = (eq ? eq : end) - start;
+        s[1].data = eq ? eq + 1 : end;
+        s[1].len = eq ? end - eq - 1 : 0;
+
+        for (k = 0; k < 2; k++) {
+            dst = ngx_pnalloc(r->pool, s[k].len + 1);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            end = dst;
+
+            for (src = s[k].data; src < s[k].data + s[k].len; src++) {
+                *end++ = (*src == '+') ? ' ' : *src;
+            }
+
+            src = dst;
+            end = dst;
+            ngx_unescape_uri(&end, &src, s[k].len, 0);
+
+            s[k].data = dst;
+            s[k].len = end - dst;
+
+            if (!ferry_utf8_valid(s[k].data, s[k].len)) {
+                return NGX_DECLINED;
+            }
+
+            *len += s[k].len + ngx_escape_json(NULL, s[k].data, s[k].len)
+                    + sizeof("\"\"") - 1;
+        }
+
+        *len += sizeof(":,") - 1;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -438,42 +556,12 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 }
 
 
-/*
- * The path and the decoded query string travel as JSON strings: both must
- * be UTF-8.
- */
+/* The subject of the request's bearer token, empty without ferry_auth. */
 
-static ngx_int_t
-ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+static ngx_str_t *
+ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-
-    if (!ferry_utf8_valid(r->uri.data, r->uri.len)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: request path is not valid UTF-8");
-        ctx->error = "request path is not valid UTF-8";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    ctx->query = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));
-    if (ctx->query == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_ferry_query(r, ctx->query, &ctx->query_len);
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: query string is not valid UTF-8");
-        ctx->error = "query string is not valid UTF-8";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
+    return ctx->auth ? &ctx->auth->user : &ngx_http_ferry_no_user;
 }
 
 
@@ -561,80 +649,6 @@ ngx_http_ferry_frame_idem(u_char *p, ngx_http_ferry_idem_ctx_t *idem,
     p = ngx_sprintf(p, "\",\"ttl\":%T}", ttl);
 
     return p;
-}
-
-
-/*
- * Decodes the query string into name, value pairs (form encoding: "+" is a
- * space) and adds up the room they take in the frame: quotes, colon, comma
- * and JSON escapes included. NGX_DECLINED for bytes that are not UTF-8.
- */
-
-static ngx_int_t
-ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
-{
-    u_char     *p, *last, *start, *eq, *end, *src, *dst;
-    ngx_str_t  *s;
-    ngx_uint_t  k;
-
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        start = p;
-
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end + 1;
-
-        if (end == start) {
-            continue;
-        }
-
-        eq = ngx_strlchr(start, end, '=');
-
-        s = ngx_array_push_n(q, 2);
-        if (s == NULL) {
-            return NGX_ERROR;
-        }
-
-        s[0].data = start;
-        s[0].len = (eq ? eq : end) - start;
-        s[1].data = eq ? eq + 1 : end;
-        s[1].len = eq ? end - eq - 1 : 0;
-
-        for (k = 0; k < 2; k++) {
-            dst = ngx_pnalloc(r->pool, s[k].len + 1);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            for (src = s[k].data, end = dst; src < s[k].data + s[k].len; src++) {
-                *end++ = (*src == '+') ? ' ' : *src;
-            }
-
-            src = dst;
-            end = dst;
-            ngx_unescape_uri(&end, &src, s[k].len, 0);
-
-            s[k].data = dst;
-            s[k].len = end - dst;
-
-            if (!ferry_utf8_valid(s[k].data, s[k].len)) {
-                return NGX_DECLINED;
-            }
-
-            *len += s[k].len + ngx_escape_json(NULL, s[k].data, s[k].len)
-                    + sizeof("\"\"") - 1;
-        }
-
-        *len += sizeof(":,") - 1;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -903,13 +917,4 @@ ngx_http_ferry_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize http ferry request");
     return;
-}
-
-
-/* The subject of the request's bearer token, empty without ferry_auth. */
-
-static ngx_str_t *
-ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx)
-{
-    return ctx->auth ? &ctx->auth->user : &ngx_http_ferry_no_user;
 }

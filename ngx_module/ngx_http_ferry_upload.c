@@ -4,7 +4,8 @@
  * directory as it arrives. A multipart/form-data body is parsed on the fly
  * and only the named field's bytes are written; any other body is taken
  * whole. Size and SHA-256 are computed on the way. Nothing of the body is
- * kept in memory, so the worker stays flat whatever the upload size.
+ * kept in memory, so the worker stays flat whatever the upload size. Unless
+ * ferryd takes the file over, it is removed before the answer goes out.
  */
 
 
@@ -20,11 +21,12 @@ static void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
-    const u_char *p, size_t n);
-static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
-static ngx_int_t ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
-    const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_write(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_flush(
+    ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_write_fd(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static int ngx_http_ferry_upload_on_part(void *data,
     const ferry_mp_part_t *part);
 static int ngx_http_ferry_upload_on_data(void *data, const unsigned char *p,
@@ -53,13 +55,13 @@ static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
 ngx_int_t
 ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    int                         blen;
-    char                        boundary[FERRY_MP_BOUNDARY_MAX + 1];
-    ngx_str_t                  *ct;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_ferry_upload_ctx_t    *up;
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    int                           blen;
+    char                          boundary[FERRY_MP_BOUNDARY_MAX + 1];
+    ngx_str_t                    *ct;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ferry_loc_conf_t    *flcf;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -144,8 +146,8 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_ctx_t *up,
-    ngx_http_ferry_loc_conf_t *flcf)
+ngx_http_ferry_upload_open(ngx_http_request_t *r,
+    ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf)
 {
     u_char                     *p;
     size_t                      len;
@@ -173,8 +175,8 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_ctx_t *u
     ngx_memcpy(up->path.data, up->part.data, up->path.len);
     up->path.data[up->path.len] = '\0';
 
-    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN
-                           | O_EXCL, 0640);
+    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY,
+                           NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0640);
 
     if (up->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -251,11 +253,11 @@ ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 static ngx_int_t
 ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                    n;
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl, *last;
-    ferry_mp_rc_t             rc;
-    ngx_http_ferry_ctx_t     *ctx;
+    size_t                        n;
+    ngx_buf_t                    *b;
+    ngx_chain_t                  *cl, *last;
+    ferry_mp_rc_t                 rc;
+    ngx_http_ferry_ctx_t         *ctx;
     ngx_http_ferry_upload_ctx_t  *up;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
@@ -332,8 +334,8 @@ ngx_http_ferry_upload_header_filter(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up, const u_char *p,
-    size_t n)
+ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
+    const u_char *p, size_t n)
 {
     size_t  k;
 
@@ -354,7 +356,9 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up, const u_char *p,
         p += k;
         n -= k;
 
-        if (up->wlen == up->wsize && ngx_http_ferry_upload_flush(up) != NGX_OK) {
+        if (up->wlen == up->wsize
+            && ngx_http_ferry_upload_flush(up) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -376,8 +380,8 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up, const u_char *p,
-    size_t n)
+ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
+    const u_char *p, size_t n)
 {
     ssize_t  w;
 
@@ -499,10 +503,10 @@ ngx_http_ferry_upload_set_str(ngx_http_request_t *r, ngx_str_t *dst,
 ngx_int_t
 ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    u_char                      md[EVP_MAX_MD_SIZE];
-    unsigned int                mdlen;
-    ngx_http_ferry_upload_ctx_t    *up;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    u_char                        md[EVP_MAX_MD_SIZE];
+    unsigned int                  mdlen;
+    ngx_http_ferry_loc_conf_t    *flcf;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     up = ctx->upload;
 

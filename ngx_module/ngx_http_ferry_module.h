@@ -108,7 +108,8 @@ typedef struct {
     EVP_MD_CTX                    *sha;
     ferry_mp_t                    *mp;
 
-    unsigned                       taken:1;    /* ferryd took the file */
+    /* set by proto.c: ferryd took the file over, it must stay */
+    unsigned                       taken:1;
     unsigned                       found:1;
     unsigned                       in_field:1;
     unsigned                       complete:1;

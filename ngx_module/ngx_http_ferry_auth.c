@@ -35,7 +35,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_ferry_auth_reject(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_uint_t invalid);
+    ngx_http_ferry_ctx_t *ctx, const char *reason);
 static ngx_http_ferry_jwt_cached_t *ngx_http_ferry_jwt_cache_slot(
     ngx_http_ferry_loc_conf_t *flcf, u_char *token, size_t len);
 
@@ -49,11 +49,12 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
 {
     u_char                       *p, *last;
     ferry_jwt_rc_t                rc;
+    ferry_jwt_check_t             chk;
+    ferry_jwt_claims_t            claims;
+    ngx_http_ferry_ctx_t         *ctx;
+    ngx_http_ferry_auth_ctx_t    *auth;
+    ngx_http_ferry_loc_conf_t    *flcf;
     ngx_http_ferry_jwt_cached_t  *slot;
-    ferry_jwt_check_t           chk;
-    ferry_jwt_claims_t          claims;
-    ngx_http_ferry_ctx_t       *ctx;
-    ngx_http_ferry_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -66,12 +67,21 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->user.len) {
+    if (ctx->auth == NULL) {
+        ctx->auth = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_auth_ctx_t));
+        if (ctx->auth == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    auth = ctx->auth;
+
+    if (auth->user.len) {
         return NGX_OK;
     }
 
     if (r->headers_in.authorization == NULL) {
-        return ngx_http_ferry_auth_reject(r, ctx, 0);
+        return ngx_http_ferry_auth_reject(r, ctx, NULL);
     }
 
     p = r->headers_in.authorization->value.data;
@@ -81,7 +91,7 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
         || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
            != 0)
     {
-        return ngx_http_ferry_auth_reject(r, ctx, 0);
+        return ngx_http_ferry_auth_reject(r, ctx, NULL);
     }
 
     p += sizeof("Bearer ") - 1;
@@ -98,13 +108,13 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
         if (ngx_time() < slot->exp + flcf->jwt_leeway
             && ngx_time() + flcf->jwt_leeway >= slot->nbf)
         {
-            ctx->user.len = slot->sub_len;
-            ctx->user.data = ngx_pnalloc(r->pool, slot->sub_len);
-            if (ctx->user.data == NULL) {
+            auth->user.len = slot->sub_len;
+            auth->user.data = ngx_pnalloc(r->pool, slot->sub_len);
+            if (auth->user.data == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            ngx_memcpy(ctx->user.data, slot->sub, slot->sub_len);
+            ngx_memcpy(auth->user.data, slot->sub, slot->sub_len);
 
             return NGX_OK;
         }
@@ -125,30 +135,29 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ferry: bearer token rejected: %s",
                       ferry_jwt_strerror(rc));
-        ctx->jwt_error = ferry_jwt_strerror(rc);
-        return ngx_http_ferry_auth_reject(r, ctx, 1);
+        return ngx_http_ferry_auth_reject(r, ctx, ferry_jwt_strerror(rc));
     }
 
-    ctx->user.len = ngx_strlen(claims.sub);
-    ctx->user.data = ngx_pnalloc(r->pool, ctx->user.len);
-    if (ctx->user.data == NULL) {
+    auth->user.len = ngx_strlen(claims.sub);
+    auth->user.data = ngx_pnalloc(r->pool, auth->user.len);
+    if (auth->user.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(ctx->user.data, claims.sub, ctx->user.len);
+    ngx_memcpy(auth->user.data, claims.sub, auth->user.len);
 
-    if (slot && ctx->user.len <= FERRY_JWT_SUB_MAX) {
+    if (slot && auth->user.len <= FERRY_JWT_SUB_MAX) {
         slot->conf = flcf;
         slot->exp = (time_t) claims.exp;
         slot->nbf = (time_t) claims.nbf;
         slot->len = last - p;
-        slot->sub_len = ctx->user.len;
+        slot->sub_len = auth->user.len;
         ngx_memcpy(slot->token, p, slot->len);
-        ngx_memcpy(slot->sub, claims.sub, ctx->user.len);
+        ngx_memcpy(slot->sub, claims.sub, auth->user.len);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry auth: user \"%V\"", &ctx->user);
+                   "ferry auth: user \"%V\"", &auth->user);
 
     return NGX_OK;
 }
@@ -168,8 +177,8 @@ ngx_http_ferry_jwt_cache_slot(ngx_http_ferry_loc_conf_t *flcf, u_char *token,
 
     if (ngx_http_ferry_jwt_cache == NULL) {
         ngx_http_ferry_jwt_cache = ngx_calloc(NGX_HTTP_FERRY_JWT_CACHE_SIZE
-                                              * sizeof(ngx_http_ferry_jwt_cached_t),
-                                              ngx_cycle->log);
+                                       * sizeof(ngx_http_ferry_jwt_cached_t),
+                                       ngx_cycle->log);
         if (ngx_http_ferry_jwt_cache == NULL) {
             return NULL;
         }
@@ -182,14 +191,14 @@ ngx_http_ferry_jwt_cache_slot(ngx_http_ferry_loc_conf_t *flcf, u_char *token,
 
 
 /*
- * RFC 6750 section 3: no credentials get a bare challenge, a bad token
- * gets error="invalid_token" with the reason. The body is JSON, made by
- * the module's error filter from ctx->error.
+ * RFC 6750 section 3: no credentials (reason NULL) get a bare challenge, a
+ * bad token gets error="invalid_token" with the reason. The body is JSON,
+ * made by the module's error filter from ctx->error.
  */
 
 static ngx_int_t
 ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
-    ngx_uint_t invalid)
+    const char *reason)
 {
     size_t            len;
     u_char           *p;
@@ -208,13 +217,13 @@ ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
     r->headers_out.www_authenticate = h;
 
-    if (!invalid) {
+    if (reason == NULL) {
         ngx_str_set(&h->value, "Bearer");
         ctx->error = "bearer token required";
 
     } else {
         len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"")
-              - 1 + ngx_strlen(ctx->jwt_error);
+              - 1 + ngx_strlen(reason);
 
         p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
@@ -223,7 +232,7 @@ ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
         h->value.data = p;
         h->value.len = ngx_sprintf(p, "Bearer error=\"invalid_token\", "
-                                   "error_description=\"%s\"", ctx->jwt_error)
+                                   "error_description=\"%s\"", reason)
                        - p;
 
         ctx->error = "invalid token";
@@ -243,16 +252,16 @@ ngx_http_ferry_user_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
-    if (ctx == NULL || ctx->user.len == 0) {
+    if (ctx == NULL || ctx->auth == NULL || ctx->auth->user.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = ctx->user.len;
+    v->len = ctx->auth->user.len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ctx->user.data;
+    v->data = ctx->auth->user.data;
 
     return NGX_OK;
 }

@@ -52,7 +52,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_ferry_idem_key(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_uint_t required);
+    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user, ngx_uint_t required);
 static ngx_http_ferry_idem_node_t *ngx_http_ferry_idem_lookup(
     ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static ngx_http_ferry_idem_node_t *ngx_http_ferry_idem_alloc(
@@ -73,30 +73,34 @@ static ngx_str_t  ngx_http_ferry_idem_header = ngx_string("Idempotency-Key");
 
 
 /*
- * Before the body is read: a valid key is required (or optional), then the
- * zone says whether this is a first request (it is marked in flight), a
- * duplicate of one in flight (409 at once), or of a finished one (its
- * answer is kept in ctx, to be replayed once the body's fingerprint
- * matches).
+ * Before the body is read: a valid key is required (or optional; without
+ * one, ctx->idem stays NULL), then the zone says whether this is a first
+ * request (it is marked in flight), a duplicate of one in flight (409 at
+ * once), or of a finished one (its answer is kept in ctx->idem, to be
+ * replayed once the body's fingerprint matches). The key is the user's.
  */
 
 ngx_int_t
-ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
+    ngx_str_t *user)
 {
     time_t                       now;
     ngx_int_t                    rc;
     ngx_pool_cleanup_t          *cln;
+    ngx_http_ferry_idem_ctx_t   *idem;
     ngx_http_ferry_idem_node_t  *node;
     ngx_http_ferry_idem_zone_t  *zone;
     ngx_http_ferry_loc_conf_t   *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    rc = ngx_http_ferry_idem_key(r, ctx,
+    rc = ngx_http_ferry_idem_key(r, ctx, user,
                         flcf->idempotency == NGX_HTTP_FERRY_IDEM_REQUIRED);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    idem = ctx->idem;
 
     if (flcf->idem_zone == NULL) {
         return NGX_OK;
@@ -107,7 +111,7 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_ferry_idem_lookup(zone, &ctx->idem_zkey, ctx->idem_hash);
+    node = ngx_http_ferry_idem_lookup(zone, &idem->zkey, idem->hash);
 
     if (node && node->expires < now) {
         ngx_http_ferry_idem_delete(zone, node);
@@ -119,7 +123,7 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ferry: Idempotency-Key \"%V\" is in flight",
-                      &ctx->idem_key);
+                      &idem->key);
 
         ctx->error = "a request with this Idempotency-Key is still in progress";
         return NGX_HTTP_CONFLICT;
@@ -131,24 +135,25 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         ngx_queue_remove(&node->queue);
         ngx_queue_insert_head(&zone->sh->queue, &node->queue);
 
-        ctx->idem_cached = 1;
-        ctx->idem_status = node->status;
-        ngx_memcpy(ctx->idem_cached_fp, node->fp, 32);
+        idem->cached = 1;
+        idem->cached_status = node->status;
+        ngx_memcpy(idem->cached_fp, node->fp, 32);
 
-        ctx->idem_body.len = node->blen;
-        ctx->idem_body.data = ngx_pnalloc(r->pool, node->blen + 1);
+        idem->cached_body.len = node->blen;
+        idem->cached_body.data = ngx_pnalloc(r->pool, node->blen + 1);
 
-        if (ctx->idem_body.data) {
-            ngx_memcpy(ctx->idem_body.data, node->data + node->klen,
+        if (idem->cached_body.data) {
+            ngx_memcpy(idem->cached_body.data, node->data + node->klen,
                        node->blen);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        return ctx->idem_body.data ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return idem->cached_body.data ? NGX_OK
+                                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    node = ngx_http_ferry_idem_alloc(zone, &ctx->idem_zkey, ctx->idem_hash, 0);
+    node = ngx_http_ferry_idem_alloc(zone, &idem->zkey, idem->hash, 0);
 
     if (node == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -166,7 +171,7 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ctx->idem_owner = 1;
+    idem->owner = 1;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -174,10 +179,10 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     }
 
     cln->handler = ngx_http_ferry_idem_cleanup;
-    cln->data = ctx;
+    cln->data = idem;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry idempotency: \"%V\" in flight", &ctx->idem_key);
+                   "ferry idempotency: \"%V\" in flight", &idem->key);
 
     return NGX_OK;
 }
@@ -187,12 +192,13 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
-    ngx_uint_t required)
+    ngx_str_t *user, ngx_uint_t required)
 {
-    u_char           *p;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                     *p;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_ferry_idem_ctx_t  *idem;
 
     h = NULL;
     part = &r->headers_in.headers.part;
@@ -240,22 +246,30 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         }
     }
 
-    ctx->idem_key = h->value;
-
-    /* the zone's key: user, a NUL, the key; users never share a key */
-
-    ctx->idem_zkey.len = ctx->user.len + 1 + h->value.len;
-    ctx->idem_zkey.data = ngx_pnalloc(r->pool, ctx->idem_zkey.len + 1);
-    if (ctx->idem_zkey.data == NULL) {
+    idem = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_idem_ctx_t));
+    if (idem == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(ctx->idem_zkey.data, ctx->user.data, ctx->user.len);
+    idem->request = r;
+    idem->key = h->value;
+
+    /* the zone's key: user, a NUL, the key; users never share a key */
+
+    idem->zkey.len = user->len + 1 + h->value.len;
+    idem->zkey.data = ngx_pnalloc(r->pool, idem->zkey.len + 1);
+    if (idem->zkey.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(idem->zkey.data, user->data, user->len);
     *p++ = '\0';
     p = ngx_cpymem(p, h->value.data, h->value.len);
     *p = '\0';
 
-    ctx->idem_hash = ngx_crc32_short(ctx->idem_zkey.data, ctx->idem_zkey.len);
+    idem->hash = ngx_crc32_short(idem->zkey.data, idem->zkey.len);
+
+    ctx->idem = idem;
 
     return NGX_OK;
 
@@ -271,19 +285,20 @@ invalid:
 
 /*
  * The request's fingerprint, once its body is known: SHA-256 over method,
- * path, query string and the body's own SHA-256 (the upload's, for
- * ferry_upload). Same key, other fingerprint: another request.
+ * path, query string and either the JSON body's own SHA-256 or, for
+ * ferry_upload, the file's identity as the upload published it (file;
+ * NULL for a JSON body). Same key, other fingerprint: another request.
  */
 
 ngx_int_t
 ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx)
+    ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file)
 {
-    u_char             body[32], fp[32];
-    unsigned           n;
-    ngx_str_t          file;
-    const EVP_MD      *sha;
-    static EVP_MD_CTX *md;
+    u_char              digest[32], fp[32];
+    unsigned            n;
+    ngx_str_t           content;
+    const EVP_MD       *sha;
+    static EVP_MD_CTX  *md;
 
     /* one digest context per worker, reset for each use */
 
@@ -296,19 +311,19 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
 
     sha = ngx_http_ferry_sha256();
 
-    if (ctx->upload) {
-        ngx_http_ferry_upload_identity(ctx, &file);
+    if (file) {
+        content = *file;
 
     } else {
         if (EVP_DigestInit_ex(md, sha, NULL) != 1
-            || EVP_DigestUpdate(md, ctx->body.data, ctx->body.len) != 1
-            || EVP_DigestFinal_ex(md, body, &n) != 1)
+            || EVP_DigestUpdate(md, body->data, body->len) != 1
+            || EVP_DigestFinal_ex(md, digest, &n) != 1)
         {
             return NGX_ERROR;
         }
 
-        file.data = body;
-        file.len = sizeof(body);
+        content.data = digest;
+        content.len = sizeof(digest);
     }
 
     if (EVP_DigestInit_ex(md, sha, NULL) != 1
@@ -318,14 +333,14 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
         || EVP_DigestUpdate(md, "\n", 1) != 1
         || EVP_DigestUpdate(md, r->args.data, r->args.len) != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
-        || EVP_DigestUpdate(md, file.data, file.len) != 1
+        || EVP_DigestUpdate(md, content.data, content.len) != 1
         || EVP_DigestFinal_ex(md, fp, &n) != 1)
     {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ctx->idem_fp, fp, 32);
-    ngx_hex_dump(ctx->idem_fp_hex, fp, 32);
+    ngx_memcpy(idem->fp, fp, 32);
+    ngx_hex_dump(idem->fp_hex, fp, 32);
 
     return NGX_OK;
 }
@@ -339,25 +354,28 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_chain_t                 out;
+    ngx_table_elt_t            *h;
+    ngx_http_ferry_idem_ctx_t  *idem;
 
-    if (ngx_memcmp(ctx->idem_fp, ctx->idem_cached_fp, 32) != 0) {
+    idem = ctx->idem;
+
+    if (ngx_memcmp(idem->fp, idem->cached_fp, 32) != 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: Idempotency-Key \"%V\" reused for another request",
-                      &ctx->idem_key);
+                      "ferry: Idempotency-Key \"%V\" reused for another "
+                      "request", &idem->key);
         ctx->error = "Idempotency-Key was already used for a different request";
         return NGX_HTTP_UNPROCESSABLE_ENTITY;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ferry: Idempotency-Key \"%V\" replayed from the zone",
-                  &ctx->idem_key);
+                  &idem->key);
 
-    r->headers_out.status = ctx->idem_status;
-    r->headers_out.content_length_n = ctx->idem_body.len;
+    r->headers_out.status = idem->cached_status;
+    r->headers_out.content_length_n = idem->cached_body.len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
@@ -386,9 +404,9 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = ctx->idem_body.data;
-    b->last = b->pos + ctx->idem_body.len;
-    b->memory = ctx->idem_body.len ? 1 : 0;
+    b->pos = idem->cached_body.data;
+    b->last = b->pos + idem->cached_body.len;
+    b->memory = idem->cached_body.len ? 1 : 0;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -402,28 +420,29 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 /* Gathers ferryd's answer to a first request, to cache it when it ends. */
 
 void
-ngx_http_ferry_idem_capture(ngx_http_ferry_ctx_t *ctx, u_char *p, size_t n)
+ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
+    size_t n)
 {
-    if (!ctx->idem_owner || ctx->idem_skip) {
+    if (!idem->owner || idem->skip) {
         return;
     }
 
-    if (ctx->idem_capture.data == NULL) {
-        ctx->idem_capture.data = ngx_pnalloc(ctx->request->pool,
-                                             NGX_HTTP_FERRY_IDEM_BODY_MAX);
-        if (ctx->idem_capture.data == NULL) {
-            ctx->idem_skip = 1;
+    if (idem->capture.data == NULL) {
+        idem->capture.data = ngx_pnalloc(idem->request->pool,
+                                         NGX_HTTP_FERRY_IDEM_BODY_MAX);
+        if (idem->capture.data == NULL) {
+            idem->skip = 1;
             return;
         }
     }
 
-    if (ctx->idem_capture.len + n > NGX_HTTP_FERRY_IDEM_BODY_MAX) {
-        ctx->idem_skip = 1;
+    if (idem->capture.len + n > NGX_HTTP_FERRY_IDEM_BODY_MAX) {
+        idem->skip = 1;
         return;
     }
 
-    ngx_memcpy(ctx->idem_capture.data + ctx->idem_capture.len, p, n);
-    ctx->idem_capture.len += n;
+    ngx_memcpy(idem->capture.data + idem->capture.len, p, n);
+    idem->capture.len += n;
 }
 
 
@@ -435,40 +454,39 @@ ngx_http_ferry_idem_capture(ngx_http_ferry_ctx_t *ctx, u_char *p, size_t n)
  */
 
 void
-ngx_http_ferry_idem_complete(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
-    ngx_uint_t status)
+ngx_http_ferry_idem_complete(ngx_http_request_t *r,
+    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status)
 {
     ngx_http_ferry_idem_node_t  *node;
     ngx_http_ferry_idem_zone_t  *zone;
     ngx_http_ferry_loc_conf_t   *flcf;
 
-    if (!ctx->idem_owner) {
+    if (!idem->owner) {
         return;
     }
 
-    ctx->idem_owner = 0;
+    idem->owner = 0;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
     zone = flcf->idem_zone->data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_ferry_idem_lookup(zone, &ctx->idem_zkey, ctx->idem_hash);
+    node = ngx_http_ferry_idem_lookup(zone, &idem->zkey, idem->hash);
     if (node) {
         ngx_http_ferry_idem_delete(zone, node);
     }
 
-    if (status >= 200 && status < 300 && !ctx->idem_skip) {
-        node = ngx_http_ferry_idem_alloc(zone, &ctx->idem_zkey,
-                                         ctx->idem_hash,
-                                         ctx->idem_capture.len);
+    if (status >= 200 && status < 300 && !idem->skip) {
+        node = ngx_http_ferry_idem_alloc(zone, &idem->zkey, idem->hash,
+                                         idem->capture.len);
         if (node) {
             node->state = NGX_HTTP_FERRY_IDEM_DONE;
             node->status = (status == NGX_HTTP_CREATED) ? NGX_HTTP_OK : status;
             node->expires = ngx_time() + flcf->idem_ttl;
-            ngx_memcpy(node->fp, ctx->idem_fp, 32);
-            ngx_memcpy(node->data + node->klen, ctx->idem_capture.data,
-                       ctx->idem_capture.len);
+            ngx_memcpy(node->fp, idem->fp, 32);
+            ngx_memcpy(node->data + node->klen, idem->capture.data,
+                       idem->capture.len);
         }
     }
 
@@ -481,39 +499,9 @@ ngx_http_ferry_idem_complete(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 static void
 ngx_http_ferry_idem_cleanup(void *data)
 {
-    ngx_http_ferry_ctx_t  *ctx = data;
+    ngx_http_ferry_idem_ctx_t  *idem = data;
 
-    ngx_http_ferry_idem_complete(ctx->request, ctx, 0);
-}
-
-
-/* ,"idem":{"key":"..","fp":"..","ttl":N} */
-
-size_t
-ngx_http_ferry_idem_json_len(ngx_http_ferry_ctx_t *ctx)
-{
-    return sizeof(",\"idem\":{\"key\":\"\",\"fp\":\"\",\"ttl\":}") - 1
-           + ctx->idem_key.len
-           + ngx_escape_json(NULL, ctx->idem_key.data, ctx->idem_key.len)
-           + 64 + NGX_TIME_T_LEN;
-}
-
-
-u_char *
-ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx)
-{
-    ngx_http_ferry_loc_conf_t  *flcf;
-
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
-
-    p = ngx_cpymem(p, ",\"idem\":{\"key\":\"", sizeof(",\"idem\":{\"key\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, ctx->idem_key.data, ctx->idem_key.len);
-    p = ngx_cpymem(p, "\",\"fp\":\"", sizeof("\",\"fp\":\"") - 1);
-    p = ngx_cpymem(p, ctx->idem_fp_hex, 64);
-    p = ngx_sprintf(p, "\",\"ttl\":%T}", flcf->idem_ttl);
-
-    return p;
+    ngx_http_ferry_idem_complete(idem->request, idem, 0);
 }
 
 

@@ -1,7 +1,22 @@
 
 /*
- * ngx_http_ferry_module: nginx's side of Ferry. Shared declarations of the
- * module's files: location configuration and the per-request context.
+ * ngx_http_ferry_module: nginx's side of Ferry. The one header of the
+ * module's files: location configuration, the request context with each
+ * feature's own context hung off it, and what each file offers the ones
+ * above it.
+ *
+ * Calls go one way only, down this list (the files without their
+ * ngx_http_ferry_ prefix):
+ *
+ *   module.c                          module, directives, configuration
+ *   proto.c                           frames <-> upstream callbacks
+ *   auth.c, upload.c, idempotency.c   the features, side by side
+ *   error.c                           JSON error answers
+ *   module.h                          types, the request context
+ *
+ * The features never call each other: proto.c hands one what another
+ * found (the user to idempotency, the uploaded file's identity to the
+ * request's fingerprint).
  */
 
 
@@ -13,13 +28,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/evp.h>
+
+#include "ferry_multipart.h"
+
 
 #ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
 #define NGX_HTTP_UNPROCESSABLE_ENTITY  422
 #endif
-
-
-typedef struct ngx_http_ferry_upload_s  ngx_http_ferry_upload_t;
 
 
 #define NGX_HTTP_FERRY_IDEM_OFF       0
@@ -56,90 +72,121 @@ typedef struct {
 } ngx_http_ferry_loc_conf_t;
 
 
-typedef struct {
-    ngx_http_request_t        *request;
+/* ferry_auth jwt */
 
-    /* the subject of a verified bearer token */
-    ngx_str_t                  user;
-    const char                *jwt_error;
+typedef struct {
+    /* the subject of the verified bearer token */
+    ngx_str_t                      user;
+} ngx_http_ferry_auth_ctx_t;
+
+
+/* ferry_upload: the file streamed into the spool */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    /* the file as the frame tells ferryd of it, once complete */
+    ngx_str_t                      path;
+    off_t                          size;
+    ngx_str_t                      sha256;     /* hex; empty: sha256=off */
+    ngx_str_t                      name;
+    ngx_str_t                      type;
+
+    /* what a request's fingerprint takes from the file: its SHA-256, or
+     * "size:N" with sha256=off */
+    ngx_str_t                      identity;
+
+    /* the file while it is written */
+    ngx_fd_t                       fd;
+    ngx_str_t                      part;
+
+    /* writes go out in client_body_buffer_size pieces, as nginx's own */
+    u_char                        *wbuf;
+    size_t                         wlen;
+    size_t                         wsize;
+
+    EVP_MD_CTX                    *sha;
+    ferry_mp_t                    *mp;
+
+    /* set by proto.c: ferryd took the file over, it must stay */
+    unsigned                       taken:1;
+    unsigned                       found:1;
+    unsigned                       in_field:1;
+    unsigned                       complete:1;
+    unsigned                       discarded:1;
+} ngx_http_ferry_upload_ctx_t;
+
+
+/* ferry_idempotency: a request with an Idempotency-Key */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    /* the header, and the zone's key: user, NUL, key */
+    ngx_str_t                      key;
+    ngx_str_t                      zkey;
+    uint32_t                       hash;
+
+    /* the request's fingerprint */
+    u_char                         fp[32];
+    u_char                         fp_hex[64];
+
+    /* a finished duplicate's stored answer */
+    u_char                         cached_fp[32];
+    ngx_uint_t                     cached_status;
+    ngx_str_t                      cached_body;
+
+    /* ferryd's answer to a first request, to be stored */
+    ngx_str_t                      capture;
+
+    unsigned                       cached:1;
+    unsigned                       owner:1;
+    unsigned                       skip:1;
+} ngx_http_ferry_idem_ctx_t;
+
+
+/* the request context; each feature's own hangs off it when it is on */
+
+typedef struct {
+    ngx_http_request_t            *request;
+
+    ngx_http_ferry_auth_ctx_t     *auth;
+    ngx_http_ferry_upload_ctx_t   *upload;
+    ngx_http_ferry_idem_ctx_t     *idem;
 
     /* the decoded query string: name, value, name, value, ... */
-    ngx_array_t               *query;
-    size_t                     query_len;
+    ngx_array_t                   *query;
+    size_t                         query_len;
 
     /* the validated JSON request body, inlined into the frame */
-    ngx_str_t                  body;
-
-    /* the file streamed by ferry_upload */
-    ngx_http_ferry_upload_t   *upload;
-
-    /* Idempotency-Key: the header, the zone's key (user NUL key), the
-     * request's fingerprint, and a finished duplicate's stored answer */
-    ngx_str_t                  idem_key;
-    ngx_str_t                  idem_zkey;
-    uint32_t                   idem_hash;
-    u_char                     idem_fp[32];
-    u_char                     idem_fp_hex[64];
-    u_char                     idem_cached_fp[32];
-    ngx_uint_t                 idem_status;
-    ngx_str_t                  idem_body;
-    ngx_str_t                  idem_capture;
+    ngx_str_t                      body;
 
     /* ferryd's status in its response head */
-    ngx_uint_t                 status;
+    ngx_uint_t                     status;
 
     /* message of an error answered by the module itself */
-    const char                *error;
+    const char                    *error;
 
     /* the JSON that replaces nginx's own error page */
-    ngx_buf_t                 *error_json;
+    ngx_buf_t                     *error_json;
 
-    unsigned                   json_errors:1;
-    unsigned                   idem_cached:1;
-    unsigned                   idem_owner:1;
-    unsigned                   idem_skip:1;
-    unsigned                   file_taken:1;
-    unsigned                   head_ok:1;
-    unsigned                   invalid:1;
-    unsigned                   rewrite:1;
-    unsigned                   rewrite_done:1;
+    unsigned                       json_errors:1;
+    unsigned                       head_ok:1;
+    unsigned                       invalid:1;
+    unsigned                       rewrite:1;
+    unsigned                       rewrite_done:1;
 } ngx_http_ferry_ctx_t;
 
 
 extern ngx_module_t  ngx_http_ferry_module;
 
 
-ngx_http_ferry_ctx_t *ngx_http_ferry_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_ferry_utf8_valid(u_char *p, size_t n);
-size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
-u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
-const void *ngx_http_ferry_sha256(void);
+/* ngx_http_ferry_proto.c */
 
-ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up);
-size_t ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx);
-u_char *ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx);
-char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
-void ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id);
+ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
 
-ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_idem_capture(ngx_http_ferry_ctx_t *ctx, u_char *p,
-    size_t n);
-void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_uint_t status);
-size_t ngx_http_ferry_idem_json_len(ngx_http_ferry_ctx_t *ctx);
-u_char *ngx_http_ferry_idem_json(u_char *p, ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_ferry_auth.c */
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_signed_handler(ngx_http_request_t *r);
@@ -147,6 +194,82 @@ ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_ferry_upload.c */
+
+ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
+
+
+/* ngx_http_ferry_idempotency.c */
+
+ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
+ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
+    ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file);
+ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx);
+void ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
+    size_t n);
+void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
+    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
+char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+/* ngx_http_ferry_error.c */
+
+ngx_int_t ngx_http_ferry_error_init(ngx_conf_t *cf);
+
+
+/*
+ * The request context, made by whichever of the module's handlers or
+ * filters needs it first.
+ */
+
+static ngx_inline ngx_http_ferry_ctx_t *
+ngx_http_ferry_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->request = r;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_ferry_module);
+    }
+
+    return ctx;
+}
+
+
+/*
+ * SHA-256 fetched once per process, in each file that hashes: OpenSSL 3
+ * looks an algorithm up anew on every EVP_sha256() init otherwise, which
+ * shows on short messages.
+ */
+
+static ngx_inline const EVP_MD *
+ngx_http_ferry_sha256(void)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return md ? md : EVP_sha256();
+}
 
 
 #endif /* _NGX_HTTP_FERRY_MODULE_H_INCLUDED_ */

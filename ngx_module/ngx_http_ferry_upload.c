@@ -4,56 +4,29 @@
  * directory as it arrives. A multipart/form-data body is parsed on the fly
  * and only the named field's bytes are written; any other body is taken
  * whole. Size and SHA-256 are computed on the way. Nothing of the body is
- * kept in memory, so the worker stays flat whatever the upload size.
+ * kept in memory, so the worker stays flat whatever the upload size. Unless
+ * ferryd takes the file over, it is removed before the answer goes out.
  */
 
 
 #include "ngx_http_ferry_module.h"
 
-#include <openssl/evp.h>
-
-#include "ferry_multipart.h"
-
-
-struct ngx_http_ferry_upload_s {
-    ngx_http_request_t        *request;
-
-    ngx_fd_t                   fd;
-    ngx_str_t                  part;       /* the file while it is written */
-
-    /* writes go out in client_body_buffer_size pieces, as nginx's own */
-    u_char                    *wbuf;
-    size_t                     wlen;
-    size_t                     wsize;
-
-    ngx_str_t                  path;       /* its name once complete */
-    off_t                      size;
-
-    EVP_MD_CTX                *sha;
-    u_char                     sha256[64];
-    u_char                     identity[NGX_OFF_T_LEN + sizeof("size:")];
-
-    ferry_mp_t                *mp;
-    ngx_str_t                  name;
-    ngx_str_t                  type;
-
-    unsigned                   found:1;
-    unsigned                   in_field:1;
-    unsigned                   complete:1;
-    unsigned                   discarded:1;
-};
+#include "ferry_utf8.h"
 
 
 static ngx_int_t ngx_http_ferry_upload_open(ngx_http_request_t *r,
-    ngx_http_ferry_upload_t *up, ngx_http_ferry_loc_conf_t *flcf);
+    ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf);
 static void ngx_http_ferry_upload_cleanup(void *data);
+static void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up,
-    const u_char *p, size_t n);
-static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up);
-static ngx_int_t ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up,
-    const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_upload_write(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_flush(
+    ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_write_fd(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static int ngx_http_ferry_upload_on_part(void *data,
     const ferry_mp_part_t *part);
 static int ngx_http_ferry_upload_on_data(void *data, const unsigned char *p,
@@ -64,6 +37,7 @@ static ngx_int_t ngx_http_ferry_upload_set_str(ngx_http_request_t *r,
 
 
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
@@ -81,17 +55,17 @@ static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
 ngx_int_t
 ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    int                         blen;
-    char                        boundary[FERRY_MP_BOUNDARY_MAX + 1];
-    ngx_str_t                  *ct;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_ferry_upload_t    *up;
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    int                           blen;
+    char                          boundary[FERRY_MP_BOUNDARY_MAX + 1];
+    ngx_str_t                    *ct;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ferry_loc_conf_t    *flcf;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    up = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_upload_t));
+    up = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_upload_ctx_t));
     if (up == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -172,8 +146,8 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
-    ngx_http_ferry_loc_conf_t *flcf)
+ngx_http_ferry_upload_open(ngx_http_request_t *r,
+    ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf)
 {
     u_char                     *p;
     size_t                      len;
@@ -201,8 +175,8 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
     ngx_memcpy(up->path.data, up->part.data, up->path.len);
     up->path.data[up->path.len] = '\0';
 
-    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN
-                           | O_EXCL, 0640);
+    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY,
+                           NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0640);
 
     if (up->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -225,13 +199,9 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r, ngx_http_ferry_upload_t *up,
 static void
 ngx_http_ferry_upload_cleanup(void *data)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
-    ngx_http_ferry_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(up->request, ngx_http_ferry_module);
-
-    if (ctx == NULL || !ctx->file_taken) {
+    if (!up->taken) {
         ngx_http_ferry_upload_discard(up);
     }
 
@@ -253,8 +223,8 @@ ngx_http_ferry_upload_cleanup(void *data)
  * client sees the answer, even when nginx then lingers on the connection.
  */
 
-void
-ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up)
+static void
+ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 {
     ngx_str_t  *name;
 
@@ -283,12 +253,12 @@ ngx_http_ferry_upload_discard(ngx_http_ferry_upload_t *up)
 static ngx_int_t
 ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                    n;
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl, *last;
-    ferry_mp_rc_t             rc;
-    ngx_http_ferry_ctx_t     *ctx;
-    ngx_http_ferry_upload_t  *up;
+    size_t                        n;
+    ngx_buf_t                    *b;
+    ngx_chain_t                  *cl, *last;
+    ferry_mp_rc_t                 rc;
+    ngx_http_ferry_ctx_t         *ctx;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -343,9 +313,29 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
+/*
+ * Whatever the answer (ferryd's, a replay, an error of the module's own),
+ * a file that ferryd did not take over goes before the answer does.
+ */
+
 static ngx_int_t
-ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
-    size_t n)
+ngx_http_ferry_upload_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_ferry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
+
+    if (ctx && ctx->upload && !ctx->upload->taken) {
+        ngx_http_ferry_upload_discard(ctx->upload);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
+    const u_char *p, size_t n)
 {
     size_t  k;
 
@@ -366,7 +356,9 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
         p += k;
         n -= k;
 
-        if (up->wlen == up->wsize && ngx_http_ferry_upload_flush(up) != NGX_OK) {
+        if (up->wlen == up->wsize
+            && ngx_http_ferry_upload_flush(up) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -376,7 +368,7 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_t *up, const u_char *p,
 
 
 static ngx_int_t
-ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up)
+ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 {
     size_t  n;
 
@@ -388,8 +380,8 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_t *up)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up, const u_char *p,
-    size_t n)
+ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
+    const u_char *p, size_t n)
 {
     ssize_t  w;
 
@@ -418,7 +410,7 @@ ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_t *up, const u_char *p,
 static int
 ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     const char                 *name, *s;
     ngx_http_ferry_loc_conf_t  *flcf;
@@ -446,7 +438,7 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
         }
     }
 
-    if (ngx_http_ferry_utf8_valid((u_char *) name, ngx_strlen(name)) != NGX_OK) {
+    if (!ferry_utf8_valid((u_char *) name, ngx_strlen(name))) {
         name = "";
     }
 
@@ -465,7 +457,7 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 static int
 ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     return ngx_http_ferry_upload_write(up, p, n) == NGX_OK ? 0 : -1;
 }
@@ -474,7 +466,7 @@ ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 static int
 ngx_http_ferry_upload_on_part_end(void *data)
 {
-    ngx_http_ferry_upload_t  *up = data;
+    ngx_http_ferry_upload_ctx_t  *up = data;
 
     up->in_field = 0;
 
@@ -511,10 +503,10 @@ ngx_http_ferry_upload_set_str(ngx_http_request_t *r, ngx_str_t *dst,
 ngx_int_t
 ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    u_char                      md[EVP_MAX_MD_SIZE];
-    unsigned int                mdlen;
-    ngx_http_ferry_upload_t    *up;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    u_char                        md[EVP_MAX_MD_SIZE];
+    unsigned int                  mdlen;
+    ngx_http_ferry_loc_conf_t    *flcf;
+    ngx_http_ferry_upload_ctx_t  *up;
 
     up = ctx->upload;
 
@@ -545,7 +537,24 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_hex_dump(up->sha256, md, mdlen);
+        up->sha256.data = ngx_pnalloc(r->pool, 2 * mdlen);
+        if (up->sha256.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        up->sha256.len = ngx_hex_dump(up->sha256.data, md, mdlen)
+                         - up->sha256.data;
+        up->identity = up->sha256;
+
+    } else {
+        up->identity.data = ngx_pnalloc(r->pool,
+                                        sizeof("size:") - 1 + NGX_OFF_T_LEN);
+        if (up->identity.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        up->identity.len = ngx_sprintf(up->identity.data, "size:%O", up->size)
+                           - up->identity.data;
     }
 
     if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
@@ -571,64 +580,6 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
                   up->size, &up->path);
 
     return NGX_OK;
-}
-
-
-/* What the fingerprint of an upload request takes from its file. */
-
-void
-ngx_http_ferry_upload_identity(ngx_http_ferry_ctx_t *ctx, ngx_str_t *id)
-{
-    ngx_http_ferry_upload_t  *up = ctx->upload;
-
-    if (up->sha256[0]) {
-        id->data = up->sha256;
-        id->len = sizeof(up->sha256);
-        return;
-    }
-
-    id->data = up->identity;
-    id->len = ngx_sprintf(up->identity, "size:%O", up->size) - up->identity;
-}
-
-
-/* "file":{"path":..,"size":N,"sha256":..,"name":..,"type":..} */
-
-size_t
-ngx_http_ferry_upload_json_len(ngx_http_ferry_ctx_t *ctx)
-{
-    ngx_http_ferry_upload_t  *up = ctx->upload;
-
-    return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":\"\","
-                  "\"name\":,\"type\":}") - 1
-           + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
-           + sizeof(up->sha256)
-           + ngx_http_ferry_json_str_len(&up->name)
-           + ngx_http_ferry_json_str_len(&up->type);
-}
-
-
-u_char *
-ngx_http_ferry_upload_json(u_char *p, ngx_http_ferry_ctx_t *ctx)
-{
-    ngx_str_t                 sha;
-    ngx_http_ferry_upload_t  *up = ctx->upload;
-
-    p = ngx_cpymem(p, ",\"file\":{\"path\":", sizeof(",\"file\":{\"path\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->path);
-    p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
-
-    sha.data = up->sha256;
-    sha.len = up->sha256[0] ? sizeof(up->sha256) : 0;
-    p = ngx_http_ferry_json_str(p, &sha);
-
-    p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->name);
-    p = ngx_cpymem(p, ",\"type\":", sizeof(",\"type\":") - 1);
-    p = ngx_http_ferry_json_str(p, &up->type);
-    *p++ = '}';
-
-    return p;
 }
 
 
@@ -684,6 +635,9 @@ ngx_http_ferry_upload_init(ngx_conf_t *cf)
 {
     ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_ferry_upload_body_filter;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ferry_upload_header_filter;
 
     return NGX_OK;
 }

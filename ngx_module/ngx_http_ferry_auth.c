@@ -20,41 +20,41 @@
  * issuer, audience), and exp/nbf are checked again on every hit.
  */
 
-#define NGX_HTTP_FERRY_JWT_CACHE_SIZE   512
-#define NGX_HTTP_FERRY_JWT_CACHE_TOKEN  512
+#define NGX_HTTP_FERRY_JWT_CACHE_SIZE  512
+#define NGX_HTTP_FERRY_JWT_CACHE_TOKEN 512
 
 typedef struct {
-    void       *conf;
-    time_t      exp;
-    time_t      nbf;
-    size_t      len;
-    size_t      sub_len;
-    u_char      token[NGX_HTTP_FERRY_JWT_CACHE_TOKEN];
-    u_char      sub[FERRY_JWT_SUB_MAX];
+    void  *conf;
+    time_t exp;
+    time_t nbf;
+    size_t len;
+    size_t sub_len;
+    u_char token[NGX_HTTP_FERRY_JWT_CACHE_TOKEN];
+    u_char sub[FERRY_JWT_SUB_MAX];
 } ngx_http_ferry_jwt_cached_t;
 
 
-static ngx_int_t ngx_http_ferry_auth_reject(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, const char *reason);
+static ngx_int_t ngx_http_ferry_auth_reject(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx, const char *reason);
 static ngx_http_ferry_jwt_cached_t *ngx_http_ferry_jwt_cache_slot(
     ngx_http_ferry_loc_conf_t *flcf, u_char *token, size_t len);
 
 
 /* one per worker process, made on first use */
-static ngx_http_ferry_jwt_cached_t  *ngx_http_ferry_jwt_cache;
+static ngx_http_ferry_jwt_cached_t *ngx_http_ferry_jwt_cache;
 
 
 ngx_int_t
 ngx_http_ferry_auth_handler(ngx_http_request_t *r)
 {
-    u_char                       *p, *last;
-    ferry_jwt_rc_t                rc;
-    ferry_jwt_check_t             chk;
-    ferry_jwt_claims_t            claims;
-    ngx_http_ferry_ctx_t         *ctx;
-    ngx_http_ferry_auth_ctx_t    *auth;
-    ngx_http_ferry_loc_conf_t    *flcf;
-    ngx_http_ferry_jwt_cached_t  *slot;
+    u_char                      *p, *last;
+    ferry_jwt_rc_t               rc;
+    ferry_jwt_check_t            chk;
+    ferry_jwt_claims_t           claims;
+    ngx_http_ferry_ctx_t        *ctx;
+    ngx_http_ferry_auth_ctx_t   *auth;
+    ngx_http_ferry_loc_conf_t   *flcf;
+    ngx_http_ferry_jwt_cached_t *slot;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -88,8 +88,7 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
     last = p + r->headers_in.authorization->value.len;
 
     if (last - p < (ssize_t) sizeof("Bearer ") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
-           != 0)
+        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1) != 0)
     {
         return ngx_http_ferry_auth_reject(r, ctx, NULL);
     }
@@ -129,12 +128,11 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
     chk.aud = flcf->jwt_audience.len ? (char *) flcf->jwt_audience.data : NULL;
 
     rc = ferry_jwt_verify((char *) p, last - p, flcf->jwt_secret.data,
-                          flcf->jwt_secret.len, &chk, &claims);
+        flcf->jwt_secret.len, &chk, &claims);
 
     if (rc != FERRY_JWT_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: bearer token rejected: %s",
-                      ferry_jwt_strerror(rc));
+            "ferry: bearer token rejected: %s", ferry_jwt_strerror(rc));
         return ngx_http_ferry_auth_reject(r, ctx, ferry_jwt_strerror(rc));
     }
 
@@ -157,7 +155,7 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry auth: user \"%V\"", &auth->user);
+        "ferry auth: user \"%V\"", &auth->user);
 
     return NGX_OK;
 }
@@ -166,19 +164,19 @@ ngx_http_ferry_auth_handler(ngx_http_request_t *r)
 /* The cache slot for a token, or NULL when it is too long to cache. */
 
 static ngx_http_ferry_jwt_cached_t *
-ngx_http_ferry_jwt_cache_slot(ngx_http_ferry_loc_conf_t *flcf, u_char *token,
-    size_t len)
+ngx_http_ferry_jwt_cache_slot(
+    ngx_http_ferry_loc_conf_t *flcf, u_char *token, size_t len)
 {
-    uint32_t  hash;
+    uint32_t hash;
 
     if (len > NGX_HTTP_FERRY_JWT_CACHE_TOKEN) {
         return NULL;
     }
 
     if (ngx_http_ferry_jwt_cache == NULL) {
-        ngx_http_ferry_jwt_cache = ngx_calloc(NGX_HTTP_FERRY_JWT_CACHE_SIZE
-                                       * sizeof(ngx_http_ferry_jwt_cached_t),
-                                       ngx_cycle->log);
+        ngx_http_ferry_jwt_cache = ngx_calloc(
+            NGX_HTTP_FERRY_JWT_CACHE_SIZE * sizeof(ngx_http_ferry_jwt_cached_t),
+            ngx_cycle->log);
         if (ngx_http_ferry_jwt_cache == NULL) {
             return NULL;
         }
@@ -197,12 +195,12 @@ ngx_http_ferry_jwt_cache_slot(ngx_http_ferry_loc_conf_t *flcf, u_char *token,
  */
 
 static ngx_int_t
-ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
-    const char *reason)
+ngx_http_ferry_auth_reject(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx, const char *reason)
 {
-    size_t            len;
-    u_char           *p;
-    ngx_table_elt_t  *h;
+    size_t           len;
+    u_char          *p;
+    ngx_table_elt_t *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -223,7 +221,7 @@ ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
     } else {
         len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"")
-              - 1 + ngx_strlen(reason);
+            - 1 + ngx_strlen(reason);
 
         p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
@@ -231,9 +229,11 @@ ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         }
 
         h->value.data = p;
-        h->value.len = ngx_sprintf(p, "Bearer error=\"invalid_token\", "
-                                   "error_description=\"%s\"", reason)
-                       - p;
+        h->value.len = ngx_sprintf(p,
+                           "Bearer error=\"invalid_token\", "
+                           "error_description=\"%s\"",
+                           reason)
+            - p;
 
         ctx->error = "invalid token";
     }
@@ -245,10 +245,10 @@ ngx_http_ferry_auth_reject(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
 
 ngx_int_t
-ngx_http_ferry_user_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_http_ferry_user_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -272,10 +272,10 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ferry_loc_conf_t *flcf = conf;
 
-    ssize_t          n;
-    ngx_str_t       *value, name;
-    ngx_file_t       file;
-    ngx_file_info_t  fi;
+    ssize_t         n;
+    ngx_str_t      *value, name;
+    ngx_file_t      file;
+    ngx_file_info_t fi;
 
     if (flcf->jwt_secret.data) {
         return "is duplicate";
@@ -295,7 +295,7 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+            ngx_open_file_n " \"%V\" failed", &name);
         return NGX_CONF_ERROR;
     }
 
@@ -303,8 +303,7 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || ngx_file_size(&fi) > 4096)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not a regular file of at most 4096 bytes",
-                           &name);
+            "\"%V\" is not a regular file of at most 4096 bytes", &name);
         ngx_close_file(file.fd);
         return NGX_CONF_ERROR;
     }
@@ -327,8 +326,8 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (flcf->jwt_secret.len < FERRY_JWT_KEY_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the secret in \"%V\" is shorter than %d bytes",
-                           &name, FERRY_JWT_KEY_MIN);
+            "the secret in \"%V\" is shorter than %d bytes", &name,
+            FERRY_JWT_KEY_MIN);
         return NGX_CONF_ERROR;
     }
 
@@ -345,10 +344,10 @@ ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_ferry_signed_handler(ngx_http_request_t *r)
 {
-    time_t                      expires;
-    ngx_str_t                   e, sig;
-    ngx_http_ferry_ctx_t       *ctx;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    time_t                     expires;
+    ngx_str_t                  e, sig;
+    ngx_http_ferry_ctx_t      *ctx;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -368,24 +367,24 @@ ngx_http_ferry_signed_handler(ngx_http_request_t *r)
         || (expires = ngx_atotm(e.data, e.len)) == NGX_ERROR)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: download link without expires and sig");
+            "ferry: download link without expires and sig");
         ctx->error = "this download needs a signed link";
         return NGX_HTTP_FORBIDDEN;
     }
 
     if (!ferry_link_check(flcf->jwt_secret.data, flcf->jwt_secret.len,
-                          (char *) r->uri.data, r->uri.len, (long long) expires,
-                          (char *) sig.data, sig.len))
+            (char *) r->uri.data, r->uri.len, (long long) expires,
+            (char *) sig.data, sig.len))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: download link with a bad signature");
+            "ferry: download link with a bad signature");
         ctx->error = "invalid link signature";
         return NGX_HTTP_FORBIDDEN;
     }
 
     if (expires < ngx_time()) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: expired download link");
+            "ferry: expired download link");
         ctx->error = "link expired";
         return NGX_HTTP_FORBIDDEN;
     }

@@ -10,29 +10,29 @@
 #include "ngx_http_ferry_module.h"
 
 
-#define NGX_HTTP_FERRY_HEALTH_DOWN                                           \
+#define NGX_HTTP_FERRY_HEALTH_DOWN                                             \
     "{\"status\":\"error\",\"helper\":\"down\",\"database\":\"unknown\"}"
 
 
 static ngx_int_t ngx_http_ferry_error_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_error_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_buf_t *ngx_http_ferry_error_json(ngx_http_request_t *r,
-    const char *msg);
+static ngx_int_t ngx_http_ferry_error_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_buf_t *ngx_http_ferry_error_json(
+    ngx_http_request_t *r, const char *msg);
 static const char *ngx_http_ferry_error_message(ngx_uint_t status);
 
 
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+static ngx_http_output_header_filter_pt ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt   ngx_http_next_body_filter;
 
 
 static ngx_int_t
 ngx_http_ferry_error_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                  status;
-    const char                 *msg;
-    ngx_http_ferry_ctx_t       *ctx;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    ngx_uint_t                 status;
+    const char                *msg;
+    ngx_http_ferry_ctx_t      *ctx;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -119,9 +119,9 @@ ngx_http_ferry_error_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ferry_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_uint_t             last;
-    ngx_chain_t           *cl, out;
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_uint_t            last;
+    ngx_chain_t          *cl, out;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -161,8 +161,8 @@ ngx_http_ferry_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_buf_t *
 ngx_http_ferry_error_json(ngx_http_request_t *r, const char *msg)
 {
-    size_t      len;
-    ngx_buf_t  *b;
+    size_t     len;
+    ngx_buf_t *b;
 
     if (msg == NULL) {
         b = ngx_calloc_buf(r->pool);
@@ -179,8 +179,9 @@ ngx_http_ferry_error_json(ngx_http_request_t *r, const char *msg)
 
     len = ngx_strlen(msg);
 
-    b = ngx_create_temp_buf(r->pool, sizeof("{\"error\":\"\"}") - 1 + len
-                            + ngx_escape_json(NULL, (u_char *) msg, len));
+    b = ngx_create_temp_buf(r->pool,
+        sizeof("{\"error\":\"\"}") - 1 + len
+            + ngx_escape_json(NULL, (u_char *) msg, len));
     if (b == NULL) {
         return NULL;
     }
@@ -233,7 +234,7 @@ ngx_http_ferry_error_message(ngx_uint_t status)
 
     default:
         return status < NGX_HTTP_INTERNAL_SERVER_ERROR ? "bad request"
-                                                      : "internal error";
+                                                       : "internal error";
     }
 }
 

@@ -15,33 +15,33 @@
 #include <openssl/evp.h>
 
 
-#define NGX_HTTP_FERRY_IDEM_IN_FLIGHT  1
-#define NGX_HTTP_FERRY_IDEM_DONE       2
+#define NGX_HTTP_FERRY_IDEM_IN_FLIGHT 1
+#define NGX_HTTP_FERRY_IDEM_DONE      2
 
 /* answers larger than this are not cached: ferryd replays them */
-#define NGX_HTTP_FERRY_IDEM_BODY_MAX   2048
+#define NGX_HTTP_FERRY_IDEM_BODY_MAX 2048
 
 /* an in-flight mark outlives a crashed worker by no more than this */
 #define NGX_HTTP_FERRY_IDEM_FLIGHT_MAX 600
 
 
 typedef struct {
-    u_char                       color;
-    u_char                       state;
-    u_short                      klen;
-    u_short                      blen;
-    u_short                      status;
-    ngx_queue_t                  queue;
-    time_t                       expires;
-    u_char                       fp[32];
-    u_char                       data[1];     /* key, then body */
+    u_char      color;
+    u_char      state;
+    u_short     klen;
+    u_short     blen;
+    u_short     status;
+    ngx_queue_t queue;
+    time_t      expires;
+    u_char      fp[32];
+    u_char      data[1]; /* key, then body */
 } ngx_http_ferry_idem_node_t;
 
 
 typedef struct {
-    ngx_rbtree_t                 rbtree;
-    ngx_rbtree_node_t            sentinel;
-    ngx_queue_t                  queue;
+    ngx_rbtree_t      rbtree;
+    ngx_rbtree_node_t sentinel;
+    ngx_queue_t       queue;
 } ngx_http_ferry_idem_shctx_t;
 
 
@@ -58,18 +58,18 @@ static ngx_http_ferry_idem_node_t *ngx_http_ferry_idem_lookup(
 static ngx_http_ferry_idem_node_t *ngx_http_ferry_idem_alloc(
     ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key, uint32_t hash,
     size_t blen);
-static void ngx_http_ferry_idem_delete(ngx_http_ferry_idem_zone_t *zone,
-    ngx_http_ferry_idem_node_t *in);
-static void ngx_http_ferry_idem_expire(ngx_http_ferry_idem_zone_t *zone,
-    ngx_uint_t n);
+static void ngx_http_ferry_idem_delete(
+    ngx_http_ferry_idem_zone_t *zone, ngx_http_ferry_idem_node_t *in);
+static void ngx_http_ferry_idem_expire(
+    ngx_http_ferry_idem_zone_t *zone, ngx_uint_t n);
 static void ngx_http_ferry_idem_cleanup(void *data);
 static void ngx_http_ferry_idem_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_http_ferry_idem_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
+static ngx_int_t ngx_http_ferry_idem_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
 
 
-static ngx_str_t  ngx_http_ferry_idem_header = ngx_string("Idempotency-Key");
+static ngx_str_t ngx_http_ferry_idem_header = ngx_string("Idempotency-Key");
 
 
 /*
@@ -81,21 +81,21 @@ static ngx_str_t  ngx_http_ferry_idem_header = ngx_string("Idempotency-Key");
  */
 
 ngx_int_t
-ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
-    ngx_str_t *user)
+ngx_http_ferry_idem_begin(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx, ngx_str_t *user)
 {
-    time_t                       now;
-    ngx_int_t                    rc;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_ferry_idem_ctx_t   *idem;
-    ngx_http_ferry_idem_node_t  *node;
-    ngx_http_ferry_idem_zone_t  *zone;
-    ngx_http_ferry_loc_conf_t   *flcf;
+    time_t                      now;
+    ngx_int_t                   rc;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_ferry_idem_ctx_t  *idem;
+    ngx_http_ferry_idem_node_t *node;
+    ngx_http_ferry_idem_zone_t *zone;
+    ngx_http_ferry_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    rc = ngx_http_ferry_idem_key(r, ctx, user,
-                        flcf->idempotency == NGX_HTTP_FERRY_IDEM_REQUIRED);
+    rc = ngx_http_ferry_idem_key(
+        r, ctx, user, flcf->idempotency == NGX_HTTP_FERRY_IDEM_REQUIRED);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -122,8 +122,7 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: Idempotency-Key \"%V\" is in flight",
-                      &idem->key);
+            "ferry: Idempotency-Key \"%V\" is in flight", &idem->key);
 
         ctx->error = "a request with this Idempotency-Key is still in progress";
         return NGX_HTTP_CONFLICT;
@@ -143,14 +142,13 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         idem->cached_body.data = ngx_pnalloc(r->pool, node->blen + 1);
 
         if (idem->cached_body.data) {
-            ngx_memcpy(idem->cached_body.data, node->data + node->klen,
-                       node->blen);
+            ngx_memcpy(
+                idem->cached_body.data, node->data + node->klen, node->blen);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        return idem->cached_body.data ? NGX_OK
-                                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return idem->cached_body.data ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     node = ngx_http_ferry_idem_alloc(zone, &idem->zkey, idem->hash, 0);
@@ -160,14 +158,14 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
         /* no room even after eviction: PostgreSQL still decides */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "ferry: idempotency zone \"%V\" is full",
-                      &flcf->idem_zone->shm.name);
+            "ferry: idempotency zone \"%V\" is full",
+            &flcf->idem_zone->shm.name);
         return NGX_OK;
     }
 
     node->state = NGX_HTTP_FERRY_IDEM_IN_FLIGHT;
-    node->expires = now + ngx_min(NGX_HTTP_FERRY_IDEM_FLIGHT_MAX,
-                                  flcf->idem_ttl);
+    node->expires =
+        now + ngx_min(NGX_HTTP_FERRY_IDEM_FLIGHT_MAX, flcf->idem_ttl);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -182,7 +180,7 @@ ngx_http_ferry_idem_begin(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
     cln->data = idem;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry idempotency: \"%V\" in flight", &idem->key);
+        "ferry idempotency: \"%V\" in flight", &idem->key);
 
     return NGX_OK;
 }
@@ -194,11 +192,11 @@ static ngx_int_t
 ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
     ngx_str_t *user, ngx_uint_t required)
 {
-    u_char                     *p;
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
-    ngx_http_ferry_idem_ctx_t  *idem;
+    u_char                    *p;
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_http_ferry_idem_ctx_t *idem;
 
     h = NULL;
     part = &r->headers_in.headers.part;
@@ -217,8 +215,9 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         if (((ngx_table_elt_t *) part->elts)[i].key.len
                 == ngx_http_ferry_idem_header.len
             && ngx_strncasecmp(((ngx_table_elt_t *) part->elts)[i].key.data,
-                               ngx_http_ferry_idem_header.data,
-                               ngx_http_ferry_idem_header.len) == 0)
+                   ngx_http_ferry_idem_header.data,
+                   ngx_http_ferry_idem_header.len)
+                == 0)
         {
             h = &((ngx_table_elt_t *) part->elts)[i];
             break;
@@ -231,7 +230,7 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         }
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: Idempotency-Key header is missing");
+            "ferry: Idempotency-Key header is missing");
         ctx->error = "Idempotency-Key header is required";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -276,7 +275,7 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 invalid:
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ferry: invalid Idempotency-Key header");
+        "ferry: invalid Idempotency-Key header");
     ctx->error = "Idempotency-Key must be 1 to 255 printable ASCII characters";
 
     return NGX_HTTP_BAD_REQUEST;
@@ -294,11 +293,11 @@ ngx_int_t
 ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
     ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file)
 {
-    u_char              digest[32], fp[32];
-    unsigned            n;
-    ngx_str_t           content;
-    const EVP_MD       *sha;
-    static EVP_MD_CTX  *md;
+    u_char             digest[32], fp[32];
+    unsigned           n;
+    ngx_str_t          content;
+    const EVP_MD      *sha;
+    static EVP_MD_CTX *md;
 
     /* one digest context per worker, reset for each use */
 
@@ -354,25 +353,25 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_chain_t                 out;
-    ngx_table_elt_t            *h;
-    ngx_http_ferry_idem_ctx_t  *idem;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_chain_t                out;
+    ngx_table_elt_t           *h;
+    ngx_http_ferry_idem_ctx_t *idem;
 
     idem = ctx->idem;
 
     if (ngx_memcmp(idem->fp, idem->cached_fp, 32) != 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: Idempotency-Key \"%V\" reused for another "
-                      "request", &idem->key);
+            "ferry: Idempotency-Key \"%V\" reused for another "
+            "request",
+            &idem->key);
         ctx->error = "Idempotency-Key was already used for a different request";
         return NGX_HTTP_UNPROCESSABLE_ENTITY;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ferry: Idempotency-Key \"%V\" replayed from the zone",
-                  &idem->key);
+        "ferry: Idempotency-Key \"%V\" replayed from the zone", &idem->key);
 
     r->headers_out.status = idem->cached_status;
     r->headers_out.content_length_n = idem->cached_body.len;
@@ -420,16 +419,16 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 /* Gathers ferryd's answer to a first request, to cache it when it ends. */
 
 void
-ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
-    size_t n)
+ngx_http_ferry_idem_capture(
+    ngx_http_ferry_idem_ctx_t *idem, u_char *p, size_t n)
 {
     if (!idem->owner || idem->skip) {
         return;
     }
 
     if (idem->capture.data == NULL) {
-        idem->capture.data = ngx_pnalloc(idem->request->pool,
-                                         NGX_HTTP_FERRY_IDEM_BODY_MAX);
+        idem->capture.data =
+            ngx_pnalloc(idem->request->pool, NGX_HTTP_FERRY_IDEM_BODY_MAX);
         if (idem->capture.data == NULL) {
             idem->skip = 1;
             return;
@@ -454,12 +453,12 @@ ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
  */
 
 void
-ngx_http_ferry_idem_complete(ngx_http_request_t *r,
-    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status)
+ngx_http_ferry_idem_complete(
+    ngx_http_request_t *r, ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status)
 {
-    ngx_http_ferry_idem_node_t  *node;
-    ngx_http_ferry_idem_zone_t  *zone;
-    ngx_http_ferry_loc_conf_t   *flcf;
+    ngx_http_ferry_idem_node_t *node;
+    ngx_http_ferry_idem_zone_t *zone;
+    ngx_http_ferry_loc_conf_t  *flcf;
 
     if (!idem->owner) {
         return;
@@ -478,15 +477,15 @@ ngx_http_ferry_idem_complete(ngx_http_request_t *r,
     }
 
     if (status >= 200 && status < 300 && !idem->skip) {
-        node = ngx_http_ferry_idem_alloc(zone, &idem->zkey, idem->hash,
-                                         idem->capture.len);
+        node = ngx_http_ferry_idem_alloc(
+            zone, &idem->zkey, idem->hash, idem->capture.len);
         if (node) {
             node->state = NGX_HTTP_FERRY_IDEM_DONE;
             node->status = (status == NGX_HTTP_CREATED) ? NGX_HTTP_OK : status;
             node->expires = ngx_time() + flcf->idem_ttl;
             ngx_memcpy(node->fp, idem->fp, 32);
-            ngx_memcpy(node->data + node->klen, idem->capture.data,
-                       idem->capture.len);
+            ngx_memcpy(
+                node->data + node->klen, idem->capture.data, idem->capture.len);
         }
     }
 
@@ -499,19 +498,19 @@ ngx_http_ferry_idem_complete(ngx_http_request_t *r,
 static void
 ngx_http_ferry_idem_cleanup(void *data)
 {
-    ngx_http_ferry_idem_ctx_t  *idem = data;
+    ngx_http_ferry_idem_ctx_t *idem = data;
 
     ngx_http_ferry_idem_complete(idem->request, idem, 0);
 }
 
 
 static ngx_http_ferry_idem_node_t *
-ngx_http_ferry_idem_lookup(ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
+ngx_http_ferry_idem_lookup(
+    ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key, uint32_t hash)
 {
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_ferry_idem_node_t  *in;
+    ngx_int_t                   rc;
+    ngx_rbtree_node_t          *node, *sentinel;
+    ngx_http_ferry_idem_node_t *in;
 
     node = zone->sh->rbtree.root;
     sentinel = zone->sh->rbtree.sentinel;
@@ -551,15 +550,14 @@ static ngx_http_ferry_idem_node_t *
 ngx_http_ferry_idem_alloc(ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key,
     uint32_t hash, size_t blen)
 {
-    size_t                       size;
-    ngx_rbtree_node_t           *node;
-    ngx_http_ferry_idem_node_t  *in;
+    size_t                      size;
+    ngx_rbtree_node_t          *node;
+    ngx_http_ferry_idem_node_t *in;
 
     ngx_http_ferry_idem_expire(zone, 1);
 
     size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_ferry_idem_node_t, data)
-           + key->len + blen;
+        + offsetof(ngx_http_ferry_idem_node_t, data) + key->len + blen;
 
     node = ngx_slab_alloc_locked(zone->shpool, size);
 
@@ -591,13 +589,13 @@ ngx_http_ferry_idem_alloc(ngx_http_ferry_idem_zone_t *zone, ngx_str_t *key,
 
 
 static void
-ngx_http_ferry_idem_delete(ngx_http_ferry_idem_zone_t *zone,
-    ngx_http_ferry_idem_node_t *in)
+ngx_http_ferry_idem_delete(
+    ngx_http_ferry_idem_zone_t *zone, ngx_http_ferry_idem_node_t *in)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_rbtree_node_t *node;
 
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) in - offsetof(ngx_rbtree_node_t, color));
+    node = (ngx_rbtree_node_t *) ((u_char *) in
+        - offsetof(ngx_rbtree_node_t, color));
 
     ngx_queue_remove(&in->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, node);
@@ -614,10 +612,10 @@ ngx_http_ferry_idem_delete(ngx_http_ferry_idem_zone_t *zone,
 static void
 ngx_http_ferry_idem_expire(ngx_http_ferry_idem_zone_t *zone, ngx_uint_t n)
 {
-    time_t                       now;
-    ngx_uint_t                   i;
-    ngx_queue_t                 *q;
-    ngx_http_ferry_idem_node_t  *in;
+    time_t                      now;
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_http_ferry_idem_node_t *in;
 
     now = ngx_time();
 
@@ -643,10 +641,10 @@ static void
 ngx_http_ferry_idem_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t           **p;
-    ngx_http_ferry_idem_node_t   *in, *int_;
+    ngx_rbtree_node_t         **p;
+    ngx_http_ferry_idem_node_t *in, *int_;
 
-    for ( ;; ) {
+    for (;;) {
 
         if (node->key < temp->key) {
 
@@ -662,7 +660,8 @@ ngx_http_ferry_idem_rbtree_insert_value(ngx_rbtree_node_t *temp,
             int_ = (ngx_http_ferry_idem_node_t *) &temp->color;
 
             p = (ngx_memn2cmp(in->data, int_->data, in->klen, int_->klen) < 0)
-                ? &temp->left : &temp->right;
+                ? &temp->left
+                : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -683,10 +682,10 @@ ngx_http_ferry_idem_rbtree_insert_value(ngx_rbtree_node_t *temp,
 static ngx_int_t
 ngx_http_ferry_idem_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_ferry_idem_zone_t  *ozone = data;
+    ngx_http_ferry_idem_zone_t *ozone = data;
 
-    size_t                       len;
-    ngx_http_ferry_idem_zone_t  *zone;
+    size_t                      len;
+    ngx_http_ferry_idem_zone_t *zone;
 
     zone = shm_zone->data;
 
@@ -705,8 +704,8 @@ ngx_http_ferry_idem_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_ferry_idem_shctx_t));
+    zone->sh =
+        ngx_slab_alloc(zone->shpool, sizeof(ngx_http_ferry_idem_shctx_t));
     if (zone->sh == NULL) {
         return NGX_ERROR;
     }
@@ -714,7 +713,7 @@ ngx_http_ferry_idem_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->sh;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_ferry_idem_rbtree_insert_value);
+        ngx_http_ferry_idem_rbtree_insert_value);
 
     ngx_queue_init(&zone->sh->queue);
 
@@ -725,8 +724,8 @@ ngx_http_ferry_idem_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    ngx_sprintf(zone->shpool->log_ctx, " in ferry_zone \"%V\"%Z",
-                &shm_zone->shm.name);
+    ngx_sprintf(
+        zone->shpool->log_ctx, " in ferry_zone \"%V\"%Z", &shm_zone->shm.name);
 
     zone->shpool->log_nomem = 0;
 
@@ -739,11 +738,11 @@ ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ferry_loc_conf_t *flcf = conf;
 
-    u_char                      *p;
-    ssize_t                      size;
-    ngx_str_t                   *value, name, s;
-    ngx_shm_zone_t              *shm_zone;
-    ngx_http_ferry_idem_zone_t  *zone;
+    u_char                     *p;
+    ssize_t                     size;
+    ngx_str_t                  *value, name, s;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_ferry_idem_zone_t *zone;
 
     if (flcf->idem_zone != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -755,8 +754,7 @@ ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (p == NULL || p == value[1].data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected name:size",
-                           &value[1]);
+            "invalid zone \"%V\", expected name:size", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -770,8 +768,8 @@ ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\" (at least %uz)",
-                           &value[1], 8 * ngx_pagesize);
+            "invalid zone size \"%V\" (at least %uz)", &value[1],
+            8 * ngx_pagesize);
         return NGX_CONF_ERROR;
     }
 

@@ -10,17 +10,18 @@
 
 
 static void *ngx_http_ferry_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf,
-    void *parent, void *child);
+static char *ngx_http_ferry_merge_loc_conf(
+    ngx_conf_t *cf, void *parent, void *child);
 static ngx_int_t ngx_http_ferry_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ferry_init(ngx_conf_t *cf);
 
-static char *ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_ferry_health(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static char *ngx_http_ferry_pass(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_ferry_health(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
+/* clang-format off */
 static ngx_conf_bitmask_t  ngx_http_ferry_next_upstream_masks[] = {
     { ngx_string("error"), NGX_HTTP_UPSTREAM_FT_ERROR },
     { ngx_string("timeout"), NGX_HTTP_UPSTREAM_FT_TIMEOUT },
@@ -29,24 +30,30 @@ static ngx_conf_bitmask_t  ngx_http_ferry_next_upstream_masks[] = {
     { ngx_string("off"), NGX_HTTP_UPSTREAM_FT_OFF },
     { ngx_null_string, 0 }
 };
+/* clang-format on */
 
 
+/* clang-format off */
 static ngx_conf_enum_t  ngx_http_ferry_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_FERRY_AUTH_OFF },
     { ngx_string("jwt"), NGX_HTTP_FERRY_AUTH_JWT },
     { ngx_null_string, 0 }
 };
+/* clang-format on */
 
 
+/* clang-format off */
 static ngx_conf_enum_t  ngx_http_ferry_idem_modes[] = {
     { ngx_string("off"), NGX_HTTP_FERRY_IDEM_OFF },
     { ngx_string("on"), NGX_HTTP_FERRY_IDEM_ON },
     { ngx_string("required"), NGX_HTTP_FERRY_IDEM_REQUIRED },
     { ngx_null_string, 0 }
 };
+/* clang-format on */
 
 
 /* hop-by-hop headers and the ones nginx sets itself */
+/* clang-format off */
 static ngx_str_t  ngx_http_ferry_hide_headers[] = {
     ngx_string("Status"),
     ngx_string("Content-Length"),
@@ -57,8 +64,10 @@ static ngx_str_t  ngx_http_ferry_hide_headers[] = {
     ngx_string("Server"),
     ngx_null_string
 };
+/* clang-format on */
 
 
+/* clang-format off */
 static ngx_command_t  ngx_http_ferry_commands[] = {
 
     { ngx_string("ferry_pass"),
@@ -203,8 +212,10 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
 
       ngx_null_command
 };
+/* clang-format on */
 
 
+/* clang-format off */
 static ngx_http_module_t  ngx_http_ferry_module_ctx = {
     ngx_http_ferry_add_variables,          /* preconfiguration */
     ngx_http_ferry_init,                   /* postconfiguration */
@@ -218,8 +229,10 @@ static ngx_http_module_t  ngx_http_ferry_module_ctx = {
     ngx_http_ferry_create_loc_conf,        /* create location configuration */
     ngx_http_ferry_merge_loc_conf          /* merge location configuration */
 };
+/* clang-format on */
 
 
+/* clang-format off */
 ngx_module_t  ngx_http_ferry_module = {
     NGX_MODULE_V1,
     &ngx_http_ferry_module_ctx,            /* module context */
@@ -234,11 +247,13 @@ ngx_module_t  ngx_http_ferry_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+/* clang-format on */
 
 
-static ngx_str_t  ngx_http_ferry_request_id = ngx_string("request_id");
+static ngx_str_t ngx_http_ferry_request_id = ngx_string("request_id");
 
 
+/* clang-format off */
 static ngx_http_variable_t  ngx_http_ferry_vars[] = {
 
     { ngx_string("ferry_user"), NULL, ngx_http_ferry_user_variable, 0,
@@ -246,12 +261,13 @@ static ngx_http_variable_t  ngx_http_ferry_vars[] = {
 
       ngx_http_null_variable
 };
+/* clang-format on */
 
 
 static void *
 ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
 {
-    ngx_http_ferry_loc_conf_t  *conf;
+    ngx_http_ferry_loc_conf_t *conf;
 
     conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ferry_loc_conf_t));
     if (conf == NULL) {
@@ -316,42 +332,39 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ferry_loc_conf_t *prev = parent;
     ngx_http_ferry_loc_conf_t *conf = child;
 
-    ngx_hash_init_t  hash;
+    ngx_hash_init_t hash;
 
-    ngx_conf_merge_ptr_value(conf->upstream.local,
-                              prev->upstream.local, NULL);
+    ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local, NULL);
 
-    ngx_conf_merge_value(conf->upstream.socket_keepalive,
-                              prev->upstream.socket_keepalive, 0);
+    ngx_conf_merge_value(
+        conf->upstream.socket_keepalive, prev->upstream.socket_keepalive, 0);
 
     ngx_conf_merge_uint_value(conf->upstream.next_upstream_tries,
-                              prev->upstream.next_upstream_tries, 0);
+        prev->upstream.next_upstream_tries, 0);
 
-    ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
-                              prev->upstream.connect_timeout, 5000);
+    ngx_conf_merge_msec_value(
+        conf->upstream.connect_timeout, prev->upstream.connect_timeout, 5000);
 
-    ngx_conf_merge_msec_value(conf->upstream.send_timeout,
-                              prev->upstream.send_timeout, 60000);
+    ngx_conf_merge_msec_value(
+        conf->upstream.send_timeout, prev->upstream.send_timeout, 60000);
 
-    ngx_conf_merge_msec_value(conf->upstream.read_timeout,
-                              prev->upstream.read_timeout, 60000);
+    ngx_conf_merge_msec_value(
+        conf->upstream.read_timeout, prev->upstream.read_timeout, 60000);
 
     ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
-                              prev->upstream.next_upstream_timeout, 0);
+        prev->upstream.next_upstream_timeout, 0);
 
     ngx_conf_merge_size_value(conf->upstream.buffer_size,
-                              prev->upstream.buffer_size,
-                              (size_t) ngx_pagesize);
+        prev->upstream.buffer_size, (size_t) ngx_pagesize);
 
     ngx_conf_merge_bitmask_value(conf->upstream.next_upstream,
-                              prev->upstream.next_upstream,
-                              (NGX_CONF_BITMASK_SET
-                               |NGX_HTTP_UPSTREAM_FT_ERROR
-                               |NGX_HTTP_UPSTREAM_FT_TIMEOUT));
+        prev->upstream.next_upstream,
+        (NGX_CONF_BITMASK_SET | NGX_HTTP_UPSTREAM_FT_ERROR
+            | NGX_HTTP_UPSTREAM_FT_TIMEOUT));
 
     if (conf->upstream.next_upstream & NGX_HTTP_UPSTREAM_FT_OFF) {
-        conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
-                                       |NGX_HTTP_UPSTREAM_FT_OFF;
+        conf->upstream.next_upstream =
+            NGX_CONF_BITMASK_SET | NGX_HTTP_UPSTREAM_FT_OFF;
     }
 
     if (conf->upstream.upstream == NULL) {
@@ -379,20 +392,20 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->signed_download && conf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ferry_signed_download\" needs "
-                           "\"ferry_jwt_secret_file\"");
+            "\"ferry_signed_download\" needs "
+            "\"ferry_jwt_secret_file\"");
         return NGX_CONF_ERROR;
     }
 
     if (conf->auth == NGX_HTTP_FERRY_AUTH_JWT && conf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ferry_auth jwt\" needs "
-                           "\"ferry_jwt_secret_file\"");
+            "\"ferry_auth jwt\" needs "
+            "\"ferry_jwt_secret_file\"");
         return NGX_CONF_ERROR;
     }
 
-    ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
-                              NGX_HTTP_FERRY_IDEM_OFF);
+    ngx_conf_merge_uint_value(
+        conf->idempotency, prev->idempotency, NGX_HTTP_FERRY_IDEM_OFF);
     ngx_conf_merge_ptr_value(conf->idem_zone, prev->idem_zone, NULL);
     ngx_conf_merge_sec_value(conf->idem_ttl, prev->idem_ttl, 86400);
 
@@ -406,7 +419,7 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     } else if (conf->spool_path.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ferry_upload\" needs \"ferry_spool_path\"");
+            "\"ferry_upload\" needs \"ferry_spool_path\"");
         return NGX_CONF_ERROR;
     }
 
@@ -423,7 +436,7 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_ferry_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
+    ngx_http_variable_t *var, *v;
 
     for (v = ngx_http_ferry_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
@@ -442,8 +455,8 @@ ngx_http_ferry_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ferry_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt       *h;
+    ngx_http_core_main_conf_t *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -478,9 +491,9 @@ ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ferry_loc_conf_t *flcf = conf;
 
-    ngx_str_t                 *value;
-    ngx_url_t                  u;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_str_t                *value;
+    ngx_url_t                 u;
+    ngx_http_core_loc_conf_t *clcf;
 
     if (flcf->upstream.upstream) {
         return "is duplicate";
@@ -506,8 +519,8 @@ ngx_http_ferry_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf->auto_redirect = 1;
     }
 
-    flcf->request_id_index = ngx_http_get_variable_index(cf,
-                                                 &ngx_http_ferry_request_id);
+    flcf->request_id_index =
+        ngx_http_get_variable_index(cf, &ngx_http_ferry_request_id);
 
     if (flcf->request_id_index == NGX_ERROR) {
         return NGX_CONF_ERROR;

@@ -34,41 +34,41 @@
 
 
 #ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
-#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+#define NGX_HTTP_UNPROCESSABLE_ENTITY 422
 #endif
 
 
-#define NGX_HTTP_FERRY_IDEM_OFF       0
-#define NGX_HTTP_FERRY_IDEM_ON        1
-#define NGX_HTTP_FERRY_IDEM_REQUIRED  2
+#define NGX_HTTP_FERRY_IDEM_OFF      0
+#define NGX_HTTP_FERRY_IDEM_ON       1
+#define NGX_HTTP_FERRY_IDEM_REQUIRED 2
 
-#define NGX_HTTP_FERRY_AUTH_OFF    0
-#define NGX_HTTP_FERRY_AUTH_JWT    1
+#define NGX_HTTP_FERRY_AUTH_OFF 0
+#define NGX_HTTP_FERRY_AUTH_JWT 1
 
 
 typedef struct {
-    ngx_http_upstream_conf_t   upstream;
+    ngx_http_upstream_conf_t upstream;
 
-    ngx_uint_t                 auth;
-    ngx_flag_t                 signed_download;
-    ngx_str_t                  jwt_secret;
-    time_t                     jwt_leeway;
-    ngx_str_t                  jwt_issuer;       /* NUL-terminated */
-    ngx_str_t                  jwt_audience;     /* NUL-terminated */
+    ngx_uint_t auth;
+    ngx_flag_t signed_download;
+    ngx_str_t  jwt_secret;
+    time_t     jwt_leeway;
+    ngx_str_t  jwt_issuer;   /* NUL-terminated */
+    ngx_str_t  jwt_audience; /* NUL-terminated */
 
-    ngx_flag_t                 upload;
-    ngx_flag_t                 upload_sha256;
-    ngx_str_t                  upload_field;
-    ngx_str_t                  spool_path;
+    ngx_flag_t upload;
+    ngx_flag_t upload_sha256;
+    ngx_str_t  upload_field;
+    ngx_str_t  spool_path;
 
-    ngx_uint_t                 idempotency;
-    ngx_shm_zone_t            *idem_zone;
-    time_t                     idem_ttl;
+    ngx_uint_t      idempotency;
+    ngx_shm_zone_t *idem_zone;
+    time_t          idem_ttl;
 
-    size_t                     max_body;
-    ngx_flag_t                 health;
+    size_t     max_body;
+    ngx_flag_t health;
 
-    ngx_int_t                  request_id_index;
+    ngx_int_t request_id_index;
 } ngx_http_ferry_loc_conf_t;
 
 
@@ -76,109 +76,109 @@ typedef struct {
 
 typedef struct {
     /* the subject of the verified bearer token */
-    ngx_str_t                      user;
+    ngx_str_t user;
 } ngx_http_ferry_auth_ctx_t;
 
 
 /* ferry_upload: the file streamed into the spool */
 
 typedef struct {
-    ngx_http_request_t            *request;
+    ngx_http_request_t *request;
 
     /* the file as the frame tells ferryd of it, once complete */
-    ngx_str_t                      path;
-    off_t                          size;
-    ngx_str_t                      sha256;     /* hex; empty: sha256=off */
-    ngx_str_t                      name;
-    ngx_str_t                      type;
+    ngx_str_t path;
+    off_t     size;
+    ngx_str_t sha256; /* hex; empty: sha256=off */
+    ngx_str_t name;
+    ngx_str_t type;
 
     /* what a request's fingerprint takes from the file: its SHA-256, or
      * "size:N" with sha256=off */
-    ngx_str_t                      identity;
+    ngx_str_t identity;
 
     /* the file while it is written */
-    ngx_fd_t                       fd;
-    ngx_str_t                      part;
+    ngx_fd_t  fd;
+    ngx_str_t part;
 
     /* writes go out in client_body_buffer_size pieces, as nginx's own */
-    u_char                        *wbuf;
-    size_t                         wlen;
-    size_t                         wsize;
+    u_char *wbuf;
+    size_t  wlen;
+    size_t  wsize;
 
-    EVP_MD_CTX                    *sha;
-    ferry_mp_t                    *mp;
+    EVP_MD_CTX *sha;
+    ferry_mp_t *mp;
 
     /* set by proto.c: ferryd took the file over, it must stay */
-    unsigned                       taken:1;
-    unsigned                       found:1;
-    unsigned                       in_field:1;
-    unsigned                       complete:1;
-    unsigned                       discarded:1;
+    unsigned taken : 1;
+    unsigned found : 1;
+    unsigned in_field : 1;
+    unsigned complete : 1;
+    unsigned discarded : 1;
 } ngx_http_ferry_upload_ctx_t;
 
 
 /* ferry_idempotency: a request with an Idempotency-Key */
 
 typedef struct {
-    ngx_http_request_t            *request;
+    ngx_http_request_t *request;
 
     /* the header, and the zone's key: user, NUL, key */
-    ngx_str_t                      key;
-    ngx_str_t                      zkey;
-    uint32_t                       hash;
+    ngx_str_t key;
+    ngx_str_t zkey;
+    uint32_t  hash;
 
     /* the request's fingerprint */
-    u_char                         fp[32];
-    u_char                         fp_hex[64];
+    u_char fp[32];
+    u_char fp_hex[64];
 
     /* a finished duplicate's stored answer */
-    u_char                         cached_fp[32];
-    ngx_uint_t                     cached_status;
-    ngx_str_t                      cached_body;
+    u_char     cached_fp[32];
+    ngx_uint_t cached_status;
+    ngx_str_t  cached_body;
 
     /* ferryd's answer to a first request, to be stored */
-    ngx_str_t                      capture;
+    ngx_str_t capture;
 
-    unsigned                       cached:1;
-    unsigned                       owner:1;
-    unsigned                       skip:1;
+    unsigned cached : 1;
+    unsigned owner : 1;
+    unsigned skip : 1;
 } ngx_http_ferry_idem_ctx_t;
 
 
 /* the request context; each feature's own hangs off it when it is on */
 
 typedef struct {
-    ngx_http_request_t            *request;
+    ngx_http_request_t *request;
 
-    ngx_http_ferry_auth_ctx_t     *auth;
-    ngx_http_ferry_upload_ctx_t   *upload;
-    ngx_http_ferry_idem_ctx_t     *idem;
+    ngx_http_ferry_auth_ctx_t   *auth;
+    ngx_http_ferry_upload_ctx_t *upload;
+    ngx_http_ferry_idem_ctx_t   *idem;
 
     /* the decoded query string: name, value, name, value, ... */
-    ngx_array_t                   *query;
-    size_t                         query_len;
+    ngx_array_t *query;
+    size_t       query_len;
 
     /* the validated JSON request body, inlined into the frame */
-    ngx_str_t                      body;
+    ngx_str_t body;
 
     /* ferryd's status in its response head */
-    ngx_uint_t                     status;
+    ngx_uint_t status;
 
     /* message of an error answered by the module itself */
-    const char                    *error;
+    const char *error;
 
     /* the JSON that replaces nginx's own error page */
-    ngx_buf_t                     *error_json;
+    ngx_buf_t *error_json;
 
-    unsigned                       json_errors:1;
-    unsigned                       head_ok:1;
-    unsigned                       invalid:1;
-    unsigned                       rewrite:1;
-    unsigned                       rewrite_done:1;
+    unsigned json_errors : 1;
+    unsigned head_ok : 1;
+    unsigned invalid : 1;
+    unsigned rewrite : 1;
+    unsigned rewrite_done : 1;
 } ngx_http_ferry_ctx_t;
 
 
-extern ngx_module_t  ngx_http_ferry_module;
+extern ngx_module_t ngx_http_ferry_module;
 
 
 /* ngx_http_ferry_proto.c */
@@ -190,34 +190,34 @@ ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_signed_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_ferry_user_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-char *ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+ngx_int_t ngx_http_ferry_user_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+char *ngx_http_ferry_jwt_secret_file(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 /* ngx_http_ferry_upload.c */
 
-ngx_int_t ngx_http_ferry_upload_start(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-ngx_int_t ngx_http_ferry_upload_finish(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-char *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ferry_upload_start(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_upload_finish(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+char     *ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_ferry_upload_init(ngx_conf_t *cf);
 
 
 /* ngx_http_ferry_idempotency.c */
 
-ngx_int_t ngx_http_ferry_idem_begin(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
+ngx_int_t ngx_http_ferry_idem_begin(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx, ngx_str_t *user);
 ngx_int_t ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
     ngx_http_ferry_idem_ctx_t *idem, ngx_str_t *body, ngx_str_t *file);
-ngx_int_t ngx_http_ferry_idem_replay(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-void ngx_http_ferry_idem_capture(ngx_http_ferry_idem_ctx_t *idem, u_char *p,
-    size_t n);
-void ngx_http_ferry_idem_complete(ngx_http_request_t *r,
-    ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
+ngx_int_t ngx_http_ferry_idem_replay(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+void ngx_http_ferry_idem_capture(
+    ngx_http_ferry_idem_ctx_t *idem, u_char *p, size_t n);
+void ngx_http_ferry_idem_complete(
+    ngx_http_request_t *r, ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
 char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
@@ -234,7 +234,7 @@ ngx_int_t ngx_http_ferry_error_init(ngx_conf_t *cf);
 static ngx_inline ngx_http_ferry_ctx_t *
 ngx_http_ferry_get_ctx(ngx_http_request_t *r)
 {
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -262,7 +262,7 @@ ngx_http_ferry_get_ctx(ngx_http_request_t *r)
 static ngx_inline const EVP_MD *
 ngx_http_ferry_sha256(void)
 {
-    static EVP_MD  *md;
+    static EVP_MD *md;
 
     if (md == NULL) {
         md = EVP_MD_fetch(NULL, "SHA256", NULL);

@@ -16,48 +16,48 @@
 #include "ferry_utf8.h"
 
 
-static void ngx_http_ferry_upstream_init(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-static void ngx_http_ferry_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_read_body(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-static ngx_int_t ngx_http_ferry_parse_uri(ngx_http_request_t *r,
-    ngx_http_ferry_ctx_t *ctx);
-static ngx_int_t ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q,
-    size_t *len);
+static void ngx_http_ferry_upstream_init(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+static void      ngx_http_ferry_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ferry_read_body(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+static ngx_int_t ngx_http_ferry_parse_uri(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+static ngx_int_t ngx_http_ferry_query(
+    ngx_http_request_t *r, ngx_array_t *q, size_t *len);
 
-static ngx_int_t ngx_http_ferry_create_request(ngx_http_request_t *r);
+static ngx_int_t  ngx_http_ferry_create_request(ngx_http_request_t *r);
 static ngx_str_t *ngx_http_ferry_user(ngx_http_ferry_ctx_t *ctx);
-static size_t ngx_http_ferry_json_str_len(ngx_str_t *s);
-static u_char *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
-static size_t ngx_http_ferry_frame_file_len(ngx_http_ferry_upload_ctx_t *up);
-static u_char *ngx_http_ferry_frame_file(u_char *p,
-    ngx_http_ferry_upload_ctx_t *up);
-static size_t ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem);
-static u_char *ngx_http_ferry_frame_idem(u_char *p,
-    ngx_http_ferry_idem_ctx_t *idem, time_t ttl);
+static size_t     ngx_http_ferry_json_str_len(ngx_str_t *s);
+static u_char    *ngx_http_ferry_json_str(u_char *p, ngx_str_t *s);
+static size_t  ngx_http_ferry_frame_file_len(ngx_http_ferry_upload_ctx_t *up);
+static u_char *ngx_http_ferry_frame_file(
+    u_char *p, ngx_http_ferry_upload_ctx_t *up);
+static size_t  ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem);
+static u_char *ngx_http_ferry_frame_idem(
+    u_char *p, ngx_http_ferry_idem_ctx_t *idem, time_t ttl);
 
 static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ferry_add_header(ngx_http_request_t *r,
-    char *name, char *value);
+static ngx_int_t ngx_http_ferry_add_header(
+    ngx_http_request_t *r, char *name, char *value);
 static ngx_int_t ngx_http_ferry_filter_init(void *data);
 static ngx_int_t ngx_http_ferry_filter(void *data, ssize_t bytes);
-static void ngx_http_ferry_abort_request(ngx_http_request_t *r);
-static void ngx_http_ferry_finalize_request(ngx_http_request_t *r,
-    ngx_int_t rc);
+static void      ngx_http_ferry_abort_request(ngx_http_request_t *r);
+static void      ngx_http_ferry_finalize_request(
+         ngx_http_request_t *r, ngx_int_t rc);
 
 
-static ngx_str_t  ngx_http_ferry_no_user = ngx_null_string;
+static ngx_str_t ngx_http_ferry_no_user = ngx_null_string;
 
 
 ngx_int_t
 ngx_http_ferry_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_uint_t                  writes;
-    ngx_http_ferry_ctx_t       *ctx;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    ngx_int_t                  rc;
+    ngx_uint_t                 writes;
+    ngx_http_ferry_ctx_t      *ctx;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -90,7 +90,7 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 
     /* keys and uploads concern the methods that change things and carry a
      * body; GET /imports in the same location just lists */
-    writes = r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH);
+    writes = r->method & (NGX_HTTP_POST | NGX_HTTP_PUT | NGX_HTTP_PATCH);
 
     if (flcf->idempotency && writes) {
         rc = ngx_http_ferry_idem_begin(r, ctx, ngx_http_ferry_user(ctx));
@@ -109,9 +109,9 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 
     } else if (r->headers_in.content_length_n > (off_t) flcf->max_body) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: request body of %O bytes is over "
-                      "ferry_max_body %uz", r->headers_in.content_length_n,
-                      flcf->max_body);
+            "ferry: request body of %O bytes is over "
+            "ferry_max_body %uz",
+            r->headers_in.content_length_n, flcf->max_body);
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
@@ -133,8 +133,8 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
 static void
 ngx_http_ferry_upstream_init(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_http_upstream_t        *u;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    ngx_http_upstream_t       *u;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -167,9 +167,9 @@ ngx_http_ferry_upstream_init(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 static void
 ngx_http_ferry_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t              rc;
-    ngx_str_t             *file;
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_int_t             rc;
+    ngx_str_t            *file;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -189,8 +189,7 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
         file = ctx->upload ? &ctx->upload->identity : NULL;
 
         if (ngx_http_ferry_idem_fingerprint(r, ctx->idem, &ctx->body, file)
-            != NGX_OK)
-        {
+            != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
@@ -214,14 +213,14 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    off_t                       size;
-    u_char                     *p;
-    cJSON                      *json;
-    ssize_t                     n;
-    ngx_buf_t                  *b;
-    const char                 *end;
-    ngx_chain_t                *cl;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    off_t                      size;
+    u_char                    *p;
+    cJSON                     *json;
+    ssize_t                    n;
+    ngx_buf_t                 *b;
+    const char                *end;
+    ngx_chain_t               *cl;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
@@ -241,8 +240,9 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     if (size > (off_t) flcf->max_body) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: request body of %O bytes is over "
-                      "ferry_max_body %uz", size, flcf->max_body);
+            "ferry: request body of %O bytes is over "
+            "ferry_max_body %uz",
+            size, flcf->max_body);
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
@@ -257,8 +257,8 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         b = cl->buf;
 
         if (b->in_file) {
-            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                              b->file_pos);
+            n = ngx_read_file(
+                b->file, p, (size_t) (b->file_last - b->file_pos), b->file_pos);
 
             if (n != b->file_last - b->file_pos) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -273,13 +273,13 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     ctx->body.len = p - ctx->body.data;
 
-    json = cJSON_ParseWithLengthOpts((const char *) ctx->body.data,
-                                     ctx->body.len, &end, 0);
+    json = cJSON_ParseWithLengthOpts(
+        (const char *) ctx->body.data, ctx->body.len, &end, 0);
     if (json != NULL) {
         cJSON_Delete(json);
 
         while (end < (const char *) p
-               && (*end == ' ' || *end == '\t' || *end == CR || *end == LF))
+            && (*end == ' ' || *end == '\t' || *end == CR || *end == LF))
         {
             end++;
         }
@@ -290,7 +290,7 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ferry: request body is not valid JSON");
+        "ferry: request body is not valid JSON");
 
     ctx->error = "request body is not valid JSON";
 
@@ -307,11 +307,11 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t rc;
 
     if (!ferry_utf8_valid(r->uri.data, r->uri.len)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: request path is not valid UTF-8");
+            "ferry: request path is not valid UTF-8");
         ctx->error = "request path is not valid UTF-8";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -325,7 +325,7 @@ ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: query string is not valid UTF-8");
+            "ferry: query string is not valid UTF-8");
         ctx->error = "query string is not valid UTF-8";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -347,9 +347,9 @@ ngx_http_ferry_parse_uri(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
 {
-    u_char     *p, *last, *start, *eq, *end, *src, *dst;
-    ngx_str_t  *s;
-    ngx_uint_t  k;
+    u_char    *p, *last, *start, *eq, *end, *src, *dst;
+    ngx_str_t *s;
+    ngx_uint_t k;
 
     p = r->args.data;
     last = p + r->args.len;
@@ -404,7 +404,7 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
             }
 
             *len += s[k].len + ngx_escape_json(NULL, s[k].data, s[k].len)
-                    + sizeof("\"\"") - 1;
+                + sizeof("\"\"") - 1;
         }
 
         *len += sizeof(":,") - 1;
@@ -424,14 +424,14 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
 static ngx_int_t
 ngx_http_ferry_create_request(ngx_http_request_t *r)
 {
-    size_t                      len, qlen;
-    ngx_buf_t                  *b;
-    ngx_str_t                   method, path, rid, *q;
-    ngx_uint_t                  i, nq;
-    ngx_chain_t                *cl;
-    ngx_http_ferry_ctx_t       *ctx;
-    ngx_http_variable_value_t  *vv;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    size_t                     len, qlen;
+    ngx_buf_t                 *b;
+    ngx_str_t                  method, path, rid, *q;
+    ngx_uint_t                 i, nq;
+    ngx_chain_t               *cl;
+    ngx_http_ferry_ctx_t      *ctx;
+    ngx_http_variable_value_t *vv;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
@@ -465,16 +465,15 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     }
 
     len = FERRY_FRAME_HEADER_LEN
-          + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
-                   "\"query\":{},\"user\":,\"body\":}") - 1
-          + ngx_http_ferry_json_str_len(ngx_http_ferry_user(ctx))
-          + rid.len + ngx_escape_json(NULL, rid.data, rid.len)
-          + method.len + ngx_escape_json(NULL, method.data, method.len)
-          + path.len + ngx_escape_json(NULL, path.data, path.len)
-          + qlen
-          + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
-          + (ctx->upload ? ngx_http_ferry_frame_file_len(ctx->upload) : 0)
-          + (ctx->idem ? ngx_http_ferry_frame_idem_len(ctx->idem) : 0);
+        + sizeof("{\"v\":1,\"rid\":\"\",\"method\":\"\",\"path\":\"\","
+                 "\"query\":{},\"user\":,\"body\":}")
+        - 1 + ngx_http_ferry_json_str_len(ngx_http_ferry_user(ctx)) + rid.len
+        + ngx_escape_json(NULL, rid.data, rid.len) + method.len
+        + ngx_escape_json(NULL, method.data, method.len) + path.len
+        + ngx_escape_json(NULL, path.data, path.len) + qlen
+        + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
+        + (ctx->upload ? ngx_http_ferry_frame_file_len(ctx->upload) : 0)
+        + (ctx->idem ? ngx_http_ferry_frame_idem_len(ctx->idem) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -494,20 +493,20 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     /* the length is filled in at the end: len is an upper bound */
     b->last += FERRY_FRAME_HEADER_LEN;
 
-    b->last = ngx_cpymem(b->last, "{\"v\":1,\"rid\":\"",
-                         sizeof("{\"v\":1,\"rid\":\"") - 1);
+    b->last = ngx_cpymem(
+        b->last, "{\"v\":1,\"rid\":\"", sizeof("{\"v\":1,\"rid\":\"") - 1);
     b->last = (u_char *) ngx_escape_json(b->last, rid.data, rid.len);
 
-    b->last = ngx_cpymem(b->last, "\",\"method\":\"",
-                         sizeof("\",\"method\":\"") - 1);
+    b->last =
+        ngx_cpymem(b->last, "\",\"method\":\"", sizeof("\",\"method\":\"") - 1);
     b->last = (u_char *) ngx_escape_json(b->last, method.data, method.len);
 
-    b->last = ngx_cpymem(b->last, "\",\"path\":\"",
-                         sizeof("\",\"path\":\"") - 1);
+    b->last =
+        ngx_cpymem(b->last, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
     b->last = (u_char *) ngx_escape_json(b->last, path.data, path.len);
 
-    b->last = ngx_cpymem(b->last, "\",\"query\":{",
-                         sizeof("\",\"query\":{") - 1);
+    b->last =
+        ngx_cpymem(b->last, "\",\"query\":{", sizeof("\",\"query\":{") - 1);
 
     for (i = 0; i < nq; i += 2) {
         if (i) {
@@ -516,9 +515,11 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
         *b->last++ = '"';
         b->last = (u_char *) ngx_escape_json(b->last, q[i].data, q[i].len);
-        *b->last++ = '"'; *b->last++ = ':'; *b->last++ = '"';
-        b->last = (u_char *) ngx_escape_json(b->last, q[i + 1].data,
-                                             q[i + 1].len);
+        *b->last++ = '"';
+        *b->last++ = ':';
+        *b->last++ = '"';
+        b->last =
+            (u_char *) ngx_escape_json(b->last, q[i + 1].data, q[i + 1].len);
         *b->last++ = '"';
     }
 
@@ -530,8 +531,7 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
     }
 
     if (ctx->idem) {
-        b->last = ngx_http_ferry_frame_idem(b->last, ctx->idem,
-                                            flcf->idem_ttl);
+        b->last = ngx_http_ferry_frame_idem(b->last, ctx->idem, flcf->idem_ttl);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -545,12 +545,12 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
     *b->last++ = '}';
 
-    ferry_frame_put_len(b->pos,
-                        (uint32_t) (b->last - b->pos - FERRY_FRAME_HEADER_LEN));
+    ferry_frame_put_len(
+        b->pos, (uint32_t) (b->last - b->pos - FERRY_FRAME_HEADER_LEN));
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry request: %V %V, frame of %uz bytes",
-                   &method, &path, (size_t) (b->last - b->pos));
+        "ferry request: %V %V, frame of %uz bytes", &method, &path,
+        (size_t) (b->last - b->pos));
 
     return NGX_OK;
 }
@@ -599,19 +599,19 @@ static size_t
 ngx_http_ferry_frame_file_len(ngx_http_ferry_upload_ctx_t *up)
 {
     return sizeof(",\"file\":{\"path\":,\"size\":,\"sha256\":,"
-                  "\"name\":,\"type\":}") - 1
-           + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
-           + ngx_http_ferry_json_str_len(&up->sha256)
-           + ngx_http_ferry_json_str_len(&up->name)
-           + ngx_http_ferry_json_str_len(&up->type);
+                  "\"name\":,\"type\":}")
+        - 1 + ngx_http_ferry_json_str_len(&up->path) + NGX_OFF_T_LEN
+        + ngx_http_ferry_json_str_len(&up->sha256)
+        + ngx_http_ferry_json_str_len(&up->name)
+        + ngx_http_ferry_json_str_len(&up->type);
 }
 
 
 static u_char *
 ngx_http_ferry_frame_file(u_char *p, ngx_http_ferry_upload_ctx_t *up)
 {
-    p = ngx_cpymem(p, ",\"file\":{\"path\":",
-                   sizeof(",\"file\":{\"path\":") - 1);
+    p = ngx_cpymem(
+        p, ",\"file\":{\"path\":", sizeof(",\"file\":{\"path\":") - 1);
     p = ngx_http_ferry_json_str(p, &up->path);
     p = ngx_sprintf(p, ",\"size\":%O,\"sha256\":", up->size);
     p = ngx_http_ferry_json_str(p, &up->sha256);
@@ -631,18 +631,17 @@ static size_t
 ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem)
 {
     return sizeof(",\"idem\":{\"key\":\"\",\"fp\":\"\",\"ttl\":}") - 1
-           + idem->key.len
-           + ngx_escape_json(NULL, idem->key.data, idem->key.len)
-           + sizeof(idem->fp_hex) + NGX_TIME_T_LEN;
+        + idem->key.len + ngx_escape_json(NULL, idem->key.data, idem->key.len)
+        + sizeof(idem->fp_hex) + NGX_TIME_T_LEN;
 }
 
 
 static u_char *
-ngx_http_ferry_frame_idem(u_char *p, ngx_http_ferry_idem_ctx_t *idem,
-    time_t ttl)
+ngx_http_ferry_frame_idem(
+    u_char *p, ngx_http_ferry_idem_ctx_t *idem, time_t ttl)
 {
-    p = ngx_cpymem(p, ",\"idem\":{\"key\":\"",
-                   sizeof(",\"idem\":{\"key\":\"") - 1);
+    p = ngx_cpymem(
+        p, ",\"idem\":{\"key\":\"", sizeof(",\"idem\":{\"key\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, idem->key.data, idem->key.len);
     p = ngx_cpymem(p, "\",\"fp\":\"", sizeof("\",\"fp\":\"") - 1);
     p = ngx_cpymem(p, idem->fp_hex, sizeof(idem->fp_hex));
@@ -655,7 +654,7 @@ ngx_http_ferry_frame_idem(u_char *p, ngx_http_ferry_idem_ctx_t *idem,
 static ngx_int_t
 ngx_http_ferry_reinit_request(ngx_http_request_t *r)
 {
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -674,21 +673,21 @@ ngx_http_ferry_reinit_request(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ferry_process_header(ngx_http_request_t *r)
 {
-    size_t                 len;
-    u_char                 err[128];
-    ngx_uint_t             i;
-    ngx_buf_t             *b;
-    ferry_frame_rc_t       rc;
-    ferry_resp_head_t      head;
-    ngx_http_upstream_t   *u;
-    ngx_http_ferry_ctx_t  *ctx;
+    size_t                len;
+    u_char                err[128];
+    ngx_uint_t            i;
+    ngx_buf_t            *b;
+    ferry_frame_rc_t      rc;
+    ferry_resp_head_t     head;
+    ngx_http_upstream_t  *u;
+    ngx_http_ferry_ctx_t *ctx;
 
     u = r->upstream;
     b = &u->buffer;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
     rc = ferry_frame_check(b->pos, b->last - b->pos,
-                           b->end - b->start - FERRY_FRAME_HEADER_LEN, &len);
+        b->end - b->start - FERRY_FRAME_HEADER_LEN, &len);
 
     if (rc == FERRY_FRAME_AGAIN) {
         return NGX_AGAIN;
@@ -696,43 +695,45 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
 
     if (rc == FERRY_FRAME_TOO_BIG) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ferry: ferryd sent a response head of %uz bytes, "
-                      "more than ferry_buffer_size allows", len);
+            "ferry: ferryd sent a response head of %uz bytes, "
+            "more than ferry_buffer_size allows",
+            len);
         ctx->invalid = 1;
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
     if (ferry_resp_head_parse((char *) b->pos + FERRY_FRAME_HEADER_LEN, len,
-                              &head, (char *) err, sizeof(err))
+            &head, (char *) err, sizeof(err))
         != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ferry: ferryd sent an invalid response head: %s", err);
+            "ferry: ferryd sent an invalid response head: %s", err);
         ctx->invalid = 1;
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry response: status %d, %uz headers, length %uz",
-                   head.status, head.nheaders, head.length);
+        "ferry response: status %d, %uz headers, length %uz", head.status,
+        head.nheaders, head.length);
 
     for (i = 0; i < head.nheaders; i++) {
 
         /* ferryd took over the uploaded file: it must outlive the request */
 
-        if (ngx_strcasecmp((u_char *) head.headers[i].name,
-                           (u_char *) FERRY_HDR_FILE) == 0)
+        if (ngx_strcasecmp(
+                (u_char *) head.headers[i].name, (u_char *) FERRY_HDR_FILE)
+            == 0)
         {
             if (ctx->upload) {
-                ctx->upload->taken = ngx_strcmp(head.headers[i].value,
-                                                FERRY_FILE_TAKEN) == 0;
+                ctx->upload->taken =
+                    ngx_strcmp(head.headers[i].value, FERRY_FILE_TAKEN) == 0;
             }
 
             continue;
         }
 
-        if (ngx_http_ferry_add_header(r, head.headers[i].name,
-                                      head.headers[i].value)
+        if (ngx_http_ferry_add_header(
+                r, head.headers[i].name, head.headers[i].value)
             != NGX_OK)
         {
             ferry_resp_head_free(&head);
@@ -768,10 +769,10 @@ ngx_http_ferry_process_header(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ferry_add_header(ngx_http_request_t *r, char *name, char *value)
 {
-    size_t                          klen, vlen;
-    ngx_table_elt_t                *h;
-    ngx_http_upstream_header_t     *hh;
-    ngx_http_upstream_main_conf_t  *umcf;
+    size_t                         klen, vlen;
+    ngx_table_elt_t               *h;
+    ngx_http_upstream_header_t    *hh;
+    ngx_http_upstream_main_conf_t *umcf;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_module);
 
@@ -817,9 +818,9 @@ ngx_http_ferry_add_header(ngx_http_request_t *r, char *name, char *value)
 static ngx_int_t
 ngx_http_ferry_filter_init(void *data)
 {
-    ngx_http_ferry_ctx_t  *ctx = data;
+    ngx_http_ferry_ctx_t *ctx = data;
 
-    ngx_http_upstream_t  *u;
+    ngx_http_upstream_t *u;
 
     u = ctx->request->upstream;
 
@@ -829,8 +830,7 @@ ngx_http_ferry_filter_init(void *data)
         u->keepalive = 1;
 
         if (ctx->idem) {
-            ngx_http_ferry_idem_complete(ctx->request, ctx->idem,
-                                         ctx->status);
+            ngx_http_ferry_idem_complete(ctx->request, ctx->idem, ctx->status);
         }
     }
 
@@ -841,19 +841,20 @@ ngx_http_ferry_filter_init(void *data)
 static ngx_int_t
 ngx_http_ferry_filter(void *data, ssize_t bytes)
 {
-    ngx_http_ferry_ctx_t  *ctx = data;
+    ngx_http_ferry_ctx_t *ctx = data;
 
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl, **ll;
-    ngx_http_upstream_t  *u;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl, **ll;
+    ngx_http_upstream_t *u;
 
     u = ctx->request->upstream;
     b = &u->buffer;
 
     if (bytes > u->length) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "ferry: ferryd sent %z bytes more than the announced "
-                      "length", bytes - u->length);
+            "ferry: ferryd sent %z bytes more than the announced "
+            "length",
+            bytes - u->length);
         bytes = u->length;
         u->length = -2;
     }
@@ -893,8 +894,7 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
         u->keepalive = 1;
 
         if (ctx->idem) {
-            ngx_http_ferry_idem_complete(ctx->request, ctx->idem,
-                                         ctx->status);
+            ngx_http_ferry_idem_complete(ctx->request, ctx->idem, ctx->status);
         }
     }
 
@@ -905,8 +905,8 @@ ngx_http_ferry_filter(void *data, ssize_t bytes)
 static void
 ngx_http_ferry_abort_request(ngx_http_request_t *r)
 {
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "abort http ferry request");
+    ngx_log_debug0(
+        NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "abort http ferry request");
     return;
 }
 
@@ -915,6 +915,6 @@ static void
 ngx_http_ferry_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "finalize http ferry request");
+        "finalize http ferry request");
     return;
 }

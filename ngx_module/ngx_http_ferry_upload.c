@@ -16,33 +16,31 @@
 
 static ngx_int_t ngx_http_ferry_upload_open(ngx_http_request_t *r,
     ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf);
-static void ngx_http_ferry_upload_cleanup(void *data);
-static void ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
-static ngx_int_t ngx_http_ferry_upload_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
+static void      ngx_http_ferry_upload_cleanup(void *data);
+static void      ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
 static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_upload_write(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
-static ngx_int_t ngx_http_ferry_upload_flush(
-    ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
-static int ngx_http_ferry_upload_on_part(void *data,
-    const ferry_mp_part_t *part);
-static int ngx_http_ferry_upload_on_data(void *data, const unsigned char *p,
-    size_t n);
-static int ngx_http_ferry_upload_on_part_end(void *data);
-static ngx_int_t ngx_http_ferry_upload_set_str(ngx_http_request_t *r,
-    ngx_str_t *dst, const char *src);
+static int ngx_http_ferry_upload_on_part(
+    void *data, const ferry_mp_part_t *part);
+static int ngx_http_ferry_upload_on_data(
+    void *data, const unsigned char *p, size_t n);
+static int       ngx_http_ferry_upload_on_part_end(void *data);
+static ngx_int_t ngx_http_ferry_upload_set_str(
+    ngx_http_request_t *r, ngx_str_t *dst, const char *src);
 
 
-static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
+static ngx_http_output_header_filter_pt ngx_http_next_header_filter;
 
 
-static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
-    ngx_http_ferry_upload_on_part,
-    ngx_http_ferry_upload_on_data,
+static const ferry_mp_callbacks_t ngx_http_ferry_upload_callbacks = {
+    ngx_http_ferry_upload_on_part, ngx_http_ferry_upload_on_data,
     ngx_http_ferry_upload_on_part_end
 };
 
@@ -55,13 +53,13 @@ static const ferry_mp_callbacks_t  ngx_http_ferry_upload_callbacks = {
 ngx_int_t
 ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    int                           blen;
-    char                          boundary[FERRY_MP_BOUNDARY_MAX + 1];
-    ngx_str_t                    *ct;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_ferry_loc_conf_t    *flcf;
-    ngx_http_ferry_upload_ctx_t  *up;
+    int                          blen;
+    char                         boundary[FERRY_MP_BOUNDARY_MAX + 1];
+    ngx_str_t                   *ct;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_ferry_loc_conf_t   *flcf;
+    ngx_http_ferry_upload_ctx_t *up;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
@@ -81,19 +79,20 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value : NULL;
 
     if (ct && ct->len >= sizeof("multipart/") - 1
-        && ngx_strncasecmp(ct->data, (u_char *) "multipart/",
-                           sizeof("multipart/") - 1) == 0)
+        && ngx_strncasecmp(
+               ct->data, (u_char *) "multipart/", sizeof("multipart/") - 1)
+            == 0)
     {
         blen = ferry_mp_boundary((char *) ct->data, ct->len, boundary);
 
         if (blen < 0) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "ferry: upload with Content-Type \"%V\" has no "
-                          "usable boundary", ct);
+                "ferry: upload with Content-Type \"%V\" has no "
+                "usable boundary",
+                ct);
             ctx->error = "multipart/form-data body without a valid boundary";
             return NGX_HTTP_BAD_REQUEST;
         }
@@ -103,8 +102,8 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ferry_mp_init(up->mp, boundary, blen, &ngx_http_ferry_upload_callbacks,
-                      up);
+        ferry_mp_init(
+            up->mp, boundary, blen, &ngx_http_ferry_upload_callbacks, up);
 
     } else {
         /* a raw body is the file itself */
@@ -149,9 +148,9 @@ static ngx_int_t
 ngx_http_ferry_upload_open(ngx_http_request_t *r,
     ngx_http_ferry_upload_ctx_t *up, ngx_http_ferry_loc_conf_t *flcf)
 {
-    u_char                     *p;
-    size_t                      len;
-    ngx_http_variable_value_t  *rid;
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_variable_value_t *rid;
 
     rid = ngx_http_get_indexed_variable(r, flcf->request_id_index);
 
@@ -168,24 +167,25 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r,
 
     up->part.data = p;
     up->part.len = ngx_sprintf(p, "%V/upload-%*s.part%Z", &flcf->spool_path,
-                               rid->len, rid->data) - p - 1;
+                       rid->len, rid->data)
+        - p - 1;
 
     up->path.data = p + len + 1;
     up->path.len = up->part.len - (sizeof(".part") - 1);
     ngx_memcpy(up->path.data, up->part.data, up->path.len);
     up->path.data[up->path.len] = '\0';
 
-    up->fd = ngx_open_file(up->part.data, NGX_FILE_WRONLY,
-                           NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0640);
+    up->fd = ngx_open_file(
+        up->part.data, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN | O_EXCL, 0640);
 
     if (up->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "ferry: " ngx_open_file_n " \"%V\" failed", &up->part);
+            "ferry: " ngx_open_file_n " \"%V\" failed", &up->part);
         return NGX_ERROR;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ferry upload: spooling to \"%V\"", &up->part);
+        "ferry upload: spooling to \"%V\"", &up->part);
 
     return NGX_OK;
 }
@@ -199,7 +199,7 @@ ngx_http_ferry_upload_open(ngx_http_request_t *r,
 static void
 ngx_http_ferry_upload_cleanup(void *data)
 {
-    ngx_http_ferry_upload_ctx_t  *up = data;
+    ngx_http_ferry_upload_ctx_t *up = data;
 
     if (!up->taken) {
         ngx_http_ferry_upload_discard(up);
@@ -226,7 +226,7 @@ ngx_http_ferry_upload_cleanup(void *data)
 static void
 ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 {
-    ngx_str_t  *name;
+    ngx_str_t *name;
 
     if (up->discarded || up->part.len == 0) {
         return;
@@ -242,10 +242,9 @@ ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
     name = up->complete ? &up->path : &up->part;
 
     if (ngx_delete_file(name->data) == NGX_FILE_ERROR
-        && ngx_errno != NGX_ENOENT)
-    {
+        && ngx_errno != NGX_ENOENT) {
         ngx_log_error(NGX_LOG_CRIT, up->request->connection->log, ngx_errno,
-                      "ferry: " ngx_delete_file_n " \"%V\" failed", name);
+            "ferry: " ngx_delete_file_n " \"%V\" failed", name);
     }
 }
 
@@ -253,12 +252,12 @@ ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 static ngx_int_t
 ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                        n;
-    ngx_buf_t                    *b;
-    ngx_chain_t                  *cl, *last;
-    ferry_mp_rc_t                 rc;
-    ngx_http_ferry_ctx_t         *ctx;
-    ngx_http_ferry_upload_ctx_t  *up;
+    size_t                       n;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl, *last;
+    ferry_mp_rc_t                rc;
+    ngx_http_ferry_ctx_t        *ctx;
+    ngx_http_ferry_upload_ctx_t *up;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -279,8 +278,7 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
                 if (rc == FERRY_MP_ERROR) {
                     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                                  "ferry: malformed multipart upload: %s",
-                                  up->mp->err);
+                        "ferry: malformed multipart upload: %s", up->mp->err);
                     ctx->error = "malformed multipart/form-data body";
                     return NGX_HTTP_BAD_REQUEST;
                 }
@@ -321,7 +319,7 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_ferry_upload_header_filter(ngx_http_request_t *r)
 {
-    ngx_http_ferry_ctx_t  *ctx;
+    ngx_http_ferry_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
@@ -334,10 +332,10 @@ ngx_http_ferry_upload_header_filter(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
-    const u_char *p, size_t n)
+ngx_http_ferry_upload_write(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
 {
-    size_t  k;
+    size_t k;
 
     if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
         return NGX_ERROR;
@@ -356,8 +354,7 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
         p += k;
         n -= k;
 
-        if (up->wlen == up->wsize
-            && ngx_http_ferry_upload_flush(up) != NGX_OK)
+        if (up->wlen == up->wsize && ngx_http_ferry_upload_flush(up) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -370,7 +367,7 @@ ngx_http_ferry_upload_write(ngx_http_ferry_upload_ctx_t *up,
 static ngx_int_t
 ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 {
-    size_t  n;
+    size_t n;
 
     n = up->wlen;
     up->wlen = 0;
@@ -380,10 +377,10 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
-    const u_char *p, size_t n)
+ngx_http_ferry_upload_write_fd(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
 {
-    ssize_t  w;
+    ssize_t w;
 
     while (n) {
         w = write(up->fd, p, n);
@@ -393,9 +390,8 @@ ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
                 continue;
             }
 
-            ngx_log_error(NGX_LOG_CRIT, up->request->connection->log,
-                          ngx_errno, "ferry: write to \"%V\" failed",
-                          &up->part);
+            ngx_log_error(NGX_LOG_CRIT, up->request->connection->log, ngx_errno,
+                "ferry: write to \"%V\" failed", &up->part);
             return NGX_ERROR;
         }
 
@@ -410,17 +406,17 @@ ngx_http_ferry_upload_write_fd(ngx_http_ferry_upload_ctx_t *up,
 static int
 ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 {
-    ngx_http_ferry_upload_ctx_t  *up = data;
+    ngx_http_ferry_upload_ctx_t *up = data;
 
-    const char                 *name, *s;
-    ngx_http_ferry_loc_conf_t  *flcf;
+    const char                *name, *s;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     flcf = ngx_http_get_module_loc_conf(up->request, ngx_http_ferry_module);
 
-    if (up->found
-        || ngx_strlen(part->name) != flcf->upload_field.len
-        || ngx_strncmp(part->name, flcf->upload_field.data,
-                       flcf->upload_field.len) != 0)
+    if (up->found || ngx_strlen(part->name) != flcf->upload_field.len
+        || ngx_strncmp(
+               part->name, flcf->upload_field.data, flcf->upload_field.len)
+            != 0)
     {
         return 0;
     }
@@ -443,9 +439,9 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
     }
 
     if (ngx_http_ferry_upload_set_str(up->request, &up->name, name) != NGX_OK
-        || ngx_http_ferry_upload_set_str(up->request, &up->type,
-                                         part->content_type)
-           != NGX_OK)
+        || ngx_http_ferry_upload_set_str(
+               up->request, &up->type, part->content_type)
+            != NGX_OK)
     {
         return -1;
     }
@@ -457,7 +453,7 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 static int
 ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 {
-    ngx_http_ferry_upload_ctx_t  *up = data;
+    ngx_http_ferry_upload_ctx_t *up = data;
 
     return ngx_http_ferry_upload_write(up, p, n) == NGX_OK ? 0 : -1;
 }
@@ -466,7 +462,7 @@ ngx_http_ferry_upload_on_data(void *data, const unsigned char *p, size_t n)
 static int
 ngx_http_ferry_upload_on_part_end(void *data)
 {
-    ngx_http_ferry_upload_ctx_t  *up = data;
+    ngx_http_ferry_upload_ctx_t *up = data;
 
     up->in_field = 0;
 
@@ -475,8 +471,8 @@ ngx_http_ferry_upload_on_part_end(void *data)
 
 
 static ngx_int_t
-ngx_http_ferry_upload_set_str(ngx_http_request_t *r, ngx_str_t *dst,
-    const char *src)
+ngx_http_ferry_upload_set_str(
+    ngx_http_request_t *r, ngx_str_t *dst, const char *src)
 {
     dst->len = ngx_strlen(src);
 
@@ -503,16 +499,16 @@ ngx_http_ferry_upload_set_str(ngx_http_request_t *r, ngx_str_t *dst,
 ngx_int_t
 ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    u_char                        md[EVP_MAX_MD_SIZE];
-    unsigned int                  mdlen;
-    ngx_http_ferry_loc_conf_t    *flcf;
-    ngx_http_ferry_upload_ctx_t  *up;
+    u_char                       md[EVP_MAX_MD_SIZE];
+    unsigned int                 mdlen;
+    ngx_http_ferry_loc_conf_t   *flcf;
+    ngx_http_ferry_upload_ctx_t *up;
 
     up = ctx->upload;
 
     if (up->mp && ferry_mp_finish(up->mp) != FERRY_MP_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: malformed multipart upload: %s", up->mp->err);
+            "ferry: malformed multipart upload: %s", up->mp->err);
         ctx->error = "malformed multipart/form-data body";
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -521,8 +517,7 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ferry: multipart upload has no \"%V\" field",
-                      &flcf->upload_field);
+            "ferry: multipart upload has no \"%V\" field", &flcf->upload_field);
 
         ctx->error = "multipart/form-data body has no file field";
         return NGX_HTTP_UNPROCESSABLE_ENTITY;
@@ -542,24 +537,24 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        up->sha256.len = ngx_hex_dump(up->sha256.data, md, mdlen)
-                         - up->sha256.data;
+        up->sha256.len =
+            ngx_hex_dump(up->sha256.data, md, mdlen) - up->sha256.data;
         up->identity = up->sha256;
 
     } else {
-        up->identity.data = ngx_pnalloc(r->pool,
-                                        sizeof("size:") - 1 + NGX_OFF_T_LEN);
+        up->identity.data =
+            ngx_pnalloc(r->pool, sizeof("size:") - 1 + NGX_OFF_T_LEN);
         if (up->identity.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         up->identity.len = ngx_sprintf(up->identity.data, "size:%O", up->size)
-                           - up->identity.data;
+            - up->identity.data;
     }
 
     if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "ferry: " ngx_close_file_n " \"%V\" failed", &up->part);
+            "ferry: " ngx_close_file_n " \"%V\" failed", &up->part);
         up->fd = NGX_INVALID_FILE;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -568,16 +563,15 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     if (ngx_rename_file(up->part.data, up->path.data) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "ferry: " ngx_rename_file_n " \"%V\" to \"%V\" failed",
-                      &up->part, &up->path);
+            "ferry: " ngx_rename_file_n " \"%V\" to \"%V\" failed", &up->part,
+            &up->path);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     up->complete = 1;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ferry: upload of %O bytes spooled to \"%V\"",
-                  up->size, &up->path);
+        "ferry: upload of %O bytes spooled to \"%V\"", up->size, &up->path);
 
     return NGX_OK;
 }
@@ -588,8 +582,8 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ferry_loc_conf_t *flcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t *value;
+    ngx_uint_t i;
 
     if (flcf->upload != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -603,9 +597,7 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "field=", 6) == 0
-            && value[i].len > 6)
-        {
+        if (ngx_strncmp(value[i].data, "field=", 6) == 0 && value[i].len > 6) {
             flcf->upload_field.data = value[i].data + 6;
             flcf->upload_field.len = value[i].len - 6;
             continue;
@@ -621,8 +613,8 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+        ngx_conf_log_error(
+            NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
 

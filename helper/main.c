@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/server.h"
+#include "http/http_client.h"
 
 #define EXIT_CONFIG 2
 
@@ -57,10 +58,19 @@ serve(ferryd_t *fd)
         return 1;
     }
 
+    /* one connection pool for every outbound call of every thread */
+    fd->http = http_client_create(NULL, err, sizeof(err));
+    if (fd->http == NULL) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        db_pool_destroy(fd->db);
+        return 1;
+    }
+
     srv = server_create(fd, err, sizeof(err));
     if (srv == NULL) {
         fprintf(stderr, "ferryd: %s\n", err);
         log_error("server", "%s", err);
+        http_client_destroy(fd->http);
         db_pool_destroy(fd->db);
         return 1;
     }
@@ -73,6 +83,7 @@ serve(ferryd_t *fd)
     /* runners leave at their next batch end and hand their jobs back */
     jobs_stop(jobs);
     server_destroy(srv);
+    http_client_destroy(fd->http);
     db_pool_destroy(fd->db);
 
     return rc == 0 ? 0 : 1;

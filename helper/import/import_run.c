@@ -633,7 +633,7 @@ import_write_report(import_t *im)
 
         snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
 
-        if (s3_store_put(&job->fd->cfg, path, key, err, sizeof(err)) != 0) {
+        if (s3_store_put(job->fd->http, &job->fd->cfg, path, key, err, sizeof(err)) != 0) {
             /* the report is still served from REPORTS_DIR */
             log_error(job->worker, "job %s: errors.csv to S3: %s", job->id, err);
         } else {

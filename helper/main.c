@@ -20,6 +20,7 @@
 #include "core/migrate.h"
 #include "core/schedule.h"
 #include "core/server.h"
+#include "http/http_client.h"
 
 #define EXIT_CONFIG 2
 
@@ -63,10 +64,19 @@ serve(ferryd_t *ferry)
         return 1;
     }
 
+    /* one connection pool for every outbound call of every thread */
+    ferry->http = http_client_create(NULL, err, sizeof(err));
+    if (ferry->http == NULL) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        db_pool_destroy(ferry->db);
+        return 1;
+    }
+
     srv = server_create(ferry, err, sizeof(err));
     if (srv == NULL) {
         fprintf(stderr, "ferryd: %s\n", err);
         log_error("server", "%s", err);
+        http_client_destroy(ferry->http);
         db_pool_destroy(ferry->db);
         return 1;
     }
@@ -92,6 +102,7 @@ serve(ferryd_t *ferry)
     /* runners leave at their next batch end and hand their jobs back */
     jobs_stop(jobs);
     server_destroy(srv);
+    http_client_destroy(ferry->http);
     db_pool_destroy(ferry->db);
 
     return rc == 0 ? 0 : 1;

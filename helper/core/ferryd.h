@@ -14,6 +14,7 @@ typedef struct {
     config_t       cfg;
     db_pool_t     *db;
     struct jobs_s *jobs;
+    struct http_client_s *http; /* outbound HTTP (http/http_client.h) */
 
     /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */
     unsigned char jwt_key[CONFIG_SECRET_MAX];

@@ -1,12 +1,10 @@
 /*
- * S3 reports over libcurl.
+ * S3 reports: presigned URLs, uploads through ferryd's HTTP client.
  */
 #include "s3_store.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <curl/curl.h>
 
 #include "s3_sign.h"
 
@@ -76,59 +74,30 @@ s3_store_url(const config_t *cfg, const char *key, time_t now, char *out, size_t
 }
 
 int
-s3_store_put(const config_t *cfg, const char *path, const char *key, char *err,
-    size_t errlen)
+s3_store_put(http_client_t *http, const config_t *cfg, const char *path,
+    const char *key, char *err, size_t errlen)
 {
     char         url[4096];
-    FILE        *f;
-    CURL        *curl;
-    CURLcode     rc;
-    long         status = 0;
-    struct stat  st;
+    http_req_t   req;
+    http_resp_t  resp;
+    int          rc;
 
-    if (s3_url(cfg, cfg->s3_endpoint_url, "PUT", key, 300, time(NULL), url, sizeof(url)) != 0) {
-        snprintf(err, errlen, "S3_ENDPOINT_URL %s is not a URL", cfg->s3_endpoint_url);
+    if (s3_url(cfg, cfg->s3_endpoint_url, "PUT", key, 300, time(NULL), url,
+               sizeof(url)) != 0)
+    {
+        snprintf(err, errlen, "S3_ENDPOINT_URL %s is not a URL",
+                 cfg->s3_endpoint_url);
         return -1;
     }
 
-    f = fopen(path, "rb");
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        snprintf(err, errlen, "cannot read %s", path);
-        if (f) {
-            fclose(f);
-        }
-        return -1;
-    }
+    memset(&req, 0, sizeof(req));
+    req.method = "PUT";
+    req.url = url;
+    req.body_path = path;
+    req.tag = "s3";
 
-    curl = curl_easy_init();
-    if (curl == NULL) {
-        fclose(f);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    rc = http_client_request(http, &req, &resp, err, errlen);
+    http_client_resp_free(&resp);
 
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_READDATA, f);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) st.st_size);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-
-    rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    fclose(f);
-
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "PUT %s/%s: %s", cfg->s3_bucket, key, curl_easy_strerror(rc));
-        return -1;
-    }
-
-    if (status != 200) {
-        snprintf(err, errlen, "PUT %s/%s: HTTP %ld", cfg->s3_bucket, key, status);
-        return -1;
-    }
-
-    return 0;
+    return rc == HTTP_CLIENT_OK ? 0 : -1;
 }

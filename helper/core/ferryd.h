@@ -11,9 +11,9 @@
 struct jobs_s;
 
 typedef struct {
-    config_t       cfg;
-    db_pool_t     *db;
-    struct jobs_s *jobs;
+    config_t              cfg;
+    db_pool_t            *db;
+    struct jobs_s        *jobs;
     struct http_client_s *http; /* outbound HTTP (http/http_client.h) */
 
     /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */

@@ -20,48 +20,48 @@
 #include "core/log.h"
 
 /* a non-2xx answer's body is only its message: this much is plenty */
-#define HTTP_ERROR_BODY_MAX  (16 * 1024)
+#define HTTP_ERROR_BODY_MAX (16 * 1024)
 
 /* One transfer handed to the event thread; lives on the caller's stack. */
-typedef struct http_xfer_s  http_xfer_t;
+typedef struct http_xfer_s http_xfer_t;
 
 struct http_xfer_s {
-    CURL            *easy;
-    CURLcode         result;
-    int              done;
-    pthread_cond_t   cond;
-    http_xfer_t     *next;
+    CURL          *easy;
+    CURLcode       result;
+    int            done;
+    pthread_cond_t cond;
+    http_xfer_t   *next;
 };
 
 struct http_client_s {
-    http_client_opts_t   o;
-    CURLM               *multi;
-    pthread_t            thread;
-    pthread_mutex_t      lock;
-    http_xfer_t         *head;      /* handed in, not yet in the multi */
-    http_xfer_t         *tail;
-    int                  stop;
+    http_client_opts_t o;
+    CURLM             *multi;
+    pthread_t          thread;
+    pthread_mutex_t    lock;
+    http_xfer_t       *head; /* handed in, not yet in the multi */
+    http_xfer_t       *tail;
+    int                stop;
 };
 
 /* Where one request's body comes from and where its answer goes. */
 typedef struct {
-    CURL        *easy;
-    const char  *body;
-    size_t       body_len;
-    size_t       off;
-    FILE        *in;
-    FILE        *out;
-    const char  *out_path;
-    int          chosen;     /* the answer's sink is picked this attempt */
-    int          to_file;
-    int          ok;         /* the answer is a 2xx */
-    size_t       max;
-    size_t       max_body;
-    char        *buf;
-    size_t       len;
-    size_t       cap;
-    char         err[256];   /* a failure of ours inside a callback */
-    char         curl_err[CURL_ERROR_SIZE];
+    CURL       *easy;
+    const char *body;
+    size_t      body_len;
+    size_t      off;
+    FILE       *in;
+    FILE       *out;
+    const char *out_path;
+    int         chosen; /* the answer's sink is picked this attempt */
+    int         to_file;
+    int         ok; /* the answer is a 2xx */
+    size_t      max;
+    size_t      max_body;
+    char       *buf;
+    size_t      len;
+    size_t      cap;
+    char        err[256]; /* a failure of ours inside a callback */
+    char        curl_err[CURL_ERROR_SIZE];
 } http_io_t;
 
 static void
@@ -92,22 +92,22 @@ http_client_finish(http_client_t *c, http_xfer_t *x, CURLcode result)
 static void *
 http_client_loop(void *arg)
 {
-    http_client_t  *c = arg;
-    http_xfer_t    *x, *next;
-    CURLMsg        *m;
-    CURL           *easy;
-    CURLcode        result;
-    char           *priv;
-    int             running, left, stop;
+    http_client_t *c = arg;
+    http_xfer_t   *x, *next;
+    CURLMsg       *m;
+    CURL          *easy;
+    CURLcode       result;
+    char          *priv;
+    int            running, left, stop;
 
-    for ( ;; ) {
+    for (;;) {
         pthread_mutex_lock(&c->lock);
         x = c->head;
         c->head = c->tail = NULL;
         stop = c->stop;
         pthread_mutex_unlock(&c->lock);
 
-        for ( /* void */ ; x != NULL; x = next) {
+        for (/* void */; x != NULL; x = next) {
             next = x->next;
             curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
             if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
@@ -141,9 +141,9 @@ http_client_loop(void *arg)
 http_client_t *
 http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 {
-    http_client_t  *c;
-    sigset_t        all, old;
-    int             rc;
+    http_client_t *c;
+    sigset_t       all, old;
+    int            rc;
 
     c = calloc(1, sizeof(*c));
     if (c == NULL || (c->multi = curl_multi_init()) == NULL) {
@@ -158,13 +158,13 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
     http_client_defaults(&c->o);
 
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                      (long) c->o.max_total_connections);
+        (long) c->o.max_total_connections);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long) c->o.max_host_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS,
-                      (long) c->o.max_idle_connections);
+        (long) c->o.max_host_connections);
+    curl_multi_setopt(
+        c->multi, CURLMOPT_MAXCONNECTS, (long) c->o.max_idle_connections);
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
-                      c->o.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+        c->o.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
 
     pthread_mutex_init(&c->lock, NULL);
 
@@ -177,8 +177,7 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (rc != 0) {
-        snprintf(err, errlen, "cannot start the HTTP thread: %s",
-                 strerror(rc));
+        snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));
         pthread_mutex_destroy(&c->lock);
         curl_multi_cleanup(c->multi);
         free(c);
@@ -210,7 +209,7 @@ http_client_destroy(http_client_t *c)
 static CURLcode
 http_client_perform(http_client_t *c, CURL *easy)
 {
-    http_xfer_t  x;
+    http_xfer_t x;
 
     memset(&x, 0, sizeof(x));
     x.easy = easy;
@@ -241,8 +240,8 @@ http_client_perform(http_client_t *c, CURL *easy)
 static int
 http_client_keep(http_io_t *io, const char *p, size_t len)
 {
-    size_t   cap;
-    char    *b;
+    size_t cap;
+    char  *b;
 
     if (io->len + len + 1 > io->cap) {
         cap = io->cap ? io->cap : 4096;
@@ -268,9 +267,9 @@ http_client_keep(http_io_t *io, const char *p, size_t len)
 static size_t
 http_client_write(char *p, size_t size, size_t n, void *arg)
 {
-    http_io_t  *io = arg;
-    size_t      len = size * n, take;
-    long        status = 0;
+    http_io_t *io = arg;
+    size_t     len = size * n, take;
+    long       status = 0;
 
     if (!io->chosen) {
         /* a 4xx/5xx body is a message for the caller, not the download */
@@ -284,7 +283,7 @@ http_client_write(char *p, size_t size, size_t n, void *arg)
     if (io->to_file) {
         if (fwrite(p, 1, len, io->out) != len) {
             snprintf(io->err, sizeof(io->err), "cannot write %s: %s",
-                     io->out_path, strerror(errno));
+                io->out_path, strerror(errno));
             return 0;
         }
         return len;
@@ -293,8 +292,8 @@ http_client_write(char *p, size_t size, size_t n, void *arg)
     take = len;
     if (io->len + len > io->max) {
         if (io->ok) {
-            snprintf(io->err, sizeof(io->err), "answer over %zu bytes",
-                     io->max);
+            snprintf(
+                io->err, sizeof(io->err), "answer over %zu bytes", io->max);
             return 0;
         }
         /* the start of an error message says enough */
@@ -307,16 +306,16 @@ http_client_write(char *p, size_t size, size_t n, void *arg)
 static size_t
 http_client_read(char *p, size_t size, size_t n, void *arg)
 {
-    http_io_t  *io = arg;
-    size_t      k;
+    http_io_t *io = arg;
+    size_t     k;
 
     if (io->in != NULL) {
         k = fread(p, 1, size * n, io->in);
         if (k == 0) {
             /* libcurl asks only for bytes it was promised */
             snprintf(io->err, sizeof(io->err), "%s",
-                     ferror(io->in) ? strerror(errno)
-                                    : "body file shrank while being sent");
+                ferror(io->in) ? strerror(errno)
+                               : "body file shrank while being sent");
             return CURL_READFUNC_ABORT;
         }
         return k;
@@ -335,7 +334,7 @@ http_client_read(char *p, size_t size, size_t n, void *arg)
 static int
 http_client_seek(void *arg, curl_off_t off, int origin)
 {
-    http_io_t  *io = arg;
+    http_io_t *io = arg;
 
     if (origin != SEEK_SET || off < 0 || (size_t) off > io->body_len) {
         return CURL_SEEKFUNC_CANTSEEK;
@@ -343,7 +342,7 @@ http_client_seek(void *arg, curl_off_t off, int origin)
 
     if (io->in != NULL && fseeko(io->in, (off_t) off, SEEK_SET) != 0) {
         snprintf(io->err, sizeof(io->err), "cannot rewind the body file: %s",
-                 strerror(errno));
+            strerror(errno));
         return CURL_SEEKFUNC_FAIL;
     }
 
@@ -372,7 +371,7 @@ http_client_rewind(http_io_t *io)
         && (fflush(io->out) != 0 || ftruncate(fileno(io->out), 0) != 0))
     {
         snprintf(io->err, sizeof(io->err), "cannot truncate %s: %s",
-                 io->out_path, strerror(errno));
+            io->out_path, strerror(errno));
         return -1;
     }
 
@@ -388,9 +387,9 @@ http_client_rewind(http_io_t *io)
 static int
 http_client_where(const char *url, char *out, size_t outlen)
 {
-    CURLU  *u;
-    char   *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    int     rc = -1;
+    CURLU *u;
+    char  *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    int    rc = -1;
 
     u = curl_url();
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
@@ -401,7 +400,7 @@ http_client_where(const char *url, char *out, size_t outlen)
     {
         curl_url_get(u, CURLUPART_PORT, &port, 0);
         snprintf(out, outlen, "%s%s%s%s", host, port ? ":" : "",
-                 port ? port : "", path);
+            port ? port : "", path);
         rc = 0;
     }
 
@@ -418,8 +417,8 @@ static int
 http_client_open(const http_req_t *req, const char *where, http_io_t *io,
     char *err, size_t errlen)
 {
-    struct stat  st;
-    size_t       n = 0;
+    struct stat st;
+    size_t      n = 0;
 
     while (req->want != NULL && req->want[n] != NULL) {
         n++;
@@ -428,8 +427,7 @@ http_client_open(const http_req_t *req, const char *where, http_io_t *io,
     if (req->method == NULL || (req->body != NULL && req->body_path != NULL)
         || n > HTTP_CLIENT_WANT_MAX)
     {
-        snprintf(err, errlen, "%s: bad request (method, body or want)",
-                 where);
+        snprintf(err, errlen, "%s: bad request (method, body or want)", where);
         return -1;
     }
 
@@ -442,7 +440,7 @@ http_client_open(const http_req_t *req, const char *where, http_io_t *io,
         io->in = fopen(req->body_path, "rb");
         if (io->in == NULL || fstat(fileno(io->in), &st) != 0) {
             snprintf(err, errlen, "cannot read %s: %s", req->body_path,
-                     strerror(errno));
+                strerror(errno));
             return -1;
         }
         io->body_len = (size_t) st.st_size;
@@ -452,7 +450,7 @@ http_client_open(const http_req_t *req, const char *where, http_io_t *io,
         io->out = fopen(req->resp_path, "wb");
         if (io->out == NULL) {
             snprintf(err, errlen, "cannot write %s: %s", req->resp_path,
-                     strerror(errno));
+                strerror(errno));
             return -1;
         }
     }
@@ -464,9 +462,9 @@ static int
 http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     http_io_t *io, struct curl_slist **hdrs)
 {
-    const char *const   *h;
-    const char          *m = req->method;
-    struct curl_slist   *l;
+    const char *const *h;
+    const char        *m = req->method;
+    struct curl_slist *l;
 
     /* libcurl would wait 1 s for a "100 Continue" before sending a PUT's
        body, and many servers never send one */
@@ -489,12 +487,12 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     req->timeout_ms ? req->timeout_ms : c->o.timeout_ms);
+        req->timeout_ms ? req->timeout_ms : c->o.timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, io->curl_err);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_client_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, io);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, c->o.http2
-                     ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+        c->o.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
     if (c->o.http2) {
         /* a stream on an open connection rather than a new connection */
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
@@ -504,13 +502,13 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 
     } else if (io->body != NULL || io->in != NULL || strcmp(m, "POST") == 0
-               || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
+        || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
     {
         /* every body goes through the read callback, sized up front, so a
            retry can rewind it whatever the method */
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t) io->body_len);
+        curl_easy_setopt(
+            e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) io->body_len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, http_client_read);
         curl_easy_setopt(e, CURLOPT_READDATA, io);
         curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, http_client_seek);
@@ -529,10 +527,9 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
 static int
 http_client_idempotent(const http_req_t *req)
 {
-    static const char *const  safe[] = {
-        "GET", "HEAD", "PUT", "DELETE", "OPTIONS", NULL
-    };
-    const char *const        *m;
+    static const char *const safe[] = { "GET", "HEAD", "PUT", "DELETE",
+        "OPTIONS", NULL };
+    const char *const       *m;
 
     for (m = safe; *m != NULL; m++) {
         if (strcmp(req->method, *m) == 0) {
@@ -567,11 +564,10 @@ http_client_transient(CURLcode cc)
 /* Capped exponential backoff with "equal jitter": at least half the step,
    so retries spread out and still never come back sooner than that. */
 static long
-http_client_backoff(const http_client_opts_t *o, int attempt,
-    unsigned *seed)
+http_client_backoff(const http_client_opts_t *o, int attempt, unsigned *seed)
 {
-    long  d = o->backoff_base_ms;
-    int   i;
+    long d = o->backoff_base_ms;
+    int  i;
 
     for (i = 1; i < attempt && d < o->backoff_cap_ms; i++) {
         d *= 2;
@@ -584,7 +580,7 @@ http_client_backoff(const http_client_opts_t *o, int attempt,
 static int
 http_client_digits(const char *s)
 {
-    size_t  n = strspn(s, "0123456789");
+    size_t n = strspn(s, "0123456789");
 
     return n > 0 && n < 12 && s[n + strspn(s + n, " \t")] == '\0';
 }
@@ -593,13 +589,12 @@ http_client_digits(const char *s)
 static long
 http_client_asked_wait(CURL *easy)
 {
-    struct curl_header  *h;
-    time_t               now = time(NULL), t;
-    long long            v;
+    struct curl_header *h;
+    time_t              now = time(NULL), t;
+    long long           v;
 
     if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h)
-        == CURLHE_OK)
-    {
+        == CURLHE_OK) {
         if (http_client_digits(h->value)) {
             return (long) (strtoll(h->value, NULL, 10) * 1000);
         }
@@ -638,8 +633,8 @@ static int
 http_client_judge(http_client_t *c, const http_req_t *req, CURLcode cc,
     http_io_t *io, http_resp_t *resp, unsigned *seed, long *wait)
 {
-    int   more = resp->attempts < c->o.max_attempts;
-    long  s = resp->status, asked;
+    int  more = resp->attempts < c->o.max_attempts;
+    long s = resp->status, asked;
 
     *wait = -1;
     resp->retry_after_ms = 0;
@@ -670,16 +665,15 @@ http_client_judge(http_client_t *c, const http_req_t *req, CURLcode cc,
         asked = http_client_asked_wait(io->easy);
         resp->retry_after_ms = asked > 0 ? asked : 0;
         if (more && asked <= c->o.max_wait_ms) {
-            *wait = asked >= 0 ? asked
-                               : http_client_backoff(&c->o, resp->attempts,
-                                                     seed);
+            *wait = asked >= 0
+                ? asked
+                : http_client_backoff(&c->o, resp->attempts, seed);
         }
         return HTTP_CLIENT_ESTATUS;
     }
 
     /* 501 and 505 say the server cannot do it at all */
-    if (s >= 500 && s != 501 && s != 505 && more
-        && http_client_idempotent(req))
+    if (s >= 500 && s != 501 && s != 505 && more && http_client_idempotent(req))
     {
         *wait = http_client_backoff(&c->o, resp->attempts, seed);
     }
@@ -690,7 +684,7 @@ http_client_judge(http_client_t *c, const http_req_t *req, CURLcode cc,
 static long
 http_client_now_ms(void)
 {
-    struct timespec  ts;
+    struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
@@ -700,7 +694,7 @@ http_client_now_ms(void)
 static void
 http_client_sleep(long ms)
 {
-    struct timespec  ts;
+    struct timespec ts;
 
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (ms % 1000) * 1000000;
@@ -710,45 +704,42 @@ http_client_sleep(long ms)
 }
 
 static void
-http_client_keep_headers(const http_req_t *req, CURL *easy,
-    http_resp_t *resp)
+http_client_keep_headers(const http_req_t *req, CURL *easy, http_resp_t *resp)
 {
-    struct curl_header  *h;
-    int                  i;
+    struct curl_header *h;
+    int                 i;
 
     for (i = 0; req->want != NULL && req->want[i] != NULL; i++) {
         if (curl_easy_header(easy, req->want[i], 0, CURLH_HEADER, -1, &h)
-            == CURLHE_OK)
-        {
+            == CURLHE_OK) {
             resp->headers[i] = strdup(h->value);
         }
     }
 }
 
 int
-http_client_request(http_client_t *c, const http_req_t *req,
-    http_resp_t *resp, char *err, size_t errlen)
+http_client_request(http_client_t *c, const http_req_t *req, http_resp_t *resp,
+    char *err, size_t errlen)
 {
-    char                 where[320];
-    const char          *tag = req->tag ? req->tag : "http";
-    const char          *why;
-    CURL                *easy = NULL;
-    CURLcode             cc = CURLE_OK;
-    struct curl_slist   *hdrs = NULL;
-    http_io_t            io;
-    long                 t0, wait;
-    unsigned             seed;
-    int                  rc;
+    char               where[320];
+    const char        *tag = req->tag ? req->tag : "http";
+    const char        *why;
+    CURL              *easy = NULL;
+    CURLcode           cc = CURLE_OK;
+    struct curl_slist *hdrs = NULL;
+    http_io_t          io;
+    long               t0, wait;
+    unsigned           seed;
+    int                rc;
 
     memset(resp, 0, sizeof(*resp));
     memset(&io, 0, sizeof(io));
 
-    if (req->url == NULL || http_client_where(req->url, where, sizeof(where))
-        != 0)
-    {
+    if (req->url == NULL
+        || http_client_where(req->url, where, sizeof(where)) != 0) {
         snprintf(err, errlen, "%.*s: not an http(s) URL",
-                 req->url ? (int) strcspn(req->url, "?") : 6,
-                 req->url ? req->url : "(null)");
+            req->url ? (int) strcspn(req->url, "?") : 6,
+            req->url ? req->url : "(null)");
         return HTTP_CLIENT_ELOCAL;
     }
 
@@ -766,7 +757,7 @@ http_client_request(http_client_t *c, const http_req_t *req,
 
     seed = (unsigned) http_client_now_ms() ^ (unsigned) (uintptr_t) &io;
 
-    for (resp->attempts = 1; /* void */ ; resp->attempts++) {
+    for (resp->attempts = 1; /* void */; resp->attempts++) {
         if (http_client_rewind(&io) != 0) {
             rc = HTTP_CLIENT_ELOCAL;
             break;
@@ -779,13 +770,13 @@ http_client_request(http_client_t *c, const http_req_t *req,
 
         if (cc == CURLE_OK) {
             log_debug(tag, "%s %s: %ld in %ld ms, attempt %d", req->method,
-                      where, resp->status, http_client_now_ms() - t0,
-                      resp->attempts);
+                where, resp->status, http_client_now_ms() - t0, resp->attempts);
         } else {
-            why = io.err[0] ? io.err
-                  : io.curl_err[0] ? io.curl_err : curl_easy_strerror(cc);
+            why = io.err[0]      ? io.err
+                : io.curl_err[0] ? io.curl_err
+                                 : curl_easy_strerror(cc);
             log_debug(tag, "%s %s: %s in %ld ms, attempt %d", req->method,
-                      where, why, http_client_now_ms() - t0, resp->attempts);
+                where, why, http_client_now_ms() - t0, resp->attempts);
         }
 
         rc = http_client_judge(c, req, cc, &io, resp, &seed, &wait);
@@ -803,23 +794,22 @@ http_client_request(http_client_t *c, const http_req_t *req,
     case HTTP_CLIENT_OK:
         if (io.out != NULL && fflush(io.out) != 0) {
             snprintf(err, errlen, "cannot write %s: %s", req->resp_path,
-                     strerror(errno));
+                strerror(errno));
             rc = HTTP_CLIENT_ELOCAL;
         }
         break;
     case HTTP_CLIENT_ESTATUS:
         snprintf(err, errlen, "%s %s: HTTP %ld (%d attempt%s)", req->method,
-                 where, resp->status, resp->attempts,
-                 resp->attempts > 1 ? "s" : "");
+            where, resp->status, resp->attempts, resp->attempts > 1 ? "s" : "");
         break;
     case HTTP_CLIENT_ETRANSPORT:
         why = io.curl_err[0] ? io.curl_err : curl_easy_strerror(cc);
         snprintf(err, errlen, "%s %s: %s (%d attempt%s)", req->method, where,
-                 why, resp->attempts, resp->attempts > 1 ? "s" : "");
+            why, resp->attempts, resp->attempts > 1 ? "s" : "");
         break;
     default:
         snprintf(err, errlen, "%s %s: %s", req->method, where,
-                 io.err[0] ? io.err : curl_easy_strerror(cc));
+            io.err[0] ? io.err : curl_easy_strerror(cc));
     }
 
 done:
@@ -830,7 +820,7 @@ done:
     }
     if (io.out != NULL && fclose(io.out) != 0 && rc == HTTP_CLIENT_OK) {
         snprintf(err, errlen, "cannot write %s: %s", req->resp_path,
-                 strerror(errno));
+            strerror(errno));
         rc = HTTP_CLIENT_ELOCAL;
     }
     curl_slist_free_all(hdrs);
@@ -842,7 +832,7 @@ done:
 void
 http_client_resp_free(http_resp_t *resp)
 {
-    int  i;
+    int i;
 
     free(resp->body);
     resp->body = NULL;

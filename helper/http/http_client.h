@@ -23,73 +23,76 @@ typedef struct http_client_s http_client_t;
 
 /* Zero means "the default" for every field. */
 typedef struct {
-    int          max_total_connections; /* open at once, all hosts (16) */
-    int          max_host_connections;  /* to one host (4): concurrency cap,
-                                           more requests queue for a slot */
-    int          max_idle_connections;  /* kept for reuse (16) */
-    long         connect_timeout_ms;    /* per attempt (10 s) */
-    long         timeout_ms;            /* whole attempt (300 s) */
-    int          max_attempts;          /* including the first (4) */
-    long         backoff_base_ms;       /* first retry waits about this (200) */
-    long         backoff_cap_ms;        /* never longer than this (10 s) */
-    long         max_wait_ms;           /* longest 429 wait honoured (60 s) */
-    int          http2;                 /* offer HTTP/2 over TLS (ALPN) */
-    const char  *user_agent;            /* "ferryd"; must outlive the client */
+    int max_total_connections;        /* open at once, all hosts (16) */
+    int max_host_connections;         /* to one host (4): concurrency cap,
+                                         more requests queue for a slot */
+    int         max_idle_connections; /* kept for reuse (16) */
+    long        connect_timeout_ms;   /* per attempt (10 s) */
+    long        timeout_ms;           /* whole attempt (300 s) */
+    int         max_attempts;         /* including the first (4) */
+    long        backoff_base_ms;      /* first retry waits about this (200) */
+    long        backoff_cap_ms;       /* never longer than this (10 s) */
+    long        max_wait_ms;          /* longest 429 wait honoured (60 s) */
+    int         http2;                /* offer HTTP/2 over TLS (ALPN) */
+    const char *user_agent;           /* "ferryd"; must outlive the client */
 } http_client_opts_t;
 
-#define HTTP_CLIENT_WANT_MAX  8
+#define HTTP_CLIENT_WANT_MAX 8
 
 typedef struct {
-    const char          *method;     /* "GET", "PUT", "POST", ... */
-    const char          *url;        /* http:// or https:// only */
-    const char *const   *headers;    /* "Name: value" lines, NULL-ended */
+    const char        *method;  /* "GET", "PUT", "POST", ... */
+    const char        *url;     /* http:// or https:// only */
+    const char *const *headers; /* "Name: value" lines, NULL-ended */
 
     /* the body: body_len bytes at body, or the file body_path (its size
        is taken when the call starts; re-read from the start each attempt) */
-    const void          *body;
-    size_t               body_len;
-    const char          *body_path;
+    const void *body;
+    size_t      body_len;
+    const char *body_path;
 
     /* a 2xx answer's body goes to resp_path (truncated before each
        attempt), else into resp->body, at most max_body bytes (8 MiB) */
-    const char          *resp_path;
-    size_t               max_body;
+    const char *resp_path;
+    size_t      max_body;
 
-    const char *const   *want;       /* answer headers to keep, NULL-ended,
-                                        at most HTTP_CLIENT_WANT_MAX */
+    const char *const *want; /* answer headers to keep, NULL-ended,
+                                at most HTTP_CLIENT_WANT_MAX */
 
     /* POST and PATCH are sent once unless the caller knows that sending
        them twice does no harm (an idempotency key, an upsert) */
-    int                  repeatable;
-    long                 timeout_ms; /* this request's (0: the client's) */
-    const char          *tag;        /* log tag ("http") */
+    int         repeatable;
+    long        timeout_ms; /* this request's (0: the client's) */
+    const char *tag;        /* log tag ("http") */
 } http_req_t;
 
 typedef struct {
-    long     status;          /* the last answer's; 0: none came */
-    char    *body;            /* NUL-terminated, NULL when empty; with
-                                 resp_path only a non-2xx answer's body
-                                 (its first 16 KiB) */
-    size_t   body_len;
-    char    *headers[HTTP_CLIENT_WANT_MAX]; /* want[i]'s value or NULL */
-    int      attempts;
-    long     retry_after_ms;  /* a 429 given back: the wait it asked for */
+    long  status; /* the last answer's; 0: none came */
+    char *body;   /* NUL-terminated, NULL when empty; with
+                     resp_path only a non-2xx answer's body
+                     (its first 16 KiB) */
+    size_t body_len;
+    char  *headers[HTTP_CLIENT_WANT_MAX]; /* want[i]'s value or NULL */
+    int    attempts;
+    long   retry_after_ms; /* a 429 given back: the wait it asked for */
 } http_resp_t;
 
 /* What http_client_request returns. */
-#define HTTP_CLIENT_OK           0  /* a 2xx answer */
-#define HTTP_CLIENT_ESTATUS     -1  /* another status, in resp->status: 4xx
-                                       at once, 5xx and 429 once retries
-                                       are spent, 3xx (never followed) */
-#define HTTP_CLIENT_ETRANSPORT  -2  /* no answer (resp->status 0): refused,
-                                       timed out, TLS, connection dropped */
-#define HTTP_CLIENT_ELOCAL      -3  /* not sent or not kept: a bad request,
-                                       a file error, an answer over
-                                       max_body */
+#define HTTP_CLIENT_OK 0 /* a 2xx answer */
+#define HTTP_CLIENT_ESTATUS                                                    \
+    -1 /* another status, in resp->status: 4xx                                 \
+          at once, 5xx and 429 once retries                                    \
+          are spent, 3xx (never followed) */
+#define HTTP_CLIENT_ETRANSPORT                                                 \
+    -2 /* no answer (resp->status 0): refused,                                 \
+          timed out, TLS, connection dropped */
+#define HTTP_CLIENT_ELOCAL                                                     \
+    -3 /* not sent or not kept: a bad request,                                 \
+          a file error, an answer over                                         \
+          max_body */
 
 /* Starts the event thread (opts may be NULL). After curl_global_init(). */
-http_client_t *http_client_create(const http_client_opts_t *opts, char *err,
-    size_t errlen);
+http_client_t *http_client_create(
+    const http_client_opts_t *opts, char *err, size_t errlen);
 
 /* Stops it; no request may still be in flight. */
 void http_client_destroy(http_client_t *c);

@@ -84,7 +84,10 @@ import_report_write(job_t *job, const char **where)
 
         snprintf(key, sizeof(key), "reports/%s-errors.csv", job->id);
 
-        if (s3_store_put(job->ferry->http, &job->ferry->cfg, path, key, err, sizeof(err)) != 0) {
+        if (s3_store_put(
+                job->ferry->http, &job->ferry->cfg, path, key, err, sizeof(err))
+            != 0)
+        {
             /* the report is still served from REPORTS_DIR */
             log_error(
                 job->worker, "job %s: errors.csv to S3: %s", job->id, err);

@@ -21,14 +21,15 @@ s3_hmac(const unsigned char *key, size_t keylen, const char *data,
 size_t
 s3_uri_encode(const char *s, int keep_slash, char *out, size_t outlen)
 {
-    size_t         n = 0;
-    unsigned char  c;
+    size_t        n = 0;
+    unsigned char c;
 
-    for ( ; *s; s++) {
+    for (; *s; s++) {
         c = (unsigned char) *s;
 
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-            || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/'))
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'
+            || c == '~' || (keep_slash && c == '/'))
         {
             if (n + 1 >= outlen) {
                 return 0;
@@ -53,13 +54,13 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
     const char *host, const char *path, long expires, time_t now, char *out,
     size_t outlen)
 {
-    char           date[17], day[9], scope[128], cred[256], cred_enc[512];
-    char           query[1024], canon[4096], sts[1024], hash_hex[65], sig[65];
-    char           k0[256];
-    unsigned char  h[32], k[32];
-    unsigned int   n;
-    struct tm      tm;
-    int            len;
+    char          date[17], day[9], scope[128], cred[256], cred_enc[512];
+    char          query[1024], canon[4096], sts[1024], hash_hex[65], sig[65];
+    char          k0[256];
+    unsigned char h[32], k[32];
+    unsigned int  n;
+    struct tm     tm;
+    int           len;
 
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
@@ -71,12 +72,15 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
 
     /* the parameters in the order their names sort */
     snprintf(query, sizeof(query),
-             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s"
-             "&X-Amz-Expires=%ld&X-Amz-SignedHeaders=host",
-             cred_enc, date, expires);
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date"
+        "=%s"
+        "&X-Amz-Expires=%ld&X-Amz-SignedHeaders=host",
+        cred_enc, date, expires);
 
-    len = snprintf(canon, sizeof(canon), "%s\n%s\n%s\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD",
-                   method, path, query, host);
+    len = snprintf(canon, sizeof(canon),
+        "%s\n%s\n%s\nhost:%s\n\nhost\nUNSIGN"
+        "ED-PAYLOAD",
+        method, path, query, host);
     if (len < 0 || (size_t) len >= sizeof(canon)) {
         return -1;
     }
@@ -85,7 +89,8 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
     EVP_Digest(canon, (size_t) len, h, &n, EVP_sha256(), NULL);
     ferry_hex(h, 32, hash_hex);
 
-    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope, hash_hex);
+    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope,
+        hash_hex);
 
     snprintf(k0, sizeof(k0), "AWS4%s", c->secret_key);
     s3_hmac((const unsigned char *) k0, strlen(k0), day, k);
@@ -95,8 +100,8 @@ s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
     s3_hmac(k, 32, sts, h);
     ferry_hex(h, 32, sig);
 
-    len = snprintf(out, outlen, "%s://%s%s?%s&X-Amz-Signature=%s", scheme, host, path, query,
-                   sig);
+    len = snprintf(out, outlen, "%s://%s%s?%s&X-Amz-Signature=%s", scheme, host,
+        path, query, sig);
 
     return (len < 0 || (size_t) len >= outlen) ? -1 : 0;
 }

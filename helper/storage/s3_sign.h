@@ -10,9 +10,9 @@
 #include <time.h>
 
 typedef struct {
-    const char  *access_key;
-    const char  *secret_key;
-    const char  *region;
+    const char *access_key;
+    const char *secret_key;
+    const char *region;
 } s3_creds_t;
 
 /*

@@ -18,7 +18,7 @@ s3_store_enabled(const config_t *cfg)
 static int
 s3_split(const char *url, char *scheme, size_t slen, char *host, size_t hlen)
 {
-    const char  *p, *h, *e;
+    const char *p, *h, *e;
 
     p = strstr(url, "://");
     if (p == NULL || (size_t) (p - url) >= slen) {
@@ -43,11 +43,11 @@ s3_split(const char *url, char *scheme, size_t slen, char *host, size_t hlen)
 }
 
 static int
-s3_url(const config_t *cfg, const char *base, const char *method, const char *key,
-    long expires, time_t now, char *out, size_t outlen)
+s3_url(const config_t *cfg, const char *base, const char *method,
+    const char *key, long expires, time_t now, char *out, size_t outlen)
 {
-    char        scheme[16], host[256], path[2048], enc[1536];
-    s3_creds_t  c;
+    char       scheme[16], host[256], path[2048], enc[1536];
+    s3_creds_t c;
 
     if (s3_split(base, scheme, sizeof(scheme), host, sizeof(host)) != 0
         || s3_uri_encode(key, 1, enc, sizeof(enc)) == 0)
@@ -61,32 +61,37 @@ s3_url(const config_t *cfg, const char *base, const char *method, const char *ke
     c.secret_key = cfg->s3_secret_key;
     c.region = cfg->s3_region;
 
-    return s3_presign(&c, method, scheme, host, path, expires, now, out, outlen);
+    return s3_presign(
+        &c, method, scheme, host, path, expires, now, out, outlen);
 }
 
 int
-s3_store_url(const config_t *cfg, const char *key, time_t now, char *out, size_t outlen)
+s3_store_url(
+    const config_t *cfg, const char *key, time_t now, char *out, size_t outlen)
 {
-    const char  *base = cfg->s3_public_endpoint_url[0] ? cfg->s3_public_endpoint_url
-                                                       : cfg->s3_endpoint_url;
+    const char *base = cfg->s3_public_endpoint_url[0]
+        ? cfg->s3_public_endpoint_url
+        : cfg->s3_endpoint_url;
 
-    return s3_url(cfg, base, "GET", key, cfg->s3_presign_ttl_seconds, now, out, outlen);
+    return s3_url(
+        cfg, base, "GET", key, cfg->s3_presign_ttl_seconds, now, out, outlen);
 }
 
 int
 s3_store_put(http_client_t *http, const config_t *cfg, const char *path,
     const char *key, char *err, size_t errlen)
 {
-    char         url[4096];
-    http_req_t   req;
-    http_resp_t  resp;
-    int          rc;
+    char        url[4096];
+    http_req_t  req;
+    http_resp_t resp;
+    int         rc;
 
     if (s3_url(cfg, cfg->s3_endpoint_url, "PUT", key, 300, time(NULL), url,
-               sizeof(url)) != 0)
+            sizeof(url))
+        != 0)
     {
         snprintf(err, errlen, "S3_ENDPOINT_URL %s is not a URL",
-                 cfg->s3_endpoint_url);
+            cfg->s3_endpoint_url);
         return -1;
     }
 

@@ -20,6 +20,7 @@ int s3_store_put(http_client_t *http, const config_t *cfg, const char *path,
     const char *key, char *err, size_t errlen);
 
 /* A presigned GET URL for key, valid S3_PRESIGN_TTL_SECONDS from now. */
-int s3_store_url(const config_t *cfg, const char *key, time_t now, char *out, size_t outlen);
+int s3_store_url(
+    const config_t *cfg, const char *key, time_t now, char *out, size_t outlen);
 
 #endif

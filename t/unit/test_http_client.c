@@ -28,44 +28,44 @@
 #include "core/log.h"
 #include "http/http_client.h"
 
-#define PEER_KEEP   16      /* request lines and bodies remembered */
-#define PEER_CONNS  64
+#define PEER_KEEP  16 /* request lines and bodies remembered */
+#define PEER_CONNS 64
 
 typedef struct {
-    int          status;    /* 0: drop the connection without an answer */
-    const char  *headers;   /* extra lines, each ending in "\r\n" */
-    const char  *body;
-    size_t       body_len;  /* 0: strlen(body) */
-    int          partial;   /* send half the body, then drop */
-    int          delay_ms;
+    int         status;  /* 0: drop the connection without an answer */
+    const char *headers; /* extra lines, each ending in "\r\n" */
+    const char *body;
+    size_t      body_len; /* 0: strlen(body) */
+    int         partial;  /* send half the body, then drop */
+    int         delay_ms;
 } step_t;
 
 typedef struct {
-    int               fd;
-    int               port;
-    pthread_t         acceptor;
-    pthread_mutex_t   lock;
-    const step_t     *script;
-    int               nsteps;
+    int             fd;
+    int             port;
+    pthread_t       acceptor;
+    pthread_mutex_t lock;
+    const step_t   *script;
+    int             nsteps;
 
-    int               accepted;
-    int               requests;
-    int               active;
-    int               max_active;
-    char              line[PEER_KEEP][256];
-    char             *body[PEER_KEEP];
-    size_t            body_len[PEER_KEEP];
+    int    accepted;
+    int    requests;
+    int    active;
+    int    max_active;
+    char   line[PEER_KEEP][256];
+    char  *body[PEER_KEEP];
+    size_t body_len[PEER_KEEP];
 
-    int               conn[PEER_CONNS];
-    pthread_t         thread[PEER_CONNS];
+    int       conn[PEER_CONNS];
+    pthread_t thread[PEER_CONNS];
 } peer_t;
 
 typedef struct {
-    peer_t  *p;
-    int      fd;
+    peer_t *p;
+    int     fd;
 } conn_arg_t;
 
-static const http_client_opts_t  FAST = {
+static const http_client_opts_t FAST = {
     .max_host_connections = 2,
     .connect_timeout_ms = 2000,
     .timeout_ms = 5000,
@@ -78,7 +78,7 @@ static const http_client_opts_t  FAST = {
 static double
 now_ms(void)
 {
-    struct timespec  ts;
+    struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
@@ -87,7 +87,7 @@ now_ms(void)
 static void
 sleep_ms(int ms)
 {
-    struct timespec  ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
     nanosleep(&ts, NULL);
 }
@@ -95,7 +95,7 @@ sleep_ms(int ms)
 static void
 send_all(int fd, const char *p, size_t n)
 {
-    ssize_t  k;
+    ssize_t k;
 
     while (n > 0 && (k = send(fd, p, n, MSG_NOSIGNAL)) > 0) {
         p += k;
@@ -105,12 +105,11 @@ send_all(int fd, const char *p, size_t n)
 
 /* Reads one request into buf; its length, or 0 at EOF. */
 static size_t
-peer_read_request(int fd, char *buf, size_t size, char **body,
-    size_t *body_len)
+peer_read_request(int fd, char *buf, size_t size, char **body, size_t *body_len)
 {
-    size_t    have = 0, want;
-    ssize_t   k;
-    char     *end, *cl;
+    size_t  have = 0, want;
+    ssize_t k;
+    char   *end, *cl;
 
     while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
         k = recv(fd, buf + have, size - have - 1, 0);
@@ -129,7 +128,7 @@ peer_read_request(int fd, char *buf, size_t size, char **body,
     memcpy(*body, end + 4, *body_len);
 
     while (*body_len < want
-           && (k = recv(fd, *body + *body_len, want - *body_len, 0)) > 0)
+        && (k = recv(fd, *body + *body_len, want - *body_len, 0)) > 0)
     {
         *body_len += (size_t) k;
     }
@@ -155,7 +154,7 @@ peer_conn(void *arg)
         s = &p->script[n < p->nsteps ? n : p->nsteps - 1];
         if (n < PEER_KEEP) {
             snprintf(p->line[n], sizeof(p->line[n]), "%.*s",
-                     (int) strcspn(buf, "\r"), buf);
+                (int) strcspn(buf, "\r"), buf);
             p->body[n] = body;
             p->body_len[n] = body_len;
         } else {
@@ -178,8 +177,8 @@ peer_conn(void *arg)
 
         len = s->body ? (s->body_len ? s->body_len : strlen(s->body)) : 0;
         snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d Scripted\r\nContent-Length: %zu\r\n%s\r\n",
-                 s->status, len, s->headers ? s->headers : "");
+            "HTTP/1.1 %d Scripted\r\nContent-Length: %zu\r\n%s\r\n", s->status,
+            len, s->headers ? s->headers : "");
         send_all(a.fd, head, strlen(head));
         send_all(a.fd, s->body, s->partial ? len / 2 : len);
         if (s->partial) {
@@ -195,9 +194,9 @@ peer_conn(void *arg)
 static void *
 peer_accept(void *arg)
 {
-    peer_t      *p = arg;
-    conn_arg_t  *a;
-    int          fd;
+    peer_t     *p = arg;
+    conn_arg_t *a;
+    int         fd;
 
     while ((fd = accept(p->fd, NULL, NULL)) >= 0) {
         pthread_mutex_lock(&p->lock);
@@ -222,9 +221,9 @@ peer_accept(void *arg)
 static int
 listen_any(int backlog, int *port)
 {
-    struct sockaddr_in  sa;
-    socklen_t           len = sizeof(sa);
-    int                 fd, on = 1;
+    struct sockaddr_in sa;
+    socklen_t          len = sizeof(sa);
+    int                fd, on = 1;
 
     fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -253,7 +252,7 @@ peer_start(peer_t *p, const step_t *script, int nsteps)
 static void
 peer_stop(peer_t *p)
 {
-    int  i;
+    int i;
 
     shutdown(p->fd, SHUT_RDWR);
     pthread_join(p->acceptor, NULL);
@@ -273,7 +272,7 @@ peer_stop(peer_t *p)
 static const char *
 peer_url(const peer_t *p, const char *path)
 {
-    static char  url[256];
+    static char url[256];
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", p->port, path);
     return url;
@@ -282,8 +281,8 @@ peer_url(const peer_t *p, const char *path)
 static http_client_t *
 client(const http_client_opts_t *o)
 {
-    char            err[256];
-    http_client_t  *c = http_client_create(o, err, sizeof(err));
+    char           err[256];
+    http_client_t *c = http_client_create(o, err, sizeof(err));
 
     assert_non_null(c);
     return c;
@@ -294,7 +293,7 @@ static int
 call(http_client_t *c, const char *method, const char *url, http_req_t *req,
     http_resp_t *resp, char *err)
 {
-    http_req_t  r;
+    http_req_t r;
 
     memset(&r, 0, sizeof(r));
     if (req != NULL) {
@@ -309,9 +308,9 @@ call(http_client_t *c, const char *method, const char *url, http_req_t *req,
 static char *
 slurp(const char *path, size_t *len)
 {
-    FILE   *f = fopen(path, "rb");
-    char   *b;
-    long    n;
+    FILE *f = fopen(path, "rb");
+    char *b;
+    long  n;
 
     assert_non_null(f);
     fseek(f, 0, SEEK_END);
@@ -327,8 +326,8 @@ slurp(const char *path, size_t *len)
 static char *
 pattern(size_t n)
 {
-    char    *b = malloc(n);
-    size_t   i;
+    char  *b = malloc(n);
+    size_t i;
 
     for (i = 0; i < n; i++) {
         b[i] = (char) ((i * 7919) >> 3);
@@ -339,22 +338,22 @@ pattern(size_t n)
 static void
 test_http_get_200_with_body_and_wanted_header(void **state)
 {
-    static const step_t  s[] = {
+    static const step_t s[] = {
         { 200, "X-Thing: yes\r\nX-Other: no\r\n", "hello", 0, 0, 0 },
     };
-    static const char *const  want[] = { "x-thing", "Retry-After", NULL };
-    http_req_t     req = { .want = want };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
-    char           err[256];
+    static const char *const want[] = { "x-thing", "Retry-After", NULL };
+    http_req_t               req = { .want = want };
+    http_resp_t              resp;
+    http_client_t           *c;
+    peer_t                   p;
+    char                     err[256];
 
     (void) state;
     peer_start(&p, s, 1);
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/hello"), &req, &resp, err),
-                     HTTP_CLIENT_OK);
+        HTTP_CLIENT_OK);
     assert_int_equal(resp.status, 200);
     assert_int_equal(resp.body_len, 5);
     assert_string_equal(resp.body, "hello");
@@ -371,21 +370,21 @@ test_http_get_200_with_body_and_wanted_header(void **state)
 static void
 test_http_keepalive_two_requests_one_connection(void **state)
 {
-    static const step_t  s[] = { { 200, NULL, "ok", 0, 0, 0 } };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
-    char           err[256];
+    static const step_t s[] = { { 200, NULL, "ok", 0, 0, 0 } };
+    http_resp_t         resp;
+    http_client_t      *c;
+    peer_t              p;
+    char                err[256];
 
     (void) state;
     peer_start(&p, s, 1);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "GET", peer_url(&p, "/a"), NULL, &resp, err),
-                     HTTP_CLIENT_OK);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/a"), NULL, &resp, err), HTTP_CLIENT_OK);
     http_client_resp_free(&resp);
-    assert_int_equal(call(c, "GET", peer_url(&p, "/b"), NULL, &resp, err),
-                     HTTP_CLIENT_OK);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/b"), NULL, &resp, err), HTTP_CLIENT_OK);
     http_client_resp_free(&resp);
 
     assert_int_equal(p.requests, 2);
@@ -398,8 +397,9 @@ test_http_keepalive_two_requests_one_connection(void **state)
 static void
 test_http_503_then_200_is_retried_and_logged_per_attempt(void **state)
 {
-    static const step_t  s[] = {
-        { 503, NULL, "busy", 0, 0, 0 }, { 200, NULL, "ok", 0, 0, 0 },
+    static const step_t s[] = {
+        { 503, NULL, "busy", 0, 0, 0 },
+        { 200, NULL, "ok", 0, 0, 0 },
     };
     char           log[] = "/tmp/test_http_client_log.XXXXXX", want[128];
     char          *text, err[256];
@@ -417,8 +417,9 @@ test_http_503_then_200_is_retried_and_logged_per_attempt(void **state)
     assert_int_equal(log_open(log), 0);
     log_level = log_level_parse("debug");
 
-    assert_int_equal(call(c, "GET", peer_url(&p, "/retry?token=secret"), NULL,
-                          &resp, err), HTTP_CLIENT_OK);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/retry?token=secret"), NULL, &resp, err),
+        HTTP_CLIENT_OK);
 
     log_level = log_level_parse("info");
     log_close();
@@ -430,12 +431,12 @@ test_http_503_then_200_is_retried_and_logged_per_attempt(void **state)
 
     text = slurp(log, &len);
     text[len] = '\0';
-    snprintf(want, sizeof(want), "[http] GET 127.0.0.1:%d/retry: 503 in ",
-             p.port);
+    snprintf(
+        want, sizeof(want), "[http] GET 127.0.0.1:%d/retry: 503 in ", p.port);
     assert_non_null(strstr(text, want));
     assert_non_null(strstr(strstr(text, want), " ms, attempt 1\n"));
-    snprintf(want, sizeof(want), "[http] GET 127.0.0.1:%d/retry: 200 in ",
-             p.port);
+    snprintf(
+        want, sizeof(want), "[http] GET 127.0.0.1:%d/retry: 200 in ", p.port);
     assert_non_null(strstr(text, want));
     assert_non_null(strstr(strstr(text, want), " ms, attempt 2\n"));
     assert_non_null(strstr(text, "DEBUG"));
@@ -451,18 +452,18 @@ test_http_503_then_200_is_retried_and_logged_per_attempt(void **state)
 static void
 test_http_5xx_forever_gives_up_with_the_status(void **state)
 {
-    static const step_t  s[] = { { 500, NULL, "broken", 0, 0, 0 } };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
-    char           err[256];
+    static const step_t s[] = { { 500, NULL, "broken", 0, 0, 0 } };
+    http_resp_t         resp;
+    http_client_t      *c;
+    peer_t              p;
+    char                err[256];
 
     (void) state;
     peer_start(&p, s, 1);
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/x"), NULL, &resp, err),
-                     HTTP_CLIENT_ESTATUS);
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.status, 500);
     assert_int_equal(resp.attempts, FAST.max_attempts);
     assert_int_equal(p.requests, FAST.max_attempts);
@@ -478,8 +479,9 @@ test_http_5xx_forever_gives_up_with_the_status(void **state)
 static void
 expect_429_wait(const char *h, double t0, double min_ms)
 {
-    step_t         s[] = {
-        { 429, h, "slow down", 0, 0, 0 }, { 200, NULL, "ok", 0, 0, 0 },
+    step_t s[] = {
+        { 429, h, "slow down", 0, 0, 0 },
+        { 200, NULL, "ok", 0, 0, 0 },
     };
     http_resp_t    resp;
     http_client_t *c;
@@ -489,8 +491,8 @@ expect_429_wait(const char *h, double t0, double min_ms)
     peer_start(&p, s, 2);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "GET", peer_url(&p, "/limited"), NULL, &resp,
-                          err), HTTP_CLIENT_OK);
+    assert_int_equal(call(c, "GET", peer_url(&p, "/limited"), NULL, &resp, err),
+        HTTP_CLIENT_OK);
     assert_true(now_ms() - t0 >= min_ms);
     assert_int_equal(resp.status, 200);
     assert_int_equal(resp.attempts, 2);
@@ -513,10 +515,10 @@ test_http_429_retry_after_seconds_is_waited(void **state)
 static void
 test_http_429_retry_after_http_date_is_waited(void **state)
 {
-    char        h[128];
-    double      t0 = now_ms();
-    time_t      t = time(NULL) + 2;
-    struct tm   tm;
+    char      h[128];
+    double    t0 = now_ms();
+    time_t    t = time(NULL) + 2;
+    struct tm tm;
 
     (void) state;
     gmtime_r(&t, &tm);
@@ -534,19 +536,19 @@ test_http_429_x_ratelimit_reset_seconds_as_mattermost_sends(void **state)
 static void
 test_http_429_x_ratelimit_reset_epoch(void **state)
 {
-    char    h[128];
-    double  t0 = now_ms();
+    char   h[128];
+    double t0 = now_ms();
 
     (void) state;
     snprintf(h, sizeof(h), "X-RateLimit-Reset: %lld\r\n",
-             (long long) time(NULL) + 2);
+        (long long) time(NULL) + 2);
     expect_429_wait(h, t0, 1000);
 }
 
 static void
 test_http_429_longer_than_max_wait_is_given_back(void **state)
 {
-    static const step_t  s[] = {
+    static const step_t s[] = {
         { 429, "Retry-After: 3600\r\n", "later", 0, 0, 0 },
     };
     http_resp_t    resp;
@@ -559,7 +561,7 @@ test_http_429_longer_than_max_wait_is_given_back(void **state)
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/x"), NULL, &resp, err),
-                     HTTP_CLIENT_ESTATUS);
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.status, 429);
     assert_int_equal(resp.attempts, 1);
     assert_int_equal(resp.retry_after_ms, 3600 * 1000L);
@@ -573,18 +575,18 @@ test_http_429_longer_than_max_wait_is_given_back(void **state)
 static void
 test_http_404_is_not_retried(void **state)
 {
-    static const step_t  s[] = { { 404, NULL, "no such thing", 0, 0, 0 } };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
-    char           err[256];
+    static const step_t s[] = { { 404, NULL, "no such thing", 0, 0, 0 } };
+    http_resp_t         resp;
+    http_client_t      *c;
+    peer_t              p;
+    char                err[256];
 
     (void) state;
     peer_start(&p, s, 1);
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/x"), NULL, &resp, err),
-                     HTTP_CLIENT_ESTATUS);
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.status, 404);
     assert_int_equal(resp.attempts, 1);
     assert_int_equal(p.requests, 1);
@@ -598,8 +600,9 @@ test_http_404_is_not_retried(void **state)
 static void
 test_http_dropped_connection_is_retried(void **state)
 {
-    static const step_t  s[] = {
-        { 0, NULL, NULL, 0, 0, 0 }, { 200, NULL, "ok", 0, 0, 0 },
+    static const step_t s[] = {
+        { 0, NULL, NULL, 0, 0, 0 },
+        { 200, NULL, "ok", 0, 0, 0 },
     };
     http_resp_t    resp;
     http_client_t *c;
@@ -610,8 +613,8 @@ test_http_dropped_connection_is_retried(void **state)
     peer_start(&p, s, 2);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "GET", peer_url(&p, "/x"), NULL, &resp, err),
-                     HTTP_CLIENT_OK);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/x"), NULL, &resp, err), HTTP_CLIENT_OK);
     assert_int_equal(resp.attempts, 2);
     assert_int_equal(p.requests, 2);
     assert_int_equal(p.accepted, 2);
@@ -624,27 +627,27 @@ test_http_dropped_connection_is_retried(void **state)
 static void
 test_http_post_is_retried_only_when_repeatable(void **state)
 {
-    static const step_t  s[] = { { 503, NULL, "busy", 0, 0, 0 } };
-    http_req_t     req = { .body = "{}", .body_len = 2 };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
-    char           err[256];
+    static const step_t s[] = { { 503, NULL, "busy", 0, 0, 0 } };
+    http_req_t          req = { .body = "{}", .body_len = 2 };
+    http_resp_t         resp;
+    http_client_t      *c;
+    peer_t              p;
+    char                err[256];
 
     (void) state;
     peer_start(&p, s, 1);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp,
-                          err), HTTP_CLIENT_ESTATUS);
+    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp, err),
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.attempts, 1);
     assert_int_equal(p.requests, 1);
     assert_string_equal(p.line[0], "POST /posts HTTP/1.1");
     http_client_resp_free(&resp);
 
     req.repeatable = 1;
-    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp,
-                          err), HTTP_CLIENT_ESTATUS);
+    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp, err),
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.attempts, FAST.max_attempts);
     assert_int_equal(p.requests, 1 + FAST.max_attempts);
     http_client_resp_free(&resp);
@@ -656,7 +659,7 @@ test_http_post_is_retried_only_when_repeatable(void **state)
 static void
 test_http_post_429_is_retried(void **state)
 {
-    static const step_t  s[] = {
+    static const step_t s[] = {
         { 429, "Retry-After: 0\r\n", NULL, 0, 0, 0 },
         { 201, NULL, "made", 0, 0, 0 },
     };
@@ -670,8 +673,8 @@ test_http_post_429_is_retried(void **state)
     peer_start(&p, s, 2);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp,
-                          err), HTTP_CLIENT_OK);
+    assert_int_equal(call(c, "POST", peer_url(&p, "/posts"), &req, &resp, err),
+        HTTP_CLIENT_OK);
     assert_int_equal(resp.status, 201);
     assert_int_equal(resp.attempts, 2);
     assert_int_equal(p.requests, 2);
@@ -684,8 +687,9 @@ test_http_post_429_is_retried(void **state)
 static void
 test_http_body_from_file_arrives_intact_and_again_on_retry(void **state)
 {
-    static const step_t  s[] = {
-        { 503, NULL, NULL, 0, 0, 0 }, { 201, NULL, NULL, 0, 0, 0 },
+    static const step_t s[] = {
+        { 503, NULL, NULL, 0, 0, 0 },
+        { 201, NULL, NULL, 0, 0, 0 },
     };
     char           path[] = "/tmp/test_http_client_body.XXXXXX", err[256];
     size_t         n = 300 * 1000 + 7;
@@ -703,8 +707,9 @@ test_http_body_from_file_arrives_intact_and_again_on_retry(void **state)
     peer_start(&p, s, 2);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "PUT", peer_url(&p, "/bucket/key"), &req, &resp,
-                          err), HTTP_CLIENT_OK);
+    assert_int_equal(
+        call(c, "PUT", peer_url(&p, "/bucket/key"), &req, &resp, err),
+        HTTP_CLIENT_OK);
     assert_int_equal(resp.status, 201);
     assert_int_equal(resp.attempts, 2);
     assert_int_equal(p.requests, 2);
@@ -726,9 +731,9 @@ test_http_body_from_file_arrives_intact_and_again_on_retry(void **state)
 static void
 test_http_answer_to_file_truncated_on_retry(void **state)
 {
-    size_t         n = 200 * 1000 + 3, len;
-    char          *data = pattern(3 * n), *got;
-    step_t         s[] = {
+    size_t n = 200 * 1000 + 3, len;
+    char  *data = pattern(3 * n), *got;
+    step_t s[] = {
         { 200, NULL, data + n, 2 * n + 2, 1, 0 },
         { 200, NULL, data, n, 0, 0 },
     };
@@ -744,7 +749,7 @@ test_http_answer_to_file_truncated_on_retry(void **state)
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/file"), &req, &resp, err),
-                     HTTP_CLIENT_OK);
+        HTTP_CLIENT_OK);
     assert_int_equal(resp.attempts, 2);
     assert_null(resp.body);
     got = slurp(path, &len);
@@ -762,14 +767,14 @@ test_http_answer_to_file_truncated_on_retry(void **state)
 static void
 test_http_error_answer_kept_in_memory_not_in_file(void **state)
 {
-    static const step_t  s[] = { { 403, NULL, "denied", 0, 0, 0 } };
-    char           path[] = "/tmp/test_http_client_out.XXXXXX", err[256];
-    char          *got;
-    size_t         len;
-    http_req_t     req = { .resp_path = path };
-    http_resp_t    resp;
-    http_client_t *c;
-    peer_t         p;
+    static const step_t s[] = { { 403, NULL, "denied", 0, 0, 0 } };
+    char                path[] = "/tmp/test_http_client_out.XXXXXX", err[256];
+    char               *got;
+    size_t              len;
+    http_req_t          req = { .resp_path = path };
+    http_resp_t         resp;
+    http_client_t      *c;
+    peer_t              p;
 
     (void) state;
     close(mkstemp(path));
@@ -777,7 +782,7 @@ test_http_error_answer_kept_in_memory_not_in_file(void **state)
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/file"), &req, &resp, err),
-                     HTTP_CLIENT_ESTATUS);
+        HTTP_CLIENT_ESTATUS);
     assert_int_equal(resp.status, 403);
     assert_string_equal(resp.body, "denied");
     got = slurp(path, &len);
@@ -793,7 +798,7 @@ test_http_error_answer_kept_in_memory_not_in_file(void **state)
 static void
 test_http_answer_over_max_body_is_a_local_error(void **state)
 {
-    static const step_t  s[] = {
+    static const step_t s[] = {
         { 200, NULL, "0123456789abcdef", 0, 0, 0 },
     };
     http_req_t     req = { .max_body = 10 };
@@ -807,7 +812,7 @@ test_http_answer_over_max_body_is_a_local_error(void **state)
     c = client(&FAST);
 
     assert_int_equal(call(c, "GET", peer_url(&p, "/big"), &req, &resp, err),
-                     HTTP_CLIENT_ELOCAL);
+        HTTP_CLIENT_ELOCAL);
     assert_int_equal(resp.attempts, 1);
     assert_non_null(strstr(err, "over 10 bytes"));
 
@@ -829,8 +834,8 @@ test_http_closed_port_is_a_transport_error(void **state)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
     c = client(&FAST);
 
-    assert_int_equal(call(c, "GET", url, NULL, &resp, err),
-                     HTTP_CLIENT_ETRANSPORT);
+    assert_int_equal(
+        call(c, "GET", url, NULL, &resp, err), HTTP_CLIENT_ETRANSPORT);
     assert_int_equal(resp.status, 0);
     assert_int_equal(resp.attempts, FAST.max_attempts);
     assert_non_null(strstr(err, "onnect"));
@@ -843,13 +848,13 @@ test_http_closed_port_is_a_transport_error(void **state)
 static void
 test_http_connect_timeout_is_a_transport_error(void **state)
 {
-    http_client_opts_t  o = FAST;
-    struct sockaddr_in  sa;
-    http_resp_t         resp;
-    http_client_t      *c;
-    char                url[64], err[256];
-    double              t0;
-    int                 lfd, port, fill[2], i;
+    http_client_opts_t o = FAST;
+    struct sockaddr_in sa;
+    http_resp_t        resp;
+    http_client_t     *c;
+    char               url[64], err[256];
+    double             t0;
+    int                lfd, port, fill[2], i;
 
     (void) state;
     lfd = listen_any(0, &port);
@@ -869,8 +874,8 @@ test_http_connect_timeout_is_a_transport_error(void **state)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
 
     t0 = now_ms();
-    assert_int_equal(call(c, "GET", url, NULL, &resp, err),
-                     HTTP_CLIENT_ETRANSPORT);
+    assert_int_equal(
+        call(c, "GET", url, NULL, &resp, err), HTTP_CLIENT_ETRANSPORT);
     /* libcurl counts whole milliseconds: its timer may fire one early */
     assert_true(now_ms() - t0 >= 290);
     assert_int_equal(resp.status, 0);
@@ -885,18 +890,18 @@ test_http_connect_timeout_is_a_transport_error(void **state)
 }
 
 typedef struct {
-    http_client_t  *c;
-    const char     *url;
-    int             ok;
+    http_client_t *c;
+    const char    *url;
+    int            ok;
 } worker_t;
 
 static void *
 worker(void *arg)
 {
-    worker_t     *w = arg;
-    http_resp_t   resp;
-    char          err[256];
-    int           i;
+    worker_t   *w = arg;
+    http_resp_t resp;
+    char        err[256];
+    int         i;
 
     for (i = 0; i < 3; i++) {
         if (call(w->c, "GET", w->url, NULL, &resp, err) == HTTP_CLIENT_OK
@@ -913,13 +918,13 @@ worker(void *arg)
 static void
 test_http_four_threads_share_the_pool_within_the_host_limit(void **state)
 {
-    static const step_t  s[] = { { 200, NULL, "ok", 0, 0, 100 } };
-    char           url[256];
-    pthread_t      t[4];
-    worker_t       w[4];
-    http_client_t *c;
-    peer_t         p;
-    int            i;
+    static const step_t s[] = { { 200, NULL, "ok", 0, 0, 100 } };
+    char                url[256];
+    pthread_t           t[4];
+    worker_t            w[4];
+    http_client_t      *c;
+    peer_t              p;
+    int                 i;
 
     (void) state;
     peer_start(&p, s, 1);
@@ -948,7 +953,7 @@ test_http_four_threads_share_the_pool_within_the_host_limit(void **state)
 int
 main(void)
 {
-    const struct CMUnitTest  tests[] = {
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_get_200_with_body_and_wanted_header),
         cmocka_unit_test(test_http_keepalive_two_requests_one_connection),
         cmocka_unit_test(
@@ -974,7 +979,7 @@ main(void)
         cmocka_unit_test(
             test_http_four_threads_share_the_pool_within_the_host_limit),
     };
-    int  rc;
+    int rc;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -238,3 +238,38 @@ db_exec(PGconn *conn, const char *sql)
 
     return ok ? 0 : -1;
 }
+
+PGresult *
+db_query(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res;
+
+    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK
+        && PQresultStatus(res) != PGRES_COMMAND_OK)
+    {
+        PQclear(res);
+        return NULL;
+    }
+
+    return res;
+}
+
+int
+db_run(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res;
+    int       rc;
+
+    res = db_query(conn, sql, n, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res)
+                                                : atoi(PQcmdTuples(res));
+    PQclear(res);
+
+    return rc;
+}

@@ -26,6 +26,15 @@ void db_release(db_pool_t *pool, PGconn *conn);
  * whole migration file). 0, or -1 with the error in PQerrorMessage(). */
 int db_exec(PGconn *conn, const char *sql);
 
+/* PQexecParams with text parameters: the result of a statement that
+ * returned rows or a command status; NULL (nothing to clear) on an error,
+ * which is then in PQerrorMessage(conn). */
+PGresult *db_query(
+    PGconn *conn, const char *sql, int n, const char *const *params);
+
+/* The number of rows a statement returned or touched, or -1 on an error. */
+int db_run(PGconn *conn, const char *sql, int n, const char *const *params);
+
 /* One connection outside the pool (migrations). */
 PGconn *db_connect(
     const char *url, int connect_timeout, char *err, size_t errlen);

@@ -7,7 +7,6 @@
 #include "jobs.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread.h"
 
 struct jobs_s {
     ferryd_t    *ferry;
@@ -52,28 +52,6 @@ job_kind(const char *name)
     return NULL;
 }
 
-/* The number of rows a statement returned or touched, or -1. */
-static int
-job_exec(PGconn *conn, const char *sql, int n, const char *const *params)
-{
-    PGresult *res;
-    int       rc;
-
-    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        rc = PQntuples(res);
-    } else if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        rc = atoi(PQcmdTuples(res));
-    } else {
-        rc = -1;
-    }
-
-    PQclear(res);
-
-    return rc;
-}
-
 int
 job_new_id(PGconn *conn, char id[JOB_ID_LEN])
 {
@@ -98,7 +76,7 @@ job_create(PGconn *conn, const char *id, const char *kind, const char *owner,
 {
     const char *p[4] = { id, kind, owner, params };
 
-    return job_exec(conn,
+    return db_run(conn,
                "INSERT INTO jobs (id, kind, owner, params) "
                "VALUES ($1, $2, $3, $4::jsonb)",
                4, p)
@@ -112,7 +90,7 @@ job_progress(job_t *job, const char *progress)
 {
     const char *p[3] = { job->id, job->worker, progress };
 
-    return job_exec(job->conn,
+    return db_run(job->conn,
         "UPDATE jobs SET progress = coalesce($3::jsonb, progress), "
         "heartbeat_at = now() "
         "WHERE id = $1 AND worker = $2 AND status = 'processing'",
@@ -125,7 +103,7 @@ job_finish(
 {
     const char *p[5] = { job->id, job->worker, status, progress, error };
 
-    return job_exec(job->conn,
+    return db_run(job->conn,
         "UPDATE jobs SET status = $3, "
         "progress = coalesce($4::jsonb, progress), error = $5, "
         "finished_at = now(), heartbeat_at = now() "
@@ -138,7 +116,7 @@ job_hand_back(job_t *job)
 {
     const char *p[2] = { job->id, job->worker };
 
-    (void) job_exec(job->conn,
+    (void) db_run(job->conn,
         "UPDATE jobs SET status = 'pending', worker = NULL "
         "WHERE id = $1 AND worker = $2 AND status = 'processing'",
         2, p);
@@ -149,7 +127,7 @@ job_is_cancelled(job_t *job)
 {
     const char *p[1] = { job->id };
 
-    return job_exec(job->conn,
+    return db_run(job->conn,
         "SELECT 1 FROM jobs WHERE id = $1 AND status = 'cancelled'", 1, p);
 }
 
@@ -162,17 +140,16 @@ job_cancel(ferryd_t *ferry, PGconn *conn, const char *kind, const char *id,
     PGresult         *res;
     int               rc;
 
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "WITH j AS (SELECT id, status AS before FROM jobs "
         "WHERE id::text = $1 AND owner = $2 AND kind = $3 FOR UPDATE), "
         "c AS (UPDATE jobs SET status = 'cancelled', finished_at = now() "
         "FROM j WHERE jobs.id = j.id AND j.before IN ('pending', 'processing') "
         "RETURNING jobs.id, jobs.params) "
         "SELECT j.before, c.params FROM j LEFT JOIN c ON c.id = j.id",
-        3, NULL, p, NULL, NULL, 0);
+        3, p);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
+    if (res == NULL) {
         return -1;
     }
 
@@ -363,7 +340,6 @@ jobs_start(ferryd_t *ferry)
 {
     jobs_t       *jobs;
     runner_arg_t *arg;
-    sigset_t      all, old;
     int           i, n;
 
     jobs = calloc(1, sizeof(*jobs));
@@ -388,9 +364,6 @@ jobs_start(ferryd_t *ferry)
         return NULL;
     }
 
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
     for (i = 0; i < ferry->cfg.job_workers; i++) {
         arg = malloc(sizeof(*arg));
         if (arg == NULL) {
@@ -399,14 +372,12 @@ jobs_start(ferryd_t *ferry)
         arg->jobs = jobs;
         arg->index = i + 1;
 
-        if (pthread_create(&jobs->threads[i], NULL, jobs_main, arg) != 0) {
+        if (thread_start(&jobs->threads[i], jobs_main, arg) != 0) {
             free(arg);
             break;
         }
         jobs->n++;
     }
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     return jobs;
 }

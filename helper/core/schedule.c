@@ -5,11 +5,11 @@
 #include "schedule.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "log.h"
+#include "thread.h"
 
 #define SCHEDULE_MAX 16
 
@@ -129,18 +129,13 @@ schedule_main(void *data)
 int
 schedule_start(schedule_t *s)
 {
-    sigset_t all, old;
-    int      rc;
+    int rc;
 
     if (s == NULL) {
         return -1;
     }
 
-    /* signals are the main thread's */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&s->thread, NULL, schedule_main, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = thread_start(&s->thread, schedule_main, s);
 
     s->started = rc == 0;
 

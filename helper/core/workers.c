@@ -4,10 +4,11 @@
 #include "workers.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "thread.h"
 
 struct workers_s {
     pthread_t  *threads;
@@ -68,7 +69,6 @@ workers_t *
 workers_start(int n, work_run_pt run, void *data, int notify_fd)
 {
     workers_t *ws;
-    sigset_t   all, old;
     int        i;
 
     ws = calloc(1, sizeof(*ws));
@@ -90,18 +90,12 @@ workers_start(int n, work_run_pt run, void *data, int notify_fd)
     pthread_mutex_init(&ws->lock, NULL);
     pthread_cond_init(&ws->cond, NULL);
 
-    /* signals belong to the event loop's signalfd, never to a worker */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
     for (i = 0; i < n; i++) {
-        if (pthread_create(&ws->threads[i], NULL, workers_main, ws) != 0) {
+        if (thread_start(&ws->threads[i], workers_main, ws) != 0) {
             break;
         }
         ws->n++;
     }
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (ws->n != n) {
         (void) workers_stop(ws);

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 /* a non-2xx answer's body is only its message: this much is plenty */
 #define HTTP_ERROR_BODY_MAX (16 * 1024)
@@ -142,7 +142,6 @@ http_client_t *
 http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 {
     http_client_t *c;
-    sigset_t       all, old;
     int            rc;
 
     c = calloc(1, sizeof(*c));
@@ -168,13 +167,8 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 
     pthread_mutex_init(&c->lock, NULL);
 
-    /* ferryd takes SIGTERM/SIGHUP on a signalfd with the signals blocked in
-       every thread; an event thread with them unblocked would take them and
-       die of the default action, whatever order things start in */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&c->thread, NULL, http_client_loop, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* ferryd takes SIGTERM/SIGHUP on a signalfd: this thread must not */
+    rc = thread_start(&c->thread, http_client_loop, c);
 
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));

@@ -170,12 +170,12 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     params[0] = email;
     params[1] = hash;
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "INSERT INTO users (email, password_hash) VALUES ($1, $2) "
         "ON CONFLICT (email) DO NOTHING RETURNING id",
-        2, NULL, params, NULL, NULL, 0);
+        2, params);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (res == NULL) {
         resp_internal_error(
             resp, req->rid, "register: %s", PQerrorMessage(conn));
 

@@ -72,22 +72,22 @@ idem_claim(PGconn *conn, req_t *req, resp_t *resp)
     params[2] = a.fp;
     params[3] = a.ttl;
 
-    res = PQexecParams(conn,
-        "DELETE FROM idempotency_keys "
-        "WHERE user_id = $1 AND key = $2 AND expires_at < now()",
-        2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        return idem_fail(conn, req, resp, res);
+    if (db_run(conn,
+            "DELETE FROM idempotency_keys "
+            "WHERE user_id = $1 AND key = $2 AND expires_at < now()",
+            2, params)
+        < 0)
+    {
+        return idem_fail(conn, req, resp, NULL);
     }
-    PQclear(res);
 
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "INSERT INTO idempotency_keys (user_id, key, fingerprint, "
         "response_status, response_body, expires_at) "
         "VALUES ($1, $2, $3, 0, '', now() + $4::int * interval '1 second') "
         "ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
-        4, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        4, params);
+    if (res == NULL) {
         return idem_fail(conn, req, resp, res);
     }
 

@@ -225,7 +225,7 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     params[1] = stale;
     params[2] = jobs->kinds;
 
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = "
         "now(), "
         "started_at = coalesce(started_at, now()), attempts = attempts + 1 "
@@ -234,9 +234,9 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
         "heartbeat_at < now() - $2::int * interval '1 second')) "
         "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
         "RETURNING id, kind, owner, params, progress, attempts",
-        3, NULL, params, NULL, NULL, 0);
+        3, params);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (res == NULL) {
         log_error(worker, "claiming a job: %s", PQerrorMessage(conn));
         PQclear(res);
         return -1;

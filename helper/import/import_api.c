@@ -83,12 +83,12 @@ imports_answer(
     PGresult   *res;
     int         rc = -1;
 
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
         "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-        2, NULL, params, NULL, NULL, 0);
+        2, params);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (res == NULL) {
         resp_internal_error(
             resp, req->rid, "imports: %s", PQerrorMessage(conn));
 
@@ -272,15 +272,15 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     params[2] = cursor ? cursor : "";
 
     /* newest first; the cursor is the id of the last item seen */
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
         "WHERE owner = $1 AND kind = 'import' AND ($3 = '' OR (created_at, "
         "id) < "
         "(SELECT created_at, id FROM jobs WHERE id::text = $3 AND owner = $1)) "
         "ORDER BY created_at DESC, id DESC LIMIT $2::int + 1",
-        3, NULL, params, NULL, NULL, 0);
+        3, params);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (res == NULL) {
         resp_internal_error(
             resp, req->rid, "imports: %s", PQerrorMessage(conn));
         db_release(ferry->db, conn);
@@ -378,13 +378,13 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     params[0] = req->params[0];
     params[1] = req->user;
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "SELECT id, status, coalesce((progress->>'error_rows')::bigint, 0), "
         "coalesce(progress->>'report', '') FROM jobs "
         "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-        2, NULL, params, NULL, NULL, 0);
+        2, params);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (res == NULL) {
         resp_internal_error(
             resp, req->rid, "imports: %s", PQerrorMessage(conn));
         goto done;

@@ -102,10 +102,11 @@ sub read_file {
 
 # ------------------------------------------------------------------ processes
 
-# Starts a program in its own process group; $opt{user} drops privileges
-# (initdb and postgres refuse to run as root).
-sub spawn {
-    my ($self, $name, $cmd, %opt) = @_;
+# Forks a child in its own process group with stdin from /dev/null and
+# stdout/stderr appended to $opt{log} (NAME.out), runs $child in it and
+# records the pid under $name.
+sub fork_child {
+    my ($self, $name, $child, %opt) = @_;
 
     my $log = $opt{log} // "$self->{dir}/$name.out";
     my $pid = fork // die "fork: $!";
@@ -115,6 +116,19 @@ sub spawn {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log or die "$log: $!";
         open STDERR, '>&', \*STDOUT;
+        $child->();
+    }
+
+    $self->{procs}{$name} = $pid;
+    return $pid;
+}
+
+# Starts a program in its own process group; $opt{user} drops privileges
+# (initdb and postgres refuse to run as root).
+sub spawn {
+    my ($self, $name, $cmd, %opt) = @_;
+
+    return $self->fork_child($name, sub {
         %ENV = (%ENV, %{ $self->{env} }, %{ $opt{env} || {} });
         if ($opt{user} && is_root()) {
             my (undef, undef, $uid, $gid) = getpwnam($opt{user})
@@ -124,10 +138,7 @@ sub spawn {
         }
         chdir $opt{cwd} if $opt{cwd};
         exec @$cmd or die "exec $cmd->[0]: $!";
-    }
-
-    $self->{procs}{$name} = $pid;
-    return $pid;
+    }, %opt);
 }
 
 # Like spawn, for a daemon written in Perl (Ferry::Peer): $code runs in a
@@ -136,21 +147,12 @@ sub spawn {
 sub spawn_sub {
     my ($self, $name, $code, %opt) = @_;
 
-    my $log = $opt{log} // "$self->{dir}/$name.out";
-    my $pid = fork // die "fork: $!";
-
-    if ($pid == 0) {
-        setsid();
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', $log or die "$log: $!";
-        open STDERR, '>&', \*STDOUT;
+    my $pid = $self->fork_child($name, sub {
         STDOUT->autoflush(1);
         my $ok = eval { $code->(); 1 };
         print STDERR "$name: $@" unless $ok;
         POSIX::_exit($ok ? 0 : 1);
-    }
-
-    $self->{procs}{$name} = $pid;
+    }, %opt);
     $self->{group}{$name} = 1;
     return $pid;
 }

@@ -228,8 +228,8 @@ http {
         ferry_spool_path $VAR/spool;
         include $ROOT/conf/ferry-locations.conf;
         location /reports/ {
-            ferry_signed_download on;
             alias $VAR/reports/;
+            include $ROOT/conf/ferry-reports.conf;
         }
     }
 }
@@ -336,7 +336,7 @@ bench() {
 # Every C file of the tree, formatted by clang-format with .clang-format and
 # no line over 80 columns; `test` refuses to run on anything else.
 c_sources() {
-    git ls-files -- '*.c' '*.h' 2>/dev/null \
+    git ls-files --cached --others --exclude-standard -- '*.c' '*.h' 2>/dev/null \
         || find common ngx_module helper t -name '*.[ch]' | sort
 }
 
@@ -347,7 +347,7 @@ fmt() {
 
 check_style() {
     local bad long
-    bad=$(c_sources | xargs clang-format --dry-run 2>&1 | grep -o '^[^:]*:[0-9]*' | sort -u || true)
+    bad=$(c_sources | xargs clang-format --dry-run 2>&1 | grep -oE '^[^ :]+\.[ch]:[0-9]+' | sort -u || true)
     long=$(c_sources | xargs awk 'length > 80 { print FILENAME ":" FNR ": " length " columns" }')
     if [ -n "$bad" ] || [ -n "$long" ]; then
         [ -n "$bad" ] && printf 'not formatted (./build.sh fmt):\n%s\n' "$bad" >&2

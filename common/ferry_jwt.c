@@ -9,18 +9,23 @@
 
 #include "ferry_base64url.h"
 #include "ferry_hmac.h"
+#include "ferry_json.h"
 
 #define FERRY_JWT_HEADER  "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 #define FERRY_JWT_SIG_LEN FERRY_HMAC_LEN
+
+/* NumericDate (RFC 7519): seconds since the epoch; up to 9999-12-31 */
+#define FERRY_JWT_DATE_MAX 253402300799.0
 
 /* Decodes one base64url segment and parses it as a JSON object. */
 static cJSON *
 ferry_jwt_segment(const char *s, size_t n)
 {
     unsigned char buf[FERRY_B64URL_DECODED_MAX(FERRY_JWT_MAX_LEN)];
+    char          path[FERRY_JSON_PATH_MAX];
     long          len;
     cJSON        *json;
-    const char   *end;
+    const char   *end, *why;
 
     len = ferry_b64url_decode(buf, s, n);
     if (len <= 0) {
@@ -32,12 +37,41 @@ ferry_jwt_segment(const char *s, size_t n)
         return NULL;
     }
 
-    if (!cJSON_IsObject(json) || end != (const char *) buf + len) {
+    /* a repeated member ("alg" twice) or a string cut at a NUL would be
+     * read one way here and another way by the token's maker */
+    if (!cJSON_IsObject(json) || end != (const char *) buf + len
+        || !ferry_json_unique(json)
+        || ferry_json_check_strings(
+               (const char *) buf, (size_t) len, path, sizeof(path), &why)
+            != 0)
+    {
         cJSON_Delete(json);
         return NULL;
     }
 
     return json;
+}
+
+/* A NumericDate claim: 0, or -1 when it is not a whole number of seconds
+ * between the epoch and FERRY_JWT_DATE_MAX. */
+static int
+ferry_jwt_date(const cJSON *item, long long *out)
+{
+    double v;
+
+    if (!cJSON_IsNumber(item)) {
+        return -1;
+    }
+
+    v = item->valuedouble;
+
+    if (!(v >= 0 && v <= FERRY_JWT_DATE_MAX) || (double) (long long) v != v) {
+        return -1;
+    }
+
+    *out = (long long) v;
+
+    return 0;
 }
 
 static int
@@ -137,12 +171,10 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
     rc = FERRY_JWT_OK;
 
     item = cJSON_GetObjectItemCaseSensitive(json, "exp");
-    if (!cJSON_IsNumber(item)) {
+    if (ferry_jwt_date(item, &claims->exp) != 0) {
         rc = FERRY_JWT_MALFORMED;
         goto done;
     }
-
-    claims->exp = (long long) item->valuedouble;
 
     if ((long long) chk->now >= claims->exp + chk->leeway) {
         rc = FERRY_JWT_EXPIRED;
@@ -153,12 +185,10 @@ ferry_jwt_verify(const char *token, size_t len, const unsigned char *key,
 
     item = cJSON_GetObjectItemCaseSensitive(json, "nbf");
     if (item != NULL) {
-        if (!cJSON_IsNumber(item)) {
+        if (ferry_jwt_date(item, &claims->nbf) != 0) {
             rc = FERRY_JWT_MALFORMED;
             goto done;
         }
-
-        claims->nbf = (long long) item->valuedouble;
 
         if ((long long) chk->now + chk->leeway < claims->nbf) {
             rc = FERRY_JWT_NOT_YET_VALID;

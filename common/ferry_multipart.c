@@ -245,12 +245,15 @@ mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
     }
 }
 
-/* A Content-Disposition parameter value: a token or a quoted string. */
+/* A Content-Disposition parameter value: a token or a quoted string. 0, 1
+ * when it was longer than FERRY_MP_VALUE_MAX and out holds its start, -1
+ * when it is malformed. */
 static int
 mp_param(const char **pp, const char *end, char *out)
 {
     const char *p = *pp;
     size_t      n = 0;
+    int         cut = 0;
 
     if (p < end && *p == '"') {
         for (p++; p < end && *p != '"'; p++) {
@@ -258,7 +261,8 @@ mp_param(const char **pp, const char *end, char *out)
                 p++;
             }
             if (n == FERRY_MP_VALUE_MAX) {
-                return -1;
+                cut = 1;
+                continue;
             }
             out[n++] = *p;
         }
@@ -271,7 +275,8 @@ mp_param(const char **pp, const char *end, char *out)
     } else {
         for (/* void */; p < end && *p != ';'; p++) {
             if (n == FERRY_MP_VALUE_MAX) {
-                return -1;
+                cut = 1;
+                continue;
             }
             out[n++] = *p;
         }
@@ -284,7 +289,35 @@ mp_param(const char **pp, const char *end, char *out)
     out[n] = '\0';
     *pp = p;
 
-    return 0;
+    return cut;
+}
+
+/* A name cut at FERRY_MP_VALUE_MAX bytes may end inside a UTF-8 sequence:
+ * that partial character goes. */
+static void
+mp_cut_utf8(char *s)
+{
+    size_t n = strlen(s), j = n, need;
+    int    k = 0;
+
+    while (j > 0 && k < 4 && ((unsigned char) s[j - 1] & 0xc0) == 0x80) {
+        j--;
+        k++;
+    }
+
+    if (j == 0) {
+        return;
+    }
+
+    j--;
+    need = ((unsigned char) s[j] & 0xe0) == 0xc0 ? 2
+        : ((unsigned char) s[j] & 0xf0) == 0xe0  ? 3
+        : ((unsigned char) s[j] & 0xf8) == 0xf0  ? 4
+                                                 : 1;
+
+    if (n - j < need) {
+        s[j] = '\0';
+    }
 }
 
 /* filename*=UTF-8''percent-encoded (RFC 5987), which wins over filename. */
@@ -328,6 +361,7 @@ mp_disposition(ferry_mp_t *mp, const char *p, const char *end)
     const char *k;
     size_t      klen;
     char        v[FERRY_MP_VALUE_MAX + 1];
+    int         cut;
 
     while (p < end && *p != ';') {
         p++;
@@ -355,22 +389,31 @@ mp_disposition(ferry_mp_t *mp, const char *p, const char *end)
         for (p++; p < end && *p == ' '; p++) { /* void */
         }
 
-        if (mp_param(&p, end, v) != 0) {
+        cut = mp_param(&p, end, v);
+        if (cut < 0) {
             return mp_fail(mp, "malformed Content-Disposition of a part");
         }
 
         if (klen == 4 && strncasecmp(k, "name", 4) == 0) {
+            if (cut) {
+                return mp_fail(mp, "the name of a part is too long");
+            }
             strcpy(mp->part.name, v);
 
         } else if (klen == 8 && strncasecmp(k, "filename", 8) == 0) {
+            /* a long file name is kept shortened: it is only a label */
             if (!mp->part.has_filename) {
                 strcpy(mp->part.filename, v);
+                mp_cut_utf8(mp->part.filename);
+                mp->part.filename_cut = cut;
             }
             mp->part.has_filename = 1;
 
         } else if (klen == 9 && strncasecmp(k, "filename*", 9) == 0) {
             if (mp_ext_value(v, mp->part.filename) == 0) {
+                mp_cut_utf8(mp->part.filename);
                 mp->part.has_filename = 1;
+                mp->part.filename_cut = cut;
             }
         }
 

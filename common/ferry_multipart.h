@@ -24,6 +24,7 @@ typedef struct {
     char filename[FERRY_MP_VALUE_MAX + 1];
     char content_type[FERRY_MP_VALUE_MAX + 1];
     int  has_filename;
+    int  filename_cut; /* longer than FERRY_MP_VALUE_MAX: its start */
 } ferry_mp_part_t;
 
 typedef struct {

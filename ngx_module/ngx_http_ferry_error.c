@@ -18,7 +18,7 @@ static ngx_int_t ngx_http_ferry_error_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_error_body_filter(
     ngx_http_request_t *r, ngx_chain_t *in);
 static ngx_buf_t *ngx_http_ferry_error_json(
-    ngx_http_request_t *r, const char *msg);
+    ngx_http_request_t *r, const char *msg, const char *field);
 static const char *ngx_http_ferry_error_message(ngx_uint_t status);
 
 
@@ -82,7 +82,8 @@ ngx_http_ferry_error_header_filter(ngx_http_request_t *r)
         msg = ngx_http_ferry_error_message(status);
     }
 
-    ctx->error_json = ngx_http_ferry_error_json(r, msg);
+    ctx->error_json =
+        ngx_http_ferry_error_json(r, msg, ctx->error ? ctx->error_field : NULL);
     if (ctx->error_json == NULL) {
         return NGX_ERROR;
     }
@@ -159,9 +160,10 @@ ngx_http_ferry_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 static ngx_buf_t *
-ngx_http_ferry_error_json(ngx_http_request_t *r, const char *msg)
+ngx_http_ferry_error_json(
+    ngx_http_request_t *r, const char *msg, const char *field)
 {
-    size_t     len;
+    size_t     len, flen;
     ngx_buf_t *b;
 
     if (msg == NULL) {
@@ -178,16 +180,25 @@ ngx_http_ferry_error_json(ngx_http_request_t *r, const char *msg)
     }
 
     len = ngx_strlen(msg);
+    flen = field ? ngx_strlen(field) : 0;
 
     b = ngx_create_temp_buf(r->pool,
-        sizeof("{\"error\":\"\"}") - 1 + len
-            + ngx_escape_json(NULL, (u_char *) msg, len));
+        sizeof("{\"error\":\"\",\"field\":\"\"}") - 1 + len
+            + ngx_escape_json(NULL, (u_char *) msg, len) + flen
+            + ngx_escape_json(NULL, (u_char *) field, flen));
     if (b == NULL) {
         return NULL;
     }
 
     b->last = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
     b->last = (u_char *) ngx_escape_json(b->last, (u_char *) msg, len);
+
+    if (field) {
+        b->last = ngx_cpymem(
+            b->last, "\",\"field\":\"", sizeof("\",\"field\":\"") - 1);
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) field, flen);
+    }
+
     b->last = ngx_cpymem(b->last, "\"}", sizeof("\"}") - 1);
 
     return b;

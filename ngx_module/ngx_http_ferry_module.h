@@ -112,6 +112,7 @@ typedef struct {
     unsigned taken : 1;
     unsigned found : 1;
     unsigned in_field : 1;
+    unsigned duplicate : 1; /* a second part of the field: refused */
     unsigned complete : 1;
     unsigned discarded : 1;
 } ngx_http_ferry_upload_ctx_t;
@@ -164,8 +165,10 @@ typedef struct {
     /* ferryd's status in its response head */
     ngx_uint_t status;
 
-    /* message of an error answered by the module itself */
+    /* message of an error answered by the module itself, and the request
+     * field it concerns (NULL for none) */
     const char *error;
+    const char *error_field;
 
     /* the JSON that replaces nginx's own error page */
     ngx_buf_t *error_json;

@@ -26,8 +26,9 @@ static ngx_int_t ngx_http_ferry_upload_write(
 static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
-static int ngx_http_ferry_upload_on_part(
-    void *data, const ferry_mp_part_t *part);
+static const char *ngx_http_ferry_upload_field(ngx_http_request_t *r);
+static int         ngx_http_ferry_upload_on_part(
+            void *data, const ferry_mp_part_t *part);
 static int ngx_http_ferry_upload_on_data(
     void *data, const unsigned char *p, size_t n);
 static int       ngx_http_ferry_upload_on_part_end(void *data);
@@ -283,6 +284,16 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                     return NGX_HTTP_BAD_REQUEST;
                 }
 
+                if (rc == FERRY_MP_STOPPED && up->duplicate) {
+                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                        "ferry: multipart upload has more than one file "
+                        "field");
+                    ctx->error = "multipart/form-data body has more than one "
+                                 "file field";
+                    ctx->error_field = ngx_http_ferry_upload_field(r);
+                    return NGX_HTTP_UNPROCESSABLE_ENTITY;
+                }
+
                 if (rc != FERRY_MP_OK) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
@@ -413,12 +424,24 @@ ngx_http_ferry_upload_on_part(void *data, const ferry_mp_part_t *part)
 
     flcf = ngx_http_get_module_loc_conf(up->request, ngx_http_ferry_module);
 
-    if (up->found || ngx_strlen(part->name) != flcf->upload_field.len
+    if (ngx_strlen(part->name) != flcf->upload_field.len
         || ngx_strncmp(
                part->name, flcf->upload_field.data, flcf->upload_field.len)
             != 0)
     {
         return 0;
+    }
+
+    /* which of two files would the client expect to be taken? neither */
+    if (up->found) {
+        up->duplicate = 1;
+        return -1;
+    }
+
+    if (part->filename_cut) {
+        ngx_log_error(NGX_LOG_INFO, up->request->connection->log, 0,
+            "ferry: upload file name over %d bytes, shortened",
+            FERRY_MP_VALUE_MAX);
     }
 
     up->found = 1;
@@ -467,6 +490,18 @@ ngx_http_ferry_upload_on_part_end(void *data)
     up->in_field = 0;
 
     return 0;
+}
+
+
+/* The field's name, for a JSON error (directive arguments end in a NUL). */
+static const char *
+ngx_http_ferry_upload_field(ngx_http_request_t *r)
+{
+    ngx_http_ferry_loc_conf_t *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    return (const char *) flcf->upload_field.data;
 }
 
 
@@ -520,6 +555,18 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
             "ferry: multipart upload has no \"%V\" field", &flcf->upload_field);
 
         ctx->error = "multipart/form-data body has no file field";
+        ctx->error_field = ngx_http_ferry_upload_field(r);
+        return NGX_HTTP_UNPROCESSABLE_ENTITY;
+    }
+
+    /* a whole body taken as the file: none at all is no upload (an empty
+     * part of a form is an empty file, and stays one) */
+    if (up->mp == NULL && up->size == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+            "ferry: upload without a body");
+        ctx->error = "no file uploaded: send it as multipart/form-data or "
+                     "as the request body";
+        ctx->error_field = ngx_http_ferry_upload_field(r);
         return NGX_HTTP_UNPROCESSABLE_ENTITY;
     }
 

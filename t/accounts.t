@@ -90,6 +90,65 @@ my $ratio = $time{unknown} / ($time{wrong} || 1e-9);
 ok($ratio > 0.33 && $ratio < 3, 'and similar timing (a dummy hash for unknown emails)')
     or diag sprintf 'wrong %.3f s, unknown %.3f s', $time{wrong}, $time{unknown};
 
+# issue 10: the policy is registration's; passwords are counted in
+# characters; long passwords keep working; strings must be text
+$r = $t->http(POST => '/auth/token', json => { email => 'Ann@example.com', password => 'short' });
+is($r->{status}, 401, 'login with a short wrong password: 401, not the policy');
+$r = $t->http(POST => '/auth/token', json => { email => 'Ann@example.com', password => '' });
+is($r->{status}, 401, 'login with an empty password: 401');
+$r = $t->http(POST => '/auth/token', json => { email => 'Ann@example.com', password => 'x' x 2000 });
+is($r->{status}, 401, 'login with a 2,000-byte wrong password: 401');
+
+# JSON as UTF-8 bytes (the harness's encoder leaves characters as they are)
+my $utf8 = JSON::PP->new->utf8;
+my %ct = ('Content-Type' => 'application/json');
+my $five = "\x{e9}" x 5;     # 5 characters, 10 bytes in UTF-8
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => $utf8->encode({ email => 'five@example.com', password => $five }));
+is($r->{status}, 422, 'five characters of two bytes each: under 8 characters, 422');
+is($r->{json}{field}, 'password', 'naming password');
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => $utf8->encode({ email => 'long@example.com', password => "\x{e9}" x 1025 }));
+is($r->{status}, 422, '1,025 characters: 422');
+
+for my $len (511, 512, 600, 1024) {
+    my $pw = join '', map { chr(97 + $_ % 26) } 1 .. $len;
+    my $email = "len$len\@example.com";
+    $r = $t->http(POST => '/auth/register', json => { email => $email, password => $pw });
+    is($r->{status}, 201, "a password of $len bytes registers");
+    $r = $t->http(POST => '/auth/token', json => { email => $email, password => $pw });
+    is($r->{status}, 200, "and logs in");
+    $r = $t->http(POST => '/auth/token', json => { email => $email, password => substr($pw, 0, -1) });
+    is($r->{status}, 401, "but not without its last byte");
+}
+my $wide = "\x{e9}" x 1024;  # 1,024 characters, 2,048 bytes
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => $utf8->encode({ email => 'wide@example.com', password => $wide }));
+is($r->{status}, 201, '1,024 two-byte characters register');
+$r = $t->http(POST => '/auth/token', headers => \%ct,
+              body => $utf8->encode({ email => 'wide@example.com', password => $wide }));
+is($r->{status}, 200, 'and log in');
+
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => qq({"email":"bad\xff\@example.com","password":"long enough"}));
+is($r->{status}, 422, 'an email with a byte that is not UTF-8: 422, not 500');
+is($r->{json}{field}, 'email', 'naming email');
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => qq({"email":"c\@example.com","password":"long \xed\xa0\x80 enough"}));
+is($r->{status}, 422, 'a surrogate encoded in UTF-8: 422');
+is($r->{json}{field}, 'password', 'naming password');
+
+$r = $t->http(POST => '/auth/register', json => { email => 'nul@example.com', password => 'secret12' });
+is($r->{status}, 201, 'registered secret12');
+$r = $t->http(POST => '/auth/token', headers => \%ct,
+              body => '{"email":"nul@example.com","password":"secret12\u0000xyz"}');
+is($r->{status}, 422, 'a password with \u0000 does not log in as its prefix: 422');
+is($r->{json}{field}, 'password', 'naming password');
+like($r->{json}{error}, qr/NUL/, 'saying it holds a NUL');
+$r = $t->http(POST => '/auth/register', headers => \%ct,
+              body => '{"email":"nul2@example.com","password":"long enough","x\u0000":1}');
+is($r->{status}, 422, 'a member name with \u0000: 422');
+
 my $secret = $t->jwt_secret;
 my $expired = Ferry::Test::jwt($secret, { sub => $id, exp => int(time) - 3600 });
 is($t->http(GET => '/auth/me', headers => { Authorization => "Bearer $expired" })->{status},

@@ -14,22 +14,50 @@
 #include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "ferry_email.h"
+#include "ferry_hmac.h"
 #include "ferry_jwt.h"
 #include "core/caller.h"
 #include "core/log.h"
 
+/* the policy, in characters (UTF-8 code points), at registration only */
 #define ACCOUNTS_PASSWORD_MIN 8
 #define ACCOUNTS_PASSWORD_MAX 1024
 
+/* libxcrypt refuses phrases of CRYPT_MAX_PASSPHRASE_SIZE (512) bytes or
+ * more: such a password is hashed as "sha256:" and the hex SHA-256 of it */
+#define ACCOUNTS_PREHASH "sha256:"
+#define ACCOUNTS_PHRASE_MAX                                                    \
+    (sizeof(ACCOUNTS_PREHASH) + 2 * SHA256_DIGEST_LENGTH)
+
 static char           accounts_dummy[CRYPT_OUTPUT_SIZE];
 static pthread_once_t accounts_dummy_once = PTHREAD_ONCE_INIT;
+
+/* What crypt_r() is given for a password: itself, or its pre-hash. */
+static const char *
+accounts_phrase(const char *password, char out[ACCOUNTS_PHRASE_MAX])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    size_t        n = strlen(password);
+
+    if (n < CRYPT_MAX_PASSPHRASE_SIZE) {
+        return password;
+    }
+
+    SHA256((const unsigned char *) password, n, md);
+    memcpy(out, ACCOUNTS_PREHASH, sizeof(ACCOUNTS_PREHASH) - 1);
+    ferry_hex(md, sizeof(md), out + sizeof(ACCOUNTS_PREHASH) - 1);
+
+    return out;
+}
 
 /* yescrypt at libxcrypt's default cost, salted from OpenSSL's RNG */
 static int
 accounts_hash(const char *password, char *out)
 {
+    char               phrase[ACCOUNTS_PHRASE_MAX];
     char               salt[CRYPT_GENSALT_OUTPUT_SIZE];
     unsigned char      rnd[32];
     struct crypt_data *cd;
@@ -49,7 +77,7 @@ accounts_hash(const char *password, char *out)
         return -1;
     }
 
-    h = crypt_r(password, salt, cd);
+    h = crypt_r(accounts_phrase(password, phrase), salt, cd);
     if (h && h[0] != '*') {
         snprintf(out, CRYPT_OUTPUT_SIZE, "%s", h);
         rc = 0;
@@ -63,6 +91,7 @@ accounts_hash(const char *password, char *out)
 static int
 accounts_verify(const char *password, const char *hash)
 {
+    char               phrase[ACCOUNTS_PHRASE_MAX];
     struct crypt_data *cd;
     const char        *h;
     int                ok = 0;
@@ -72,7 +101,7 @@ accounts_verify(const char *password, const char *hash)
         return 0;
     }
 
-    h = crypt_r(password, hash, cd);
+    h = crypt_r(accounts_phrase(password, phrase), hash, cd);
     if (h && h[0] != '*' && strlen(h) == strlen(hash)) {
         ok = CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
     }
@@ -90,10 +119,25 @@ accounts_make_dummy(void)
     }
 }
 
-/* Reads {"email","password"}: 0, or 422 naming the field in resp. */
+/* Characters, not bytes: the request's strings are known to be UTF-8. */
+static size_t
+accounts_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++) {
+        n += ((unsigned char) *s & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
+/* Reads {"email","password"}: 0, or 422 naming the field in resp. The
+ * password policy is checked when registering only: at login any wrong
+ * password is just wrong (401). */
 static int
-accounts_credentials(
-    req_t *req, resp_t *resp, char *email, const char **password)
+accounts_credentials(req_t *req, resp_t *resp, char *email,
+    const char **password, int registering)
 {
     cJSON *e, *p;
     size_t n;
@@ -122,9 +166,10 @@ accounts_credentials(
         return -1;
     }
 
-    n = strlen(p->valuestring);
+    n = accounts_chars(p->valuestring);
 
-    if (n < ACCOUNTS_PASSWORD_MIN || n > ACCOUNTS_PASSWORD_MAX) {
+    if (registering && (n < ACCOUNTS_PASSWORD_MIN || n > ACCOUNTS_PASSWORD_MAX))
+    {
         resp_field_error(resp, 422, "password",
             "password must be 8 to 1024 characters long");
         return -1;
@@ -153,7 +198,7 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGconn     *conn;
     PGresult   *res;
 
-    if (accounts_credentials(req, resp, email, &password) != 0) {
+    if (accounts_credentials(req, resp, email, &password, 1) != 0) {
         return;
     }
 
@@ -205,7 +250,7 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGconn     *conn;
     PGresult   *res;
 
-    if (accounts_credentials(req, resp, email, &password) != 0) {
+    if (accounts_credentials(req, resp, email, &password, 0) != 0) {
         return;
     }
 

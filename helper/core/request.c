@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ferry_frame.h"
+#include "ferry_json.h"
 
 static const char *
 req_string(cJSON *root, const char *name)
@@ -17,10 +18,29 @@ req_string(cJSON *root, const char *name)
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
+/* The client's name for a place in the frame: a query parameter or body
+ * member without the frame's "query." or "body." in front. */
+static void
+req_field(req_t *req, const char *path)
+{
+    const char *f = path;
+
+    if (strncmp(f, "query.", 6) == 0) {
+        f += 6;
+    } else if (strncmp(f, "body.", 5) == 0) {
+        f += 5;
+    }
+
+    snprintf(req->field, sizeof(req->field), "%.*s",
+        (int) sizeof(req->field) - 1, f);
+}
+
 req_rc_t
 req_parse(req_t *req, const char *buf, size_t len, char *err, size_t errlen)
 {
-    cJSON *v;
+    char        path[FERRY_JSON_PATH_MAX];
+    const char *why;
+    cJSON      *v;
 
     memset(req, 0, sizeof(*req));
 
@@ -68,6 +88,14 @@ req_parse(req_t *req, const char *buf, size_t len, char *err, size_t errlen)
 
     req->idem = cJSON_GetObjectItemCaseSensitive(req->root, "idem");
     req->file = cJSON_GetObjectItemCaseSensitive(req->root, "file");
+
+    /* cJSON keeps bytes that are not UTF-8 and cuts a string at \u0000:
+     * neither may reach a handler, nor PostgreSQL */
+    if (ferry_json_check_strings(buf, len, path, sizeof(path), &why) != 0) {
+        req_field(req, path);
+        snprintf(err, errlen, "%s holds %s", req->field, why);
+        return REQ_BAD_STRING;
+    }
 
     return REQ_OK;
 }

@@ -21,6 +21,9 @@ typedef struct {
     cJSON      *idem;
     cJSON      *file;
 
+    /* REQ_BAD_STRING: the query parameter or body member at fault */
+    char field[128];
+
     /* the {name} segments of the matched route, in order */
     char *params[REQ_MAX_PARAMS];
     int   nparams;
@@ -30,7 +33,8 @@ typedef enum {
     REQ_OK = 0,
     REQ_BAD_JSON,
     REQ_BAD_VERSION,
-    REQ_BAD_FIELDS
+    REQ_BAD_FIELDS,
+    REQ_BAD_STRING /* a string the client sent is not text: 422 */
 } req_rc_t;
 
 /* Parses len bytes; on error fills err with a message for the client. */

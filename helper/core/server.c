@@ -511,6 +511,14 @@ server_frame(server_t *srv, conn_t *c, const unsigned char *payload, size_t len)
 
     rc = req_parse(&call->req, (const char *) payload, len, err, sizeof(err));
 
+    if (rc == REQ_BAD_STRING) {
+        log_info(
+            call->req.rid, "%s %s: %s", call->req.method, call->req.path, err);
+        resp_field_error(&call->resp, 422, call->req.field, err);
+        server_finish(c, call);
+        return;
+    }
+
     if (rc != REQ_OK) {
         log_error(c->tag, "bad request frame: %s", err);
         resp_error(&call->resp, 400, "%s", err);

@@ -5,6 +5,7 @@
  */
 #include "import_api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,7 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     char        job_path[4096];
     const char *mode, *spool;
     char       *pjson, id[JOB_ID_LEN], location[128];
-    int         renamed = 0, rc;
+    int         renamed = 0, rc, err;
     cJSON      *p, *f;
     PGconn     *conn;
     idem_rc_t   irc;
@@ -165,11 +166,22 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     snprintf(job_path, sizeof(job_path), "%s/import-%s.csv",
         ferry->cfg.spool_dir, id);
     if (rename(spool, job_path) != 0) {
-        log_error(req->rid, "import: rename %s to %s: %s", spool, job_path,
-            strerror(errno));
+        err = errno;
         (void) db_exec(conn, "ROLLBACK");
         db_release(ferry->db, conn);
-        resp_error(resp, 500, "cannot take over the upload");
+
+        /* the client went away and nginx removed its upload: nobody
+         * waits for this answer, and nothing is lost */
+        if (err == ENOENT) {
+            log_info(req->rid,
+                "import: the upload is gone (the client "
+                "aborted the request)");
+            resp_error(resp, 409, "the uploaded file is gone");
+            return;
+        }
+
+        resp_internal_error(resp, req->rid, "import: rename %s to %s: %s",
+            spool, job_path, strerror(err));
         return;
     }
     renamed = 1;
@@ -241,6 +253,25 @@ imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
     db_release(ferry->db, conn);
 }
 
+/* 8-4-4-4-12 hex digits, as PostgreSQL writes a uuid */
+static int
+imports_is_uuid(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return 0;
+            }
+        } else if (!isxdigit((unsigned char) s[i])) {
+            return 0;
+        }
+    }
+
+    return s[36] == '\0';
+}
+
 void
 imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
@@ -253,14 +284,22 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     PGresult   *res;
 
     l = req_query(req, "limit");
-    n = l ? strtol(l, NULL, 10) : 20;
-    if (n < 1 || n > 100) {
+    n = 20;
+    if (l
+        && (strspn(l, "0123456789") != strlen(l) || strlen(l) > 3
+            || (n = strtol(l, NULL, 10)) < 1 || n > 100))
+    {
         resp_field_error(resp, 422, "limit", "limit must be between 1 and 100");
         return;
     }
     snprintf(limit, sizeof(limit), "%ld", n);
 
     cursor = req_query(req, "cursor");
+    if (cursor && !imports_is_uuid(cursor)) {
+        resp_field_error(resp, 422, "cursor",
+            "cursor must be the next_cursor of an earlier page");
+        return;
+    }
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -270,6 +309,26 @@ imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
     params[0] = req->user;
     params[1] = limit;
     params[2] = cursor ? cursor : "";
+
+    /* a cursor names one of the caller's imports, or it is no place to
+     * page from: an empty page would look like the end */
+    if (cursor
+        && (i = db_run(conn,
+                "SELECT 1 FROM jobs WHERE id = $2::uuid AND owner = $1 "
+                "AND kind = 'import'",
+                2, (const char *const[]){ req->user, cursor }))
+            != 1)
+    {
+        if (i == 0) {
+            resp_field_error(resp, 422, "cursor",
+                "cursor does not name one of your imports");
+        } else {
+            resp_internal_error(
+                resp, req->rid, "imports: %s", PQerrorMessage(conn));
+        }
+        db_release(ferry->db, conn);
+        return;
+    }
 
     /* newest first; the cursor is the id of the last item seen */
     res = db_query(conn,

@@ -16,6 +16,25 @@
 #include "core/log.h"
 #include "storage/s3_store.h"
 
+/*
+ * A cell a spreadsheet would take for a formula (it starts with =, +, -, @,
+ * a tab or a carriage return) gets a ' in front, as OWASP's "CSV
+ * Injection" page says: the report echoes what users uploaded.
+ */
+#define IMPORT_REPORT_CELL(col)                                                \
+    "CASE WHEN " col " ~ '^[-=+@\\t\\r]' THEN '''' || " col " ELSE " col       \
+    " END AS " col
+
+/* clang-format off */
+#define IMPORT_REPORT_SQL                                                      \
+    "COPY (SELECT line, "                                                      \
+    IMPORT_REPORT_CELL("email") ", "                                           \
+    IMPORT_REPORT_CELL("error") ", "                                           \
+    IMPORT_REPORT_CELL("raw")                                                  \
+    " FROM import_errors WHERE job_id = '%s' ORDER BY line) "                  \
+    "TO STDOUT WITH (FORMAT csv, HEADER)"
+/* clang-format on */
+
 void
 import_report_path(
     const ferryd_t *ferry, const char *job_id, char *path, size_t len)
@@ -26,7 +45,7 @@ import_report_path(
 int
 import_report_write(job_t *job, const char **where)
 {
-    char      path[4096], tmp[4200], sql[512], *buf;
+    char      path[4096], tmp[4200], sql[1024], *buf;
     FILE     *f;
     PGresult *res;
     int       n, ok = 1;
@@ -42,11 +61,7 @@ import_report_write(job_t *job, const char **where)
     }
 
     /* job ids are uuids from PostgreSQL: safe to inline */
-    snprintf(sql, sizeof(sql),
-        "COPY (SELECT line, email, error, raw FROM import_errors WHERE job_id "
-        "= '%s' "
-        "ORDER BY line) TO STDOUT WITH (FORMAT csv, HEADER)",
-        job->id);
+    snprintf(sql, sizeof(sql), IMPORT_REPORT_SQL, job->id);
 
     res = PQexec(job->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {

@@ -345,6 +345,81 @@ test_jwt_iss_and_aud(void **state)
     assert_int_equal(verify(tok, c, &cl), FERRY_JWT_BAD_AUDIENCE);
 }
 
+static void
+test_jwt_rejects_repeated_members(void **state)
+{
+    static const char *const cases[][2] = {
+        /* the first "alg" would pass, a parser keeping the last sees none */
+        { "{\"alg\":\"HS256\",\"alg\":\"none\"}",
+            "{\"sub\":\"u1\",\"exp\":1800000000}" },
+        { "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+            "{\"sub\":\"u1\",\"sub\":\"admin\",\"exp\":1800000000}" },
+        { "{\"alg\":\"HS256\"}",
+            "{\"sub\":\"u1\",\"exp\":1800000000,\"x\":{\"a\":1,\"a\":2}}" },
+    };
+    char               token[1024];
+    ferry_jwt_claims_t claims;
+    size_t             i;
+
+    (void) state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_token(token, cases[i][0], cases[i][1], KEY, KEYLEN);
+        assert_int_equal(verify(token, check(), &claims), FERRY_JWT_MALFORMED);
+    }
+
+    /* the same members once each are fine */
+    make_token(token, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"u1\",\"exp\":1800000000,\"x\":{\"a\":1,\"b\":2}}", KEY,
+        KEYLEN);
+    assert_int_equal(verify(token, check(), &claims), FERRY_JWT_OK);
+}
+
+static void
+test_jwt_rejects_dates_that_are_not_whole_seconds(void **state)
+{
+    static const char *const payloads[] = {
+        "{\"sub\":\"u1\",\"exp\":1800000000,\"nbf\":1e300}",
+        "{\"sub\":\"u1\",\"exp\":1e300}",
+        "{\"sub\":\"u1\",\"exp\":1800000000.5}",
+        "{\"sub\":\"u1\",\"exp\":-1}",
+        "{\"sub\":\"u1\",\"exp\":1800000000,\"nbf\":-1e300}",
+        "{\"sub\":\"u1\",\"exp\":\"1800000000\"}",
+    };
+    char               token[1024];
+    ferry_jwt_claims_t claims;
+    size_t             i;
+
+    (void) state;
+    for (i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+        make_token(token, "{\"alg\":\"HS256\"}", payloads[i], KEY, KEYLEN);
+        assert_int_equal(verify(token, check(), &claims), FERRY_JWT_MALFORMED);
+    }
+
+    make_token(token, "{\"alg\":\"HS256\"}",
+        "{\"sub\":\"u1\",\"exp\":1.8e9,\"nbf\":0}", KEY, KEYLEN);
+    assert_int_equal(verify(token, check(), &claims), FERRY_JWT_OK);
+    assert_true(claims.exp == 1800000000LL);
+}
+
+static void
+test_jwt_rejects_nul_and_bad_utf8_in_strings(void **state)
+{
+    static const char *const payloads[] = {
+        "{\"sub\":\"admin\\u0000x\",\"exp\":1800000000}",
+        "{\"sub\":\"u\xff\",\"exp\":1800000000}",
+        "{\"sub\":\"u\\ud800\",\"exp\":1800000000}",
+    };
+    char               token[1024];
+    ferry_jwt_claims_t claims;
+    size_t             i;
+
+    (void) state;
+    for (i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+        make_token(token, "{\"alg\":\"HS256\"}", payloads[i], KEY, KEYLEN);
+        assert_int_equal(verify(token, check(), &claims), FERRY_JWT_MALFORMED);
+    }
+}
+
 int
 main(void)
 {
@@ -363,6 +438,9 @@ main(void)
         cmocka_unit_test(test_jwt_exp_with_leeway),
         cmocka_unit_test(test_jwt_nbf),
         cmocka_unit_test(test_jwt_iss_and_aud),
+        cmocka_unit_test(test_jwt_rejects_repeated_members),
+        cmocka_unit_test(test_jwt_rejects_dates_that_are_not_whole_seconds),
+        cmocka_unit_test(test_jwt_rejects_nul_and_bad_utf8_in_strings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

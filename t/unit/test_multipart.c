@@ -270,6 +270,58 @@ test_multipart_malformed_headers(void **state)
         run("B", big, strlen(big), NULL, 0, "file", &s), FERRY_MP_ERROR);
 }
 
+static void
+test_multipart_long_filename_is_shortened(void **state)
+{
+    char   body[2048], name[600], expect[512];
+    sink_t s;
+    size_t i;
+
+    (void) state;
+
+    /* 300 bytes of ASCII: the first 255 are kept */
+    memset(name, 'n', 296);
+    memcpy(name + 296, ".csv", 5);
+    snprintf(body, sizeof(body),
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; "
+        "filename=\"%s\"\r\n\r\nabc\r\n--B--\r\n",
+        name);
+    snprintf(expect, sizeof(expect), "file|%.255s|;", name);
+    check_all_splits("B", body, "file", expect, "abc", 3);
+
+    /* 200 two-byte characters (400 bytes): cut at 254 bytes, where the
+     * 128th character would have been split */
+    for (i = 0; i < 200; i++) {
+        memcpy(name + 2 * i, "\xc3\xa9", 2);
+    }
+    name[400] = '\0';
+    snprintf(body, sizeof(body),
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; "
+        "filename=\"%s\"\r\n\r\nabc\r\n--B--\r\n",
+        name);
+    snprintf(expect, sizeof(expect), "file|%.254s|;", name);
+    assert_int_equal(
+        run("B", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_OK);
+    assert_string_equal(s.names, expect);
+}
+
+static void
+test_multipart_long_field_name_is_an_error(void **state)
+{
+    char   body[2048], name[300];
+    sink_t s;
+
+    (void) state;
+    memset(name, 'f', 299);
+    name[299] = '\0';
+    snprintf(body, sizeof(body),
+        "--B\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n"
+        "abc\r\n--B--\r\n",
+        name);
+    assert_int_equal(
+        run("B", body, strlen(body), NULL, 0, "file", &s), FERRY_MP_ERROR);
+}
+
 static int
 stop_on_data(void *data, const unsigned char *p, size_t n)
 {
@@ -334,6 +386,8 @@ main(void)
         cmocka_unit_test(test_multipart_bulk_data_few_callbacks),
         cmocka_unit_test(test_multipart_truncated_body_is_an_error),
         cmocka_unit_test(test_multipart_malformed_headers),
+        cmocka_unit_test(test_multipart_long_filename_is_shortened),
+        cmocka_unit_test(test_multipart_long_field_name_is_an_error),
         cmocka_unit_test(test_multipart_callback_can_stop),
         cmocka_unit_test(test_multipart_boundary_from_content_type),
     };

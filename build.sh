@@ -16,7 +16,7 @@ cd "$ROOT"
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 NGINX_SRC=${NGINX_SRC:-/usr/share/nginx/src}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
-VAR=$ROOT/var
+VAR=$ROOT/var   # or where state_dir() says, once layout() ran
 PORT=${FERRY_PORT:-8080}
 ASAN=0
 
@@ -82,10 +82,13 @@ build_module() {
     fi
     make -s -C "$src" -f objs/Makefile -j"$(nproc)" modules >"$b/nginx-make.log" 2>&1 \
         || { grep -E "error|Error" "$b/nginx-make.log" | head -40 || true; die "module build failed"; }
-    # a new inode: a running nginx has the old file mapped, and overwriting
-    # it in place would crash that nginx on its next reload
-    cp "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so.new"
-    mv -f "$b/ngx_http_ferry_module.so.new" "$b/ngx_http_ferry_module.so"
+    # only a module that changed is copied, so that `run` restarts nginx
+    # only then; a new inode: a running nginx has the old file mapped, and
+    # overwriting it in place would crash that nginx on its next reload
+    if ! cmp -s "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so"; then
+        cp "$src/objs/ngx_http_ferry_module.so" "$b/ngx_http_ferry_module.so.new"
+        mv -f "$b/ngx_http_ferry_module.so.new" "$b/ngx_http_ferry_module.so"
+    fi
 }
 
 build() {
@@ -103,37 +106,41 @@ test_deps() {
 }
 
 # ---------------------------------------------------------------- run
-# postgres and nginx's workers (www-data) must reach the cluster and the
-# ferryd socket; a clone inside a private directory (mode 0700) keeps them
-# out, so then those two live in a directory of their own under /var/lib.
+# The state of `run` (cluster, sockets, spool, reports, logs, nginx.conf)
+# lives in ./var. postgres and nginx's workers (www-data) must reach it, so
+# when the clone sits in a directory they cannot enter (a home with mode
+# 0700, a mktemp -d), it lives in /var/lib/ferry-dev/<hash of the clone's
+# path> instead, and ./var links there.
 reachable() {   # user dir
     [ "$(id -u)" = 0 ] || return 0
     runuser -u "$1" -- test -x "$2" 2>/dev/null
 }
 
+state_dir() {
+    if [ -L "$ROOT/var" ] || { reachable postgres "$ROOT" && reachable www-data "$ROOT"; }; then
+        if [ -L "$ROOT/var" ]; then readlink -f "$ROOT/var"; else echo "$ROOT/var"; fi
+    else
+        echo "/var/lib/ferry-dev/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+    fi
+}
+
 layout() {
-    mkdir -p "$VAR/log" "$VAR/spool" "$VAR/reports"
-    chmod 0755 "$VAR" "$VAR/reports"
-    # nginx's workers write uploads into the spool, ferryd takes them over
-    if [ "$(id -u)" = 0 ]; then chown www-data:www-data "$VAR/spool"; chmod 2775 "$VAR/spool"; fi
+    VAR=$(state_dir)
+    mkdir -p "$VAR/log" "$VAR/spool" "$VAR/reports" "$VAR/run" "$VAR/pg"
+    if [ "$VAR" != "$ROOT/var" ] && [ ! -e "$ROOT/var" ]; then
+        chmod 0755 "$(dirname "$VAR")"
+        ln -s "$VAR" "$ROOT/var"
+    fi
+    chmod 0755 "$VAR" "$VAR/reports" "$VAR/run" "$VAR/log"
     RUNDIR=$VAR/run
     PGDATA=$VAR/pg
-    if ! reachable postgres "$VAR" || ! reachable www-data "$VAR"; then
-        local alt
-        alt=/var/lib/ferry-dev/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)
-        log "$VAR is not reachable by the postgres and www-data users; using $alt for the cluster and sockets"
-        mkdir -p "$alt"; chmod 0755 /var/lib/ferry-dev "$alt"
-        RUNDIR=$alt/run
-        PGDATA=$alt/pg
-        ln -sfn "$alt/pg" "$VAR/pg"
-    fi
-    mkdir -p "$RUNDIR" "$PGDATA"
-    chmod 0755 "$RUNDIR"
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$PGDATA"
         chown postgres "$RUNDIR"
         chmod 0775 "$RUNDIR"
-        chgrp www-data "$VAR/spool" "$VAR/reports"
+        # nginx's workers write uploads into the spool, ferryd takes them over
+        chown www-data:www-data "$VAR/spool"
+        chgrp www-data "$VAR/reports"
         chmod 2775 "$VAR/spool" "$VAR/reports"
     fi
     PGPORT=${PGPORT:-5433}
@@ -186,6 +193,12 @@ start_ferryd() {
     ferryd_env
     "$(build_dir)/ferryd" -c "$ROOT/conf/ferryd.conf" migrate up
     if [ -f "$VAR/ferryd.pid" ] && kill -0 "$(cat "$VAR/ferryd.pid")" 2>/dev/null; then
+        # a running ferryd of the same build keeps running (and its jobs)
+        if [ ! "$(build_dir)/ferryd" -nt "$VAR/ferryd.pid" ]; then
+            log "ferryd is running (pid $(cat "$VAR/ferryd.pid"))"
+            return 0
+        fi
+        log "restarting ferryd: it was rebuilt"
         kill "$(cat "$VAR/ferryd.pid")"
         while kill -0 "$(cat "$VAR/ferryd.pid")" 2>/dev/null; do sleep 0.1; done
     fi
@@ -261,7 +274,8 @@ run() {
     cat <<EOF
 
 Ferry is running: nginx on 127.0.0.1:$PORT, ferryd on $RUNDIR/ferryd.sock,
-PostgreSQL in $PGDATA (psql -h $RUNDIR -p $PGPORT -U postgres ferry). Logs in $VAR/log.
+PostgreSQL in $PGDATA (psql -h $RUNDIR -p $PGPORT -U postgres ferry).
+State (cluster, spool, reports, logs, nginx.conf) in $VAR; logs in $VAR/log.
 
 Try:
   curl -s localhost:$PORT/healthcheck            # {"status":"ok","helper":"up","database":"up"}

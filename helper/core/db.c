@@ -5,6 +5,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,18 @@ db_pool_destroy(db_pool_t *pool)
     free(pool);
 }
 
+static int
+db_idle_ok(PGconn *conn)
+{
+    struct pollfd p;
+
+    p.fd = PQsocket(conn);
+    p.events = POLLIN;
+    p.revents = 0;
+
+    return PQstatus(conn) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 PGconn *
 db_acquire(db_pool_t *pool)
 {
@@ -115,8 +128,19 @@ db_acquire(db_pool_t *pool)
     for (;;) {
         if (pool->nidle) {
             conn = pool->idle[--pool->nidle];
-            pthread_mutex_unlock(&pool->lock);
-            return conn;
+
+            /* an idle connection gets nothing from the server unless it
+             * went away (a restart, a failover left a goodbye and an EOF):
+             * such a one is dropped before a request uses it */
+            if (db_idle_ok(conn)) {
+                pthread_mutex_unlock(&pool->lock);
+                return conn;
+            }
+
+            log_debug("db", "dropping an idle connection the server closed");
+            PQfinish(conn);
+            pool->total--;
+            continue;
         }
 
         if (pool->total < pool->size) {

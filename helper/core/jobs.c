@@ -6,6 +6,7 @@
  */
 #include "jobs.h"
 
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,12 +211,69 @@ jobs_notify(jobs_t *jobs)
     pthread_mutex_unlock(&jobs->lock);
 }
 
+/*
+ * A processing job can be claimed again when its runner is known to be
+ * gone: its heartbeat is older than JOB_STALE_SECONDS ($2); or it names
+ * this very runner ($1), which is looking for work, so the job is an orphan
+ * of its own (a connection lost under it); or nobody holds its runner's
+ * advisory lock any more (the runner's session ended: a ferryd killed).
+ */
+/* clang-format off */
+#define JOBS_CLAIM_SQL                                                         \
+    "UPDATE jobs SET status = 'processing', worker = $1, "                     \
+    "runner_lock = $4::bigint, heartbeat_at = now(), "                         \
+    "started_at = coalesce(started_at, now()), attempts = attempts + 1 "       \
+    "WHERE id = (SELECT id FROM jobs j WHERE kind = ANY ($3::text[]) AND "     \
+    "(status = 'pending' OR (status = 'processing' AND ("                      \
+    "heartbeat_at < now() - $2::int * interval '1 second' "                    \
+    "OR worker = $1 "                                                          \
+    "OR (runner_lock IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l "    \
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "          \
+    "AND l.database = (SELECT oid FROM pg_database "                           \
+    "WHERE datname = current_database()) "                                     \
+    "AND (l.classid::bigint << 32 | l.objid::bigint) = j.runner_lock))))) "    \
+    "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "                     \
+    "RETURNING id, kind, owner, params, progress, attempts"
+/* clang-format on */
+
+/*
+ * Takes a session advisory lock under a random key on a runner's new
+ * connection, and writes the key to out. It lives as long as the session:
+ * PostgreSQL drops it when the runner's process or connection dies.
+ */
+static int
+jobs_lock(PGconn *conn, char *out, size_t outlen)
+{
+    unsigned long long key;
+    const char        *params[1];
+    int                tries, rc;
+
+    for (tries = 0; tries < 8; tries++) {
+        if (RAND_bytes((unsigned char *) &key, sizeof(key)) != 1) {
+            return -1;
+        }
+
+        /* non-negative, so that classid << 32 | objid gives it back */
+        key &= 0x3fffffffffffffffULL;
+        snprintf(out, outlen, "%llu", key);
+        params[0] = out;
+
+        rc = db_run(
+            conn, "SELECT 1 WHERE pg_try_advisory_lock($1::bigint)", 1, params);
+        if (rc != 0) {
+            return rc == 1 ? 0 : -1;
+        }
+    }
+
+    return -1;
+}
+
 /* One claim; 1 when a job ran, 0 when there was none, -1 on a DB error. */
 static int
-jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
+jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker, const char *lock)
 {
     char              stale[16];
-    const char       *params[3];
+    const char       *params[4];
     const job_kind_t *kind;
     PGresult         *res;
     job_t             job;
@@ -224,17 +282,9 @@ jobs_run_one(jobs_t *jobs, PGconn *conn, const char *worker)
     params[0] = worker;
     params[1] = stale;
     params[2] = jobs->kinds;
+    params[3] = lock;
 
-    res = db_query(conn,
-        "UPDATE jobs SET status = 'processing', worker = $1, heartbeat_at = "
-        "now(), "
-        "started_at = coalesce(started_at, now()), attempts = attempts + 1 "
-        "WHERE id = (SELECT id FROM jobs WHERE kind = ANY ($3::text[]) AND "
-        "(status = 'pending' OR (status = 'processing' AND "
-        "heartbeat_at < now() - $2::int * interval '1 second')) "
-        "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
-        "RETURNING id, kind, owner, params, progress, attempts",
-        3, params);
+    res = db_query(conn, JOBS_CLAIM_SQL, 4, params);
 
     if (res == NULL) {
         log_error(worker, "claiming a job: %s", PQerrorMessage(conn));
@@ -293,7 +343,7 @@ jobs_main(void *data)
 {
     runner_arg_t *arg = data;
     jobs_t       *jobs = arg->jobs;
-    char          worker[96], host[64], err[256];
+    char          worker[96], host[64], err[256], lock[24];
     PGconn       *conn = NULL;
     int           rc, backoff = 0;
 
@@ -318,9 +368,18 @@ jobs_main(void *data)
                 continue;
             }
             backoff = 0;
+
+            if (jobs_lock(conn, lock, sizeof(lock)) != 0) {
+                log_warn(worker, "cannot take a runner lock: %s",
+                    PQerrorMessage(conn));
+                PQfinish(conn);
+                conn = NULL;
+                jobs_sleep_ms(jobs, 1000);
+                continue;
+            }
         }
 
-        rc = jobs_run_one(jobs, conn, worker);
+        rc = jobs_run_one(jobs, conn, worker, lock);
 
         if (rc == 0) {
             jobs_sleep_ms(jobs, JOBS_IDLE_MS);

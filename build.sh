@@ -239,6 +239,7 @@ http {
         listen 127.0.0.1:$PORT;
         ferry_jwt_secret_file $VAR/jwt.secret;
         ferry_spool_path $VAR/spool;
+        include $ROOT/conf/ferry-errors.conf;
         include $ROOT/conf/ferry-locations.conf;
         location /reports/ {
             alias $VAR/reports/;

@@ -10,14 +10,22 @@
 
 #include "ferry_hmac.h"
 
+/* Links are signed with a key of their own, derived from the secret they
+ * share with JWTs: what signs a link can never sign a token. */
+#define FERRY_LINK_LABEL "ferry signed download link v1"
+
 int
 ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
     size_t pathlen, long long expires, char out[FERRY_LINK_SIG_LEN + 1])
 {
-    unsigned char msg[4096 + 32], md[FERRY_HMAC_LEN];
+    unsigned char msg[4096 + 32], md[FERRY_HMAC_LEN], lkey[FERRY_HMAC_LEN];
     int           n;
 
-    if (pathlen > 4096) {
+    if (pathlen > 4096
+        || ferry_hmac_sha256(key, keylen, FERRY_LINK_LABEL,
+               sizeof(FERRY_LINK_LABEL) - 1, lkey)
+            != 0)
+    {
         return -1;
     }
 
@@ -25,7 +33,8 @@ ferry_link_sign(const unsigned char *key, size_t keylen, const char *path,
     n = snprintf(
         (char *) msg + pathlen, sizeof(msg) - pathlen, "\n%lld", expires);
 
-    if (ferry_hmac_sha256(key, keylen, msg, pathlen + (size_t) n, md) != 0) {
+    if (ferry_hmac_sha256(lkey, sizeof(lkey), msg, pathlen + (size_t) n, md)
+        != 0) {
         return -1;
     }
 

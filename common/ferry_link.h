@@ -1,7 +1,9 @@
 /*
  * Expiring signed links to reports: ferryd signs "<path>\n<expires>" with
- * HMAC-SHA256 under the shared secret, the module's ferry_signed_download
- * checks it. Pure C over OpenSSL, compiled into both.
+ * HMAC-SHA256 under a key derived from the shared secret (HMAC-SHA256 of
+ * the secret and a label), the module's ferry_signed_download checks it.
+ * The secret itself stays the JWTs' HS256 key. Pure C over OpenSSL,
+ * compiled into both.
  */
 #ifndef FERRY_LINK_H
 #define FERRY_LINK_H

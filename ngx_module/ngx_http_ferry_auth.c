@@ -238,7 +238,7 @@ ngx_http_ferry_auth_reject(
         ctx->error = "invalid token";
     }
 
-    ctx->json_errors = 1;
+    ngx_http_ferry_own_errors(r, ctx);
 
     return NGX_HTTP_UNAUTHORIZED;
 }
@@ -360,7 +360,7 @@ ngx_http_ferry_signed_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->json_errors = 1;
+    ngx_http_ferry_own_errors(r, ctx);
 
     if (ngx_http_arg(r, (u_char *) "expires", 7, &e) != NGX_OK
         || ngx_http_arg(r, (u_char *) "sig", 3, &sig) != NGX_OK

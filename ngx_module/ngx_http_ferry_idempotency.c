@@ -51,6 +51,8 @@ typedef struct {
 } ngx_http_ferry_idem_zone_t;
 
 
+static ngx_int_t ngx_http_ferry_idem_value(
+    ngx_http_request_t *r, ngx_str_t *v, ngx_str_t *key);
 static ngx_int_t ngx_http_ferry_idem_key(ngx_http_request_t *r,
     ngx_http_ferry_ctx_t *ctx, ngx_str_t *user, ngx_uint_t required);
 static ngx_http_ferry_idem_node_t *ngx_http_ferry_idem_lookup(
@@ -188,11 +190,68 @@ ngx_http_ferry_idem_begin(
 
 /* The key must be 1 to 255 printable ASCII characters. */
 
+/*
+ * The key in an Idempotency-Key value: the IETF draft makes it a
+ * Structured Field String (RFC 8941: "abc", with \" and \\ escapes);
+ * the bare abc that clients sent before is taken too, as the same key.
+ * 1 to 255 printable ASCII characters either way.
+ */
+static ngx_int_t
+ngx_http_ferry_idem_value(ngx_http_request_t *r, ngx_str_t *v, ngx_str_t *key)
+{
+    u_char *p, *last, *d;
+
+    if (v->len && v->data[0] == '"') {
+        if (v->len < 2 || v->data[v->len - 1] != '"') {
+            return NGX_ERROR;
+        }
+
+        key->data = ngx_pnalloc(r->pool, v->len);
+        if (key->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        d = key->data;
+        last = v->data + v->len - 1;
+
+        for (p = v->data + 1; p < last; p++) {
+            if (*p == '\\') {
+                if (++p == last || (*p != '"' && *p != '\\')) {
+                    return NGX_ERROR;
+                }
+            } else if (*p == '"') {
+                return NGX_ERROR;
+            }
+
+            *d++ = *p;
+        }
+
+        key->len = d - key->data;
+
+    } else {
+        *key = *v;
+    }
+
+    if (key->len == 0 || key->len > 255) {
+        return NGX_ERROR;
+    }
+
+    for (p = key->data; p < key->data + key->len; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
     ngx_str_t *user, ngx_uint_t required)
 {
     u_char                    *p;
+    ngx_str_t                  key;
     ngx_uint_t                 i;
     ngx_list_part_t           *part;
     ngx_table_elt_t           *h;
@@ -219,8 +278,15 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
                    ngx_http_ferry_idem_header.len)
                 == 0)
         {
+            /* which of two keys would the client mean? neither */
+            if (h != NULL) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                    "ferry: more than one Idempotency-Key header");
+                ctx->error = "more than one Idempotency-Key header";
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
             h = &((ngx_table_elt_t *) part->elts)[i];
-            break;
         }
     }
 
@@ -235,14 +301,8 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (h->value.len == 0 || h->value.len > 255) {
+    if (ngx_http_ferry_idem_value(r, &h->value, &key) != NGX_OK) {
         goto invalid;
-    }
-
-    for (p = h->value.data; p < h->value.data + h->value.len; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            goto invalid;
-        }
     }
 
     idem = ngx_pcalloc(r->pool, sizeof(ngx_http_ferry_idem_ctx_t));
@@ -251,11 +311,11 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
     }
 
     idem->request = r;
-    idem->key = h->value;
+    idem->key = key;
 
     /* the zone's key: user, a NUL, the key; users never share a key */
 
-    idem->zkey.len = user->len + 1 + h->value.len;
+    idem->zkey.len = user->len + 1 + key.len;
     idem->zkey.data = ngx_pnalloc(r->pool, idem->zkey.len + 1);
     if (idem->zkey.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -263,7 +323,7 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 
     p = ngx_cpymem(idem->zkey.data, user->data, user->len);
     *p++ = '\0';
-    p = ngx_cpymem(p, h->value.data, h->value.len);
+    p = ngx_cpymem(p, key.data, key.len);
     *p = '\0';
 
     idem->hash = ngx_crc32_short(idem->zkey.data, idem->zkey.len);
@@ -276,7 +336,8 @@ invalid:
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
         "ferry: invalid Idempotency-Key header");
-    ctx->error = "Idempotency-Key must be 1 to 255 printable ASCII characters";
+    ctx->error = "Idempotency-Key must be a string of 1 to 255 printable ASCII "
+                 "characters (\"abc\" or abc)";
 
     return NGX_HTTP_BAD_REQUEST;
 }

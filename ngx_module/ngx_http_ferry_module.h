@@ -113,6 +113,7 @@ typedef struct {
     unsigned found : 1;
     unsigned in_field : 1;
     unsigned duplicate : 1; /* a second part of the field: refused */
+    unsigned full : 1;      /* the spool's disk is full */
     unsigned complete : 1;
     unsigned discarded : 1;
 } ngx_http_ferry_upload_ctx_t;
@@ -253,6 +254,19 @@ ngx_http_ferry_get_ctx(ngx_http_request_t *r)
     }
 
     return ctx;
+}
+
+
+/*
+ * The module answers this request's errors as JSON by itself: an
+ * error_page inherited from the server level (conf/ferry-errors.conf, for
+ * errors before a location is chosen) must not replace its messages.
+ */
+static ngx_inline void
+ngx_http_ferry_own_errors(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    ctx->json_errors = 1;
+    r->error_page = 1;
 }
 
 

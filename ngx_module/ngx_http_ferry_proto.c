@@ -66,7 +66,7 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->json_errors = 1;
+    ngx_http_ferry_own_errors(r, ctx);
 
     if (flcf->health) {
         rc = ngx_http_discard_request_body(r);

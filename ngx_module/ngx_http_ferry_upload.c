@@ -27,6 +27,7 @@ static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static const char *ngx_http_ferry_upload_field(ngx_http_request_t *r);
+static ngx_int_t   ngx_http_ferry_upload_failed(ngx_http_ferry_ctx_t *ctx);
 static int         ngx_http_ferry_upload_on_part(
             void *data, const ferry_mp_part_t *part);
 static int ngx_http_ferry_upload_on_data(
@@ -295,11 +296,11 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 }
 
                 if (rc != FERRY_MP_OK) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    return ngx_http_ferry_upload_failed(ctx);
                 }
 
             } else if (ngx_http_ferry_upload_write(up, b->pos, n) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return ngx_http_ferry_upload_failed(ctx);
             }
 
             b->pos = b->last;
@@ -319,6 +320,20 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     last->next = NULL;
 
     return ngx_http_next_request_body_filter(r, last);
+}
+
+
+/* Writing the upload failed: 507 when the spool is full, else 500. */
+static ngx_int_t
+ngx_http_ferry_upload_failed(ngx_http_ferry_ctx_t *ctx)
+{
+    if (ctx->upload->full) {
+        ctx->error = "the upload spool is full (no space left on the "
+                     "server's disk): try again later";
+        return NGX_HTTP_INSUFFICIENT_STORAGE;
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -399,6 +414,18 @@ ngx_http_ferry_upload_write_fd(
         if (w == -1) {
             if (ngx_errno == NGX_EINTR) {
                 continue;
+            }
+
+            /* a full spool is the operator's to fix, and the client's to
+             * hear about: 507, and the partial file goes */
+            if (ngx_errno == NGX_ENOSPC || ngx_errno == EDQUOT) {
+                up->full = 1;
+                ngx_log_error(NGX_LOG_ERR, up->request->connection->log,
+                    ngx_errno,
+                    "ferry: the upload spool is full: write to "
+                    "\"%V\" failed",
+                    &up->part);
+                return NGX_ERROR;
             }
 
             ngx_log_error(NGX_LOG_CRIT, up->request->connection->log, ngx_errno,
@@ -571,7 +598,7 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     }
 
     if (ngx_http_ferry_upload_flush(up) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_ferry_upload_failed(ctx);
     }
 
     if (up->sha) {

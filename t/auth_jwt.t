@@ -98,6 +98,14 @@ my %bad = (
     'oversize' => 'a' x 5000,
     'no exp' => Ferry::Test::jwt($secret, { sub => 'u' }),
     'no sub' => Ferry::Test::jwt($secret, { exp => $now + 600 }),
+    # issue 10: what one parser reads one way and another parser another
+    'alg twice, the second none' => Ferry::Test::jwt($secret,
+        '{"sub":"u","exp":' . ($now + 600) . '}', header => '{"alg":"HS256","alg":"none"}'),
+    'sub twice' => Ferry::Test::jwt($secret,
+        '{"sub":"u","sub":"admin","exp":' . ($now + 600) . '}'),
+    'nbf 1e300' => Ferry::Test::jwt($secret, '{"sub":"u","exp":' . ($now + 600) . ',"nbf":1e300}'),
+    'exp not whole' => Ferry::Test::jwt($secret, '{"sub":"u","exp":' . ($now + 600) . '.5}'),
+    'sub with a NUL' => Ferry::Test::jwt($secret, '{"sub":"admin\\u0000x","exp":' . ($now + 600) . '}'),
 );
 for my $name (sort keys %bad) {
     $r = $t->http(GET => '/api/x', headers => $auth->($bad{$name}));

@@ -153,4 +153,30 @@ $r = post($ann, 'k1');
 is($r->{status}, 201, 'an expired key makes a new job');
 isnt($r->{json}{id}, $id, 'with a new id');
 
+# issue 10: the IETF draft's Structured Field string ("abc") is the same key
+# as the bare abc; two Idempotency-Key headers are refused
+$r = post($ann, '"sf-1"');
+is($r->{status}, 201, 'a quoted key: 201');
+my $sf = $r->{json}{id};
+$r = post($ann, 'sf-1');
+is($r->{status}, 200, 'the same key bare: a replay');
+is($r->{json}{id}, $sf, 'of the same job');
+$r = post($ann, '"sf-\"2\\\\"');
+is($r->{status}, 201, 'a quoted key with escapes: 201');
+is($t->psql("SELECT key FROM idempotency_keys WHERE key LIKE 'sf-%2%'"), 'sf-"2\\',
+   'stored unescaped');
+for my $bad ('"unterminated', '"a\x"', '"in"side"', '""') {
+    $r = post($ann, $bad);
+    is($r->{status}, 400, "a malformed quoted key ($bad): 400");
+}
+my $s = $t->connect_nginx;
+my $b2 = body("email\na\@b.c\n");
+print $s "POST /imports?mode=insert_only HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+       . "Authorization: Bearer $ann\r\nIdempotency-Key: two-a\r\nIdempotency-Key: two-b\r\n"
+       . "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: " . length($b2) . "\r\n\r\n$b2";
+my $raw = do { local $/; <$s> };
+like($raw, qr{^HTTP/1\.1 400 }, 'two Idempotency-Key headers: 400, not the first one');
+like($raw, qr/more than one Idempotency-Key/, 'saying so');
+is($t->psql("SELECT count(*) FROM idempotency_keys WHERE key LIKE 'two-%'"), 0, 'and neither key used');
+
 $t->done;

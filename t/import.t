@@ -108,9 +108,13 @@ like($report, qr/\n6,a\@example\.com,.*,"?a\@example\.com,Again,A,,/, 'raw row t
 like($body, qr/signature.* 403$/, 'a tampered link: 403');
 my $path = "/reports/$id-errors.csv";
 my $past = int(time) - 10;
-my $sig = hmac_sha256_hex("$path\n$past", $t->jwt_secret);
+my $sig = hmac_sha256_hex("$path\n$past", $t->link_key);
 ($rc, $body) = $t->run_cmd(['curl', '-s', '-w', ' %{http_code}', "http://127.0.0.1:$port$path?expires=$past&sig=$sig"]);
 like($body, qr/expired.* 403$/, 'an expired link: 403');
+my $future = int(time) + 600;
+($rc, $body) = $t->run_cmd(['curl', '-s', '-w', ' %{http_code}', "http://127.0.0.1:$port$path?expires=$future&sig="
+    . hmac_sha256_hex("$path\n$future", $t->jwt_secret)]);
+like($body, qr/signature.* 403$/, 'a link signed with the JWT secret itself: 403 (links have a key of their own)');
 ($rc, $body) = $t->run_cmd(['curl', '-s', '-w', ' %{http_code}', "http://127.0.0.1:$port$path"]);
 like($body, qr/ 403$/, 'no link at all: 403');
 

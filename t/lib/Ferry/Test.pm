@@ -289,6 +289,14 @@ sub ferryd_cmd {
 
 # The HS256 secret shared by nginx (ferry_jwt_secret_file
 # %%DIR%%/jwt.secret) and ferryd (JWT_SECRET_FILE).
+# The key report links are signed with: HMAC-SHA256 of the JWT secret and
+# common/ferry_link.c's label.
+sub link_key {
+    my ($self) = @_;
+    require Digest::SHA;
+    return Digest::SHA::hmac_sha256('ferry signed download link v1', $self->jwt_secret);
+}
+
 sub jwt_secret {
     my ($self) = @_;
     return $self->{jwt_secret} //= do {

@@ -9,7 +9,7 @@
 # source says, not the V4 signature itself (see ../shared/reference): the
 # signature is proved by t/unit/test_s3_sign.c, which reproduces the example
 # of AWS's S3 API reference ("Authenticating Requests: Using Query
-# Parameters (AWS Signature Version 4)") to the byte.
+# Parameters (AWS Signature Version 4)") to the byte, and botocore's URLs.
 
 use strict;
 use warnings;

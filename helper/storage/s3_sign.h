@@ -1,7 +1,7 @@
 /*
  * AWS Signature Version 4 presigned URLs (query-string authentication, as
  * the S3 API reference describes it), for reports put to and read from an
- * S3-compatible store.
+ * S3-compatible store. t/unit/test_s3_sign.c holds them to botocore's.
  */
 #ifndef FERRY_S3_SIGN_H
 #define FERRY_S3_SIGN_H
@@ -16,16 +16,24 @@ typedef struct {
 } s3_creds_t;
 
 /*
- * Writes "<scheme>://<host><path>?X-Amz-...&X-Amz-Signature=..." into out.
- * path is the object's path as sent (already URI-encoded, starting with
- * '/'); host includes a non-default port. Returns 0, or -1 when out is too
- * small.
+ * A presigned URL for key (raw bytes, UTF-8 for S3) in bucket, path-style:
+ * "<endpoint>/<bucket>/<key>?X-Amz-...&X-Amz-Signature=...", endpoint being
+ * "scheme://host[:port][/path]". As botocore does, the URL keeps the
+ * endpoint as written, but the signed host is lower-cased and loses a
+ * default port (:80 for http, :443 for https): that is the Host header an
+ * HTTP client sends. bucket NULL: virtual-hosted style, the bucket is in the
+ * endpoint's host. Any length: the result is allocated, to free().
+ * NULL with errno EINVAL when endpoint is not such a URL (query, fragment
+ * and user info included), ENOMEM when memory (or OpenSSL) fails.
  */
-int s3_presign(const s3_creds_t *c, const char *method, const char *scheme,
-    const char *host, const char *path, long expires, time_t now, char *out,
-    size_t outlen);
+char *s3_presign(const s3_creds_t *c, const char *method, const char *endpoint,
+    const char *bucket, const char *key, long expires, time_t now);
 
-/* URI-encodes s for a SigV4 path (keep_slash) or query value. */
-size_t s3_uri_encode(const char *s, int keep_slash, char *out, size_t outlen);
+/*
+ * URI-encodes s for a SigV4 path (keep_slash) or query value: every byte
+ * but A-Z a-z 0-9 - _ . ~ becomes %XY. out holds 3 * strlen(s) + 1 bytes;
+ * returns the length written.
+ */
+size_t s3_uri_encode(const char *s, int keep_slash, char *out);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * Reports in S3-compatible storage (when S3_ENDPOINT_URL is set): a file
  * is PUT through a presigned URL on S3_ENDPOINT_URL, and read back through a
- * presigned GET on S3_PUBLIC_ENDPOINT_URL. Path-style URLs: /bucket/key.
+ * presigned GET on S3_PUBLIC_ENDPOINT_URL. Path-style URLs: [/path]/bucket/key.
  */
 #ifndef FERRY_S3_STORE_H
 #define FERRY_S3_STORE_H

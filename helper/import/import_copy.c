@@ -9,78 +9,7 @@
 #include <string.h>
 
 #include "core/db.h"
-
-static int
-import_grow(char **buf, size_t *cap, size_t need)
-{
-    size_t n;
-    char  *p;
-
-    if (need <= *cap) {
-        return 0;
-    }
-
-    for (n = *cap ? *cap : 65536; n < need; n *= 2) { /* void */
-    }
-
-    p = realloc(*buf, n);
-    if (p == NULL) {
-        return -1;
-    }
-
-    *buf = p;
-    *cap = n;
-
-    return 0;
-}
-
-int
-import_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
-    int null_if_empty)
-{
-    size_t i;
-    char  *p;
-
-    if (import_grow(buf, cap, *len + 2 * n + 3) != 0) {
-        return -1;
-    }
-
-    p = *buf + *len;
-
-    if (n == 0 && null_if_empty) {
-        *p++ = '\\';
-        *p++ = 'N';
-        *len = (size_t) (p - *buf);
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '\\':
-            *p++ = '\\';
-            *p++ = '\\';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        default:
-            *p++ = s[i];
-        }
-    }
-
-    *len = (size_t) (p - *buf);
-
-    return 0;
-}
+#include "core/db_copy.h"
 
 int
 import_batch_init(import_batch_t *b, size_t rows)
@@ -126,9 +55,9 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
 
     n = snprintf(num, sizeof(num), "%ld", line);
 
-    if (import_copy_value(
+    if (db_copy_value(
             &b->errs, &b->errs_len, &b->errs_cap, job_id, strlen(job_id), 0)
-        || import_grow(&b->errs, &b->errs_cap, b->errs_len + (size_t) n + 2))
+        || db_copy_grow(&b->errs, &b->errs_cap, b->errs_len + (size_t) n + 2))
     {
         return -1;
     }
@@ -138,24 +67,23 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
     b->errs_len += (size_t) n;
     b->errs[b->errs_len++] = '\t';
 
-    if (import_copy_value(
-            &b->errs, &b->errs_len, &b->errs_cap, email, email_len, 1)
-        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+    if (db_copy_value(&b->errs, &b->errs_len, &b->errs_cap, email, email_len, 1)
+        || db_copy_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
     {
         return -1;
     }
     b->errs[b->errs_len++] = '\t';
 
-    if (import_copy_value(
+    if (db_copy_value(
             &b->errs, &b->errs_len, &b->errs_cap, error, strlen(error), 0)
-        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+        || db_copy_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
     {
         return -1;
     }
     b->errs[b->errs_len++] = '\t';
 
-    if (import_copy_value(&b->errs, &b->errs_len, &b->errs_cap, raw, raw_len, 0)
-        || import_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
+    if (db_copy_value(&b->errs, &b->errs_len, &b->errs_cap, raw, raw_len, 0)
+        || db_copy_grow(&b->errs, &b->errs_cap, b->errs_len + 1))
     {
         return -1;
     }
@@ -217,7 +145,7 @@ import_rows_text(import_batch_t *b, int with_line, size_t *len)
 
         k = with_line ? snprintf(num, sizeof(num), "%ld\t", r->line) : 0;
 
-        if (import_grow(&buf, &cap, n + (size_t) k + r->text_len + 1) != 0) {
+        if (db_copy_grow(&buf, &cap, n + (size_t) k + r->text_len + 1) != 0) {
             free(buf);
             return NULL;
         }

@@ -54,10 +54,6 @@ int  import_batch_init(import_batch_t *b, size_t rows);
 void import_batch_reset(import_batch_t *b);
 void import_batch_free(import_batch_t *b);
 
-/* Appends s to buf as a COPY text value (\N for NULL). -1 out of memory. */
-int import_copy_value(char **buf, size_t *len, size_t *cap, const char *s,
-    size_t n, int null_if_empty);
-
 /* Adds a bad row; job_id goes into its COPY line. */
 int import_batch_error(import_batch_t *b, const char *job_id, long line,
     const char *email, size_t email_len, const char *error, const char *raw,

@@ -11,6 +11,8 @@
 #include "ferry_email.h"
 #include "ferry_utf8.h"
 
+#include "core/db_copy.h"
+
 static size_t
 import_hash(const char *s, size_t n)
 {
@@ -224,16 +226,14 @@ import_rows_add(
     row->line = rec->line;
     row->text = b->arena_len;
 
-    if (import_copy_value(
-            &b->arena, &b->arena_len, &b->arena_cap, email, elen, 0)
-        != 0)
-    {
+    if (db_copy_value(&b->arena, &b->arena_len, &b->arena_cap, email, elen, 0)
+        != 0) {
         return -1;
     }
 
     for (i = 1; i < IMPORT_COLUMNS; i++) {
         if (import_arena(b, "\t", 1, &off) != 0
-            || import_copy_value(&b->arena, &b->arena_len, &b->arena_cap,
+            || db_copy_value(&b->arena, &b->arena_len, &b->arena_cap,
                    rec->field[i], rec->len[i], 1)
                 != 0)
         {

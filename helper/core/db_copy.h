@@ -1,0 +1,18 @@
+/*
+ * Rows in PostgreSQL's COPY text format, built in a growing buffer: the
+ * CSV import's batches and the Slack ingestion's staged entities.
+ */
+#ifndef FERRY_DB_COPY_H
+#define FERRY_DB_COPY_H
+
+#include <stddef.h>
+
+/* Makes room for need bytes in buf (capacity cap, doubling). 0, or -1. */
+int db_copy_grow(char **buf, size_t *cap, size_t need);
+
+/* Appends s as one COPY text value (\\N for an empty s when null_if_empty).
+ * 0, or -1 when out of memory. */
+int db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
+    int null_if_empty);
+
+#endif

@@ -18,9 +18,9 @@
 #include "ferry_frame.h"
 #include "ferry_link.h"
 #include "core/caller.h"
-#include "core/idempotency.h"
 #include "core/jobs.h"
 #include "core/log.h"
+#include "core/upload_job.h"
 #include "import_report.h"
 #include "storage/s3_store.h"
 
@@ -106,16 +106,18 @@ imports_answer(
     return rc;
 }
 
+/* The new job's answer, 201, inside its transaction. */
+static int
+imports_created(PGconn *conn, req_t *req, resp_t *resp, const char *id)
+{
+    return imports_answer(conn, req, resp, 201, id);
+}
+
 void
 imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    char        job_path[4096];
-    const char *mode, *spool;
-    char       *pjson, id[JOB_ID_LEN], location[128];
-    int         renamed = 0, rc, err;
-    cJSON      *p, *f;
-    PGconn     *conn;
-    idem_rc_t   irc;
+    const char *mode;
+    cJSON      *params;
 
     mode = req_query(req, "mode");
     if (mode == NULL
@@ -131,112 +133,11 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    spool = caller_upload(ferry, req);
-    if (spool == NULL) {
-        log_error(req->rid, "import: the uploaded file is not in SPOOL_DIR %s",
-            ferry->cfg.spool_dir);
-        resp_error(resp, 500, "upload spool misconfigured");
-        return;
-    }
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "mode", mode);
 
-    if (req->idem == NULL) {
-        resp_error(resp, 400, "Idempotency-Key header is required");
-        return;
-    }
-
-    conn = caller_conn(ferry, req, resp);
-    if (conn == NULL) {
-        return;
-    }
-
-    if (db_exec(conn, "BEGIN") != 0) {
-        goto failed;
-    }
-
-    irc = idem_claim(conn, req, resp);
-    if (irc != IDEM_NEW) {
-        goto done;
-    }
-
-    if (job_new_id(conn, id) != 0) {
-        goto failed;
-    }
-
-    /* the file becomes the job's before the job exists */
-    snprintf(job_path, sizeof(job_path), "%s/import-%s.csv",
-        ferry->cfg.spool_dir, id);
-    if (rename(spool, job_path) != 0) {
-        err = errno;
-        (void) db_exec(conn, "ROLLBACK");
-        db_release(ferry->db, conn);
-
-        /* the client went away and nginx removed its upload: nobody
-         * waits for this answer, and nothing is lost */
-        if (err == ENOENT) {
-            log_info(req->rid,
-                "import: the upload is gone (the client "
-                "aborted the request)");
-            resp_error(resp, 409, "the uploaded file is gone");
-            return;
-        }
-
-        resp_internal_error(resp, req->rid, "import: rename %s to %s: %s",
-            spool, job_path, strerror(err));
-        return;
-    }
-    renamed = 1;
-
-    p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "mode", mode);
-    f = cJSON_Duplicate(req->file, 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(
-        f, "path", cJSON_CreateString(job_path));
-    cJSON_AddItemToObject(p, "file", f);
-    pjson = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-
-    rc = job_create(conn, id, "import", req->user, pjson);
-    cJSON_free(pjson);
-
-    if (rc != 0) {
-        goto failed;
-    }
-
-    if (imports_answer(conn, req, resp, 201, id) != 0) {
-        goto failed;
-    }
-
-    if (idem_store(conn, req, resp) != 0 || db_exec(conn, "COMMIT") != 0) {
-        goto failed;
-    }
-
-    resp_header(resp, FERRY_HDR_FILE, FERRY_FILE_TAKEN);
-    snprintf(location, sizeof(location), "/imports/%s", id);
-    resp_header(resp, "Location", location);
-
-    log_info(req->rid, "import job %s created for user %s (%s)", id, req->user,
-        mode);
-    jobs_notify(ferry->jobs);
-
-    db_release(ferry->db, conn);
-    return;
-
-done:
-
-    (void) db_exec(conn, resp->status < 300 ? "COMMIT" : "ROLLBACK");
-    db_release(ferry->db, conn);
-    return;
-
-failed:
-
-    resp_internal_error(resp, req->rid, "import: %s", PQerrorMessage(conn));
-    (void) db_exec(conn, "ROLLBACK");
-    db_release(ferry->db, conn);
-
-    if (renamed && rename(job_path, spool) != 0) {
-        log_error(req->rid, "import: cannot give %s back: %s", job_path,
-            strerror(errno));
-    }
+    upload_job_create(ferry, req, resp, "import", ".csv", params,
+        imports_created, "/imports/");
 }
 
 void

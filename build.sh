@@ -22,7 +22,8 @@ ASAN=0
 
 DEB_PKGS=(nginx nginx-dev libpq-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
           libssl-dev libcrypt-dev postgresql postgresql-contrib wrk curl jq make gcc
-          libpcre2-dev zlib1g-dev libjson-pp-perl libmojolicious-perl clang-format python3-botocore)
+          libpcre2-dev zlib1g-dev libjson-pp-perl libmojolicious-perl clang-format
+          libzip-dev unzip python3-botocore)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -149,7 +150,8 @@ layout() {
 }
 
 as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    # from /: postgres may not enter the clone's directory
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 start_pg() {
@@ -393,7 +395,7 @@ fuzz() {
             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
             -I"$ROOT/common" -I"$ROOT/helper" -I"$(pg_config --includedir)" \
             -o "$out/$name" "$f" $srcs \
-            -lpq -lcjson -lcurl -lssl -lcrypto -lcrypt -lm -pthread \
+            -lpq -lcjson -lcurl -lzip -lssl -lcrypto -lcrypt -lm -pthread \
             || die "building $name failed"
         mkdir -p "$out/corpus-$name"
         (cd "$out" && "./$name" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 \

@@ -19,6 +19,7 @@
 #include "ferry_link.h"
 #include "core/caller.h"
 #include "core/jobs.h"
+#include "core/job_api.h"
 #include "core/log.h"
 #include "core/upload_job.h"
 #include "import_report.h"
@@ -26,10 +27,6 @@
 
 /* one column of the SELECT a line */
 /* clang-format off */
-#define IMPORTS_ISO(col)                                                       \
-    "to_char(" col " AT TIME ZONE 'UTC', "                                     \
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 #define IMPORTS_JOB_COLUMNS                                                    \
     "id, status, params->>'mode', params->'file'->>'name', "                   \
     "(params->'file'->>'size')::bigint, params->'file'->>'sha256', "           \
@@ -38,9 +35,9 @@
     "coalesce((progress->>'inserted')::bigint, 0), "                           \
     "coalesce((progress->>'updated')::bigint, 0), "                            \
     "coalesce((progress->>'error_rows')::bigint, 0), "                         \
-    IMPORTS_ISO("created_at") ", "                                             \
-    IMPORTS_ISO("started_at") ", "                                             \
-    IMPORTS_ISO("finished_at") ", "                                            \
+    JOB_API_ISO("created_at") ", "                                             \
+    JOB_API_ISO("started_at") ", "                                             \
+    JOB_API_ISO("finished_at") ", "                                            \
     "error"
 /* clang-format on */
 
@@ -72,45 +69,14 @@ imports_job_json(PGresult *res, int row)
     return json;
 }
 
-/*
- * Answers status with the caller's import id as JSON: 0; or -1 with resp
- * holding 404 (no such import of the caller's) or 500.
- */
-static int
-imports_answer(
-    PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
-{
-    const char *params[2] = { id, req->user };
-    PGresult   *res;
-    int         rc = -1;
-
-    res = db_query(conn,
-        "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-        "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-        2, params);
-
-    if (res == NULL) {
-        resp_internal_error(
-            resp, req->rid, "imports: %s", PQerrorMessage(conn));
-
-    } else if (PQntuples(res) == 0) {
-        resp_error(resp, 404, "import not found");
-
-    } else {
-        resp_json(resp, status, imports_job_json(res, 0));
-        rc = 0;
-    }
-
-    PQclear(res);
-
-    return rc;
-}
+static const job_api_t imports_api = { "import", "import", IMPORTS_JOB_COLUMNS,
+    imports_job_json };
 
 /* The new job's answer, 201, inside its transaction. */
 static int
 imports_created(PGconn *conn, req_t *req, resp_t *resp, const char *id)
 {
-    return imports_answer(conn, req, resp, 201, id);
+    return job_api_answer(&imports_api, conn, req, resp, 201, id);
 }
 
 void
@@ -143,128 +109,13 @@ imports_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 imports_show(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    PGconn *conn;
-
-    conn = caller_conn(ferry, req, resp);
-    if (conn == NULL) {
-        return;
-    }
-
-    (void) imports_answer(conn, req, resp, 200, req->params[0]);
-    db_release(ferry->db, conn);
-}
-
-/* 8-4-4-4-12 hex digits, as PostgreSQL writes a uuid */
-static int
-imports_is_uuid(const char *s)
-{
-    size_t i;
-
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-        } else if (!isxdigit((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-
-    return s[36] == '\0';
+    job_api_show(&imports_api, ferry, req, resp);
 }
 
 void
 imports_list(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char *params[3], *cursor, *l;
-    char        limit[16];
-    long        n;
-    int         i;
-    cJSON      *json, *items;
-    PGconn     *conn;
-    PGresult   *res;
-
-    l = req_query(req, "limit");
-    n = 20;
-    if (l
-        && (strspn(l, "0123456789") != strlen(l) || strlen(l) > 3
-            || (n = strtol(l, NULL, 10)) < 1 || n > 100))
-    {
-        resp_field_error(resp, 422, "limit", "limit must be between 1 and 100");
-        return;
-    }
-    snprintf(limit, sizeof(limit), "%ld", n);
-
-    cursor = req_query(req, "cursor");
-    if (cursor && !imports_is_uuid(cursor)) {
-        resp_field_error(resp, 422, "cursor",
-            "cursor must be the next_cursor of an earlier page");
-        return;
-    }
-
-    conn = caller_conn(ferry, req, resp);
-    if (conn == NULL) {
-        return;
-    }
-
-    params[0] = req->user;
-    params[1] = limit;
-    params[2] = cursor ? cursor : "";
-
-    /* a cursor names one of the caller's imports, or it is no place to
-     * page from: an empty page would look like the end */
-    if (cursor
-        && (i = db_run(conn,
-                "SELECT 1 FROM jobs WHERE id = $2::uuid AND owner = $1 "
-                "AND kind = 'import'",
-                2, (const char *const[]){ req->user, cursor }))
-            != 1)
-    {
-        if (i == 0) {
-            resp_field_error(resp, 422, "cursor",
-                "cursor does not name one of your imports");
-        } else {
-            resp_internal_error(
-                resp, req->rid, "imports: %s", PQerrorMessage(conn));
-        }
-        db_release(ferry->db, conn);
-        return;
-    }
-
-    /* newest first; the cursor is the id of the last item seen */
-    res = db_query(conn,
-        "SELECT " IMPORTS_JOB_COLUMNS " FROM jobs "
-        "WHERE owner = $1 AND kind = 'import' AND ($3 = '' OR (created_at, "
-        "id) < "
-        "(SELECT created_at, id FROM jobs WHERE id::text = $3 AND owner = $1)) "
-        "ORDER BY created_at DESC, id DESC LIMIT $2::int + 1",
-        3, params);
-
-    if (res == NULL) {
-        resp_internal_error(
-            resp, req->rid, "imports: %s", PQerrorMessage(conn));
-        db_release(ferry->db, conn);
-        PQclear(res);
-        return;
-    }
-
-    json = cJSON_CreateObject();
-    items = cJSON_AddArrayToObject(json, "items");
-
-    for (i = 0; i < PQntuples(res) && i < n; i++) {
-        cJSON_AddItemToArray(items, imports_job_json(res, i));
-    }
-
-    if (PQntuples(res) > n) {
-        cJSON_AddStringToObject(
-            json, "next_cursor", PQgetvalue(res, (int) n - 1, 0));
-    } else {
-        cJSON_AddNullToObject(json, "next_cursor");
-    }
-
-    resp_json(resp, 200, json);
-    db_release(ferry->db, conn);
-    PQclear(res);
+    job_api_list(&imports_api, ferry, req, resp);
 }
 
 void
@@ -291,7 +142,8 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     case 1:
         log_info(req->rid, "import %s cancelled by its owner", req->params[0]);
-        (void) imports_answer(conn, req, resp, 200, req->params[0]);
+        (void) job_api_answer(
+            &imports_api, conn, req, resp, 200, req->params[0]);
         break;
 
     default:

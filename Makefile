@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE $(SANFLAGS) \
            -Icommon -Ihelper -I$(shell pg_config --includedir)
 LDFLAGS += -pthread $(SANFLAGS)
-LIBS     = -lpq -lcjson -lcurl -lssl -lcrypto -lcrypt -lm
+LIBS     = -lpq -lcjson -lcurl -lzip -lssl -lcrypto -lcrypt -lm
 
 COMMON_SRC := $(shell find common -name '*.c')
 HELPER_SRC := $(shell find helper -name '*.c')

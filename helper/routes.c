@@ -6,6 +6,7 @@
 #include "accounts/accounts.h"
 #include "core/health.h"
 #include "import/import_api.h"
+#include "slack/slack_api.h"
 
 const route_t ferryd_routes[] = {
     { "GET", "/ping", health_ping, 1 },
@@ -21,6 +22,10 @@ const route_t ferryd_routes[] = {
     { "GET", "/imports/{id}", imports_show, 0 },
     { "DELETE", "/imports/{id}", imports_cancel, 0 },
     { "GET", "/imports/{id}/errors", imports_errors, 0 },
+
+    { "POST", "/slack/upload", slack_upload_create, 0 },
+    { "GET", "/slack/uploads", slack_upload_list, 0 },
+    { "GET", "/slack/uploads/{id}", slack_upload_show, 0 },
 };
 
 const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

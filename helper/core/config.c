@@ -67,6 +67,15 @@ static const setting_t settings[] = {
         0 },
     { "S3_REGION", SET_STR, OFF(s3_region), "us-east-1", 0, 0 },
     { "S3_SECRET_KEY", SET_STR, OFF(s3_secret_key), "", 0, 0 },
+    { "SLACK_EVENT_TTL", SET_INT, OFF(slack_event_ttl), "604800", 60,
+        31536000 },
+    { "SLACK_MAX_ELEMENT_BYTES", SET_LONG, OFF(slack_max_element_bytes),
+        "16777216", 1024, 1L << 31 },
+    { "SLACK_TOKEN", SET_STR, OFF(slack_token), "", 0, 0 },
+    { "SLACK_ZIP_MAX_BYTES", SET_LONG, OFF(slack_zip_max_bytes), "34359738368",
+        1024, 1L << 50 },
+    { "SLACK_ZIP_MAX_RATIO", SET_INT, OFF(slack_zip_max_ratio), "500", 2,
+        100000 },
     { "SOCKET_GROUP", SET_STR, OFF(socket_group), "", 0, 0 },
     { "SOCKET_MODE", SET_MODE, OFF(socket_mode), "0660", 0, 0777 },
     { "SPOOL_DIR", SET_STR, OFF(spool_dir), "", 0, 0 },
@@ -428,6 +437,7 @@ config_log(const config_t *cfg)
             log_debug("config", "%s=%s", settings[i].name,
                 strcmp(settings[i].name, "DATABASE_URL") == 0
                         || strcmp(settings[i].name, "S3_SECRET_KEY") == 0
+                        || strcmp(settings[i].name, "SLACK_TOKEN") == 0
                     ? "(set)"
                     : *(char *const *) field);
             break;

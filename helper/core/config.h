@@ -37,6 +37,11 @@ typedef struct {
     char *s3_public_endpoint_url;
     char *s3_region;
     char *s3_secret_key;
+    int   slack_event_ttl;
+    long  slack_max_element_bytes;
+    char *slack_token;
+    long  slack_zip_max_bytes;
+    int   slack_zip_max_ratio;
     char *socket_group;
     int   socket_mode;
     char *spool_dir;

@@ -1,0 +1,476 @@
+/*
+ * Keys follow the original service (user id, channel id, file id, emoji
+ * name) except where its keys collided: a message is "<channel>:<ts>" (a ts
+ * alone repeats across channels) and a reaction "<channel>:<ts>:<emoji>:
+ * <user>". A row changed by a new upload goes back to pending; an
+ * unchanged row is left as it is.
+ */
+#include "slack_entities.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/db_copy.h"
+
+const char *const slack_type_names[SLACK_NTYPES] = { "user", "custom_emoji",
+    "attachment", "channel", "message", "reaction" };
+
+void
+slack_rows_free(slack_rows_t *r)
+{
+    free(r->buf);
+    memset(r, 0, sizeof(*r));
+}
+
+/* One staged row: type, key, raw_data (JSON text), placeholder. */
+static int
+slack_rows_add(slack_rows_t *r, slack_type_t type, const char *key, cJSON *raw,
+    int placeholder)
+{
+    const char *t = slack_type_names[type];
+    char       *json;
+    int         rc;
+
+    json = cJSON_PrintUnformatted(raw);
+    if (json == NULL) {
+        return -1;
+    }
+
+    rc = db_copy_value(&r->buf, &r->len, &r->cap, t, strlen(t), 0) != 0
+            || db_copy_grow(&r->buf, &r->cap, r->len + 1) != 0
+        ? -1
+        : 0;
+
+    if (rc == 0) {
+        r->buf[r->len++] = '\t';
+        rc = db_copy_value(&r->buf, &r->len, &r->cap, key, strlen(key), 0);
+    }
+
+    if (rc == 0 && db_copy_grow(&r->buf, &r->cap, r->len + 1) == 0) {
+        r->buf[r->len++] = '\t';
+        rc = db_copy_value(&r->buf, &r->len, &r->cap, json, strlen(json), 0);
+    } else {
+        rc = -1;
+    }
+
+    if (rc == 0 && db_copy_grow(&r->buf, &r->cap, r->len + 3) == 0) {
+        r->buf[r->len++] = '\t';
+        r->buf[r->len++] = placeholder ? 't' : 'f';
+        r->buf[r->len++] = '\n';
+        r->rows++;
+        if (!placeholder) {
+            r->counts[type]++;
+        }
+    } else {
+        rc = -1;
+    }
+
+    cJSON_free(json);
+
+    return rc;
+}
+
+static const char *
+slack_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+int
+slack_rows_user(slack_rows_t *r, cJSON *user)
+{
+    const char *id = slack_str(user, "id"), *name = slack_str(user, "name");
+
+    if (id == NULL) {
+        return 1;
+    }
+
+    /* the original looked users up by a "username" Slack never wrote */
+    if (name && !cJSON_HasObjectItem(user, "username")) {
+        cJSON_AddStringToObject(user, "username", name);
+    }
+
+    return slack_rows_add(r, SLACK_USER, id, user, 0);
+}
+
+int
+slack_rows_channel(slack_rows_t *r, cJSON *channel, const char *kind)
+{
+    const char *id = slack_str(channel, "id");
+    cJSON      *v;
+
+    if (id == NULL) {
+        return 1;
+    }
+
+    /* private is what the file and the object say, not an id prefix */
+    v = cJSON_GetObjectItemCaseSensitive(channel, "is_private");
+    if (!cJSON_IsBool(v)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(channel, "is_private");
+        cJSON_AddBoolToObject(channel, "is_private",
+            strcmp(kind, "public") != 0 && strcmp(kind, "dm") != 0);
+    }
+
+    cJSON_DeleteItemFromObjectCaseSensitive(channel, "channel_kind");
+    cJSON_AddStringToObject(channel, "channel_kind", kind);
+
+    return slack_rows_add(r, SLACK_CHANNEL, id, channel, 0);
+}
+
+int
+slack_rows_emoji(slack_rows_t *r, const char *name, const char *url)
+{
+    cJSON *raw;
+    int    rc;
+
+    raw = cJSON_CreateObject();
+    cJSON_AddStringToObject(raw, "name", name);
+    cJSON_AddStringToObject(raw, "url", url);
+
+    rc = slack_rows_add(r, SLACK_CUSTOM_EMOJI, name, raw, 0);
+    cJSON_Delete(raw);
+
+    return rc;
+}
+
+/* A user row for a message's author that users.json does not hold: a bot
+ * (bot_id) or Slackbot, as the original made them. Only inserted when no
+ * row has that id. */
+static int
+slack_rows_placeholder(slack_rows_t *r, cJSON *msg)
+{
+    const char *user = slack_str(msg, "user"), *bot = slack_str(msg, "bot_id");
+    const char *id, *name;
+    cJSON      *raw;
+    int         rc;
+
+    if (user && strcmp(user, "USLACKBOT") == 0) {
+        id = user;
+        name = "Slackbot";
+    } else if (bot && (user == NULL || user[0] == 'B')) {
+        id = bot;
+        name = slack_str(msg, "username");
+    } else {
+        return 0;
+    }
+
+    raw = cJSON_CreateObject();
+    cJSON_AddStringToObject(raw, "id", id);
+    cJSON_AddBoolToObject(raw, "is_bot", 1);
+    cJSON_AddStringToObject(raw, "name", name ? name : id);
+    cJSON_AddStringToObject(raw, "username", name ? name : id);
+    cJSON_AddStringToObject(raw, "first_name", name ? name : id);
+
+    rc = slack_rows_add(r, SLACK_USER, id, raw, 1);
+    cJSON_Delete(raw);
+
+    return rc;
+}
+
+static int
+slack_rows_reactions(
+    slack_rows_t *r, cJSON *msg, const char *channel_id, const char *ts)
+{
+    const cJSON *reaction, *user;
+    const char  *name;
+    cJSON       *raw;
+    char        *key;
+    int          rc = 0;
+
+    cJSON_ArrayForEach(
+        reaction, cJSON_GetObjectItemCaseSensitive(msg, "reactions"))
+    {
+        name = slack_str(reaction, "name");
+        if (name == NULL) {
+            continue;
+        }
+
+        cJSON_ArrayForEach(
+            user, cJSON_GetObjectItemCaseSensitive(reaction, "users"))
+        {
+            if (!cJSON_IsString(user)
+                || asprintf(&key, "%s:%s:%s:%s", channel_id, ts, name,
+                       user->valuestring)
+                    < 0)
+            {
+                continue;
+            }
+
+            raw = cJSON_CreateObject();
+            cJSON_AddStringToObject(raw, "name", name);
+            cJSON_AddStringToObject(raw, "user", user->valuestring);
+            cJSON_AddStringToObject(raw, "message_ts", ts);
+            cJSON_AddStringToObject(raw, "channel_id", channel_id);
+
+            rc = slack_rows_add(r, SLACK_REACTION, key, raw, 0);
+            cJSON_Delete(raw);
+            free(key);
+
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    return 0;
+}
+
+static int
+slack_rows_files(slack_rows_t *r, cJSON *msg, const char *channel_id,
+    const char *message_key, slack_file_member_pt file_member, void *data)
+{
+    cJSON      *file, *raw;
+    const char *id, *member;
+    int         rc;
+
+    cJSON_ArrayForEach(file, cJSON_GetObjectItemCaseSensitive(msg, "files"))
+    {
+        id = slack_str(file, "id");
+        if (id == NULL) {
+            continue;
+        }
+
+        raw = cJSON_Duplicate(file, 1);
+        if (raw == NULL) {
+            return -1;
+        }
+        cJSON_AddStringToObject(raw, "message", message_key);
+        cJSON_AddStringToObject(raw, "channel_id", channel_id);
+
+        member = file_member ? file_member(data, id) : NULL;
+        if (member) {
+            cJSON_AddStringToObject(raw, "zip_member", member);
+        }
+
+        rc = slack_rows_add(r, SLACK_ATTACHMENT, id, raw, 0);
+        cJSON_Delete(raw);
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+int
+slack_rows_message(slack_rows_t *r, cJSON *msg, const char *channel_id,
+    slack_file_member_pt file_member, void *data)
+{
+    const char *ts = slack_str(msg, "ts");
+    char       *key;
+    int         rc;
+
+    if (!cJSON_IsObject(msg) || ts == NULL) {
+        return 1;
+    }
+
+    if (asprintf(&key, "%s:%s", channel_id, ts) < 0) {
+        return -1;
+    }
+
+    /* the files and reactions are rows of their own, kept in the message
+     * too: the export renders it from raw_data */
+    cJSON_DeleteItemFromObjectCaseSensitive(msg, "channel_id");
+    cJSON_AddStringToObject(msg, "channel_id", channel_id);
+
+    rc = slack_rows_add(r, SLACK_MESSAGE, key, msg, 0);
+
+    if (rc == 0) {
+        rc = slack_rows_reactions(r, msg, channel_id, ts);
+    }
+
+    if (rc == 0) {
+        rc = slack_rows_files(r, msg, channel_id, key, file_member, data);
+    }
+
+    if (rc == 0) {
+        rc = slack_rows_placeholder(r, msg);
+    }
+
+    free(key);
+
+    return rc;
+}
+
+/* A new or changed object goes (back) to pending; an unchanged one is not
+ * touched, so an upload of the same export again writes almost nothing. */
+#define SLACK_UPSERT_REAL                                                      \
+    "INSERT INTO entities (entity_type, slack_id, raw_data, job_id) "          \
+    "SELECT DISTINCT ON (entity_type, slack_id) entity_type, slack_id, "       \
+    "raw_data::jsonb, $1::uuid FROM slack_stage WHERE NOT placeholder "        \
+    "ORDER BY entity_type, slack_id, ord DESC "                                \
+    "ON CONFLICT (entity_type, slack_id) DO UPDATE SET "                       \
+    "raw_data = EXCLUDED.raw_data, job_id = EXCLUDED.job_id, "                 \
+    "status = 'pending', error_message = NULL, updated_at = now() "            \
+    "WHERE entities.raw_data IS DISTINCT FROM EXCLUDED.raw_data"
+
+#define SLACK_UPSERT_PLACEHOLDERS                                              \
+    "INSERT INTO entities (entity_type, slack_id, raw_data, job_id) "          \
+    "SELECT DISTINCT ON (entity_type, slack_id) entity_type, slack_id, "       \
+    "raw_data::jsonb, $1::uuid FROM slack_stage s WHERE placeholder "          \
+    "AND NOT EXISTS (SELECT 1 FROM slack_stage r WHERE NOT r.placeholder "     \
+    "AND r.entity_type = s.entity_type AND r.slack_id = s.slack_id) "          \
+    "ORDER BY entity_type, slack_id ON CONFLICT DO NOTHING"
+
+int
+slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
+{
+    const char *params[1] = { job_id };
+    PGresult   *res;
+    int         ok;
+
+    if (r->rows == 0) {
+        return 0;
+    }
+
+    if (db_exec(conn,
+            "CREATE TEMP TABLE IF NOT EXISTS slack_stage (ord bigserial, "
+            "entity_type text, slack_id text, raw_data text, "
+            "placeholder bool) ON COMMIT DELETE ROWS")
+        != 0)
+    {
+        return -1;
+    }
+
+    res = PQexec(conn,
+        "COPY slack_stage (entity_type, slack_id, raw_data, "
+        "placeholder) FROM STDIN");
+    ok = PQresultStatus(res) == PGRES_COPY_IN;
+    PQclear(res);
+
+    if (!ok || PQputCopyData(conn, r->buf, (int) r->len) != 1
+        || PQputCopyEnd(conn, NULL) != 1)
+    {
+        return -1;
+    }
+
+    res = PQgetResult(conn);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    while ((res = PQgetResult(conn)) != NULL) {
+        PQclear(res);
+    }
+
+    if (!ok || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
+        || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0
+        || db_exec(conn, "TRUNCATE slack_stage") != 0)
+    {
+        return -1;
+    }
+
+    r->len = 0;
+    r->rows = 0;
+
+    return 0;
+}
+
+#define SLACK_RELATION_INSERT                                                  \
+    "INSERT INTO entity_relations "                                            \
+    "(from_entity_id, to_entity_id, relation_type) "
+
+/* clang-format off */
+static const char *const slack_relation_sql[] = {
+    /* member_of: user -> channel, from the channel's members */
+    SLACK_RELATION_INSERT
+    "SELECT u.id, c.id, 'member_of' FROM entities c "
+    "CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
+    "jsonb_typeof(c.raw_data->'members') = 'array' THEN c.raw_data->'members' "
+    "ELSE '[]' END) AS m(uid) "
+    "JOIN entities u ON u.entity_type = 'user' AND u.slack_id = m.uid "
+    "WHERE c.entity_type = 'channel' "
+    "AND (c.job_id = $1::uuid OR u.job_id = $1::uuid) "
+    "ON CONFLICT DO NOTHING",
+
+    /* posted_in: message -> channel */
+    SLACK_RELATION_INSERT
+    "SELECT m.id, c.id, 'posted_in' FROM entities m "
+    "JOIN entities c ON c.entity_type = 'channel' "
+    "AND c.slack_id = m.raw_data->>'channel_id' "
+    "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* posted_by: user -> message (a bot's placeholder for bot messages) */
+    SLACK_RELATION_INSERT
+    "SELECT u.id, m.id, 'posted_by' FROM entities m "
+    "JOIN entities u ON u.entity_type = 'user' AND u.slack_id = CASE "
+    "WHEN m.raw_data->>'user' IS NULL OR m.raw_data->>'user' LIKE 'B%' "
+    "THEN coalesce(m.raw_data->>'bot_id', m.raw_data->>'user') "
+    "ELSE m.raw_data->>'user' END "
+    "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* thread_reply: reply -> root, for the replies of this upload... */
+    SLACK_RELATION_INSERT
+    "SELECT r.id, t.id, 'thread_reply' FROM entities r "
+    "JOIN entities t ON t.entity_type = 'message' AND t.slack_id = "
+    "(r.raw_data->>'channel_id') || ':' || (r.raw_data->>'thread_ts') "
+    "WHERE r.entity_type = 'message' AND r.job_id = $1::uuid "
+    "AND r.raw_data->>'thread_ts' <> r.raw_data->>'ts' "
+    "ON CONFLICT DO NOTHING",
+
+    /* ...and for the roots of this upload whose replies came earlier */
+    SLACK_RELATION_INSERT
+    "SELECT r.id, t.id, 'thread_reply' FROM entities t "
+    "JOIN entities r ON r.entity_type = 'message' "
+    "AND r.raw_data ? 'thread_ts' AND ((r.raw_data->>'channel_id') || ':' "
+    "|| (r.raw_data->>'thread_ts')) = t.slack_id "
+    "AND r.raw_data->>'thread_ts' <> r.raw_data->>'ts' "
+    "WHERE t.entity_type = 'message' AND t.job_id = $1::uuid "
+    "AND t.raw_data ? 'reply_count' "
+    "ON CONFLICT DO NOTHING",
+
+    /* reacted_by: user -> reaction */
+    SLACK_RELATION_INSERT
+    "SELECT u.id, x.id, 'reacted_by' FROM entities x "
+    "JOIN entities u ON u.entity_type = 'user' "
+    "AND u.slack_id = x.raw_data->>'user' "
+    "WHERE x.entity_type = 'reaction' AND x.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* reacted_to: reaction -> message */
+    SLACK_RELATION_INSERT
+    "SELECT x.id, m.id, 'reacted_to' FROM entities x "
+    "JOIN entities m ON m.entity_type = 'message' AND m.slack_id = "
+    "(x.raw_data->>'channel_id') || ':' || (x.raw_data->>'message_ts') "
+    "WHERE x.entity_type = 'reaction' AND x.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* attached_to: attachment -> message */
+    SLACK_RELATION_INSERT
+    "SELECT a.id, m.id, 'attached_to' FROM entities a "
+    "JOIN entities m ON m.entity_type = 'message' "
+    "AND m.slack_id = a.raw_data->>'message' "
+    "WHERE a.entity_type = 'attachment' AND a.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* custom_emoji_used: reaction -> custom_emoji (skin tone left out) */
+    SLACK_RELATION_INSERT
+    "SELECT x.id, e.id, 'custom_emoji_used' FROM entities x "
+    "JOIN entities e ON e.entity_type = 'custom_emoji' "
+    "AND e.slack_id = split_part(x.raw_data->>'name', '::', 1) "
+    "WHERE x.entity_type = 'reaction' "
+    "AND (x.job_id = $1::uuid OR e.job_id = $1::uuid) "
+    "ON CONFLICT DO NOTHING",
+};
+/* clang-format on */
+
+int
+slack_relations(PGconn *conn, const char *job_id)
+{
+    const char *params[1] = { job_id };
+    size_t      i;
+
+    for (i = 0; i < sizeof(slack_relation_sql) / sizeof(slack_relation_sql[0]);
+         i++) {
+        if (db_run(conn, slack_relation_sql[i], 1, params) < 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}

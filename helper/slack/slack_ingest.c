@@ -1,0 +1,773 @@
+/*
+ * The members are read in an order of our own, not the zip's: users, the
+ * four conversation files, emoji.json, then the day files by name; a day
+ * file's folder names its channel. Every batch is one transaction holding
+ * its rows and the job's progress (member, element, counts, errors), so a
+ * killed ferryd resumes at the element after the last committed batch.
+ * Relations are derived at the end, so a reply read before its root gets
+ * its thread_reply all the same.
+ */
+#include "slack_ingest.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "ferry_json.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "slack_entities.h"
+#include "slack_json.h"
+#include "slack_zip.h"
+
+#define SLACK_ERRORS_MAX 100
+
+typedef enum {
+    SLACK_M_USERS,
+    SLACK_M_CHANNELS,
+    SLACK_M_EMOJI,
+    SLACK_M_DAY
+} slack_member_role_t;
+
+typedef struct {
+    long                index; /* in the zip */
+    slack_member_role_t role;
+    const char         *kind; /* a conversation file's kind */
+    const char         *name;
+} slack_member_t;
+
+typedef struct {
+    char *key;   /* a folder name, or a file id */
+    char *value; /* its channel id, or its zip member */
+} slack_pair_t;
+
+typedef struct {
+    job_t       *job;
+    slack_zip_t  zip;
+    slack_rows_t rows;
+    slack_json_t json;
+
+    slack_member_t *plan;
+    long            nplan;
+    long            member;  /* the plan's member being read */
+    long            element; /* its elements read so far */
+    long            skip;    /* elements already committed (resume) */
+
+    slack_pair_t *folders; /* folder -> channel id, sorted */
+    long          nfolders;
+    slack_pair_t *files; /* file id -> zip member, sorted */
+    long          nfiles;
+    long          files_cap;
+
+    const char *channel_id; /* of the day file being read */
+    long        counts[SLACK_NTYPES];
+    cJSON      *errors;
+    long        error_count;
+    int         stop; /* SLACK_GO_ON or why the reading stopped */
+} slack_ingest_t;
+
+enum { SLACK_GO_ON = 0, SLACK_STOP, SLACK_FAIL };
+
+static int
+slack_pair_cmp(const void *a, const void *b)
+{
+    return strcmp(
+        ((const slack_pair_t *) a)->key, ((const slack_pair_t *) b)->key);
+}
+
+static const char *
+slack_pair_find(slack_pair_t *pairs, long n, const char *key)
+{
+    slack_pair_t want = { (char *) key, NULL }, *p;
+
+    p = bsearch(&want, pairs, (size_t) n, sizeof(*pairs), slack_pair_cmp);
+
+    return p ? p->value : NULL;
+}
+
+static void
+slack_pairs_free(slack_pair_t *pairs, long n)
+{
+    long i;
+
+    for (i = 0; i < n; i++) {
+        free(pairs[i].key);
+        free(pairs[i].value);
+    }
+    free(pairs);
+}
+
+static const char *
+slack_file_member(void *data, const char *file_id)
+{
+    slack_ingest_t *in = data;
+
+    return slack_pair_find(in->files, in->nfiles, file_id);
+}
+
+/* An error of one member (or element) of the zip: listed on the job, the
+ * rest goes on. The same error twice (a resumed job) is listed once. */
+static void slack_error(slack_ingest_t *in, const char *file, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+static void
+slack_error(slack_ingest_t *in, const char *file, const char *fmt, ...)
+{
+    char         msg[512];
+    va_list      ap;
+    const cJSON *e;
+    cJSON       *o;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    cJSON_ArrayForEach(e, in->errors)
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "file")->valuestring, file) == 0
+            && strcmp(cJSON_GetObjectItem(e, "error")->valuestring, msg) == 0)
+        {
+            return;
+        }
+    }
+
+    in->error_count++;
+    log_warn(
+        in->job->worker, "slack upload %s: %s: %s", in->job->id, file, msg);
+
+    if (cJSON_GetArraySize(in->errors) < SLACK_ERRORS_MAX) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON_AddStringToObject(o, "error", msg);
+        cJSON_AddItemToArray(in->errors, o);
+    }
+}
+
+static char *
+slack_progress_json(slack_ingest_t *in)
+{
+    cJSON *p, *c;
+    char  *s;
+    int    i;
+
+    p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "member", (double) in->member);
+    cJSON_AddNumberToObject(p, "element", (double) in->element);
+    c = cJSON_AddObjectToObject(p, "counts");
+    for (i = 0; i < SLACK_NTYPES; i++) {
+        cJSON_AddNumberToObject(
+            c, slack_type_names[i], (double) (in->counts[i]));
+    }
+    cJSON_AddItemToObject(p, "errors", cJSON_Duplicate(in->errors, 1));
+    cJSON_AddNumberToObject(p, "error_count", (double) in->error_count);
+
+    s = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+
+    return s;
+}
+
+/* One batch, one transaction: its rows and the job's progress. */
+static int
+slack_commit(slack_ingest_t *in)
+{
+    PGconn *conn = in->job->conn;
+    long    saved[SLACK_NTYPES];
+    char   *progress;
+    int     i, rc;
+
+    memcpy(saved, in->counts, sizeof(saved));
+    for (i = 0; i < SLACK_NTYPES; i++) {
+        in->counts[i] += in->rows.counts[i];
+    }
+
+    progress = slack_progress_json(in);
+
+    if (progress == NULL || db_exec(conn, "BEGIN") != 0
+        || slack_rows_flush(conn, &in->rows, in->job->id) != 0)
+    {
+        rc = -1;
+    } else {
+        rc = job_progress(in->job, progress);
+    }
+
+    free(progress);
+
+    if (rc == 1 && db_exec(conn, "COMMIT") == 0) {
+        memset(in->rows.counts, 0, sizeof(in->rows.counts));
+        return *in->job->stop ? SLACK_STOP : SLACK_GO_ON;
+    }
+
+    memcpy(in->counts, saved, sizeof(saved));
+
+    if (rc == 0) {
+        /* cancelled, or taken over: not ours any more */
+        (void) db_exec(conn, "ROLLBACK");
+        return SLACK_STOP;
+    }
+
+    log_error(in->job->worker, "slack upload %s: writing a batch: %s",
+        in->job->id, PQerrorMessage(conn));
+    (void) db_exec(conn, "ROLLBACK");
+
+    return SLACK_FAIL;
+}
+
+/* One element of a users, conversations or day file. */
+static int
+slack_on_element(void *data, const char *s, size_t n)
+{
+    slack_ingest_t       *in = data;
+    const slack_member_t *m = &in->plan[in->member];
+    char                  path[FERRY_JSON_PATH_MAX];
+    const char           *why;
+    cJSON                *o;
+    int                   rc;
+
+    in->element++;
+
+    if (in->element <= in->skip) {
+        return 0;
+    }
+
+    /* jsonb takes neither \u0000 nor bytes that are not UTF-8 */
+    if (ferry_json_check_strings(s, n, path, sizeof(path), &why) != 0) {
+        slack_error(in, m->name, "element %ld: %s%s holds %s", in->element,
+            path[0] ? "at " : "", path, why);
+        return 0;
+    }
+
+    o = cJSON_ParseWithLength(s, n);
+    if (o == NULL) {
+        slack_error(in, m->name, "element %ld: not valid JSON", in->element);
+        return 0;
+    }
+
+    switch (m->role) {
+    case SLACK_M_USERS:
+        rc = slack_rows_user(&in->rows, o);
+        break;
+    case SLACK_M_CHANNELS:
+        rc = slack_rows_channel(&in->rows, o, m->kind);
+        break;
+    default:
+        rc = slack_rows_message(
+            &in->rows, o, in->channel_id, slack_file_member, in);
+    }
+
+    cJSON_Delete(o);
+
+    if (rc < 0) {
+        in->stop = SLACK_FAIL;
+        return 1;
+    }
+
+    if (in->rows.rows >= (size_t) in->job->ferry->cfg.batch_size) {
+        in->stop = slack_commit(in);
+        return in->stop != SLACK_GO_ON;
+    }
+
+    return 0;
+}
+
+static int
+slack_on_chunk(void *data, const char *p, size_t n)
+{
+    slack_ingest_t *in = data;
+
+    return slack_json_feed(&in->json, p, n);
+}
+
+/* emoji.json is one object (name -> URL or "alias:<name>"), small: read
+ * whole, within SLACK_MAX_ELEMENT_BYTES. */
+typedef struct {
+    char  *buf;
+    size_t len;
+    size_t max;
+} slack_whole_t;
+
+static int
+slack_on_whole(void *data, const char *p, size_t n)
+{
+    slack_whole_t *w = data;
+    char          *b;
+
+    if (w->len + n > w->max || (b = realloc(w->buf, w->len + n)) == NULL) {
+        return 1;
+    }
+
+    memcpy(b + w->len, p, n);
+    w->buf = b;
+    w->len += n;
+
+    return 0;
+}
+
+static void
+slack_read_emoji(slack_ingest_t *in, const slack_member_t *m)
+{
+    slack_whole_t w = { NULL, 0,
+        (size_t) in->job->ferry->cfg.slack_max_element_bytes };
+    char          err[512], path[FERRY_JSON_PATH_MAX];
+    const char   *why;
+    cJSON        *o, *e;
+    int           rc;
+
+    rc = slack_zip_read(
+        &in->zip, m->index, slack_on_whole, &w, err, sizeof(err));
+
+    if (rc != 0) {
+        slack_error(in, m->name, "%s",
+            rc > 0 ? "larger than SLACK_MAX_ELEMENT_BYTES" : err);
+
+    } else if (ferry_json_check_strings(w.buf, w.len, path, sizeof(path), &why)
+        != 0)
+    {
+        slack_error(in, m->name, "%s holds %s", path, why);
+
+    } else if ((o = cJSON_ParseWithLength(w.buf, w.len)) == NULL
+        || !cJSON_IsObject(o))
+    {
+        slack_error(in, m->name, "not a JSON object");
+        cJSON_Delete(o);
+
+    } else {
+        cJSON_ArrayForEach(e, o)
+        {
+            if (cJSON_IsString(e) && e->string[0]
+                && slack_rows_emoji(&in->rows, e->string, e->valuestring) != 0)
+            {
+                in->stop = SLACK_FAIL;
+                break;
+            }
+        }
+        cJSON_Delete(o);
+    }
+
+    free(w.buf);
+}
+
+/* folder -> channel id, from every channel known (this upload's and
+ * earlier ones'): a DM's folder is its id, the others' their name. */
+static int
+slack_load_folders(slack_ingest_t *in)
+{
+    PGresult   *res;
+    const char *folder;
+    int         i, n;
+
+    res = db_query(in->job->conn,
+        "SELECT slack_id, CASE WHEN raw_data->>'channel_kind' = 'dm' "
+        "THEN slack_id ELSE coalesce(raw_data->>'name', slack_id) END "
+        "FROM entities WHERE entity_type = 'channel'",
+        0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+
+    n = PQntuples(res);
+    in->folders = calloc((size_t) n + 1, sizeof(slack_pair_t));
+    if (in->folders == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        folder = PQgetvalue(res, i, 1);
+        in->folders[in->nfolders].key = strdup(folder);
+        in->folders[in->nfolders].value = strdup(PQgetvalue(res, i, 0));
+        in->nfolders++;
+    }
+
+    PQclear(res);
+
+    qsort(in->folders, (size_t) in->nfolders, sizeof(slack_pair_t),
+        slack_pair_cmp);
+
+    return 0;
+}
+
+static void
+slack_read_array(slack_ingest_t *in, const slack_member_t *m)
+{
+    char err[512];
+    int  rc;
+
+    slack_json_init(&in->json,
+        (size_t) in->job->ferry->cfg.slack_max_element_bytes, slack_on_element,
+        in);
+
+    rc = slack_zip_read(
+        &in->zip, m->index, slack_on_chunk, in, err, sizeof(err));
+
+    if (in->stop == SLACK_GO_ON) {
+        if (rc < 0) {
+            slack_error(in, m->name, "%s", err);
+        } else if (rc != 0 || slack_json_finish(&in->json) != 0) {
+            slack_error(in, m->name, "%s", in->json.err);
+        }
+    }
+
+    slack_json_free(&in->json);
+}
+
+static const char *
+slack_kind(const char *name)
+{
+    static const char *const files[][2] = { { "channels.json", "public" },
+        { "groups.json", "private" }, { "dms.json", "dm" },
+        { "mpims.json", "mpim" } };
+    size_t                   i;
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (strcmp(name, files[i][0]) == 0) {
+            return files[i][1];
+        }
+    }
+
+    return NULL;
+}
+
+static int
+slack_plan_cmp(const void *a, const void *b)
+{
+    const slack_member_t *x = a, *y = b;
+    static const char    *kinds = "public private dm mpim";
+
+    if (x->role != y->role) {
+        return (int) x->role - (int) y->role;
+    }
+
+    if (x->role == SLACK_M_CHANNELS) {
+        return (int) (strstr(kinds, x->kind) - strstr(kinds, y->kind));
+    }
+
+    return strcmp(x->name, y->name);
+}
+
+/* __uploads/<file id>/<name>: the file's bytes, for the export */
+static int
+slack_plan_upload(slack_ingest_t *in, const char *name)
+{
+    const char   *id = name + sizeof("__uploads/") - 1, *slash;
+    slack_pair_t *p;
+
+    slash = strchr(id, '/');
+    if (slash == NULL || slash == id || slash[1] == '\0') {
+        return 0;
+    }
+
+    if (in->nfiles == in->files_cap) {
+        in->files_cap = in->files_cap ? in->files_cap * 2 : 64;
+        p = realloc(in->files, (size_t) in->files_cap * sizeof(*p));
+        if (p == NULL) {
+            return -1;
+        }
+        in->files = p;
+    }
+
+    in->files[in->nfiles].key = strndup(id, (size_t) (slash - id));
+    in->files[in->nfiles].value = strdup(name);
+    in->nfiles++;
+
+    return 0;
+}
+
+/* Which members are read, in which order; the others are skipped. */
+static int
+slack_plan(slack_ingest_t *in)
+{
+    long        i, n = slack_zip_count(&in->zip);
+    const char *name, *slash, *kind;
+    size_t      len;
+
+    in->plan = calloc((size_t) n + 1, sizeof(slack_member_t));
+    if (in->plan == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        name = slack_zip_name(&in->zip, i);
+        if (name == NULL) {
+            const char *raw = zip_get_name(in->zip.zip, (zip_uint64_t) i, 0);
+
+            slack_error(in, raw ? raw : "?",
+                "refused: not a safe relative member name");
+            continue;
+        }
+
+        len = strlen(name);
+        slash = strchr(name, '/');
+        kind = slack_kind(name);
+
+        slack_member_t *m = &in->plan[in->nplan];
+        m->index = i;
+        m->name = name;
+
+        if (strcmp(name, "users.json") == 0) {
+            m->role = SLACK_M_USERS;
+        } else if (kind) {
+            m->role = SLACK_M_CHANNELS;
+            m->kind = kind;
+        } else if (strcmp(name, "emoji.json") == 0) {
+            m->role = SLACK_M_EMOJI;
+        } else if (strncmp(name, "__uploads/", 10) == 0) {
+            if (slack_plan_upload(in, name) != 0) {
+                return -1;
+            }
+            continue;
+        } else if (slash && slash != name && strchr(slash + 1, '/') == NULL
+            && len > 5 && strcmp(name + len - 5, ".json") == 0)
+        {
+            m->role = SLACK_M_DAY;
+        } else {
+            log_debug(in->job->worker, "slack upload %s: %s skipped",
+                in->job->id, name);
+            continue;
+        }
+
+        in->nplan++;
+    }
+
+    qsort(in->plan, (size_t) in->nplan, sizeof(slack_member_t), slack_plan_cmp);
+    qsort(in->files, (size_t) in->nfiles, sizeof(slack_pair_t), slack_pair_cmp);
+
+    return 0;
+}
+
+/* Reads one member of the plan; commits its last rows and moves on. */
+static void
+slack_read_member(slack_ingest_t *in)
+{
+    const slack_member_t *m = &in->plan[in->member];
+    char                  folder[1024];
+    size_t                flen;
+
+    switch (m->role) {
+
+    case SLACK_M_EMOJI:
+        slack_read_emoji(in, m);
+        break;
+
+    case SLACK_M_DAY:
+        if (in->folders == NULL && slack_load_folders(in) != 0) {
+            in->stop = SLACK_FAIL;
+            return;
+        }
+
+        flen = (size_t) (strchr(m->name, '/') - m->name);
+        snprintf(folder, sizeof(folder), "%.*s", (int) flen, m->name);
+        in->channel_id = slack_pair_find(in->folders, in->nfolders, folder);
+
+        if (in->channel_id == NULL) {
+            slack_error(
+                in, m->name, "no channel named %s in the export", folder);
+            break;
+        }
+
+        slack_read_array(in, m);
+        break;
+
+    default:
+        slack_read_array(in, m);
+    }
+
+    if (in->stop != SLACK_GO_ON) {
+        return;
+    }
+
+    /* the member is done: its rows and the next member's start commit */
+    in->member++;
+    in->element = 0;
+    in->skip = 0;
+    in->stop = slack_commit(in);
+}
+
+static long
+slack_num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
+}
+
+/* Where an earlier run of this job stopped. */
+static void
+slack_resume(slack_ingest_t *in, const char *progress)
+{
+    cJSON *p, *c;
+    int    i;
+
+    p = cJSON_Parse(progress);
+
+    in->member = slack_num(p, "member");
+    in->skip = slack_num(p, "element");
+    in->error_count = slack_num(p, "error_count");
+
+    c = cJSON_GetObjectItemCaseSensitive(p, "counts");
+    for (i = 0; i < SLACK_NTYPES; i++) {
+        in->counts[i] = slack_num(c, slack_type_names[i]);
+    }
+
+    c = cJSON_GetObjectItemCaseSensitive(p, "errors");
+    if (cJSON_IsArray(c)) {
+        cJSON_Delete(in->errors);
+        in->errors = cJSON_Duplicate(c, 1);
+    }
+
+    cJSON_Delete(p);
+}
+
+static void
+slack_finish(slack_ingest_t *in, const char *status, const char *error,
+    const char *zip_path)
+{
+    job_t *job = in->job;
+    char  *progress;
+    int    rc;
+
+    progress = slack_progress_json(in);
+    rc = job_finish(job, status, progress, error);
+    free(progress);
+
+    if (rc != 1) {
+        return;
+    }
+
+    /* a done upload keeps its zip: attachments' bytes are read from it at
+     * export time; a failed one has no use for it */
+    if (strcmp(status, "done") != 0 && zip_path && unlink(zip_path) != 0
+        && errno != ENOENT)
+    {
+        log_warn(job->worker, "slack upload %s: cannot remove %s: %s", job->id,
+            zip_path, strerror(errno));
+    }
+
+    log_info(job->worker,
+        "slack upload %s %s: %ld users, %ld channels, %ld messages, "
+        "%ld reactions, %ld attachments, %ld custom emoji, %ld error(s)%s%s",
+        job->id, status, in->counts[SLACK_USER], in->counts[SLACK_CHANNEL],
+        in->counts[SLACK_MESSAGE], in->counts[SLACK_REACTION],
+        in->counts[SLACK_ATTACHMENT], in->counts[SLACK_CUSTOM_EMOJI],
+        in->error_count, error ? ": " : "", error ? error : "");
+}
+
+void
+slack_ingest_cancel(ferryd_t *ferry, const char *id, const char *params)
+{
+    cJSON *p, *path;
+
+    (void) ferry;
+
+    p = cJSON_Parse(params);
+    path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
+
+    if (cJSON_IsString(path) && unlink(path->valuestring) != 0
+        && errno != ENOENT) {
+        log_warn("slack", "upload %s: cannot remove %s: %s", id,
+            path->valuestring, strerror(errno));
+    }
+
+    cJSON_Delete(p);
+}
+
+void
+slack_ingest_run(job_t *job)
+{
+    slack_ingest_t in;
+    cJSON         *params, *path;
+    char           err[512];
+    const char    *zip_path = NULL;
+
+    memset(&in, 0, sizeof(in));
+    in.job = job;
+    in.errors = cJSON_CreateArray();
+
+    params = cJSON_Parse(job->params);
+    path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(params, "file"), "path");
+
+    if (!cJSON_IsString(path)) {
+        slack_finish(&in, "failed", "the job has no file", NULL);
+        goto done;
+    }
+
+    zip_path = path->valuestring;
+    slack_resume(&in, job->progress);
+
+    if (in.member || in.skip) {
+        log_info(job->worker,
+            "slack upload %s: resuming at member %ld, "
+            "element %ld",
+            job->id, in.member, in.skip);
+    }
+
+    if (slack_zip_open(&in.zip, zip_path,
+            (uint64_t) job->ferry->cfg.slack_zip_max_bytes,
+            (uint64_t) job->ferry->cfg.slack_zip_max_ratio, err, sizeof(err))
+        != 0)
+    {
+        slack_finish(&in, "failed", err, zip_path);
+        goto done;
+    }
+
+    if (slack_plan(&in) != 0) {
+        slack_finish(&in, "failed", "out of memory", zip_path);
+        goto done;
+    }
+
+    while (in.member < in.nplan && in.stop == SLACK_GO_ON) {
+        slack_read_member(&in);
+
+        if (in.zip.total > in.zip.max_total) {
+            slack_finish(&in, "failed",
+                "the archive inflates to more than SLACK_ZIP_MAX_BYTES",
+                zip_path);
+            goto done;
+        }
+    }
+
+    if (in.stop == SLACK_GO_ON && slack_relations(job->conn, job->id) != 0) {
+        log_error(job->worker, "slack upload %s: relations: %s", job->id,
+            PQerrorMessage(job->conn));
+        in.stop = SLACK_FAIL;
+    }
+
+    switch (in.stop) {
+    case SLACK_GO_ON:
+        slack_finish(&in, "done", NULL, zip_path);
+        break;
+
+    case SLACK_STOP:
+        if (job_is_cancelled(job) == 1) {
+            log_info(job->worker, "slack upload %s cancelled", job->id);
+            unlink(zip_path);
+        } else if (*job->stop) {
+            job_hand_back(job);
+            log_info(job->worker, "slack upload %s: handed back", job->id);
+        }
+        break;
+
+    default:
+        /* a database failure: the job is taken up again */
+        log_warn(job->worker,
+            "slack upload %s: stopped at member %ld, to be "
+            "resumed",
+            job->id, in.member);
+    }
+
+done:
+
+    slack_zip_close(&in.zip);
+    slack_rows_free(&in.rows);
+    slack_pairs_free(in.folders, in.nfolders);
+    slack_pairs_free(in.files, in.nfiles);
+    free(in.plan);
+    cJSON_Delete(in.errors);
+    cJSON_Delete(params);
+}

@@ -1,0 +1,16 @@
+/*
+ * The slack_ingest job: a Slack workspace export zip read member by member
+ * into entities and entity_relations, resumable at the element where the
+ * last committed batch ended.
+ */
+#ifndef FERRY_SLACK_INGEST_H
+#define FERRY_SLACK_INGEST_H
+
+#include "core/jobs.h"
+
+void slack_ingest_run(job_t *job);
+
+/* The job ended without its runner: its zip goes. */
+void slack_ingest_cancel(ferryd_t *ferry, const char *id, const char *params);
+
+#endif

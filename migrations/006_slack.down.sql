@@ -1,0 +1,3 @@
+DROP TABLE slack_events;
+DROP TABLE entity_relations;
+DROP TABLE entities;

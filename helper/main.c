@@ -21,6 +21,7 @@
 #include "core/schedule.h"
 #include "core/server.h"
 #include "http/http_client.h"
+#include "slack/slack_events.h"
 
 #define EXIT_CONFIG 2
 
@@ -92,6 +93,8 @@ serve(ferryd_t *ferry)
         }
     }
     schedule_add(sched, "idempotency purge", IDEM_PURGE_SECONDS, idem_purge);
+    schedule_add(sched, "slack event id purge", SLACK_EVENTS_PURGE_SECONDS,
+        slack_events_purge);
     if (schedule_start(sched) != 0) {
         log_error("server", "cannot start the scheduler thread");
     }

@@ -7,6 +7,7 @@
 #include "core/health.h"
 #include "import/import_api.h"
 #include "slack/slack_api.h"
+#include "slack/slack_events.h"
 
 const route_t ferryd_routes[] = {
     { "GET", "/ping", health_ping, 1 },
@@ -26,6 +27,7 @@ const route_t ferryd_routes[] = {
     { "POST", "/slack/upload", slack_upload_create, 0 },
     { "GET", "/slack/uploads", slack_upload_list, 0 },
     { "GET", "/slack/uploads/{id}", slack_upload_show, 0 },
+    { "POST", "/slack/events", slack_events_receive, 0 },
 };
 
 const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

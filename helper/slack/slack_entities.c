@@ -172,7 +172,7 @@ slack_rows_placeholder(slack_rows_t *r, cJSON *msg)
 }
 
 static int
-slack_rows_reactions(
+slack_rows_reactions_at(
     slack_rows_t *r, cJSON *msg, const char *channel_id, const char *ts)
 {
     const cJSON *reaction, *user;
@@ -217,6 +217,22 @@ slack_rows_reactions(
     }
 
     return 0;
+}
+
+int
+slack_rows_reactions(slack_rows_t *r, cJSON *msg, const char *channel_id)
+{
+    const char *ts = slack_str(msg, "ts");
+
+    return ts ? slack_rows_reactions_at(r, msg, channel_id, ts) : 1;
+}
+
+int
+slack_rows_file_stub(slack_rows_t *r, cJSON *file)
+{
+    const char *id = slack_str(file, "id");
+
+    return id ? slack_rows_add(r, SLACK_ATTACHMENT, id, file, 1) : 1;
 }
 
 static int
@@ -281,7 +297,7 @@ slack_rows_message(slack_rows_t *r, cJSON *msg, const char *channel_id,
     rc = slack_rows_add(r, SLACK_MESSAGE, key, msg, 0);
 
     if (rc == 0) {
-        rc = slack_rows_reactions(r, msg, channel_id, ts);
+        rc = slack_rows_reactions_at(r, msg, channel_id, ts);
     }
 
     if (rc == 0) {

@@ -55,6 +55,12 @@ typedef const char *(*slack_file_member_pt)(void *data, const char *file_id);
 int slack_rows_message(slack_rows_t *r, cJSON *msg, const char *channel_id,
     slack_file_member_pt file_member, void *data);
 
+/* The reaction rows of a message's "reactions" (ts and channel). */
+int slack_rows_reactions(slack_rows_t *r, cJSON *msg, const char *channel_id);
+
+/* A file known by its id only (an event): a row is made when none has it. */
+int slack_rows_file_stub(slack_rows_t *r, cJSON *file);
+
 /* Upserts the staged rows for job_id and empties r (inside the caller's
  * transaction). 0, or -1 with the error in PQerrorMessage(conn). */
 int slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id);

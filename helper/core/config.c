@@ -67,6 +67,8 @@ static const setting_t settings[] = {
         0 },
     { "S3_REGION", SET_STR, OFF(s3_region), "us-east-1", 0, 0 },
     { "S3_SECRET_KEY", SET_STR, OFF(s3_secret_key), "", 0, 0 },
+    { "SLACK_API_URL", SET_STR, OFF(slack_api_url), "https://slack.com/api", 0,
+        0 },
     { "SLACK_EVENT_TTL", SET_INT, OFF(slack_event_ttl), "604800", 60,
         31536000 },
     { "SLACK_MAX_ELEMENT_BYTES", SET_LONG, OFF(slack_max_element_bytes),

@@ -37,6 +37,7 @@ typedef struct {
     char *s3_public_endpoint_url;
     char *s3_region;
     char *s3_secret_key;
+    char *slack_api_url;
     int   slack_event_ttl;
     long  slack_max_element_bytes;
     char *slack_token;

@@ -20,6 +20,7 @@
 #include "ferry_json.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "http/http_client.h"
 #include "slack_entities.h"
 #include "slack_json.h"
 #include "slack_zip.h"
@@ -307,6 +308,55 @@ slack_on_whole(void *data, const char *p, size_t n)
     return 0;
 }
 
+/* emoji.list of Slack's Web API, when the export has no emoji.json and
+ * SLACK_TOKEN is set: {"ok":true,"emoji":{name: URL or "alias:<name>"}} */
+static int
+slack_fetch_emoji(
+    slack_ingest_t *in, slack_whole_t *w, char *err, size_t errlen)
+{
+    ferryd_t   *ferry = in->job->ferry;
+    char        url[2048], auth[1024];
+    const char *headers[2] = { auth, NULL };
+    http_req_t  req;
+    http_resp_t resp;
+    cJSON      *o;
+    int         rc;
+
+    snprintf(url, sizeof(url), "%s/emoji.list", ferry->cfg.slack_api_url);
+    snprintf(
+        auth, sizeof(auth), "Authorization: Bearer %s", ferry->cfg.slack_token);
+
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.max_body = w->max;
+    req.tag = in->job->worker;
+
+    rc = http_client_request(ferry->http, &req, &resp, err, errlen);
+
+    if (rc == HTTP_CLIENT_OK) {
+        o = cJSON_Parse(resp.body ? resp.body : "");
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"))) {
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+
+            snprintf(err, errlen, "emoji.list: %s",
+                cJSON_IsString(e) ? e->valuestring : "not ok");
+            rc = -1;
+        } else {
+            w->buf = cJSON_PrintUnformatted(
+                cJSON_GetObjectItemCaseSensitive(o, "emoji"));
+            w->len = w->buf ? strlen(w->buf) : 0;
+            rc = w->buf ? 0 : -1;
+        }
+        cJSON_Delete(o);
+    }
+
+    http_client_resp_free(&resp);
+
+    return rc;
+}
+
 static void
 slack_read_emoji(slack_ingest_t *in, const slack_member_t *m)
 {
@@ -317,8 +367,12 @@ slack_read_emoji(slack_ingest_t *in, const slack_member_t *m)
     cJSON        *o, *e;
     int           rc;
 
-    rc = slack_zip_read(
-        &in->zip, m->index, slack_on_whole, &w, err, sizeof(err));
+    if (m->index < 0) {
+        rc = slack_fetch_emoji(in, &w, err, sizeof(err));
+    } else {
+        rc = slack_zip_read(
+            &in->zip, m->index, slack_on_whole, &w, err, sizeof(err));
+    }
 
     if (rc != 0) {
         slack_error(in, m->name, "%s",
@@ -485,7 +539,7 @@ slack_plan(slack_ingest_t *in)
     const char *name, *slash, *kind;
     size_t      len;
 
-    in->plan = calloc((size_t) n + 1, sizeof(slack_member_t));
+    in->plan = calloc((size_t) n + 2, sizeof(slack_member_t));
     if (in->plan == NULL) {
         return -1;
     }
@@ -531,6 +585,19 @@ slack_plan(slack_ingest_t *in)
         }
 
         in->nplan++;
+    }
+
+    /* no emoji.json: Slack's emoji.list, when there is a token to ask */
+    if (in->job->ferry->cfg.slack_token[0]) {
+        for (i = 0; i < in->nplan && in->plan[i].role != SLACK_M_EMOJI; i++) {
+            /* void */
+        }
+        if (i == in->nplan) {
+            in->plan[in->nplan].index = -1;
+            in->plan[in->nplan].role = SLACK_M_EMOJI;
+            in->plan[in->nplan].name = "emoji.list";
+            in->nplan++;
+        }
     }
 
     qsort(in->plan, (size_t) in->nplan, sizeof(slack_member_t), slack_plan_cmp);

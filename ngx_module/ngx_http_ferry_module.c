@@ -52,6 +52,15 @@ static ngx_conf_enum_t  ngx_http_ferry_idem_modes[] = {
 /* clang-format on */
 
 
+/* clang-format off */
+static ngx_conf_enum_t  ngx_http_ferry_webhook_kinds[] = {
+    { ngx_string("off"), NGX_HTTP_FERRY_WEBHOOK_OFF },
+    { ngx_string("slack"), NGX_HTTP_FERRY_WEBHOOK_SLACK },
+    { ngx_null_string, 0 }
+};
+/* clang-format on */
+
+
 /* hop-by-hop headers and the ones nginx sets itself */
 /* clang-format off */
 static ngx_str_t  ngx_http_ferry_hide_headers[] = {
@@ -210,6 +219,27 @@ static ngx_command_t  ngx_http_ferry_commands[] = {
       offsetof(ngx_http_ferry_loc_conf_t, jwt_audience),
       NULL },
 
+    { ngx_string("ferry_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, webhook),
+      &ngx_http_ferry_webhook_kinds },
+
+    { ngx_string("ferry_slack_signing_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ferry_slack_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ferry_webhook_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ferry_loc_conf_t, webhook_max_body),
+      NULL },
+
       ngx_null_command
 };
 /* clang-format on */
@@ -320,6 +350,8 @@ ngx_http_ferry_create_loc_conf(ngx_conf_t *cf)
     conf->jwt_leeway = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->health = NGX_CONF_UNSET;
+    conf->webhook = NGX_CONF_UNSET_UINT;
+    conf->webhook_max_body = NGX_CONF_UNSET_SIZE;
     conf->request_id_index = NGX_CONF_UNSET;
 
     return conf;
@@ -424,6 +456,39 @@ ngx_http_ferry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->health, prev->health, 0);
+
+    ngx_conf_merge_uint_value(
+        conf->webhook, prev->webhook, NGX_HTTP_FERRY_WEBHOOK_OFF);
+    ngx_conf_merge_str_value(conf->slack_secret, prev->slack_secret, "");
+
+    /* with the frame around it, the largest body still fits in ferryd's
+     * MAX_FRAME_BYTES (1 MiB by default) */
+    ngx_conf_merge_size_value(
+        conf->webhook_max_body, prev->webhook_max_body, 512 * 1024);
+
+    if (conf->webhook == NGX_HTTP_FERRY_WEBHOOK_SLACK) {
+
+        if (conf->slack_secret.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                "\"ferry_webhook slack\" needs "
+                "\"ferry_slack_signing_secret_file\"");
+            return NGX_CONF_ERROR;
+        }
+
+        /* without ferry_pass nothing would check the signature */
+        if (conf->upstream.upstream == NULL) {
+            ngx_conf_log_error(
+                NGX_LOG_EMERG, cf, 0, "\"ferry_webhook\" needs \"ferry_pass\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->upload || conf->health) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                "\"ferry_webhook\" cannot share a location with "
+                "\"ferry_upload\" or \"ferry_health\"");
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (conf->request_id_index == NGX_CONF_UNSET) {
         conf->request_id_index = prev->request_id_index;

@@ -10,7 +10,8 @@
  *
  *   module.c                          module, directives, configuration
  *   proto.c                           frames <-> upstream callbacks
- *   auth.c, upload.c, idempotency.c   the features, side by side
+ *   auth.c, upload.c, idempotency.c,  the features, side by side
+ *   webhook.c
  *   error.c                           JSON error answers
  *   module.h                          types, the request context
  *
@@ -45,6 +46,9 @@
 #define NGX_HTTP_FERRY_AUTH_OFF 0
 #define NGX_HTTP_FERRY_AUTH_JWT 1
 
+#define NGX_HTTP_FERRY_WEBHOOK_OFF   0
+#define NGX_HTTP_FERRY_WEBHOOK_SLACK 1
+
 
 typedef struct {
     ngx_http_upstream_conf_t upstream;
@@ -67,6 +71,10 @@ typedef struct {
 
     size_t     max_body;
     ngx_flag_t health;
+
+    ngx_uint_t webhook;
+    ngx_str_t  slack_secret;
+    size_t     webhook_max_body;
 
     ngx_int_t request_id_index;
 } ngx_http_ferry_loc_conf_t;
@@ -147,20 +155,39 @@ typedef struct {
 } ngx_http_ferry_idem_ctx_t;
 
 
+/* ferry_webhook slack: a request from Slack's Events API */
+
+typedef struct {
+    /* the headers Slack signs with, checked before the body is read */
+    ngx_str_t timestamp;
+    ngx_str_t signature;
+
+    /* a delivery Slack retries: its attempt number (0 on the first) and
+     * Slack's reason (empty on the first) */
+    ngx_uint_t retry_num;
+    ngx_str_t  retry_reason;
+
+    /* the challenge of a url_verification request, answered here */
+    ngx_str_t challenge;
+} ngx_http_ferry_webhook_ctx_t;
+
+
 /* the request context; each feature's own hangs off it when it is on */
 
 typedef struct {
     ngx_http_request_t *request;
 
-    ngx_http_ferry_auth_ctx_t   *auth;
-    ngx_http_ferry_upload_ctx_t *upload;
-    ngx_http_ferry_idem_ctx_t   *idem;
+    ngx_http_ferry_auth_ctx_t    *auth;
+    ngx_http_ferry_upload_ctx_t  *upload;
+    ngx_http_ferry_idem_ctx_t    *idem;
+    ngx_http_ferry_webhook_ctx_t *webhook;
 
     /* the decoded query string: name, value, name, value, ... */
     ngx_array_t *query;
     size_t       query_len;
 
-    /* the validated JSON request body, inlined into the frame */
+    /* the validated JSON request body, inlined into the frame (with
+     * ferry_webhook, the raw body the signature was computed over) */
     ngx_str_t body;
 
     /* ferryd's status in its response head */
@@ -223,6 +250,18 @@ void ngx_http_ferry_idem_capture(
 void ngx_http_ferry_idem_complete(
     ngx_http_request_t *r, ngx_http_ferry_idem_ctx_t *idem, ngx_uint_t status);
 char *ngx_http_ferry_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+/* ngx_http_ferry_webhook.c */
+
+ngx_int_t ngx_http_ferry_webhook_start(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_webhook_check(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+ngx_int_t ngx_http_ferry_webhook_answer(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+char *ngx_http_ferry_slack_secret_file(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 /* ngx_http_ferry_error.c */

@@ -21,6 +21,8 @@ static void ngx_http_ferry_upstream_init(
 static void      ngx_http_ferry_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_read_body(
     ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
+static ngx_int_t ngx_http_ferry_gather_body(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, size_t max, const char *directive);
 static ngx_int_t ngx_http_ferry_parse_uri(
     ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
 static ngx_int_t ngx_http_ferry_query(
@@ -36,6 +38,9 @@ static u_char *ngx_http_ferry_frame_file(
 static size_t  ngx_http_ferry_frame_idem_len(ngx_http_ferry_idem_ctx_t *idem);
 static u_char *ngx_http_ferry_frame_idem(
     u_char *p, ngx_http_ferry_idem_ctx_t *idem, time_t ttl);
+static size_t  ngx_http_ferry_frame_slack_len(ngx_http_ferry_webhook_ctx_t *wh);
+static u_char *ngx_http_ferry_frame_slack(
+    u_char *p, ngx_http_ferry_webhook_ctx_t *wh);
 
 static ngx_int_t ngx_http_ferry_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_process_header(ngx_http_request_t *r);
@@ -88,6 +93,15 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* a request that is not Slack's is refused before anything else */
+    if (flcf->webhook) {
+        rc = ngx_http_ferry_webhook_start(r, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     /* keys and uploads concern the methods that change things and carry a
      * body; GET /imports in the same location just lists */
     writes = r->method & (NGX_HTTP_POST | NGX_HTTP_PUT | NGX_HTTP_PATCH);
@@ -107,7 +121,9 @@ ngx_http_ferry_handler(ngx_http_request_t *r)
             return rc;
         }
 
-    } else if (r->headers_in.content_length_n > (off_t) flcf->max_body) {
+    } else if (!flcf->webhook
+        && r->headers_in.content_length_n > (off_t) flcf->max_body)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
             "ferry: request body of %O bytes is over "
             "ferry_max_body %uz",
@@ -167,14 +183,27 @@ ngx_http_ferry_upstream_init(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 static void
 ngx_http_ferry_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t             rc;
-    ngx_str_t            *file;
-    ngx_http_ferry_ctx_t *ctx;
+    ngx_int_t                  rc;
+    ngx_str_t                 *file;
+    ngx_http_ferry_ctx_t      *ctx;
+    ngx_http_ferry_loc_conf_t *flcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ferry_module);
 
     if (ctx->upload) {
         rc = ngx_http_ferry_upload_finish(r, ctx);
+
+    } else if (ctx->webhook) {
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+        /* the signature is over the raw bytes: they are checked as they
+         * are, and go to ferryd as they are */
+        rc = ngx_http_ferry_gather_body(
+            r, ctx, flcf->webhook_max_body, "ferry_webhook_max_body");
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ferry_webhook_check(r, ctx);
+        }
 
     } else {
         rc = ngx_http_ferry_read_body(r, ctx);
@@ -182,6 +211,11 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->webhook && ctx->webhook->challenge.len) {
+        ngx_http_finalize_request(r, ngx_http_ferry_webhook_answer(r, ctx));
         return;
     }
 
@@ -205,28 +239,74 @@ ngx_http_ferry_body_handler(ngx_http_request_t *r)
 
 
 /*
- * Gathers the request body (memory buffers, or nginx's temporary file when
- * it outgrew client_body_buffer_size; either way at most ferry_max_body
- * bytes) and checks that it is one JSON value.
+ * The request body (at most ferry_max_body bytes), which must be one JSON
+ * value.
  */
 
 static ngx_int_t
 ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    off_t                      size;
-    u_char                    *p;
+    u_char                    *last;
     cJSON                     *json;
-    ssize_t                    n;
-    ngx_buf_t                 *b;
+    ngx_int_t                  rc;
     const char                *end;
-    ngx_chain_t               *cl;
     ngx_http_ferry_loc_conf_t *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    rc = ngx_http_ferry_gather_body(r, ctx, flcf->max_body, "ferry_max_body");
+
+    if (rc != NGX_OK || ctx->body.len == 0) {
+        return rc;
+    }
+
+    last = ctx->body.data + ctx->body.len;
+
+    json = cJSON_ParseWithLengthOpts(
+        (const char *) ctx->body.data, ctx->body.len, &end, 0);
+    if (json != NULL) {
+        cJSON_Delete(json);
+
+        while (end < (const char *) last
+            && (*end == ' ' || *end == '\t' || *end == CR || *end == LF))
+        {
+            end++;
+        }
+
+        if (end == (const char *) last) {
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        "ferry: request body is not valid JSON");
+
+    ctx->error = "request body is not valid JSON";
+
+    /* 422, as the FastAPI services Ferry replaces answered */
+    return NGX_HTTP_UNPROCESSABLE_ENTITY;
+}
+
+
+/*
+ * Gathers the request body into ctx->body, byte for byte: memory buffers,
+ * or nginx's temporary file when it outgrew client_body_buffer_size; either
+ * way at most max bytes, else 413.
+ */
+
+static ngx_int_t
+ngx_http_ferry_gather_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
+    size_t max, const char *directive)
+{
+    off_t        size;
+    u_char      *p;
+    ssize_t      n;
+    ngx_buf_t   *b;
+    ngx_chain_t *cl;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
     }
-
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
     size = 0;
 
@@ -238,11 +318,10 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (size > (off_t) flcf->max_body) {
+    if (size > (off_t) max) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-            "ferry: request body of %O bytes is over "
-            "ferry_max_body %uz",
-            size, flcf->max_body);
+            "ferry: request body of %O bytes is over %s %uz", size, directive,
+            max);
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
@@ -273,29 +352,7 @@ ngx_http_ferry_read_body(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     ctx->body.len = p - ctx->body.data;
 
-    json = cJSON_ParseWithLengthOpts(
-        (const char *) ctx->body.data, ctx->body.len, &end, 0);
-    if (json != NULL) {
-        cJSON_Delete(json);
-
-        while (end < (const char *) p
-            && (*end == ' ' || *end == '\t' || *end == CR || *end == LF))
-        {
-            end++;
-        }
-
-        if (end == (const char *) p) {
-            return NGX_OK;
-        }
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-        "ferry: request body is not valid JSON");
-
-    ctx->error = "request body is not valid JSON";
-
-    /* 422, as the FastAPI services Ferry replaces answered */
-    return NGX_HTTP_UNPROCESSABLE_ENTITY;
+    return NGX_OK;
 }
 
 
@@ -417,8 +474,9 @@ ngx_http_ferry_query(ngx_http_request_t *r, ngx_array_t *q, size_t *len)
 /*
  * The request frame:
  * {"v":1,"rid":"..","method":"..","path":"..","query":{..},"user":null,
- *  "file":{..},"idem":{..},"body":<the JSON body or null>}, "file" with
- * ferry_upload and "idem" with an Idempotency-Key only.
+ *  "file":{..},"idem":{..},"slack":{..},"body":<the JSON body or null>},
+ * "file" with ferry_upload, "idem" with an Idempotency-Key and "slack"
+ * with ferry_webhook slack only.
  */
 
 static ngx_int_t
@@ -473,7 +531,8 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
         + ngx_escape_json(NULL, path.data, path.len) + qlen
         + (ctx->body.len ? ctx->body.len : sizeof("null") - 1)
         + (ctx->upload ? ngx_http_ferry_frame_file_len(ctx->upload) : 0)
-        + (ctx->idem ? ngx_http_ferry_frame_idem_len(ctx->idem) : 0);
+        + (ctx->idem ? ngx_http_ferry_frame_idem_len(ctx->idem) : 0)
+        + (ctx->webhook ? ngx_http_ferry_frame_slack_len(ctx->webhook) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -532,6 +591,10 @@ ngx_http_ferry_create_request(ngx_http_request_t *r)
 
     if (ctx->idem) {
         b->last = ngx_http_ferry_frame_idem(b->last, ctx->idem, flcf->idem_ttl);
+    }
+
+    if (ctx->webhook) {
+        b->last = ngx_http_ferry_frame_slack(b->last, ctx->webhook);
     }
 
     b->last = ngx_cpymem(b->last, ",\"body\":", sizeof(",\"body\":") - 1);
@@ -646,6 +709,31 @@ ngx_http_ferry_frame_idem(
     p = ngx_cpymem(p, "\",\"fp\":\"", sizeof("\",\"fp\":\"") - 1);
     p = ngx_cpymem(p, idem->fp_hex, sizeof(idem->fp_hex));
     p = ngx_sprintf(p, "\",\"ttl\":%T}", ttl);
+
+    return p;
+}
+
+
+/*
+ * ,"slack":{"retry_num":N,"retry_reason":".."|null}: a request whose Slack
+ * signature the module verified; retry_num 0 on a first delivery.
+ */
+
+static size_t
+ngx_http_ferry_frame_slack_len(ngx_http_ferry_webhook_ctx_t *wh)
+{
+    return sizeof(",\"slack\":{\"retry_num\":,\"retry_reason\":}") - 1
+        + NGX_INT_T_LEN + ngx_http_ferry_json_str_len(&wh->retry_reason);
+}
+
+
+static u_char *
+ngx_http_ferry_frame_slack(u_char *p, ngx_http_ferry_webhook_ctx_t *wh)
+{
+    p = ngx_sprintf(
+        p, ",\"slack\":{\"retry_num\":%ui,\"retry_reason\":", wh->retry_num);
+    p = ngx_http_ferry_json_str(p, &wh->retry_reason);
+    *p++ = '}';
 
     return p;
 }

@@ -20,8 +20,63 @@ const char *const slack_type_names[SLACK_NTYPES] = { "user", "custom_emoji",
 void
 slack_rows_free(slack_rows_t *r)
 {
+    size_t i;
+
+    for (i = 0; i < r->files_cap; i++) {
+        free(r->files[i]);
+    }
+    free(r->files);
     free(r->buf);
     memset(r, 0, sizeof(*r));
+}
+
+/* 1 when id was seen before, 0 when it is new (and now seen), -1. */
+static int
+slack_rows_seen(slack_rows_t *r, const char *id)
+{
+    size_t h = 5381, i, j, cap;
+    char **t, *k;
+
+    if (r->nfiles * 2 >= r->files_cap) {
+        cap = r->files_cap ? r->files_cap * 2 : 1024;
+        t = calloc(cap, sizeof(char *));
+        if (t == NULL) {
+            return -1;
+        }
+        for (i = 0; i < r->files_cap; i++) {
+            if ((k = r->files[i]) == NULL) {
+                continue;
+            }
+            for (h = 5381, j = 0; k[j]; j++) {
+                h = h * 33 + (unsigned char) k[j];
+            }
+            for (j = h % cap; t[j]; j = (j + 1) % cap) {
+                /* void */
+            }
+            t[j] = k;
+        }
+        free(r->files);
+        r->files = t;
+        r->files_cap = cap;
+    }
+
+    for (h = 5381, j = 0; id[j]; j++) {
+        h = h * 33 + (unsigned char) id[j];
+    }
+
+    for (i = h % r->files_cap; r->files[i]; i = (i + 1) % r->files_cap) {
+        if (strcmp(r->files[i], id) == 0) {
+            return 1;
+        }
+    }
+
+    r->files[i] = strdup(id);
+    if (r->files[i] == NULL) {
+        return -1;
+    }
+    r->nfiles++;
+
+    return 0;
 }
 
 /* One staged row: type, key, raw_data (JSON text), placeholder. */
@@ -241,7 +296,7 @@ slack_rows_files(slack_rows_t *r, cJSON *msg, const char *channel_id,
 {
     cJSON      *file, *raw;
     const char *id, *member;
-    int         rc;
+    int         rc, seen;
 
     cJSON_ArrayForEach(file, cJSON_GetObjectItemCaseSensitive(msg, "files"))
     {
@@ -262,7 +317,13 @@ slack_rows_files(slack_rows_t *r, cJSON *msg, const char *channel_id,
             cJSON_AddStringToObject(raw, "zip_member", member);
         }
 
-        rc = slack_rows_add(r, SLACK_ATTACHMENT, id, raw, 0);
+        seen = slack_rows_seen(r, id);
+        rc = seen < 0 ? -1 : slack_rows_add(r, SLACK_ATTACHMENT, id, raw, 0);
+
+        /* one attachment, however often the file was shared */
+        if (rc == 0 && seen) {
+            r->counts[SLACK_ATTACHMENT]--;
+        }
         cJSON_Delete(raw);
 
         if (rc != 0) {
@@ -462,6 +523,18 @@ static const char *const slack_relation_sql[] = {
     "JOIN entities m ON m.entity_type = 'message' "
     "AND m.slack_id = a.raw_data->>'message' "
     "WHERE a.entity_type = 'attachment' AND a.job_id = $1::uuid "
+    "ON CONFLICT DO NOTHING",
+
+    /* attached_to for every message that shares a file, not only the
+     * last one its row names */
+    SLACK_RELATION_INSERT
+    "SELECT a.id, m.id, 'attached_to' FROM entities m "
+    "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN "
+    "jsonb_typeof(m.raw_data->'files') = 'array' THEN m.raw_data->'files' "
+    "ELSE '[]' END) AS f(file) "
+    "JOIN entities a ON a.entity_type = 'attachment' "
+    "AND a.slack_id = f.file->>'id' "
+    "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
     "ON CONFLICT DO NOTHING",
 
     /* custom_emoji_used: reaction -> custom_emoji (skin tone left out) */

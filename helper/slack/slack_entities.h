@@ -30,6 +30,11 @@ typedef struct {
     size_t cap;
     size_t rows;
     long   counts[SLACK_NTYPES];
+
+    /* file ids seen: a file shared twice is one attachment */
+    char **files;
+    size_t files_cap;
+    size_t nfiles;
 } slack_rows_t;
 
 void slack_rows_free(slack_rows_t *r);

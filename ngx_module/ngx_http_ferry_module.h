@@ -62,6 +62,7 @@ typedef struct {
 
     ngx_flag_t upload;
     ngx_flag_t upload_sha256;
+    ngx_flag_t upload_zip;
     ngx_str_t  upload_field;
     ngx_str_t  spool_path;
 
@@ -122,6 +123,11 @@ typedef struct {
     unsigned in_field : 1;
     unsigned duplicate : 1; /* a second part of the field: refused */
     unsigned full : 1;      /* the spool's disk is full */
+    unsigned not_zip : 1;   /* type=zip, and the first bytes say otherwise */
+
+    /* type=zip: the file's first bytes, for the check */
+    u_char   magic[4];
+    size_t   magic_len;
     unsigned complete : 1;
     unsigned discarded : 1;
 } ngx_http_ferry_upload_ctx_t;

@@ -28,8 +28,10 @@ static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static const char *ngx_http_ferry_upload_field(ngx_http_request_t *r);
 static ngx_int_t   ngx_http_ferry_upload_failed(ngx_http_ferry_ctx_t *ctx);
-static int         ngx_http_ferry_upload_on_part(
-            void *data, const ferry_mp_part_t *part);
+static ngx_int_t   ngx_http_ferry_upload_magic(
+      ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
+static int ngx_http_ferry_upload_on_part(
+    void *data, const ferry_mp_part_t *part);
 static int ngx_http_ferry_upload_on_data(
     void *data, const unsigned char *p, size_t n);
 static int       ngx_http_ferry_upload_on_part_end(void *data);
@@ -323,10 +325,57 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/* Writing the upload failed: 507 when the spool is full, else 500. */
+/*
+ * type=zip: a local file header ("PK\3\4") or an empty archive's end of
+ * central directory ("PK\5\6") opens every zip; anything else is refused
+ * from its first bytes, before the rest is read.
+ */
+static ngx_int_t
+ngx_http_ferry_upload_magic(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
+{
+    ngx_http_ferry_loc_conf_t *flcf;
+    size_t                     k;
+
+    flcf = ngx_http_get_module_loc_conf(up->request, ngx_http_ferry_module);
+    if (!flcf->upload_zip) {
+        up->magic_len = sizeof(up->magic);
+        return NGX_OK;
+    }
+
+    k = ngx_min(n, sizeof(up->magic) - up->magic_len);
+    ngx_memcpy(up->magic + up->magic_len, p, k);
+    up->magic_len += k;
+
+    if (up->magic_len < sizeof(up->magic)) {
+        return NGX_OK;
+    }
+
+    if (ngx_memcmp(up->magic, "PK\3\4", 4) == 0
+        || ngx_memcmp(up->magic, "PK\5\6", 4) == 0)
+    {
+        return NGX_OK;
+    }
+
+    up->not_zip = 1;
+    ngx_log_error(NGX_LOG_INFO, up->request->connection->log, 0,
+        "ferry: the upload is not a zip archive");
+
+    return NGX_ERROR;
+}
+
+
+/* Writing the upload failed: 415 when it is no zip (type=zip), 507 when
+ * the spool is full, else 500. */
 static ngx_int_t
 ngx_http_ferry_upload_failed(ngx_http_ferry_ctx_t *ctx)
 {
+    if (ctx->upload->not_zip) {
+        ctx->error = "the upload is not a zip archive";
+        ctx->error_field = ngx_http_ferry_upload_field(ctx->request);
+        return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+
     if (ctx->upload->full) {
         ctx->error = "the upload spool is full (no space left on the "
                      "server's disk): try again later";
@@ -362,6 +411,12 @@ ngx_http_ferry_upload_write(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
 {
     size_t k;
+
+    if (up->magic_len < sizeof(up->magic)
+        && ngx_http_ferry_upload_magic(up, p, n) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
         return NGX_ERROR;
@@ -601,6 +656,15 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return ngx_http_ferry_upload_failed(ctx);
     }
 
+    /* a file shorter than any zip's first bytes */
+    if (up->magic_len < sizeof(up->magic)) {
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+        if (flcf->upload_zip) {
+            up->not_zip = 1;
+            return ngx_http_ferry_upload_failed(ctx);
+        }
+    }
+
     if (up->sha) {
         if (EVP_DigestFinal_ex(up->sha, md, &mdlen) != 1) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -684,6 +748,11 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "sha256=off") == 0) {
             flcf->upload_sha256 = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "type=zip") == 0) {
+            flcf->upload_zip = 1;
             continue;
         }
 

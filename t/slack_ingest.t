@@ -25,7 +25,7 @@ $t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
         location = /slack/upload {
             ferry_auth jwt;
             ferry_idempotency required;
-            ferry_upload field=file;
+            ferry_upload field=file type=zip;
             client_max_body_size 1g;
             ferry_pass ferryd;
         }
@@ -175,11 +175,28 @@ $j = finished(upload("$bad/utf8.zip")->{id});
 is($j->{status}, 'done', 'a message that is not UTF-8: the rest ingests');
 ok(grep({ $_->{error} =~ /not UTF-8/ } @{ $j->{errors} }), 'the message is listed') or diag explain $j->{errors};
 
+# not a zip: refused by nginx from its first bytes (415), before the rest
 open my $fh, '>', "$bad/not.zip" or die;
 print $fh "this is no zip\n" x 10;
 close $fh;
-$j = finished(upload("$bad/not.zip")->{id});
-is($j->{status}, 'failed', 'not a zip: failed');
+my $jobs = q1('SELECT count(*) FROM jobs');
+$r = upload("$bad/not.zip");
+like($r->{error} // '', qr/not a zip/, 'not a zip: refused by the module') or diag explain $r;
+is($r->{field}, 'file', 'naming file');
+my ($crc, $code) = $t->run_cmd(['sh', '-c', "head -c 30000000 /dev/zero | curl -s -o /dev/null "
+    . "-w '%{http_code}' -H 'Authorization: Bearer $token' -H 'Idempotency-Key: zero' "
+    . "--data-binary \@- http://127.0.0.1:" . $t->port . '/slack/upload']);
+is($code, '415', 'a 30 MB body of zeros: 415');
+is(q1('SELECT count(*) FROM jobs'), $jobs, 'no job');
+is(scalar(() = glob("$spool/upload-*")), 0, 'nothing left in the spool');
+
+# zip's first bytes and then nothing of a zip: ferryd fails the upload
+open $fh, '>', "$bad/fake.zip" or die;
+print $fh "PK\x03\x04" . ("junk" x 100);
+close $fh;
+$j = finished(upload("$bad/fake.zip")->{id});
+is($j->{status}, 'failed', 'a zip header and junk: failed');
+like($j->{error} // '', qr/not a readable zip/, 'saying why');
 
 # ---------------------------------------------------------------- crash and resume
 my $big = $t->dir . '/big.zip';

@@ -45,6 +45,10 @@ slack_json_keep(slack_json_t *j, const char *p, size_t n)
     char  *b;
     size_t cap;
 
+    if (n == 0) {
+        return 0;
+    }
+
     if (j->len + n > j->max_element) {
         return slack_json_fail(j, "an element is too large");
     }
@@ -171,6 +175,10 @@ slack_json_feed(slack_json_t *j, const char *p, size_t n)
                 j->depth++;
             } else if (c == '}' || c == ']') {
                 if (j->depth == 0) {
+                    if (c == '}') {
+                        return slack_json_fail(
+                            j, "an unbalanced } in the array");
+                    }
                     /* the array's own ']' after a scalar element */
                     break;
                 }

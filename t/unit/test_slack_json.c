@@ -93,7 +93,7 @@ test_slack_json_refuses_what_is_not_one_array(void **state)
 {
     /* (an element's own syntax, "[1 2]", is cJSON's to judge) */
     static const char *const bad[] = { "", "{}", "[1,2", "[1,,2]", "[,1]",
-        "[1,]", "[1] x", "[{\"a\":1]", "[\"open]" };
+        "[1,]", "[1] x", "[{\"a\":1]", "[\"open]", "[}", "[1,}]" };
     sink_t                   k;
     size_t                   i;
 

@@ -2,10 +2,9 @@
 # Writes the large synthetic Slack export the Slack import benchmark reads (1,000,000 messages
 # and 100,000 users by default; Ferry::SlackExport, streamed a day file at a time) and reports
 # how long it took, its size and the generator's peak memory. Without OUT.zip it writes into a
-# temp dir and deletes the file afterwards, which is what `./build.sh bench gen_slack_export`
-# does: it measures the generator itself.
+# temp dir and deletes the file afterwards: it measures the generator itself.
 #
-#   t/bench/gen_slack_export.pl [OUT.zip] [--messages N] [--users N] [--seed S] [--days D]
+#   t/tools/gen_slack_export.pl [OUT.zip] [--messages N] [--users N] [--seed S] [--days D]
 #       [--public N] [--private N] [--dms N] [--mpims N] [--file-bytes url|in_zip] [--level L]
 #       [--zip64] [--facts FILE.json]
 

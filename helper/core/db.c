@@ -28,6 +28,15 @@ struct db_pool_s {
     int             down;  /* the last attempt failed */
 };
 
+/* PostgreSQL's notices ("relation already exists, skipping") go to the log
+ * at DEBUG instead of libpq's stderr */
+static void
+db_notice(void *arg, const char *msg)
+{
+    (void) arg;
+    log_debug("db", "%.*s", (int) strcspn(msg, "\n"), msg);
+}
+
 PGconn *
 db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
 {
@@ -48,6 +57,8 @@ db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
         PQfinish(conn);
         return NULL;
     }
+
+    PQsetNoticeProcessor(conn, db_notice, NULL);
 
     return conn;
 }

@@ -434,8 +434,7 @@ slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
     }
 
     if (!ok || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
-        || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0
-        || db_exec(conn, "TRUNCATE slack_stage") != 0)
+        || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0)
     {
         return -1;
     }

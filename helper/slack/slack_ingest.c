@@ -621,9 +621,17 @@ slack_read_member(slack_ingest_t *in)
         break;
 
     case SLACK_M_DAY:
-        if (in->folders == NULL && slack_load_folders(in) != 0) {
-            in->stop = SLACK_FAIL;
-            return;
+        if (in->folders == NULL) {
+            /* the channels read so far must be in the table to be found */
+            in->stop = slack_commit(in);
+            if (in->stop != SLACK_GO_ON) {
+                return;
+            }
+
+            if (slack_load_folders(in) != 0) {
+                in->stop = SLACK_FAIL;
+                return;
+            }
         }
 
         flen = (size_t) (strchr(m->name, '/') - m->name);
@@ -647,11 +655,12 @@ slack_read_member(slack_ingest_t *in)
         return;
     }
 
-    /* the member is done: its rows and the next member's start commit */
+    /* the member is done; its rows commit with the next batch, whichever
+     * member that ends in (a commit per day file would cost more than the
+     * rows) */
     in->member++;
     in->element = 0;
     in->skip = 0;
-    in->stop = slack_commit(in);
 }
 
 static long
@@ -797,6 +806,11 @@ slack_ingest_run(job_t *job)
                 zip_path);
             goto done;
         }
+    }
+
+    /* the last rows, and the progress that says every member was read */
+    if (in.stop == SLACK_GO_ON) {
+        in.stop = slack_commit(&in);
     }
 
     if (in.stop == SLACK_GO_ON && slack_relations(job->conn, job->id) != 0) {

@@ -300,6 +300,9 @@ Try:
   curl -s 'localhost:$PORT/imports?mode=insert_only' -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: k1' -F file=@/tmp/c.csv
   curl -s localhost:$PORT/imports -H "Authorization: Bearer \$TOKEN"            # the job, done
   curl -s localhost:$PORT/imports/<id>/errors -H "Authorization: Bearer \$TOKEN" # a signed link to errors.csv
+  perl $ROOT/t/tools/gen_slack_export.pl /tmp/export.zip --messages 2000 --users 40 --public 4 --dms 3 --private 2 --mpims 1
+  curl -s localhost:$PORT/slack/upload -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: s1' -F file=@/tmp/export.zip
+  curl -s localhost:$PORT/slack/uploads -H "Authorization: Bearer \$TOKEN"      # counts, errors
   ./build.sh stop ferryd; curl -s localhost:$PORT/health   # 503, "helper":"down"
   ./build.sh run                                 # safe to run again: starts what is down
   ./build.sh stop                                # stops nginx, ferryd and PostgreSQL

@@ -198,6 +198,15 @@ $j = finished(upload("$bad/fake.zip")->{id});
 is($j->{status}, 'failed', 'a zip header and junk: failed');
 like($j->{error} // '', qr/not a readable zip/, 'saying why');
 
+# an archive larger, inflated, than SLACK_ZIP_MAX_BYTES fails with the reason
+$t->stop_ferryd;
+$t->start_ferryd(%set, SLACK_ZIP_MAX_BYTES => 65536);
+$j = finished(upload($zip)->{id});
+is($j->{status}, 'failed', 'over SLACK_ZIP_MAX_BYTES: failed');
+like($j->{error} // '', qr/SLACK_ZIP_MAX_BYTES/, 'saying which limit');
+$t->stop_ferryd;
+$t->start_ferryd(%set);
+
 # ---------------------------------------------------------------- crash and resume
 my $big = $t->dir . '/big.zip';
 $f = Ferry::SlackExport->new(seed => 9, users => 200, messages => 20000, custom_emoji => 3)->write($big);

@@ -44,7 +44,8 @@ CREATE TABLE entity_relations (
     UNIQUE (from_entity_id, to_entity_id, relation_type)
 );
 
-CREATE INDEX entity_relations_from ON entity_relations (relation_type, from_entity_id);
+-- by its from side the unique index serves; by its to side this one
+-- by its from side, the unique index serves; by its to side, this one
 CREATE INDEX entity_relations_to ON entity_relations (relation_type, to_entity_id);
 
 CREATE TABLE slack_events (

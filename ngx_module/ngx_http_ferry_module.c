@@ -8,6 +8,8 @@
 
 #include "ngx_http_ferry_module.h"
 
+#include "ferry_jwt.h"
+
 
 static void *ngx_http_ferry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ferry_merge_loc_conf(
@@ -15,6 +17,12 @@ static char *ngx_http_ferry_merge_loc_conf(
 static ngx_int_t ngx_http_ferry_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ferry_init(ngx_conf_t *cf);
 
+static char *ngx_http_ferry_jwt_secret_file(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_ferry_slack_secret_file(
+    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_ferry_conf_secret(
+    ngx_conf_t *cf, ngx_str_t *secret, size_t min);
 static char *ngx_http_ferry_pass(
     ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_ferry_health(
@@ -607,4 +615,109 @@ ngx_http_ferry_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     flcf->health = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A secret read when the configuration is: a regular file of at most 4096
+ * bytes, less trailing whitespace, at least min bytes. For the JWT and
+ * signed-link secret (ferry_jwt_secret_file) and the Slack app's signing
+ * secret (ferry_slack_signing_secret_file).
+ */
+
+static char *
+ngx_http_ferry_conf_secret(ngx_conf_t *cf, ngx_str_t *secret, size_t min)
+{
+    u_char         *p;
+    ssize_t         n;
+    ngx_str_t      *value, name;
+    ngx_file_t      file;
+    ngx_file_info_t fi;
+
+    if (secret->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+            ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > 4096)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            "\"%V\" is not a regular file of at most 4096 bytes", &name);
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, p, ngx_file_size(&fi), 0);
+
+    ngx_close_file(file.fd);
+
+    if (n != ngx_file_size(&fi)) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (n > 0
+        && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == CR
+            || p[n - 1] == LF))
+    {
+        n--;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(
+            NGX_LOG_EMERG, cf, 0, "the secret in \"%V\" is empty", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((size_t) n < min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            "the secret in \"%V\" is shorter than %uz bytes", &name, min);
+        return NGX_CONF_ERROR;
+    }
+
+    secret->data = p;
+    secret->len = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ferry_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    return ngx_http_ferry_conf_secret(cf, &flcf->jwt_secret, FERRY_JWT_KEY_MIN);
+}
+
+
+static char *
+ngx_http_ferry_slack_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ferry_loc_conf_t *flcf = conf;
+
+    return ngx_http_ferry_conf_secret(cf, &flcf->slack_secret, 1);
 }

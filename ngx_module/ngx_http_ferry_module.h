@@ -229,8 +229,6 @@ ngx_int_t ngx_http_ferry_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_signed_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ferry_user_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-char *ngx_http_ferry_jwt_secret_file(
-    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 /* ngx_http_ferry_upload.c */
@@ -266,8 +264,6 @@ ngx_int_t ngx_http_ferry_webhook_check(
     ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
 ngx_int_t ngx_http_ferry_webhook_answer(
     ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
-char *ngx_http_ferry_slack_secret_file(
-    ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 /* ngx_http_ferry_error.c */

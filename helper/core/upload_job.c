@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry_frame.h"
 #include "caller.h"
@@ -134,4 +135,24 @@ out:
 
     cJSON_free(pjson);
     cJSON_Delete(params);
+}
+
+void
+upload_job_cancel(ferryd_t *ferry, const char *id, const char *params)
+{
+    cJSON *p, *path;
+
+    (void) ferry;
+
+    p = cJSON_Parse(params);
+    path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
+
+    if (cJSON_IsString(path) && unlink(path->valuestring) != 0
+        && errno != ENOENT) {
+        log_warn("jobs", "job %s: cannot remove %s: %s", id, path->valuestring,
+            strerror(errno));
+    }
+
+    cJSON_Delete(p);
 }

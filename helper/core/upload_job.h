@@ -30,4 +30,8 @@ void upload_job_create(ferryd_t *ferry, req_t *req, resp_t *resp,
     const char *kind, const char *suffix, cJSON *params,
     upload_job_answer_pt answer, const char *location);
 
+/* A kind's cancel hook for jobs made here: the job ended without its
+ * runner (cancelled while pending, or given up), so its upload goes. */
+void upload_job_cancel(ferryd_t *ferry, const char *id, const char *params);
+
 #endif

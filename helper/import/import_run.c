@@ -377,26 +377,6 @@ import_stopped(import_t *im, const char *spool)
 }
 
 void
-import_cancel(ferryd_t *ferry, const char *id, const char *params)
-{
-    cJSON *p, *path;
-
-    (void) ferry;
-
-    p = cJSON_Parse(params);
-    path = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
-
-    if (cJSON_IsString(path) && unlink(path->valuestring) != 0
-        && errno != ENOENT) {
-        log_warn("import", "job %s: cannot remove %s: %s", id,
-            path->valuestring, strerror(errno));
-    }
-
-    cJSON_Delete(p);
-}
-
-void
 import_run(job_t *job)
 {
     import_t    im;

@@ -10,7 +10,4 @@
 
 void import_run(job_t *job);
 
-/* The job ended without its runner: its uploaded file goes. */
-void import_cancel(ferryd_t *ferry, const char *id, const char *params);
-
 #endif

@@ -733,26 +733,6 @@ slack_finish(slack_ingest_t *in, const char *status, const char *error,
 }
 
 void
-slack_ingest_cancel(ferryd_t *ferry, const char *id, const char *params)
-{
-    cJSON *p, *path;
-
-    (void) ferry;
-
-    p = cJSON_Parse(params);
-    path = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(p, "file"), "path");
-
-    if (cJSON_IsString(path) && unlink(path->valuestring) != 0
-        && errno != ENOENT) {
-        log_warn("slack", "upload %s: cannot remove %s: %s", id,
-            path->valuestring, strerror(errno));
-    }
-
-    cJSON_Delete(p);
-}
-
-void
 slack_ingest_run(job_t *job)
 {
     slack_ingest_t in;

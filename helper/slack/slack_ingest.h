@@ -10,7 +10,4 @@
 
 void slack_ingest_run(job_t *job);
 
-/* The job ended without its runner: its zip goes. */
-void slack_ingest_cancel(ferryd_t *ferry, const char *id, const char *params);
-
 #endif

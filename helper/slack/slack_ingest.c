@@ -85,6 +85,10 @@ slack_pair_find(slack_pair_t *pairs, long n, const char *key)
 {
     slack_pair_t want = { (char *) key, NULL }, *p;
 
+    if (n == 0) {
+        return NULL;
+    }
+
     p = bsearch(&want, pairs, (size_t) n, sizeof(*pairs), slack_pair_cmp);
 
     return p ? p->value : NULL;
@@ -601,7 +605,10 @@ slack_plan(slack_ingest_t *in)
     }
 
     qsort(in->plan, (size_t) in->nplan, sizeof(slack_member_t), slack_plan_cmp);
-    qsort(in->files, (size_t) in->nfiles, sizeof(slack_pair_t), slack_pair_cmp);
+    if (in->nfiles) {
+        qsort(in->files, (size_t) in->nfiles, sizeof(slack_pair_t),
+            slack_pair_cmp);
+    }
 
     return 0;
 }

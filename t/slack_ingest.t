@@ -207,6 +207,45 @@ like($j->{error} // '', qr/SLACK_ZIP_MAX_BYTES/, 'saying which limit');
 $t->stop_ferryd;
 $t->start_ferryd(%set);
 
+# ---------------------------------------------------------------- emoji.list
+# An export without emoji.json: with SLACK_TOKEN, custom emoji come from Slack's
+# Web API method emoji.list. The peer plays it as Slack documents it
+# (api.slack.com/methods/emoji.list: GET with a bearer token, the
+# "emoji:read" scope; {"ok":true,"emoji":{name: URL or "alias:<name>"}};
+# {"ok":false,"error":"not_authed"} without a token, "invalid_auth" with a
+# bad one, both with HTTP 200 as Slack's Web API answers errors).
+{
+    require Ferry::Peer;
+    my $slack = Ferry::Peer->new($t, name => 'slack');
+    $slack->route(GET => '/api/emoji.list' => sub {
+        my ($req) = @_;
+        my $auth = $req->header('Authorization') // '';
+        return (200, { ok => JSON::PP::false, error => 'not_authed' }) unless $auth =~ /^Bearer (.+)$/;
+        return (200, { ok => JSON::PP::false, error => 'invalid_auth' }) unless $1 eq 'xoxb-good';
+        return (200, { ok => JSON::PP::true, emoji => { shipit => 'https://emoji.example/shipit.png',
+                                                        squirrel => 'alias:shipit' } });
+    });
+    $slack->start;
+    my $noemoji = $t->dir . '/noemoji.zip';
+    Ferry::SlackExport->new(seed => 3, users => 5, days => 2, messages_per_day => 3,
+                            custom_emoji => 0)->write($noemoji);
+    for my $case (['xoxb-good', 'done', 2], ['xoxb-bad', 'done', 0]) {
+        my ($token, $status, $n) = @$case;
+        $t->stop_ferryd;
+        $t->psql("DELETE FROM entities WHERE entity_type = 'custom_emoji'");
+        $t->start_ferryd(%set, SLACK_TOKEN => $token, SLACK_API_URL => $slack->url . '/api');
+        $j = finished(upload($noemoji)->{id});
+        is($j->{status}, $status, "emoji.list with $token: the upload is $status");
+        is($j->{counts}{custom_emoji}, $n, "$n custom emoji from emoji.list");
+        is(q1("SELECT count(*) FROM entities WHERE entity_type = 'custom_emoji'"), $n, "$n rows");
+    }
+    ok(grep({ $_->{error} =~ /emoji\.list: invalid_auth/ } @{ $j->{errors} }), 'a refused token is listed')
+        or diag explain $j->{errors};
+    is(scalar $slack->journal(path => '/api/emoji.list'), 2, 'emoji.list asked once per upload');
+    $t->stop_ferryd;
+    $t->start_ferryd(%set);
+}
+
 # ---------------------------------------------------------------- crash and resume
 my $big = $t->dir . '/big.zip';
 $f = Ferry::SlackExport->new(seed => 9, users => 200, messages => 20000, custom_emoji => 3)->write($big);

@@ -116,6 +116,13 @@ ferry_json_string(const char **pp, const char *end)
             continue;
         }
 
+        /* RFC 8259 wants these escaped; cJSON takes them raw, a NUL too */
+        if (*p < 0x20) {
+            bad = bad ? bad : "an unescaped control character";
+            p++;
+            continue;
+        }
+
         if (*p < 0x80) {
             p++;
             continue;

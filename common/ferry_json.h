@@ -15,10 +15,11 @@
 
 /*
  * Looks at every string of the JSON text at s (member names and values):
- * each must be well-formed UTF-8, hold no \u0000 and no unpaired surrogate
- * escape. 0 when they do; -1 when one does not, with its place written to
- * path ("body.password", "items[2]") and what is wrong in *why. The text is
- * not otherwise validated: parse it as well.
+ * each must be well-formed UTF-8, hold no \u0000, no unescaped control
+ * character (a raw NUL among them) and no unpaired surrogate escape. 0 when
+ * they do; -1 when one does not, with its place written to path
+ * ("body.password", "items[2]") and what is wrong in *why. The text is not
+ * otherwise validated: parse it as well.
  */
 int ferry_json_check_strings(
     const char *s, size_t n, char *path, size_t pathlen, const char **why);

@@ -148,6 +148,10 @@ like($r->{json}{error}, qr/NUL/, 'saying it holds a NUL');
 $r = $t->http(POST => '/auth/register', headers => \%ct,
               body => '{"email":"nul2@example.com","password":"long enough","x\u0000":1}');
 is($r->{status}, 422, 'a member name with \u0000: 422');
+$r = $t->http(POST => '/auth/token', headers => \%ct,
+              body => qq({"email":"nul\@example.com","password":"secret12\0xyz"}));
+is($r->{status}, 422, 'a raw NUL byte in a password (cJSON would cut there): 422');
+is($r->{json}{field}, 'password', 'naming password');
 
 my $secret = $t->jwt_secret;
 my $expired = Ferry::Test::jwt($secret, { sub => $id, exp => int(time) - 3600 });

@@ -93,6 +93,16 @@ $r = $t->http(GET => '/imports?limit=1', headers => { %auth });
 is($r->{status}, 200, 'a first page');
 my $next = $r->{json}{next_cursor};
 ok(!defined $next, 'one import: no next page');
+is($t->http(GET => '/imports/not-a-uuid', headers => { %auth })->{status}, 404, 'an id that is no uuid: 404');
+
+# a cursor in upper case is the same cursor (a uuid is case-blind)
+post('?mode=insert_only', part('file', 'second.csv', $csv) . "--B--\r\n");
+$r = $t->http(GET => '/imports?limit=1', headers => { %auth });
+my $upper = uc($r->{json}{next_cursor} // '');
+ok($upper, 'two imports: a next page');
+$r = $t->http(GET => "/imports?limit=1&cursor=$upper", headers => { %auth });
+is($r->{status}, 200, 'its cursor in upper case: 200');
+is(scalar @{ $r->{json}{items} || [] }, 1, 'and the next page, not an empty one');
 
 # errors.csv: CSV, and no formula runs when a spreadsheet opens it
 my $evil = "email,first_name,last_name,phone,city\n"

@@ -13,6 +13,25 @@
 #include "caller.h"
 #include "log.h"
 
+/* 8-4-4-4-12 hex digits, as PostgreSQL writes a uuid */
+static int
+job_api_is_uuid(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return 0;
+            }
+        } else if (!isxdigit((unsigned char) s[i])) {
+            return 0;
+        }
+    }
+
+    return s[36] == '\0';
+}
+
 int
 job_api_answer(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
     int status, const char *id)
@@ -22,8 +41,14 @@ job_api_answer(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
     PGresult   *res;
     int         rc = -1;
 
+    /* an id that is no uuid names no job (and must not reach a cast) */
+    if (!job_api_is_uuid(id)) {
+        resp_error(resp, 404, "%s not found", api->what);
+        return -1;
+    }
+
     if (asprintf(&sql,
-            "SELECT %s FROM jobs WHERE id::text = $1 AND owner = $2 "
+            "SELECT %s FROM jobs WHERE id = $1::uuid AND owner = $2 "
             "AND kind = $3",
             api->columns)
         < 0)
@@ -64,25 +89,6 @@ job_api_show(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
 
     (void) job_api_answer(api, conn, req, resp, 200, req->params[0]);
     db_release(ferry->db, conn);
-}
-
-/* 8-4-4-4-12 hex digits, as PostgreSQL writes a uuid */
-static int
-job_api_is_uuid(const char *s)
-{
-    size_t i;
-
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-        } else if (!isxdigit((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-
-    return s[36] == '\0';
 }
 
 void
@@ -147,7 +153,7 @@ job_api_list(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
     if (asprintf(&sql,
             "SELECT %s FROM jobs WHERE owner = $1 AND kind = $4 "
             "AND ($3 = '' OR (created_at, id) < (SELECT created_at, id "
-            "FROM jobs WHERE id::text = $3 AND owner = $1)) "
+            "FROM jobs WHERE id = nullif($3, '')::uuid AND owner = $1)) "
             "ORDER BY created_at DESC, id DESC LIMIT $2::int + 1",
             api->columns)
         < 0)

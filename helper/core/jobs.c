@@ -36,8 +36,9 @@ typedef struct {
 
 #define JOBS_IDLE_MS 250
 
-#define JOBS_MAX_ATTEMPTS   5
-#define JOBS_MAX_ATTEMPTS_S "5"
+#define JOBS_MAX_ATTEMPTS         5
+#define JOBS_SELF_RETRY_SECONDS_S "5"
+#define JOBS_MAX_ATTEMPTS_S       "5"
 
 const job_kind_t *
 job_kind(const char *name)
@@ -118,7 +119,8 @@ job_hand_back(job_t *job)
     const char *p[2] = { job->id, job->worker };
 
     (void) db_run(job->conn,
-        "UPDATE jobs SET status = 'pending', worker = NULL "
+        "UPDATE jobs SET status = 'pending', worker = NULL, "
+        "attempts = greatest(attempts - 1, 0) "
         "WHERE id = $1 AND worker = $2 AND status = 'processing'",
         2, p);
 }
@@ -213,10 +215,14 @@ jobs_notify(jobs_t *jobs)
 
 /*
  * A processing job can be claimed again when its runner is known to be
- * gone: its heartbeat is older than JOB_STALE_SECONDS ($2); or it names
- * this very runner ($1), which is looking for work, so the job is an orphan
- * of its own (a connection lost under it); or nobody holds its runner's
- * advisory lock any more (the runner's session ended: a ferryd killed).
+ * gone: nobody holds its runner's advisory lock any more (the runner's
+ * session ended: a ferryd killed, a connection lost); or it names this very
+ * runner ($1), which is looking for work, so the job is an orphan of its own
+ * (a batch failed under it), taken back after JOBS_SELF_RETRY_SECONDS, not at
+ * once, so that a lasting failure does not spend every attempt in a blink.
+ * The heartbeat's age ($2, JOB_STALE_SECONDS) decides only for a job whose
+ * runner took no lock. A live runner keeps its job however long a
+ * statement of it runs.
  */
 /* clang-format off */
 #define JOBS_CLAIM_SQL                                                         \
@@ -225,9 +231,12 @@ jobs_notify(jobs_t *jobs)
     "started_at = coalesce(started_at, now()), attempts = attempts + 1 "       \
     "WHERE id = (SELECT id FROM jobs j WHERE kind = ANY ($3::text[]) AND "     \
     "(status = 'pending' OR (status = 'processing' AND ("                      \
-    "heartbeat_at < now() - $2::int * interval '1 second' "                    \
-    "OR worker = $1 "                                                          \
-    "OR (runner_lock IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l "    \
+    "(runner_lock IS NULL "                                                    \
+    "AND heartbeat_at < now() - $2::int * interval '1 second') "               \
+    "OR (worker = $1 AND heartbeat_at < now() - interval '"                    \
+    JOBS_SELF_RETRY_SECONDS_S " seconds') "                                    \
+    "OR (runner_lock IS NOT NULL AND worker <> $1 AND NOT EXISTS (SELECT 1 "   \
+    "FROM pg_locks l "                                                         \
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "          \
     "AND l.database = (SELECT oid FROM pg_database "                           \
     "WHERE datname = current_database()) "                                     \
@@ -343,7 +352,8 @@ jobs_main(void *data)
 {
     runner_arg_t *arg = data;
     jobs_t       *jobs = arg->jobs;
-    char          worker[96], host[64], err[256], lock[24];
+    char          worker[112], host[64], err[256], lock[24];
+    unsigned      nonce;
     PGconn       *conn = NULL;
     int           rc, backoff = 0;
 
@@ -351,8 +361,13 @@ jobs_main(void *data)
         snprintf(host, sizeof(host), "ferryd");
     }
     host[sizeof(host) - 1] = '\0';
-    snprintf(worker, sizeof(worker), "%s:%d:runner-%d", host, (int) getpid(),
-        arg->index);
+    /* host:pid names a process only where hosts differ; the nonce makes it
+     * one of its own where they do not (containers all running as pid 1) */
+    if (RAND_bytes((unsigned char *) &nonce, sizeof(nonce)) != 1) {
+        nonce = (unsigned) time(NULL) ^ (unsigned) getpid();
+    }
+    snprintf(worker, sizeof(worker), "%s:%d:runner-%d:%08x", host,
+        (int) getpid(), arg->index, nonce);
 
     while (!jobs->stop) {
         if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {

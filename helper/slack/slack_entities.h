@@ -72,7 +72,11 @@ int slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id);
 
 /* Every relation of the rows job_id wrote: member_of, posted_in,
  * posted_by, thread_reply (whichever of a reply and its root came
- * first), reacted_by, reacted_to, attached_to, custom_emoji_used. */
-int slack_relations(PGconn *conn, const char *job_id);
+ * first), reacted_by, reacted_to, attached_to, custom_emoji_used. With
+ * reverse, also those whose other end this job left unchanged (an upload;
+ * a full pass each, not for every event). beat, when given, runs between
+ * statements (the job's heartbeat); non-zero stops. 0, or -1. */
+int slack_relations(PGconn *conn, const char *job_id, int reverse,
+    int (*beat)(void *data), void *data);
 
 #endif

@@ -27,6 +27,10 @@
 
 #define SLACK_ERRORS_MAX 100
 
+/* a batch commits at BATCH_SIZE rows or this many bytes of COPY text,
+ * whichever comes first: elements may be large */
+#define SLACK_BATCH_BYTES (32 * 1024 * 1024)
+
 typedef enum {
     SLACK_M_USERS,
     SLACK_M_CHANNELS,
@@ -64,7 +68,8 @@ typedef struct {
     long          nfiles;
     long          files_cap;
 
-    const char *channel_id; /* of the day file being read */
+    const char *channel_id;  /* of the day file being read */
+    char       *resume_name; /* the member an earlier run stopped in */
     long        counts[SLACK_NTYPES];
     cJSON      *errors;
     long        error_count;
@@ -160,8 +165,14 @@ slack_progress_json(slack_ingest_t *in)
     int    i;
 
     p = cJSON_CreateObject();
+    /* the member by its name too: the plan may differ on resume (a
+     * SLACK_TOKEN set or not changes whether emoji.list is one) */
     cJSON_AddNumberToObject(p, "member", (double) in->member);
-    cJSON_AddNumberToObject(p, "element", (double) in->element);
+    if (in->member < in->nplan) {
+        cJSON_AddStringToObject(p, "member_name", in->plan[in->member].name);
+    }
+    cJSON_AddNumberToObject(p, "element",
+        (double) (in->element > in->skip ? in->element : in->skip));
     c = cJSON_AddObjectToObject(p, "counts");
     for (i = 0; i < SLACK_NTYPES; i++) {
         cJSON_AddNumberToObject(
@@ -229,7 +240,7 @@ slack_on_element(void *data, const char *s, size_t n)
     slack_ingest_t       *in = data;
     const slack_member_t *m = &in->plan[in->member];
     char                  path[FERRY_JSON_PATH_MAX];
-    const char           *why;
+    const char           *why, *end;
     cJSON                *o;
     int                   rc;
 
@@ -246,8 +257,10 @@ slack_on_element(void *data, const char *s, size_t n)
         return 0;
     }
 
-    o = cJSON_ParseWithLength(s, n);
-    if (o == NULL) {
+    /* the whole element, not its first value: [{..}{..}] is no array */
+    o = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    if (o == NULL || end != s + n) {
+        cJSON_Delete(o);
         slack_error(in, m->name, "element %ld: not valid JSON", in->element);
         return 0;
     }
@@ -271,7 +284,9 @@ slack_on_element(void *data, const char *s, size_t n)
         return 1;
     }
 
-    if (in->rows.rows >= (size_t) in->job->ferry->cfg.batch_size) {
+    if (in->rows.rows >= (size_t) in->job->ferry->cfg.batch_size
+        || in->rows.len >= SLACK_BATCH_BYTES)
+    {
         in->stop = slack_commit(in);
         return in->stop != SLACK_GO_ON;
     }
@@ -352,6 +367,9 @@ slack_fetch_emoji(
                 cJSON_GetObjectItemCaseSensitive(o, "emoji"));
             w->len = w->buf ? strlen(w->buf) : 0;
             rc = w->buf ? 0 : -1;
+            if (rc != 0) {
+                snprintf(err, errlen, "emoji.list: no emoji in the answer");
+            }
         }
         cJSON_Delete(o);
     }
@@ -414,15 +432,23 @@ slack_read_emoji(slack_ingest_t *in, const slack_member_t *m)
 static int
 slack_load_folders(slack_ingest_t *in)
 {
+    const char *params[1];
     PGresult   *res;
     const char *folder;
     int         i, n;
 
+    params[0] = in->job->id;
+
+    /* one channel per folder: two of a name (an older upload, another
+     * workspace) give this upload's, else the newest */
     res = db_query(in->job->conn,
-        "SELECT slack_id, CASE WHEN raw_data->>'channel_kind' = 'dm' "
-        "THEN slack_id ELSE coalesce(raw_data->>'name', slack_id) END "
-        "FROM entities WHERE entity_type = 'channel'",
-        0, NULL);
+        "SELECT DISTINCT ON (folder) slack_id, folder FROM (SELECT slack_id, "
+        "CASE WHEN raw_data->>'channel_kind' = 'dm' THEN slack_id "
+        "ELSE coalesce(raw_data->>'name', slack_id) END AS folder, "
+        "job_id, updated_at FROM entities WHERE entity_type = 'channel') c "
+        "ORDER BY folder, job_id IS NOT DISTINCT FROM $1::uuid DESC, "
+        "updated_at DESC",
+        1, params);
     if (res == NULL) {
         return -1;
     }
@@ -689,6 +715,10 @@ slack_resume(slack_ingest_t *in, const char *progress)
 
     in->member = slack_num(p, "member");
     in->skip = slack_num(p, "element");
+    c = cJSON_GetObjectItemCaseSensitive(p, "member_name");
+    if (cJSON_IsString(c)) {
+        in->resume_name = strdup(c->valuestring);
+    }
     in->error_count = slack_num(p, "error_count");
 
     c = cJSON_GetObjectItemCaseSensitive(p, "counts");
@@ -739,6 +769,13 @@ slack_finish(slack_ingest_t *in, const char *status, const char *error,
         in->error_count, error ? ": " : "", error ? error : "");
 }
 
+/* Between relation statements: still this runner's job? */
+static int
+slack_beat(void *data)
+{
+    return job_progress(data, NULL) == 1 ? 0 : -1;
+}
+
 void
 slack_ingest_run(job_t *job)
 {
@@ -784,6 +821,29 @@ slack_ingest_run(job_t *job)
         goto done;
     }
 
+    if (in.nplan == 0
+        || (in.plan[0].role != SLACK_M_USERS
+            && in.plan[0].role != SLACK_M_CHANNELS))
+    {
+        slack_finish(&in, "failed",
+            "no users.json or channels.json at the top of the zip: not a "
+            "Slack workspace export (or one inside a folder)",
+            zip_path);
+        goto done;
+    }
+
+    /* where the earlier run stopped, by name: the plan may have changed */
+    if (in.resume_name) {
+        long i;
+
+        for (i = 0; i < in.nplan; i++) {
+            if (strcmp(in.plan[i].name, in.resume_name) == 0) {
+                in.member = i;
+                break;
+            }
+        }
+    }
+
     while (in.member < in.nplan && in.stop == SLACK_GO_ON) {
         slack_read_member(&in);
 
@@ -800,7 +860,9 @@ slack_ingest_run(job_t *job)
         in.stop = slack_commit(&in);
     }
 
-    if (in.stop == SLACK_GO_ON && slack_relations(job->conn, job->id) != 0) {
+    if (in.stop == SLACK_GO_ON
+        && slack_relations(job->conn, job->id, 1, slack_beat, job) != 0)
+    {
         log_error(job->worker, "slack upload %s: relations: %s", job->id,
             PQerrorMessage(job->conn));
         in.stop = SLACK_FAIL;
@@ -836,6 +898,7 @@ done:
     slack_pairs_free(in.folders, in.nfolders);
     slack_pairs_free(in.files, in.nfiles);
     free(in.plan);
+    free(in.resume_name);
     cJSON_Delete(in.errors);
     cJSON_Delete(params);
 }

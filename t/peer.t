@@ -2,8 +2,9 @@
 # Ferry::Peer, the scripted HTTP server the emulators are built on, against
 # real clients (HTTP::Tiny and curl): routes with placeholders and state, 404
 # for the rest, the journal, large bodies both ways, each kind of fault and
-# their order, two requests served at once, keep-alive, and a teardown that
-# leaves no process. Needs no PostgreSQL, nginx or ferryd.
+# their order, the peer's own latency under them, two requests served at
+# once, keep-alive, and a teardown that leaves no process. Needs no
+# PostgreSQL, nginx or ferryd.
 
 use strict;
 use warnings;
@@ -335,6 +336,37 @@ is(scalar $peer->faults, 0, 'refused faults are not added');
     is($r->{status}, 503, 'latency, status and slow body together: the status');
     is_deeply($r->{json}, { error => 'peer fault', status => 503 }, '... the whole body');
     cmp_ok($took, '>=', 0.3, '... after the latency');
+}
+
+# ---------------------------------------------------------------- the peer's own latency
+
+{
+    # a remote service's response time, on every routed request, under the faults
+    my $lp = Ferry::Peer->new($t, name => 'slow', latency => 0.2);
+    $lp->route(GET => '/x' => sub { return (200, { x => 1 }) });
+    $lp->start;
+    my $lurl = $lp->url;
+    my $t0 = time;
+    $r = $ua->get("$lurl/x");
+    is($r->{status}, 200, 'peer latency: the handler answers');
+    cmp_ok(time - $t0, '>=', 0.2, 'peer latency: a routed request waits it');
+    $t0 = time;
+    is($ua->get("$lurl/none")->{status}, 404, 'peer latency: an unrouted request is 404');
+    cmp_ok(time - $t0, '<', 0.2, '... answered at once');
+    $lp->fault(path => '/x', times => 1, latency => 0.3);
+    $t0 = time;
+    $ua->get("$lurl/x");
+    cmp_ok(time - $t0, '>=', 0.5, 'a latency fault adds to the peer latency');
+    $lp->fault(path => '/x', times => 1, status => 503);
+    $t0 = time;
+    is($ua->get("$lurl/x")->{status}, 503, 'a status fault with the peer latency: the status');
+    cmp_ok(time - $t0, '>=', 0.2, '... after the peer latency');
+    is($lp->latency(0), 0, 'latency set to 0 while the peer runs');
+    $t0 = time;
+    $ua->get("$lurl/x");
+    cmp_ok(time - $t0, '<', 0.2, '... requests no longer wait');
+    ok(!eval { $lp->latency('soon'); 1 }, 'a latency that is not seconds is refused');
+    $lp->stop;
 }
 
 # ---------------------------------------------------------------- concurrency

@@ -48,6 +48,7 @@ sub new {
         journal_file => $t->dir . "/peer-$name.journal",
         log_file => $t->dir . "/peer-$name.log",
         routes => [],
+        latency => _check_latency($opt{latency} // 0),
     }, $class;
 }
 
@@ -200,6 +201,25 @@ sub faults {
     return @{ $self->_control(GET => '/__peer/faults')->{faults} };
 }
 
+# The latency every routed request waits before it is answered, on top of
+# any latency fault (a fault's latency adds to it, so the two compose): a
+# remote service's own response time, for benchmarks. Set with
+# Ferry::Peer->new(latency => s) or here while the peer runs; returns it.
+sub latency {
+    my ($self, $seconds) = @_;
+    return $self->{latency} unless defined $seconds;
+    _check_latency($seconds);
+    return $self->{latency} = $self->{port}
+        ? $self->_control(PUT => '/__peer/latency', { latency => 0 + $seconds })->{latency}
+        : 0 + $seconds;
+}
+
+sub _check_latency {
+    my ($s) = @_;
+    croak "latency must be seconds" unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
+    return 0 + $s;
+}
+
 sub clear_faults {
     my ($self) = @_;
     $self->_control(DELETE => '/__peer/faults');
@@ -253,6 +273,13 @@ sub _serve {
     $r->delete('/__peer/faults' => sub {
         @{ $self->{faults} } = ();
         $_[0]->render(json => { faults => [] });
+    });
+    $r->put('/__peer/latency' => sub {
+        my $s = ($_[0]->req->json // {})->{latency};
+        return $_[0]->render(status => 400, json => { error => 'latency must be seconds' })
+            unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
+        $self->{latency} = 0 + $s;
+        $_[0]->render(json => { latency => $self->{latency} });
     });
     for my $route (@{ $self->{routes} }) {
         my $cb = sub { $self->_dispatch($_[0], $route) };
@@ -434,10 +461,13 @@ sub _dispatch {
         _respond($c, $tx, $status, $body, $headers, $fault && $fault->{slow_body});
     };
 
-    if ($fault && $fault->{latency}) {
+    # the peer's own latency (routed requests only: a 404 is answered at once)
+    # plus the fault's
+    my $delay = ($route ? $self->{latency} : 0) + ($fault && $fault->{latency} || 0);
+    if ($delay) {
         # a timer, not sleep: the other connections are served meanwhile
-        $c->inactivity_timeout($fault->{latency} + 60);
-        Mojo::IOLoop->timer($fault->{latency} => $go);
+        $c->inactivity_timeout($delay + 60);
+        Mojo::IOLoop->timer($delay => $go);
     } else {
         $go->();
     }

@@ -6,6 +6,7 @@
 #include "accounts/accounts.h"
 #include "core/health.h"
 #include "import/import_api.h"
+#include "mattermost/mm_api.h"
 #include "slack/slack_api.h"
 #include "slack/slack_events.h"
 
@@ -28,6 +29,9 @@ const route_t ferryd_routes[] = {
     { "GET", "/slack/uploads", slack_upload_list, 0 },
     { "GET", "/slack/uploads/{id}", slack_upload_show, 0 },
     { "POST", "/slack/events", slack_events_receive, 0 },
+
+    { "POST", "/export", mm_export_create, 0 },
+    { "GET", "/export/{id}", mm_export_show, 0 },
 };
 
 const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

@@ -53,6 +53,8 @@ static const setting_t settings[] = {
     { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
         1L << 30 },
     { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
+    { "MM_TOKEN", SET_STR, OFF(mm_token), "", 0, 0 },
+    { "MM_URL", SET_STR, OFF(mm_url), "", 0, 0 },
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600",
         10, 604800 },
     { "REPORT_TTL", SET_INT, OFF(report_ttl), "604800", 1, 315360000 },
@@ -440,6 +442,7 @@ config_log(const config_t *cfg)
                 strcmp(settings[i].name, "DATABASE_URL") == 0
                         || strcmp(settings[i].name, "S3_SECRET_KEY") == 0
                         || strcmp(settings[i].name, "SLACK_TOKEN") == 0
+                        || strcmp(settings[i].name, "MM_TOKEN") == 0
                     ? "(set)"
                     : *(char *const *) field);
             break;

@@ -26,6 +26,8 @@ typedef struct {
     int   log_level;
     long  max_frame_bytes;
     char *migrations_dir;
+    char *mm_token;
+    char *mm_url;
     char *reports_dir;
     char *reports_url;
     int   report_link_ttl_seconds;

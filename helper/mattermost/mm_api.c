@@ -1,0 +1,195 @@
+/*
+ * The counts are the rows' statuses as they are now, by type: an export
+ * moves rows from pending to success, failed or skipped.
+ */
+#include "mm_api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/caller.h"
+#include "core/idempotency.h"
+#include "core/jobs.h"
+#include "core/log.h"
+
+/* the types this slice exports; the other phases come next */
+static const char *const mm_types[] = { "user" };
+
+static int
+mm_export_answer(
+    PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
+{
+    const char *params[2] = { id, req->user };
+    PGresult   *res;
+    cJSON      *json, *counts, *t;
+    int         i;
+
+    res = db_query(conn,
+        "SELECT id, status, progress->>'phase', error FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = 'export'",
+        2, params);
+    if (res == NULL || PQntuples(res) == 0) {
+        if (res) {
+            resp_error(resp, 404, "export not found");
+        } else {
+            resp_internal_error(
+                resp, req->rid, "export: %s", PQerrorMessage(conn));
+        }
+        PQclear(res);
+        return -1;
+    }
+
+    json = cJSON_CreateObject();
+    cJSON_AddStringToObject(json, "id", PQgetvalue(res, 0, 0));
+    cJSON_AddStringToObject(json, "status",
+        strcmp(PQgetvalue(res, 0, 1), "processing") == 0
+            ? "running"
+            : PQgetvalue(res, 0, 1));
+    if (PQgetisnull(res, 0, 2)) {
+        cJSON_AddNullToObject(json, "phase");
+    } else {
+        cJSON_AddStringToObject(json, "phase", PQgetvalue(res, 0, 2));
+    }
+    if (!PQgetisnull(res, 0, 3)) {
+        cJSON_AddStringToObject(json, "error", PQgetvalue(res, 0, 3));
+    }
+    PQclear(res);
+
+    res = db_query(conn,
+        "SELECT entity_type, status, count(*) FROM entities "
+        "GROUP BY entity_type, status",
+        0, NULL);
+    counts = cJSON_AddObjectToObject(json, "counts");
+    for (i = 0; res && i < PQntuples(res); i++) {
+        t = cJSON_GetObjectItemCaseSensitive(counts, PQgetvalue(res, i, 0));
+        if (t == NULL) {
+            t = cJSON_AddObjectToObject(counts, PQgetvalue(res, i, 0));
+            cJSON_AddNumberToObject(t, "pending", 0);
+            cJSON_AddNumberToObject(t, "success", 0);
+            cJSON_AddNumberToObject(t, "failed", 0);
+            cJSON_AddNumberToObject(t, "skipped", 0);
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(t, PQgetvalue(res, i, 1),
+            cJSON_CreateNumber(strtod(PQgetvalue(res, i, 2), NULL)));
+    }
+    PQclear(res);
+
+    resp_json(resp, status, json);
+
+    return 0;
+}
+
+void
+mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
+{
+    const cJSON *team, *types, *t, *dry;
+    char         id[JOB_ID_LEN], *pjson;
+    cJSON       *params;
+    PGconn      *conn;
+    size_t       i;
+    int          rc;
+
+    team = cJSON_GetObjectItemCaseSensitive(req->body, "team");
+    if (!cJSON_IsString(team) || team->valuestring[0] == '\0') {
+        resp_field_error(resp, 422, "team", "team (a team name) is required");
+        return;
+    }
+
+    types = cJSON_GetObjectItemCaseSensitive(req->body, "types");
+    cJSON_ArrayForEach(t, types)
+    {
+        for (i = 0; i < sizeof(mm_types) / sizeof(mm_types[0]); i++) {
+            if (cJSON_IsString(t) && strcmp(t->valuestring, mm_types[i]) == 0) {
+                break;
+            }
+        }
+        if (i == sizeof(mm_types) / sizeof(mm_types[0])) {
+            resp_field_error(
+                resp, 422, "types", "this version exports the type user only");
+            return;
+        }
+    }
+
+    dry = cJSON_GetObjectItemCaseSensitive(req->body, "dry_run");
+
+    conn = caller_conn(ferry, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    if (db_exec(conn, "BEGIN") != 0
+        || db_exec(conn, "LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE") != 0)
+    {
+        goto failed;
+    }
+
+    if (req->idem) {
+        idem_rc_t irc = idem_claim(conn, req, resp);
+
+        if (irc != IDEM_NEW) {
+            (void) db_exec(conn, resp->status < 300 ? "COMMIT" : "ROLLBACK");
+            db_release(ferry->db, conn);
+            return;
+        }
+    }
+
+    /* one export at a time: two would create the same things twice */
+    rc = db_run(conn,
+        "SELECT 1 FROM jobs WHERE kind = 'export' "
+        "AND status IN ('pending', 'processing')",
+        0, NULL);
+    if (rc != 0) {
+        if (rc > 0) {
+            resp_error(resp, 409, "an export is already running");
+            (void) db_exec(conn, "ROLLBACK");
+            db_release(ferry->db, conn);
+            return;
+        }
+        goto failed;
+    }
+
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "team", team->valuestring);
+    cJSON_AddBoolToObject(params, "dry_run", cJSON_IsTrue(dry));
+    pjson = cJSON_PrintUnformatted(params);
+    cJSON_Delete(params);
+
+    rc = pjson && job_new_id(conn, id) == 0
+            && job_create(conn, id, "export", req->user, pjson) == 0
+        ? 0
+        : -1;
+    cJSON_free(pjson);
+
+    if (rc != 0 || mm_export_answer(conn, req, resp, 202, id) != 0
+        || (req->idem && idem_store(conn, req, resp) != 0)
+        || db_exec(conn, "COMMIT") != 0)
+    {
+        goto failed;
+    }
+
+    log_info(
+        req->rid, "export job %s created for team %s", id, team->valuestring);
+    jobs_notify(ferry->jobs);
+    db_release(ferry->db, conn);
+    return;
+
+failed:
+
+    resp_internal_error(resp, req->rid, "export: %s", PQerrorMessage(conn));
+    (void) db_exec(conn, "ROLLBACK");
+    db_release(ferry->db, conn);
+}
+
+void
+mm_export_show(ferryd_t *ferry, req_t *req, resp_t *resp)
+{
+    PGconn *conn;
+
+    conn = caller_conn(ferry, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    (void) mm_export_answer(conn, req, resp, 200, req->params[0]);
+    db_release(ferry->db, conn);
+}

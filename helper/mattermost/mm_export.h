@@ -1,0 +1,30 @@
+/*
+ * The export job: entities (what the Slack ingestion wrote) into
+ * Mattermost, phase by phase, statuses kept on the rows so that a re-run
+ * skips what succeeded and retries what failed. This slice exports users
+ * (REST v4 with the admin token); the other phases come next.
+ */
+#ifndef FERRY_MM_EXPORT_H
+#define FERRY_MM_EXPORT_H
+
+#include <libpq-fe.h>
+
+#include "core/jobs.h"
+
+/* What an exporter of one entity gets. */
+typedef struct {
+    ferryd_t   *ferry;
+    PGconn     *conn;
+    const char *team_id;
+    const char *worker; /* for the log */
+    int         dry_run;
+} mm_export_t;
+
+/* Sets an entity's outcome: status success (with mattermost_id), failed or
+ * skipped (with the reason). 0, or -1. */
+int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
+    const char *mattermost_id, const char *error);
+
+void mm_export_run(job_t *job);
+
+#endif

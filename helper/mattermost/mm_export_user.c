@@ -1,0 +1,177 @@
+/*
+ * auth_data is the Slack user id: stable and unique, where the original's
+ * hash of the username kept only 100,000 values and collided. A deleted
+ * Slack user is created like the others (deactivated once the later phases
+ * have put their posts in).
+ */
+#include "mm_export_user.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "mm_client.h"
+
+void
+mm_username(const char *name, const char *slack_id, char *out)
+{
+    size_t n = 0;
+
+    for (; name && *name && n < 64; name++) {
+        unsigned char c = (unsigned char) tolower((unsigned char) *name);
+
+        out[n++] =
+            (char) (isalnum(c) || c == '.' || c == '-' || c == '_' ? c : '-');
+    }
+    out[n] = '\0';
+
+    /* nothing usable, or no letter first: from the Slack id */
+    if (n == 0 || !isalpha((unsigned char) out[0])) {
+        snprintf(out, 65, "u-%s", slack_id);
+        for (n = 0; out[n]; n++) {
+            out[n] = (char) tolower((unsigned char) out[n]);
+        }
+    }
+}
+
+/* At most max characters (Mattermost counts runes) of s, cut at a
+ * character's start, into out. */
+static const char *
+mm_runes(const char *s, size_t max, char *out, size_t outlen)
+{
+    size_t n = 0, runes = 0;
+
+    while (s[n] && n + 4 < outlen) {
+        if (((unsigned char) s[n] & 0xc0) != 0x80 && runes++ == max) {
+            break;
+        }
+        out[n] = s[n];
+        n++;
+    }
+    while (n && ((unsigned char) out[n - 1] & 0xc0) == 0xc0) {
+        n--;
+    }
+    out[n] = '\0';
+
+    return out;
+}
+
+static const char *
+mm_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* A user that is there already: looked up by email, then by username. */
+static int
+mm_user_existing(mm_export_t *x, const char *email, const char *username,
+    char *id, size_t idlen)
+{
+    char        path[512];
+    mm_resp_t   r;
+    const char *found;
+    int         i;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "/api/v4/users/%s/%s",
+            i == 0 ? "email" : "username", i == 0 ? email : username);
+
+        if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
+            && (found = mm_str(r.json, "id")))
+        {
+            snprintf(id, idlen, "%s", found);
+            mm_resp_free(&r);
+            return 0;
+        }
+        mm_resp_free(&r);
+    }
+
+    return -1;
+}
+
+int
+mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
+{
+    const cJSON *profile = cJSON_GetObjectItemCaseSensitive(raw, "profile");
+    const char  *slack_id = mm_str(raw, "id"), *v;
+    char         username[65], email[256], id[64], path[256], cut[1024];
+    cJSON       *body;
+    mm_resp_t    r;
+    int          rc;
+
+    mm_username(mm_str(raw, "name"), slack_id ? slack_id : "x", username);
+
+    v = mm_str(profile, "email");
+    if (v) {
+        snprintf(email, sizeof(email), "%s", v);
+    } else {
+        snprintf(email, sizeof(email), "%s@example.com", username);
+    }
+
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "username", username);
+    cJSON_AddStringToObject(body, "email", email);
+    cJSON_AddStringToObject(body, "auth_service", "gitlab");
+    cJSON_AddStringToObject(body, "auth_data", slack_id ? slack_id : username);
+    /* Mattermost's limits: 64 runes of name, 128 of position */
+    if ((v = mm_str(profile, "first_name"))) {
+        cJSON_AddStringToObject(
+            body, "first_name", mm_runes(v, 64, cut, sizeof(cut)));
+    }
+    if ((v = mm_str(profile, "last_name"))) {
+        cJSON_AddStringToObject(
+            body, "last_name", mm_runes(v, 64, cut, sizeof(cut)));
+    }
+    if ((v = mm_str(profile, "title"))) {
+        cJSON_AddStringToObject(
+            body, "position", mm_runes(v, 128, cut, sizeof(cut)));
+    }
+
+    if (x->dry_run) {
+        cJSON_Delete(body);
+        return 0;
+    }
+
+    rc = mm_call(x->ferry, NULL, "POST", "/api/v4/users", body, 1, &r);
+    cJSON_Delete(body);
+
+    if (rc == 0 && mm_str(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", mm_str(r.json, "id"));
+
+    } else if ((strcmp(r.id, "app.user.save.email_exists.app_error") == 0
+                   || strcmp(r.id, "app.user.save.username_exists.app_error")
+                       == 0)
+        && mm_user_existing(x, email, username, id, sizeof(id)) == 0)
+    {
+        log_debug(
+            x->worker, "user %s exists in Mattermost as %s", username, id);
+
+    } else {
+        rc = mm_export_status(x, entity_id, "failed", NULL,
+            r.message[0] ? r.message : "Mattermost refused the user");
+        mm_resp_free(&r);
+        return rc;
+    }
+
+    mm_resp_free(&r);
+
+    /* a member of the team, as every imported user is (idempotent) */
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "team_id", x->team_id);
+    cJSON_AddStringToObject(body, "user_id", id);
+    snprintf(path, sizeof(path), "/api/v4/teams/%s/members", x->team_id);
+    rc = mm_call(x->ferry, NULL, "POST", path, body, 1, &r);
+    cJSON_Delete(body);
+
+    if (rc != 0) {
+        rc = mm_export_status(x, entity_id, "failed", id, r.message);
+        mm_resp_free(&r);
+        return rc;
+    }
+    mm_resp_free(&r);
+
+    return mm_export_status(x, entity_id, "success", id, NULL);
+}

@@ -1,0 +1,22 @@
+/*
+ * One Slack user into Mattermost: POST /api/v4/users with what Mattermost
+ * takes of the Slack profile (the username made to Mattermost's rules), an
+ * existing user (same email or username) kept with its id, then team
+ * membership.
+ */
+#ifndef FERRY_MM_EXPORT_USER_H
+#define FERRY_MM_EXPORT_USER_H
+
+#include <cjson/cJSON.h>
+
+#include "mm_export.h"
+
+/* Mattermost's username rules (lower case, [a-z0-9._-], 1-64, a letter
+ * first): name made to follow them, into out (65 bytes). */
+void mm_username(const char *name, const char *slack_id, char *out);
+
+/* 0 when the outcome is recorded (success, failed or skipped), -1 on a
+ * database error. */
+int mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw);
+
+#endif

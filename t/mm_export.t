@@ -1,0 +1,110 @@
+#!/usr/bin/perl
+# The Mattermost export, first slice (issue 12): the users of an ingested
+# Slack export into the emulator (t/lib/Ferry/Mattermost.pm), with their
+# team membership; an existing user (same email) is kept with its id; a
+# re-run creates nothing; an unknown team fails the export with nothing
+# written; a second export while one runs is 409; a 5xx burst is retried.
+
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use Ferry::Test;
+use Ferry::SlackExport;
+use Ferry::Mattermost;
+
+Ferry::Test::skip_unless_built();
+
+my $t = Ferry::Test->new;
+my $spool = $t->writable_dir('spool');
+my $mm = Ferry::Mattermost->new($t, team_name => 'migrated',
+    users => [{ username => 'already', email => 'already@example.org' }])->start;
+$t->start_pg->migrate;
+my %set = (SPOOL_DIR => $spool, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token);
+$t->start_ferryd(%set);
+$t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
+        location = /slack/upload {
+            ferry_auth jwt;
+            ferry_idempotency required;
+            ferry_upload field=file type=zip;
+            ferry_pass ferryd;
+        }
+        location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
+        location /export { ferry_auth jwt; ferry_pass ferryd; }
+EOF
+my $token = $t->user_token('mm@example.com');
+my %auth = (Authorization => "Bearer $token");
+
+# an ingested export: 12 users (one whose e-mail Mattermost knows already)
+my $zip = $t->dir . '/e.zip';
+my $f = Ferry::SlackExport->new(seed => 5, users => 12, days => 2, messages_per_day => 2)->write($zip);
+my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
+    '-H', 'Idempotency-Key: up', '-F', "file=\@$zip", 'http://127.0.0.1:' . $t->port . '/slack/upload']);
+my $up = Ferry::Test::json()->decode($out)->{id};
+$t->wait_for('the upload', sub {
+    ($t->http(GET => "/slack/uploads/$up", headers => \%auth)->{json}{status} // '') eq 'done' });
+my $users = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'user'");
+my $first = $t->psql("SELECT slack_id FROM entities WHERE entity_type = 'user' "
+                   . "AND raw_data->'profile' ? 'email' ORDER BY slack_id LIMIT 1");
+$t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{profile,email}', "
+       . "'\"already\@example.org\"') WHERE entity_type = 'user' AND slack_id = '$first'");
+
+sub export {
+    my (%body) = @_;
+    return $t->http(POST => '/export', json => \%body, headers => \%auth);
+}
+
+sub finished {
+    my ($id) = @_;
+    my $j;
+    $t->wait_for("export $id", sub {
+        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
+        ($j->{status} // '') =~ /^(done|failed)$/ }, 60);
+    return $j;
+}
+
+# an unknown team: the export fails, nothing is written
+my $r = export(team => 'no-such-team');
+is($r->{status}, 202, 'POST /export: 202');
+is($r->{json}{status}, 'pending', 'pending');
+my $j = finished($r->{json}{id});
+is($j->{status}, 'failed', 'an unknown team: failed');
+like($j->{error}, qr/no-such-team.*no such team/, 'saying why');
+is(scalar $mm->users, 2, 'nothing written to Mattermost (the admin and the existing user)');
+
+is(export(team => 'migrated', types => ['message'])->{status}, 422,
+   'a type this version does not export yet: 422');
+
+# a 5xx burst on user creation is retried
+$mm->fault(method => 'POST', path => '/api/v4/users', status => 503, times => 2);
+$r = export(team => 'migrated');
+my $id = $r->{json}{id};
+is(export(team => 'migrated')->{status}, 409, 'a second export while one runs: 409');
+$j = finished($id);
+is($j->{status}, 'done', 'the export is done') or diag explain $j;
+is($j->{counts}{user}{success}, $users, "every user exported ($users)") or diag explain $j->{counts};
+is($j->{counts}{user}{failed}, 0, 'none failed')
+    or diag $t->psql("SELECT slack_id || ' ' || coalesce(raw_data->>'name', '') || ': ' || error_message "
+                   . "FROM entities WHERE status = 'failed'");
+
+my @mm_users = grep { $_->{username} ne 'already' && $_->{id} ne $mm->admin_id } $mm->users;
+is(scalar @mm_users, $users - 1, 'Mattermost has a user per Slack user but the existing one');
+my $kept = $t->psql("SELECT mattermost_id FROM entities WHERE slack_id = '$first'");
+is($kept, ($mm->users(username => 'already'))[0]{id}, 'the existing user is kept with its id');
+is(scalar $mm->team_members(team_id => $mm->team_id), $users + 1, 'every user in the team (and the admin)');
+my $name = $t->psql("SELECT raw_data->>'name' FROM entities WHERE entity_type = 'user' "
+                  . "AND slack_id <> '$first' AND raw_data->>'name' ~ '^[a-z]' ORDER BY slack_id LIMIT 1");
+ok(scalar $mm->users(username => lc $name), "usernames as in Slack ($name)");
+my ($u) = $mm->users(username => lc $name);
+is($u->{auth_data}, $t->psql("SELECT slack_id FROM entities WHERE raw_data->>'name' = '$name' "
+                           . "AND entity_type = 'user'"), 'auth_data is the Slack id: no collisions');
+
+# a re-run creates nothing
+my $before = scalar $mm->users;
+my $posts = scalar $mm->journal(method => 'POST', path => '/api/v4/users');
+$j = finished(export(team => 'migrated')->{json}{id});
+is($j->{status}, 'done', 'a re-run: done');
+is(scalar $mm->users, $before, 'no new user');
+is(scalar $mm->journal(method => 'POST', path => '/api/v4/users'), $posts, 'not even an attempt');
+
+$t->done;

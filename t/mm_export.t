@@ -12,6 +12,7 @@ use lib 't/lib';
 use Ferry::Test;
 use Ferry::SlackExport;
 use Ferry::Mattermost;
+use Encode ();
 
 Ferry::Test::skip_unless_built();
 
@@ -77,7 +78,7 @@ is(export(team => 'migrated', types => ['message'])->{status}, 422,
 
 # a 5xx burst on user creation is retried
 $mm->fault(method => 'POST', path => '/api/v4/users', status => 503, times => 2);
-$r = export(team => 'migrated');
+$r = export(team => 'migrated', types => ['user']);
 my $id = $r->{json}{id};
 is(export(team => 'migrated')->{status}, 409, 'a second export while one runs: 409');
 $j = finished($id);
@@ -99,12 +100,47 @@ my ($u) = $mm->users(username => lc $name);
 is($u->{auth_data}, $t->psql("SELECT slack_id FROM entities WHERE raw_data->>'name' = '$name' "
                            . "AND entity_type = 'user'"), 'auth_data is the Slack id: no collisions');
 
+# channels: public and private with their members, DMs, group DMs
+$j = finished(export(team => 'migrated', types => ['channel'])->{json}{id});
+is($j->{status}, 'done', 'the channel phase: done');
+my $chan = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'channel'");
+is($j->{counts}{channel}{success} + $j->{counts}{channel}{skipped}, $chan, 'every channel exported or skipped')
+    or diag $t->psql("SELECT slack_id || ': ' || error_message FROM entities WHERE entity_type = 'channel' "
+                   . "AND status = 'failed'");
+my %type = map { $_->{id} => $_->{type} } $mm->channels;
+# (a group DM of more than 8, which Mattermost cannot hold, becomes private)
+my %kinds = map { split /\|/ } split /\n/, $t->psql("SELECT mattermost_id || '|' || CASE WHEN "
+    . "raw_data->>'channel_kind' = 'mpim' AND jsonb_array_length(raw_data->'members') > 8 THEN 'private' "
+    . "ELSE raw_data->>'channel_kind' END FROM entities WHERE entity_type = 'channel' AND status = 'success'");
+my %want = (public => 'O', private => 'P', dm => 'D', mpim => 'G');
+is_deeply({ map { $_ => $type{$_} // '?' } keys %kinds }, { map { $_ => $want{ $kinds{$_} } } keys %kinds },
+          'public → O, private → P, DM → D, group DM → G (private past 8 people)')
+    or diag $t->psql("SELECT slack_id || ' ' || (raw_data->>'channel_kind') || ' ' || coalesce(mattermost_id, '') || ' ' "
+                   . "|| coalesce(jsonb_array_length(raw_data->'members'), -1) FROM entities WHERE entity_type = 'channel'");
+my ($general) = grep { $_->{type} eq 'O' } $mm->channels;
+ok($general && $general->{name} =~ /^[a-z0-9][a-z0-9_-]*[a-z0-9]$/, "names follow Mattermost's rules ($general->{name})");
+my $nl = $t->psql("SELECT mattermost_id || '|' || (raw_data->>'name') FROM entities WHERE entity_type = 'channel' "
+                . "AND raw_data->>'name' ~ '[^[:ascii:]]' AND status = 'success' LIMIT 1");
+if ($nl) {
+    my ($mid, $slack_name) = split /\|/, $nl, 2;
+    my ($c) = $mm->channels(id => $mid);
+    like($c->{name}, qr/^slack-c/, 'a channel whose Slack name is not Latin is named after its Slack id');
+    is($c->{display_name}, substr(Encode::decode_utf8($slack_name), 0, 64), 'and shows its Slack name');
+}
+my $pub = $t->psql("SELECT mattermost_id || '|' || jsonb_array_length(raw_data->'members') FROM entities "
+                 . "WHERE entity_type = 'channel' AND raw_data->>'channel_kind' = 'public' AND status = 'success' LIMIT 1");
+my ($pid, $nmembers) = split /\|/, $pub;
+is(scalar(grep { $_->{user_id} ne $mm->admin_id } $mm->channel_members(channel_id => $pid)), $nmembers,
+   "a public channel's $nmembers members (and its creator, the admin)");
+
 # a re-run creates nothing
 my $before = scalar $mm->users;
-my $posts = scalar $mm->journal(method => 'POST', path => '/api/v4/users');
+my $channels = scalar $mm->channels;
+my $posts = scalar $mm->journal(method => 'POST');
 $j = finished(export(team => 'migrated')->{json}{id});
 is($j->{status}, 'done', 'a re-run: done');
 is(scalar $mm->users, $before, 'no new user');
-is(scalar $mm->journal(method => 'POST', path => '/api/v4/users'), $posts, 'not even an attempt');
+is(scalar $mm->channels, $channels, 'no new channel');
+is(scalar $mm->journal(method => 'POST'), $posts, 'not even an attempt');
 
 $t->done;

@@ -12,8 +12,8 @@
 #include "core/jobs.h"
 #include "core/log.h"
 
-/* the types this slice exports; the other phases come next */
-static const char *const mm_types[] = { "user" };
+/* the types this version exports; the other phases come next */
+static const char *const mm_types[] = { "user", "channel" };
 
 static int
 mm_export_answer(
@@ -151,6 +151,9 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "team", team->valuestring);
     cJSON_AddBoolToObject(params, "dry_run", cJSON_IsTrue(dry));
+    if (cJSON_IsArray(types)) {
+        cJSON_AddItemToObject(params, "types", cJSON_Duplicate(types, 1));
+    }
     pjson = cJSON_PrintUnformatted(params);
     cJSON_Delete(params);
 

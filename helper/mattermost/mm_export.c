@@ -14,6 +14,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "mm_client.h"
+#include "mm_export_channel.h"
 #include "mm_export_user.h"
 
 int
@@ -59,29 +60,42 @@ mm_team_id(ferryd_t *ferry, const char *team, char *err, size_t errlen)
     return out;
 }
 
-/* The user phase: every user row still pending or failed. */
+typedef int (*mm_exporter_pt)(mm_export_t *x, const char *id, cJSON *raw);
+
+/* The phases this version exports, in their order. */
+static const struct {
+    const char *type;
+    mm_exporter_pt export;
+} mm_phases[] = {
+    { "user", mm_export_user },
+    { "channel", mm_export_channel },
+};
+
+/* A phase: every row of its type still pending or failed. */
 static int
-mm_export_users(mm_export_t *x, job_t *job, long *done)
+mm_export_phase(mm_export_t *x, job_t *job, const char *type,
+    mm_exporter_pt export, long *done)
 {
-    PGresult *res;
-    cJSON    *raw;
-    int       i, rc = 0;
+    const char *params[1] = { type };
+    PGresult   *res;
+    cJSON      *raw;
+    int         i, rc = 0;
 
     res = db_query(job->conn,
-        "SELECT id, raw_data FROM entities WHERE entity_type = 'user' "
+        "SELECT id, raw_data FROM entities WHERE entity_type = $1 "
         "AND status IN ('pending', 'failed') ORDER BY id",
-        0, NULL);
+        1, params);
     if (res == NULL) {
         return -1;
     }
 
     for (i = 0; i < PQntuples(res) && rc == 0 && !*job->stop; i++) {
         raw = cJSON_Parse(PQgetvalue(res, i, 1));
-        rc = mm_export_user(x, PQgetvalue(res, i, 0), raw);
+        rc = export(x, PQgetvalue(res, i, 0), raw);
         cJSON_Delete(raw);
         (*done)++;
 
-        /* a heartbeat and where it stands, every 100 users */
+        /* a heartbeat every 100 entities */
         if (rc == 0 && *done % 100 == 0 && job_progress(job, NULL) != 1) {
             rc = -1;
         }
@@ -92,13 +106,34 @@ mm_export_users(mm_export_t *x, job_t *job, long *done)
     return rc;
 }
 
+/* 1 when the export's "types" (none: all) include type. */
+static int
+mm_wants(const cJSON *types, const char *type)
+{
+    const cJSON *t;
+
+    if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) == 0) {
+        return 1;
+    }
+
+    cJSON_ArrayForEach(t, types)
+    {
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
 void
 mm_export_run(job_t *job)
 {
     mm_export_t x;
     cJSON      *params, *team, *dry;
-    char        err[512], *team_id = NULL;
+    char        err[512], *team_id = NULL, phase[64];
     long        done = 0;
+    size_t      i;
 
     params = cJSON_Parse(job->params);
     team = cJSON_GetObjectItemCaseSensitive(params, "team");
@@ -129,14 +164,29 @@ mm_export_run(job_t *job)
     x.worker = job->worker;
     x.dry_run = cJSON_IsTrue(dry);
 
-    (void) job_progress(job, "{\"phase\":\"user\"}");
+    for (i = 0; i < sizeof(mm_phases) / sizeof(mm_phases[0]); i++) {
+        if (!mm_wants(cJSON_GetObjectItemCaseSensitive(params, "types"),
+                mm_phases[i].type))
+        {
+            continue;
+        }
 
-    if (mm_export_users(&x, job, &done) != 0) {
-        log_warn(job->worker,
-            "export %s: stopped in the user phase, to be "
-            "resumed",
-            job->id);
-        goto done;
+        snprintf(phase, sizeof(phase), "{\"phase\":\"%s\"}", mm_phases[i].type);
+        (void) job_progress(job, phase);
+
+        if (mm_export_phase(
+                &x, job, mm_phases[i].type, mm_phases[i].export, &done)
+            != 0)
+        {
+            log_warn(job->worker,
+                "export %s: stopped in the %s phase, to be resumed", job->id,
+                mm_phases[i].type);
+            goto done;
+        }
+
+        if (*job->stop) {
+            break;
+        }
     }
 
     if (*job->stop) {

@@ -1,0 +1,242 @@
+/*
+ * The original dropped what its name rules did not keep, so a Cyrillic
+ * name became a random "ch-xxxxxx" (another one on each run); here such a
+ * channel is named after its Slack id, stable across runs, and shows its
+ * Slack name as display name. Archiving waits for the messages (a later
+ * phase): the original archived first and its posts then failed.
+ */
+#include "mm_export_channel.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/log.h"
+#include "mm_client.h"
+
+void
+mm_channel_name(const char *name, const char *slack_id, char *out)
+{
+    size_t n = 0;
+    int    dash = 0;
+
+    for (; name && *name && n < 64; name++) {
+        unsigned char c = (unsigned char) tolower((unsigned char) *name);
+
+        if (isalnum(c) && c < 0x80) {
+            out[n++] = (char) c;
+            dash = 0;
+        } else if ((c == '-' || c == '_' || c == ' ' || c == '.') && n && !dash)
+        {
+            out[n++] = '-';
+            dash = 1;
+        }
+    }
+
+    while (n && out[n - 1] == '-') {
+        n--;
+    }
+    out[n] = '\0';
+
+    if (n < 2) {
+        snprintf(out, 65, "slack-%s", slack_id);
+        for (n = 0; out[n]; n++) {
+            out[n] = (char) tolower((unsigned char) out[n]);
+        }
+    }
+}
+
+static const char *
+mm_cstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* At most max runes of s into out. */
+static const char *
+mm_cut(const char *s, size_t max, char *out, size_t outlen)
+{
+    size_t n = 0, runes = 0;
+
+    while (s && s[n] && n + 4 < outlen) {
+        if (((unsigned char) s[n] & 0xc0) != 0x80 && runes++ == max) {
+            break;
+        }
+        out[n] = s[n];
+        n++;
+    }
+    while (n && ((unsigned char) out[n - 1] & 0xc0) == 0xc0) {
+        n--;
+    }
+    out[n] = '\0';
+
+    return out;
+}
+
+/* The Mattermost ids of the channel's members that were exported. */
+static cJSON *
+mm_member_ids(mm_export_t *x, const cJSON *raw)
+{
+    const cJSON *m;
+    cJSON       *ids = cJSON_CreateArray();
+    const char  *p[1];
+    PGresult    *res;
+
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(raw, "members"))
+    {
+        if (!cJSON_IsString(m)) {
+            continue;
+        }
+        p[0] = m->valuestring;
+        res = db_query(x->conn,
+            "SELECT mattermost_id FROM entities WHERE entity_type = 'user' "
+            "AND slack_id = $1 AND mattermost_id IS NOT NULL",
+            1, p);
+        if (res && PQntuples(res) == 1) {
+            cJSON_AddItemToArray(
+                ids, cJSON_CreateString(PQgetvalue(res, 0, 0)));
+        }
+        PQclear(res);
+    }
+
+    return ids;
+}
+
+/* A channel of the team by its name (it exists already). */
+static int
+mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
+{
+    char        path[512];
+    mm_resp_t   r;
+    const char *found;
+    int         rc = -1;
+
+    snprintf(path, sizeof(path), "/api/v4/teams/%s/channels/name/%s",
+        x->team_id, name);
+
+    if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
+        && (found = mm_cstr(r.json, "id")))
+    {
+        snprintf(id, len, "%s", found);
+        rc = 0;
+    }
+    mm_resp_free(&r);
+
+    return rc;
+}
+
+int
+mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
+{
+    const char *kind = mm_cstr(raw, "channel_kind");
+    const char *slack_id = mm_cstr(raw, "id"), *path, *why;
+    char        name[65], id[64], cut[4200], p2[256];
+    cJSON      *members, *body, *m;
+    mm_resp_t   r;
+    int         n, rc, group, failed = 0;
+
+    kind = kind ? kind : "public";
+    members = mm_member_ids(x, raw);
+    n = cJSON_GetArraySize(members);
+    group = strcmp(kind, "mpim") == 0;
+
+    if (strcmp(kind, "dm") == 0 || (group && n <= 8)) {
+        if ((!group && n != 2) || (group && n < 3)) {
+            cJSON_Delete(members);
+            why = group ? "a group DM needs 3 to 8 exported members"
+                        : "a DM needs its 2 members exported";
+            return mm_export_status(x, entity_id, "skipped", NULL, why);
+        }
+
+        if (x->dry_run) {
+            cJSON_Delete(members);
+            return 0;
+        }
+
+        path = group ? "/api/v4/channels/group" : "/api/v4/channels/direct";
+        rc = mm_call(x->ferry, NULL, "POST", path, members, 1, &r);
+        cJSON_Delete(members);
+
+        if (rc == 0 && mm_cstr(r.json, "id")) {
+            snprintf(id, sizeof(id), "%s", mm_cstr(r.json, "id"));
+            mm_resp_free(&r);
+            return mm_export_status(x, entity_id, "success", id, NULL);
+        }
+
+        rc = mm_export_status(x, entity_id, "failed", NULL, r.message);
+        mm_resp_free(&r);
+        return rc;
+    }
+
+    /* a public or private channel (an mpim of more than 8: private) */
+    mm_channel_name(
+        group ? NULL : mm_cstr(raw, "name"), slack_id ? slack_id : "x", name);
+
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "team_id", x->team_id);
+    cJSON_AddStringToObject(body, "name", name);
+    cJSON_AddStringToObject(body, "display_name",
+        mm_cut(mm_cstr(raw, "name") ? mm_cstr(raw, "name") : name, 64, cut,
+            sizeof(cut)));
+    cJSON_AddStringToObject(
+        body, "type", strcmp(kind, "public") == 0 ? "O" : "P");
+    m = cJSON_GetObjectItemCaseSensitive(raw, "purpose");
+    if (mm_cstr(m, "value")) {
+        cJSON_AddStringToObject(body, "purpose",
+            mm_cut(mm_cstr(m, "value"), 250, cut, sizeof(cut)));
+    }
+    m = cJSON_GetObjectItemCaseSensitive(raw, "topic");
+    if (mm_cstr(m, "value")) {
+        cJSON_AddStringToObject(body, "header",
+            mm_cut(mm_cstr(m, "value"), 1024, cut, sizeof(cut)));
+    }
+
+    if (x->dry_run) {
+        cJSON_Delete(body);
+        cJSON_Delete(members);
+        return 0;
+    }
+
+    rc = mm_call(x->ferry, NULL, "POST", "/api/v4/channels", body, 1, &r);
+    cJSON_Delete(body);
+
+    if (rc == 0 && mm_cstr(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", mm_cstr(r.json, "id"));
+
+    } else if (strcmp(r.id, "store.sql_channel.save_channel.exists.app_error")
+            == 0
+        && mm_channel_existing(x, name, id, sizeof(id)) == 0)
+    {
+        log_debug(x->worker, "channel %s exists in Mattermost as %s", name, id);
+
+    } else {
+        rc = mm_export_status(x, entity_id, "failed", NULL, r.message);
+        mm_resp_free(&r);
+        cJSON_Delete(members);
+        return rc;
+    }
+    mm_resp_free(&r);
+
+    /* its members (joining twice is no error) */
+    snprintf(p2, sizeof(p2), "/api/v4/channels/%s/members", id);
+    cJSON_ArrayForEach(m, members)
+    {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "user_id", m->valuestring);
+        if (mm_call(x->ferry, NULL, "POST", p2, body, 1, &r) != 0) {
+            failed++;
+            log_warn(x->worker, "channel %s: member %s: %s", name,
+                m->valuestring, r.message);
+        }
+        mm_resp_free(&r);
+        cJSON_Delete(body);
+    }
+    cJSON_Delete(members);
+
+    return failed ? mm_export_status(
+               x, entity_id, "failed", id, "some members could not be added")
+                  : mm_export_status(x, entity_id, "success", id, NULL);
+}

@@ -3,6 +3,8 @@
  */
 #include "ferry_utf8.h"
 
+#include <string.h>
+
 size_t
 ferry_utf8_char_len(const unsigned char *s, size_t n)
 {
@@ -85,4 +87,28 @@ ferry_utf8_valid(const unsigned char *s, size_t n)
     }
 
     return 1;
+}
+
+char *
+ferry_utf8_cut(const char *s, size_t max, char *out, size_t outlen)
+{
+    size_t n = 0, chars = 0, len;
+
+    while (s && s[n] && chars < max) {
+        len = 1;
+        while (len < 4 && ((unsigned char) s[n + len] & 0xc0) == 0x80) {
+            len++;
+        }
+        if (n + len >= outlen) {
+            break;
+        }
+        memcpy(out + n, s + n, len);
+        n += len;
+        chars++;
+    }
+    if (outlen) {
+        out[n] = '\0';
+    }
+
+    return out;
 }

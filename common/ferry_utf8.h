@@ -15,4 +15,9 @@ int ferry_utf8_valid(const unsigned char *s, size_t n);
  * the bytes there (at most n) do not start one. */
 size_t ferry_utf8_char_len(const unsigned char *s, size_t n);
 
+/* At most max characters of the string s, cut at a character's start, into
+ * out (outlen bytes, always NUL-terminated; fewer characters when out is
+ * shorter). s may be NULL. Returns out. */
+char *ferry_utf8_cut(const char *s, size_t max, char *out, size_t outlen);
+
 #endif

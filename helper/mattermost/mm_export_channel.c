@@ -13,6 +13,7 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "ferry_utf8.h"
 #include "mm_client.h"
 
 void
@@ -47,34 +48,6 @@ mm_channel_name(const char *name, const char *slack_id, char *out)
     }
 }
 
-static const char *
-mm_cstr(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-/* At most max runes of s into out. */
-static const char *
-mm_cut(const char *s, size_t max, char *out, size_t outlen)
-{
-    size_t n = 0, runes = 0;
-
-    while (s && s[n] && n + 4 < outlen) {
-        if (((unsigned char) s[n] & 0xc0) != 0x80 && runes++ == max) {
-            break;
-        }
-        out[n] = s[n];
-        n++;
-    }
-    while (n && ((unsigned char) out[n - 1] & 0xc0) == 0xc0) {
-        n--;
-    }
-    out[n] = '\0';
-
-    return out;
-}
 
 /* The Mattermost ids of the channel's members that were exported. */
 static cJSON *
@@ -118,7 +91,7 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
         x->team_id, name);
 
     if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
-        && (found = mm_cstr(r.json, "id")))
+        && (found = mm_json_str(r.json, "id")))
     {
         snprintf(id, len, "%s", found);
         rc = 0;
@@ -131,8 +104,8 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
 int
 mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
-    const char *kind = mm_cstr(raw, "channel_kind");
-    const char *slack_id = mm_cstr(raw, "id"), *path, *why;
+    const char *kind = mm_json_str(raw, "channel_kind");
+    const char *slack_id = mm_json_str(raw, "id"), *path, *why;
     char        name[65], id[64], cut[4200], p2[256];
     cJSON      *members, *body, *m;
     mm_resp_t   r;
@@ -160,8 +133,8 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
         rc = mm_call(x->ferry, NULL, "POST", path, members, 1, &r);
         cJSON_Delete(members);
 
-        if (rc == 0 && mm_cstr(r.json, "id")) {
-            snprintf(id, sizeof(id), "%s", mm_cstr(r.json, "id"));
+        if (rc == 0 && mm_json_str(r.json, "id")) {
+            snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
             mm_resp_free(&r);
             return mm_export_status(x, entity_id, "success", id, NULL);
         }
@@ -172,26 +145,27 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     }
 
     /* a public or private channel (an mpim of more than 8: private) */
-    mm_channel_name(
-        group ? NULL : mm_cstr(raw, "name"), slack_id ? slack_id : "x", name);
+    mm_channel_name(group ? NULL : mm_json_str(raw, "name"),
+        slack_id ? slack_id : "x", name);
 
     body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "team_id", x->team_id);
     cJSON_AddStringToObject(body, "name", name);
     cJSON_AddStringToObject(body, "display_name",
-        mm_cut(mm_cstr(raw, "name") ? mm_cstr(raw, "name") : name, 64, cut,
+        ferry_utf8_cut(
+            mm_json_str(raw, "name") ? mm_json_str(raw, "name") : name, 64, cut,
             sizeof(cut)));
     cJSON_AddStringToObject(
         body, "type", strcmp(kind, "public") == 0 ? "O" : "P");
     m = cJSON_GetObjectItemCaseSensitive(raw, "purpose");
-    if (mm_cstr(m, "value")) {
+    if (mm_json_str(m, "value")) {
         cJSON_AddStringToObject(body, "purpose",
-            mm_cut(mm_cstr(m, "value"), 250, cut, sizeof(cut)));
+            ferry_utf8_cut(mm_json_str(m, "value"), 250, cut, sizeof(cut)));
     }
     m = cJSON_GetObjectItemCaseSensitive(raw, "topic");
-    if (mm_cstr(m, "value")) {
+    if (mm_json_str(m, "value")) {
         cJSON_AddStringToObject(body, "header",
-            mm_cut(mm_cstr(m, "value"), 1024, cut, sizeof(cut)));
+            ferry_utf8_cut(mm_json_str(m, "value"), 1024, cut, sizeof(cut)));
     }
 
     if (x->dry_run) {
@@ -203,8 +177,8 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     rc = mm_call(x->ferry, NULL, "POST", "/api/v4/channels", body, 1, &r);
     cJSON_Delete(body);
 
-    if (rc == 0 && mm_cstr(r.json, "id")) {
-        snprintf(id, sizeof(id), "%s", mm_cstr(r.json, "id"));
+    if (rc == 0 && mm_json_str(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
 
     } else if (strcmp(r.id, "store.sql_channel.save_channel.exists.app_error")
             == 0

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "ferry_utf8.h"
 #include "mm_client.h"
 
 void
@@ -35,35 +36,6 @@ mm_username(const char *name, const char *slack_id, char *out)
     }
 }
 
-/* At most max characters (Mattermost counts runes) of s, cut at a
- * character's start, into out. */
-static const char *
-mm_runes(const char *s, size_t max, char *out, size_t outlen)
-{
-    size_t n = 0, runes = 0;
-
-    while (s[n] && n + 4 < outlen) {
-        if (((unsigned char) s[n] & 0xc0) != 0x80 && runes++ == max) {
-            break;
-        }
-        out[n] = s[n];
-        n++;
-    }
-    while (n && ((unsigned char) out[n - 1] & 0xc0) == 0xc0) {
-        n--;
-    }
-    out[n] = '\0';
-
-    return out;
-}
-
-static const char *
-mm_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
 
 /* A user that is there already: looked up by email, then by username. */
 static int
@@ -80,7 +52,7 @@ mm_user_existing(mm_export_t *x, const char *email, const char *username,
             i == 0 ? "email" : "username", i == 0 ? email : username);
 
         if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
-            && (found = mm_str(r.json, "id")))
+            && (found = mm_json_str(r.json, "id")))
         {
             snprintf(id, idlen, "%s", found);
             mm_resp_free(&r);
@@ -96,15 +68,15 @@ int
 mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
     const cJSON *profile = cJSON_GetObjectItemCaseSensitive(raw, "profile");
-    const char  *slack_id = mm_str(raw, "id"), *v;
+    const char  *slack_id = mm_json_str(raw, "id"), *v;
     char         username[65], email[256], id[64], path[256], cut[1024];
     cJSON       *body;
     mm_resp_t    r;
     int          rc;
 
-    mm_username(mm_str(raw, "name"), slack_id ? slack_id : "x", username);
+    mm_username(mm_json_str(raw, "name"), slack_id ? slack_id : "x", username);
 
-    v = mm_str(profile, "email");
+    v = mm_json_str(profile, "email");
     if (v) {
         snprintf(email, sizeof(email), "%s", v);
     } else {
@@ -117,17 +89,17 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     cJSON_AddStringToObject(body, "auth_service", "gitlab");
     cJSON_AddStringToObject(body, "auth_data", slack_id ? slack_id : username);
     /* Mattermost's limits: 64 runes of name, 128 of position */
-    if ((v = mm_str(profile, "first_name"))) {
+    if ((v = mm_json_str(profile, "first_name"))) {
         cJSON_AddStringToObject(
-            body, "first_name", mm_runes(v, 64, cut, sizeof(cut)));
+            body, "first_name", ferry_utf8_cut(v, 64, cut, sizeof(cut)));
     }
-    if ((v = mm_str(profile, "last_name"))) {
+    if ((v = mm_json_str(profile, "last_name"))) {
         cJSON_AddStringToObject(
-            body, "last_name", mm_runes(v, 64, cut, sizeof(cut)));
+            body, "last_name", ferry_utf8_cut(v, 64, cut, sizeof(cut)));
     }
-    if ((v = mm_str(profile, "title"))) {
+    if ((v = mm_json_str(profile, "title"))) {
         cJSON_AddStringToObject(
-            body, "position", mm_runes(v, 128, cut, sizeof(cut)));
+            body, "position", ferry_utf8_cut(v, 128, cut, sizeof(cut)));
     }
 
     if (x->dry_run) {
@@ -138,8 +110,8 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     rc = mm_call(x->ferry, NULL, "POST", "/api/v4/users", body, 1, &r);
     cJSON_Delete(body);
 
-    if (rc == 0 && mm_str(r.json, "id")) {
-        snprintf(id, sizeof(id), "%s", mm_str(r.json, "id"));
+    if (rc == 0 && mm_json_str(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
 
     } else if ((strcmp(r.id, "app.user.save.email_exists.app_error") == 0
                    || strcmp(r.id, "app.user.save.username_exists.app_error")

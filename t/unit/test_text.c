@@ -63,6 +63,30 @@ test_utf8_char_len_finds_each_character(void **state)
 }
 
 static void
+test_utf8_cut_counts_characters_and_never_splits_one(void **state)
+{
+    char out[16];
+
+    (void) state;
+    /* "жук" is 6 bytes, 3 characters. */
+    assert_string_equal(
+        ferry_utf8_cut("\xd0\xb6\xd1\x83\xd0\xba", 2, out, sizeof(out)),
+        "\xd0\xb6\xd1\x83");
+    assert_string_equal(ferry_utf8_cut("abc", 5, out, sizeof(out)), "abc");
+    assert_string_equal(ferry_utf8_cut("abc", 0, out, sizeof(out)), "");
+    assert_string_equal(ferry_utf8_cut(NULL, 3, out, sizeof(out)), "");
+    /* A short buffer ends before a character it cannot hold whole. */
+    assert_string_equal(
+        ferry_utf8_cut("aaaaaaaaaa\xf0\x9f\x98\x80", 20, out, 14),
+        "aaaaaaaaaa");
+    assert_string_equal(
+        ferry_utf8_cut("aaaaaaaaa\xf0\x9f\x98\x80", 20, out, 12), "aaaaaaaaa");
+    assert_string_equal(
+        ferry_utf8_cut("aaaaaaaaa\xf0\x9f\x98\x80", 20, out, 14),
+        "aaaaaaaaa\xf0\x9f\x98\x80");
+}
+
+static void
 test_email_is_trimmed_and_domain_lower_cased(void **state)
 {
     char out[FERRY_EMAIL_MAX + 1];
@@ -135,6 +159,7 @@ main(void)
         cmocka_unit_test(test_utf8_rejects_overlongs_surrogates_and_beyond),
         cmocka_unit_test(test_utf8_rejects_truncated_and_stray_continuation),
         cmocka_unit_test(test_utf8_char_len_finds_each_character),
+        cmocka_unit_test(test_utf8_cut_counts_characters_and_never_splits_one),
         cmocka_unit_test(test_email_is_trimmed_and_domain_lower_cased),
         cmocka_unit_test(test_email_normalizes_in_place),
         cmocka_unit_test(test_email_rejects_what_is_not_an_address),

@@ -73,8 +73,9 @@ is($j->{status}, 'failed', 'an unknown team: failed');
 like($j->{error}, qr/no-such-team.*no such team/, 'saying why');
 is(scalar $mm->users, 2, 'nothing written to Mattermost (the admin and the existing user)');
 
-is(export(team => 'migrated', types => ['message'])->{status}, 422,
-   'a type this version does not export yet: 422');
+$r = export(team => 'migrated', types => ['message']);
+is($r->{status}, 422, 'a type this version does not export yet: 422');
+like($r->{content}, qr/user and channel/, '... and the answer names the types it does export');
 
 # a 5xx burst on user creation is retried
 $mm->fault(method => 'POST', path => '/api/v4/users', status => 503, times => 2);

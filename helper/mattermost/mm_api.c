@@ -104,8 +104,8 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
             }
         }
         if (i == sizeof(mm_types) / sizeof(mm_types[0])) {
-            resp_field_error(
-                resp, 422, "types", "this version exports the type user only");
+            resp_field_error(resp, 422, "types",
+                "this version exports the types user and channel");
             return;
         }
     }

@@ -32,6 +32,7 @@ const route_t ferryd_routes[] = {
 
     { "POST", "/export", mm_export_create, 0 },
     { "GET", "/export/{id}", mm_export_show, 0 },
+    { "GET", "/export/{id}/failures", mm_export_failures, 0 },
 };
 
 const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

@@ -144,4 +144,33 @@ is(scalar $mm->users, $before, 'no new user');
 is(scalar $mm->channels, $channels, 'no new channel');
 is(scalar $mm->journal(method => 'POST'), $posts, 'not even an attempt');
 
+# failures: three users whose Slack email Mattermost refuses, listed with its
+# message, page by page; a channel-only export lists none of them
+$t->psql("INSERT INTO entities (entity_type, slack_id, raw_data) SELECT 'user', 'UBAD' || g, "
+       . "jsonb_build_object('id', 'UBAD' || g, 'name', 'bad' || g, "
+       . "'profile', jsonb_build_object('email', 'bad' || g || '\@\@example.com')) "
+       . "FROM generate_series(1, 3) g");
+my $jid = export(team => 'migrated', types => ['user'])->{json}{id};
+$j = finished($jid);
+is($j->{counts}{user}{failed}, 3, 'three users refused');
+$r = $t->http(GET => "/export/$jid/failures?limit=2", headers => \%auth);
+is($r->{status}, 200, 'failures: 200');
+is(scalar @{ $r->{json}{items} }, 2, 'a page of two');
+is_deeply([ map { $_->{slack_id} } @{ $r->{json}{items} } ], [ 'UBAD1', 'UBAD2' ], 'oldest first');
+is($r->{json}{items}[0]{type}, 'user', 'with their type');
+like($r->{json}{items}[0]{error_message}, qr/email/i, "and Mattermost's reason")
+    or diag explain $r->{json};
+ok($r->{json}{next_cursor}, 'and a cursor');
+$r = $t->http(GET => "/export/$jid/failures?limit=2&cursor=$r->{json}{next_cursor}", headers => \%auth);
+is_deeply([ map { $_->{slack_id} } @{ $r->{json}{items} } ], [ 'UBAD3' ], 'the last one on the next page');
+is($r->{json}{next_cursor}, undef, 'and no further cursor');
+$j = finished(export(team => 'migrated', types => ['channel'])->{json}{id});
+$r = $t->http(GET => "/export/$j->{id}/failures", headers => \%auth);
+is_deeply($r->{json}{items}, [], "a channel export lists no user's failure");
+is($t->http(GET => '/export/00000000-0000-0000-0000-000000000000/failures', headers => \%auth)->{status},
+   404, 'an unknown export: 404');
+is($t->http(GET => "/export/$jid/failures?cursor=x1", headers => \%auth)->{status}, 422, 'a bad cursor: 422');
+is($t->http(GET => "/export/$jid/failures?limit=0", headers => \%auth)->{status}, 422, 'a bad limit: 422');
+is($t->http(GET => "/export/$jid/failures")->{status}, 401, 'no token: 401');
+
 $t->done;

@@ -12,6 +12,7 @@
 
 #include "caller.h"
 #include "log.h"
+#include "page.h"
 
 /* 8-4-4-4-12 hex digits, as PostgreSQL writes a uuid */
 static int
@@ -94,7 +95,7 @@ job_api_show(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
 void
 job_api_list(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char *params[4], *cursor, *l;
+    const char *params[4], *cursor;
     char        limit[16], *sql;
     long        n;
     int         i;
@@ -102,13 +103,7 @@ job_api_list(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
     PGconn     *conn;
     PGresult   *res;
 
-    l = req_query(req, "limit");
-    n = 20;
-    if (l
-        && (strspn(l, "0123456789") != strlen(l) || strlen(l) > 3
-            || (n = strtol(l, NULL, 10)) < 1 || n > 100))
-    {
-        resp_field_error(resp, 422, "limit", "limit must be between 1 and 100");
+    if (page_limit(req, resp, &n) != 0) {
         return;
     }
     snprintf(limit, sizeof(limit), "%ld", n);

@@ -4,6 +4,7 @@
  */
 #include "mm_api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "core/idempotency.h"
 #include "core/jobs.h"
 #include "core/log.h"
+#include "core/page.h"
 
 /* the types this version exports; the other phases come next */
 static const char *const mm_types[] = { "user", "channel" };
@@ -194,5 +196,95 @@ mm_export_show(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     (void) mm_export_answer(conn, req, resp, 200, req->params[0]);
+    db_release(ferry->db, conn);
+}
+
+void
+mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
+{
+    const char *params[4], *cursor;
+    char        limit[16];
+    long        n;
+    int         i, rc;
+    cJSON      *json, *items, *item;
+    PGconn     *conn;
+    PGresult   *res;
+
+    if (page_limit(req, resp, &n) != 0) {
+        return;
+    }
+    cursor = req_query(req, "cursor");
+    if (cursor
+        && (cursor[0] == '\0' || strlen(cursor) > 18
+            || strspn(cursor, "0123456789") != strlen(cursor)))
+    {
+        resp_field_error(resp, 422, "cursor",
+            "cursor must be the next_cursor of an earlier page");
+        return;
+    }
+    snprintf(limit, sizeof(limit), "%ld", n);
+
+    conn = caller_conn(ferry, req, resp);
+    if (conn == NULL) {
+        return;
+    }
+
+    params[0] = req->params[0];
+    params[1] = req->user;
+    rc = db_run(conn,
+        "SELECT 1 FROM jobs "
+        "WHERE id::text = $1 AND owner = $2 AND kind = 'export'",
+        2, params);
+    if (rc <= 0) {
+        if (rc == 0) {
+            resp_error(resp, 404, "export not found");
+        } else {
+            resp_internal_error(
+                resp, req->rid, "export: %s", PQerrorMessage(conn));
+        }
+        db_release(ferry->db, conn);
+        return;
+    }
+
+    /* the rows of the export's types that failed, oldest first; the
+     * cursor is the id of the last row seen */
+    params[2] = cursor ? cursor : "0";
+    params[3] = limit;
+    res = db_query(conn,
+        "SELECT e.id, e.entity_type, e.slack_id, "
+        "COALESCE(e.error_message, ''), "
+        "to_char(e.updated_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM jobs j JOIN entities e ON e.status = 'failed' "
+        "AND (j.params->'types' IS NULL "
+        "OR j.params->'types' ? e.entity_type) "
+        "WHERE j.id::text = $1 AND j.owner = $2 AND e.id > $3::bigint "
+        "ORDER BY e.id LIMIT $4::int",
+        4, params);
+    if (res == NULL) {
+        resp_internal_error(resp, req->rid, "export: %s", PQerrorMessage(conn));
+        db_release(ferry->db, conn);
+        return;
+    }
+
+    json = cJSON_CreateObject();
+    items = cJSON_AddArrayToObject(json, "items");
+    for (i = 0; i < PQntuples(res); i++) {
+        item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "type", PQgetvalue(res, i, 1));
+        cJSON_AddStringToObject(item, "slack_id", PQgetvalue(res, i, 2));
+        cJSON_AddStringToObject(item, "error_message", PQgetvalue(res, i, 3));
+        cJSON_AddStringToObject(item, "updated_at", PQgetvalue(res, i, 4));
+        cJSON_AddItemToArray(items, item);
+    }
+    if (PQntuples(res) == (int) n) {
+        cJSON_AddStringToObject(
+            json, "next_cursor", PQgetvalue(res, (int) n - 1, 0));
+    } else {
+        cJSON_AddNullToObject(json, "next_cursor");
+    }
+    PQclear(res);
+
+    resp_json(resp, 200, json);
     db_release(ferry->db, conn);
 }

@@ -150,9 +150,28 @@ $t->psql("INSERT INTO entities (entity_type, slack_id, raw_data) SELECT 'user', 
        . "jsonb_build_object('id', 'UBAD' || g, 'name', 'bad' || g, "
        . "'profile', jsonb_build_object('email', 'bad' || g || '\@\@example.com')) "
        . "FROM generate_series(1, 3) g");
+$t->psql("INSERT INTO entities (entity_type, slack_id, raw_data) VALUES ('user', 'UGOOD', "
+       . "'{\"id\":\"UGOOD\",\"name\":\"good\",\"profile\":{\"email\":\" Good.Person\@Example.com \"}}')");
+
+# a dry run: the report names the three, Mattermost gets no write, the rows
+# stay pending
+my $posts_before = scalar $mm->journal(method => 'POST');
+my $dry = finished(export(team => 'migrated', types => ['user'], dry_run => \1)->{json}{id});
+is($dry->{status}, 'done', 'a dry run: done');
+$r = $t->http(GET => "/export/$dry->{id}/failures", headers => \%auth);
+is_deeply([ map { $_->{slack_id} } @{ $r->{json}{items} } ], [ 'UBAD1', 'UBAD2', 'UBAD3' ],
+          'the dry run reports the three users Mattermost would refuse (not the good one)')
+    or diag explain $r->{json};
+like($r->{json}{items}[0]{error_message}, qr/email/i, '... and why');
+is(scalar $mm->journal(method => 'POST'), $posts_before, 'a dry run writes nothing to Mattermost');
+is($t->psql("SELECT string_agg(DISTINCT status, ',') FROM entities WHERE slack_id IN ('UBAD1', 'UGOOD')"),
+   'pending', 'and leaves the rows pending');
+
 my $jid = export(team => 'migrated', types => ['user'])->{json}{id};
 $j = finished($jid);
 is($j->{counts}{user}{failed}, 3, 'three users refused');
+is(($mm->users(username => 'good'))[0]{email}, 'good.person@example.com',
+   "the good one created, its e-mail trimmed and lower-cased as Mattermost does");
 $r = $t->http(GET => "/export/$jid/failures?limit=2", headers => \%auth);
 is($r->{status}, 200, 'failures: 200');
 is(scalar @{ $r->{json}{items} }, 2, 'a page of two');

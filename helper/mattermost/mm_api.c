@@ -205,7 +205,7 @@ mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
     const char *params[4], *cursor;
     char        limit[16];
     long        n;
-    int         i, rc;
+    int         i, dry;
     cJSON      *json, *items, *item;
     PGconn     *conn;
     PGresult   *res;
@@ -231,35 +231,45 @@ mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     params[0] = req->params[0];
     params[1] = req->user;
-    rc = db_run(conn,
-        "SELECT 1 FROM jobs "
+    res = db_query(conn,
+        "SELECT coalesce((params->>'dry_run')::boolean, false) FROM jobs "
         "WHERE id::text = $1 AND owner = $2 AND kind = 'export'",
         2, params);
-    if (rc <= 0) {
-        if (rc == 0) {
+    if (res == NULL || PQntuples(res) == 0) {
+        if (res) {
             resp_error(resp, 404, "export not found");
         } else {
             resp_internal_error(
                 resp, req->rid, "export: %s", PQerrorMessage(conn));
         }
+        PQclear(res);
         db_release(ferry->db, conn);
         return;
     }
+    dry = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
 
-    /* the rows of the export's types that failed, oldest first; the
-     * cursor is the id of the last row seen */
+    /* the rows of the export's types that failed (a dry run: that it found
+     * would fail), oldest first; the cursor is the id of the last row seen */
     params[2] = cursor ? cursor : "0";
     params[3] = limit;
     res = db_query(conn,
-        "SELECT e.id, e.entity_type, e.slack_id, "
-        "COALESCE(e.error_message, ''), "
-        "to_char(e.updated_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM jobs j JOIN entities e ON e.status = 'failed' "
-        "AND (j.params->'types' IS NULL "
-        "OR j.params->'types' ? e.entity_type) "
-        "WHERE j.id::text = $1 AND j.owner = $2 AND e.id > $3::bigint "
-        "ORDER BY e.id LIMIT $4::int",
+        dry ? "SELECT e.id, e.entity_type, e.slack_id, f.error_message, "
+              "to_char(f.found_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+              "FROM jobs j JOIN export_findings f ON f.job_id = j.id "
+              "AND f.status = 'failed' JOIN entities e ON e.id = f.entity_id "
+              "WHERE j.id::text = $1 AND j.owner = $2 "
+              "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int"
+            : "SELECT e.id, e.entity_type, e.slack_id, "
+              "COALESCE(e.error_message, ''), "
+              "to_char(e.updated_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+              "FROM jobs j JOIN entities e ON e.status = 'failed' "
+              "AND (j.params->'types' IS NULL "
+              "OR j.params->'types' ? e.entity_type) "
+              "WHERE j.id::text = $1 AND j.owner = $2 "
+              "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int",
         4, params);
     if (res == NULL) {
         resp_internal_error(resp, req->rid, "export: %s", PQerrorMessage(conn));

@@ -22,6 +22,25 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error)
 {
     const char *p[4] = { entity_id, status, mattermost_id, error };
+    const char *f[4] = { x->job_id, entity_id, status, error };
+
+    if (x->dry_run) {
+        /* the report of a dry run; the rows stay as they are */
+        if (strcmp(status, "success") == 0) {
+            return 0;
+        }
+        return db_run(x->conn,
+                   "INSERT INTO export_findings "
+                   "(job_id, entity_id, status, error_message) "
+                   "VALUES ($1::uuid, $2::bigint, $3, coalesce($4, '')) "
+                   "ON CONFLICT (job_id, entity_id) DO UPDATE "
+                   "SET status = $3, error_message = coalesce($4, ''), "
+                   "found_at = now()",
+                   4, f)
+                == 1
+            ? 0
+            : -1;
+    }
 
     return db_run(x->conn,
                "UPDATE entities SET status = $2, "
@@ -162,6 +181,7 @@ mm_export_run(job_t *job)
     x.conn = job->conn;
     x.team_id = team_id;
     x.worker = job->worker;
+    x.job_id = job->id;
     x.dry_run = cJSON_IsTrue(dry);
 
     for (i = 0; i < sizeof(mm_phases) / sizeof(mm_phases[0]); i++) {

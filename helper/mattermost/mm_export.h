@@ -17,11 +17,13 @@ typedef struct {
     PGconn     *conn;
     const char *team_id;
     const char *worker; /* for the log */
+    const char *job_id;
     int         dry_run;
 } mm_export_t;
 
 /* Sets an entity's outcome: status success (with mattermost_id), failed or
- * skipped (with the reason). 0, or -1. */
+ * skipped (with the reason). In a dry run the rows stay as they are and a
+ * failure or skip goes to the job's report (export_findings). 0, or -1. */
 int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
 

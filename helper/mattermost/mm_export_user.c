@@ -64,6 +64,88 @@ mm_user_existing(mm_export_t *x, const char *email, const char *username,
     return -1;
 }
 
+/* RFC 5322's atext, ASCII only */
+static int
+mm_atext(int c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+/=?^_`{|}~-", c));
+}
+
+static const char *
+mm_dot_atom(const char *p)
+{
+    const char *start;
+
+    for (;;) {
+        start = p;
+        while (mm_atext((unsigned char) *p)) {
+            p++;
+        }
+        if (p == start) {
+            return NULL;
+        }
+        if (*p != '.') {
+            return p;
+        }
+        p++;
+    }
+}
+
+/* Mattermost's IsValidEmail on an address it has lower-cased and trimmed
+ * (model.NormalizeEmail): what Go's mail.ParseAddress takes with no display
+ * name, "local@domain" or "<local@domain>", the local part a dot-atom or a
+ * quoted string, the domain a dot-atom or a [literal]; at most 128 bytes. */
+static int
+mm_email_valid(const char *e)
+{
+    const char *p = e, *end;
+    size_t      len = strlen(e);
+
+    if (len == 0 || len > 128) {
+        return 0;
+    }
+    end = e + len;
+    if (*p == '<') {
+        if (end[-1] != '>') {
+            return 0;
+        }
+        p++;
+        end--;
+    }
+
+    if (*p == '"') {
+        for (p++; p < end && *p != '"'; p++) {
+            if (*p == '\\' && p + 1 < end) {
+                p++;
+            } else if (*p == '\r' || *p == '\n') {
+                return 0;
+            }
+        }
+        if (p == end) {
+            return 0;
+        }
+        p++;
+    } else if ((p = mm_dot_atom(p)) == NULL) {
+        return 0;
+    }
+    if (*p++ != '@') {
+        return 0;
+    }
+
+    if (*p == '[') {
+        for (p++; p < end && *p != ']'; p++) {
+            if (*p == '[' || *p == '\\' || isspace((unsigned char) *p)) {
+                return 0;
+            }
+        }
+        return p + 1 == end;
+    }
+
+    p = mm_dot_atom(p);
+
+    return p == end;
+}
+
 int
 mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
@@ -72,13 +154,24 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     char         username[65], email[256], id[64], path[256], cut[1024];
     cJSON       *body;
     mm_resp_t    r;
+    size_t       n;
     int          rc;
 
     mm_username(mm_json_str(raw, "name"), slack_id ? slack_id : "x", username);
 
     v = mm_json_str(profile, "email");
     if (v) {
+        /* Mattermost trims and lower-cases it (model.NormalizeEmail) */
+        while (isspace((unsigned char) *v)) {
+            v++;
+        }
         snprintf(email, sizeof(email), "%s", v);
+        for (n = strlen(email); n && isspace((unsigned char) email[n - 1]);) {
+            email[--n] = '\0';
+        }
+        for (n = 0; email[n]; n++) {
+            email[n] = (char) tolower((unsigned char) email[n]);
+        }
     } else {
         snprintf(email, sizeof(email), "%s@example.com", username);
     }
@@ -104,7 +197,10 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
 
     if (x->dry_run) {
         cJSON_Delete(body);
-        return 0;
+        return mm_email_valid(email)
+            ? 0
+            : mm_export_status(x, entity_id, "failed", NULL,
+                "Invalid email: Mattermost would refuse the user");
     }
 
     rc = mm_call(x->ferry, NULL, "POST", "/api/v4/users", body, 1, &r);

@@ -33,29 +33,28 @@ job_api_is_uuid(const char *s)
     return s[36] == '\0';
 }
 
-int
-job_api_answer(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
-    int status, const char *id)
+PGresult *
+job_api_find(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
+    const char *id, const char *columns)
 {
     const char *params[3] = { id, req->user, api->kind };
     char       *sql;
     PGresult   *res;
-    int         rc = -1;
 
     /* an id that is no uuid names no job (and must not reach a cast) */
     if (!job_api_is_uuid(id)) {
         resp_error(resp, 404, "%s not found", api->what);
-        return -1;
+        return NULL;
     }
 
     if (asprintf(&sql,
             "SELECT %s FROM jobs WHERE id = $1::uuid AND owner = $2 "
             "AND kind = $3",
-            api->columns)
+            columns ? columns : api->columns)
         < 0)
     {
         resp_internal_error(resp, req->rid, "%s: out of memory", api->kind);
-        return -1;
+        return NULL;
     }
 
     res = db_query(conn, sql, 3, params);
@@ -67,15 +66,27 @@ job_api_answer(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
 
     } else if (PQntuples(res) == 0) {
         resp_error(resp, 404, "%s not found", api->what);
-
-    } else {
-        resp_json(resp, status, api->row_json(res, 0));
-        rc = 0;
+        PQclear(res);
+        res = NULL;
     }
 
+    return res;
+}
+
+int
+job_api_answer(const job_api_t *api, PGconn *conn, req_t *req, resp_t *resp,
+    int status, const char *id)
+{
+    PGresult *res = job_api_find(api, conn, req, resp, id, NULL);
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    resp_json(resp, status, api->row_json(res, 0));
     PQclear(res);
 
-    return rc;
+    return 0;
 }
 
 void

@@ -18,8 +18,14 @@ typedef struct {
     const char *kind;    /* jobs.kind */
     const char *what;    /* for messages: "import", "slack upload" */
     const char *columns; /* the SELECT list over jobs, id first */
-    cJSON *(*row_json)(PGresult *res, int row);
+    cJSON *(*row_json)(PGresult *res, int row); /* NULL: no job_api_answer */
 } job_api_t;
+
+/* The caller's job id of api's kind, with columns (NULL: api->columns):
+ * the row, or NULL with resp holding 404 (no such job of the caller's, or
+ * an id that is no uuid) or 500. */
+PGresult *job_api_find(const job_api_t *api, PGconn *conn, req_t *req,
+    resp_t *resp, const char *id, const char *columns);
 
 /* Answers status with the caller's job id as JSON: 0; or -1 with resp
  * holding 404 (no such job of the caller's) or 500. */

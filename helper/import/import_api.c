@@ -174,7 +174,7 @@ imports_link(resp_t *resp, const char *link, time_t expires)
 void
 imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char *params[2], *base, *p;
+    const char *base, *p;
     char        path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
     long long   expires;
     struct stat st;
@@ -188,22 +188,10 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    params[0] = req->params[0];
-    params[1] = req->user;
-    res = db_query(conn,
-        "SELECT id, status, coalesce((progress->>'error_rows')::bigint, 0), "
-        "coalesce(progress->>'report', '') FROM jobs "
-        "WHERE id::text = $1 AND owner = $2 AND kind = 'import'",
-        2, params);
-
+    res = job_api_find(&imports_api, conn, req, resp, req->params[0],
+        "id, status, coalesce((progress->>'error_rows')::bigint, 0), "
+        "coalesce(progress->>'report', '')");
     if (res == NULL) {
-        resp_internal_error(
-            resp, req->rid, "imports: %s", PQerrorMessage(conn));
-        goto done;
-    }
-
-    if (PQntuples(res) == 0) {
-        resp_error(resp, 404, "import not found");
         goto done;
     }
 

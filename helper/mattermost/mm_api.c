@@ -10,9 +10,16 @@
 
 #include "core/caller.h"
 #include "core/idempotency.h"
+#include "core/job_api.h"
 #include "core/jobs.h"
 #include "core/log.h"
 #include "core/page.h"
+
+/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run */
+static const job_api_t mm_export_api = { "export", "export",
+    "id, status, progress->>'phase', error, "
+    "coalesce((params->>'dry_run')::boolean, false)",
+    NULL };
 
 /* the types this version exports; the other phases come next */
 static const char *const mm_types[] = { "user", "channel" };
@@ -21,23 +28,12 @@ static int
 mm_export_answer(
     PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
 {
-    const char *params[2] = { id, req->user };
-    PGresult   *res;
-    cJSON      *json, *counts, *t;
-    int         i;
+    PGresult *res;
+    cJSON    *json, *counts, *t;
+    int       i;
 
-    res = db_query(conn,
-        "SELECT id, status, progress->>'phase', error FROM jobs "
-        "WHERE id::text = $1 AND owner = $2 AND kind = 'export'",
-        2, params);
-    if (res == NULL || PQntuples(res) == 0) {
-        if (res) {
-            resp_error(resp, 404, "export not found");
-        } else {
-            resp_internal_error(
-                resp, req->rid, "export: %s", PQerrorMessage(conn));
-        }
-        PQclear(res);
+    res = job_api_find(&mm_export_api, conn, req, resp, id, NULL);
+    if (res == NULL) {
         return -1;
     }
 
@@ -229,47 +225,35 @@ mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    params[0] = req->params[0];
-    params[1] = req->user;
-    res = db_query(conn,
-        "SELECT coalesce((params->>'dry_run')::boolean, false) FROM jobs "
-        "WHERE id::text = $1 AND owner = $2 AND kind = 'export'",
-        2, params);
-    if (res == NULL || PQntuples(res) == 0) {
-        if (res) {
-            resp_error(resp, 404, "export not found");
-        } else {
-            resp_internal_error(
-                resp, req->rid, "export: %s", PQerrorMessage(conn));
-        }
-        PQclear(res);
+    res = job_api_find(&mm_export_api, conn, req, resp, req->params[0], NULL);
+    if (res == NULL) {
         db_release(ferry->db, conn);
         return;
     }
-    dry = PQgetvalue(res, 0, 0)[0] == 't';
+    dry = PQgetvalue(res, 0, 4)[0] == 't';
     PQclear(res);
 
     /* the rows of the export's types that failed (a dry run: that it found
      * would fail), oldest first; the cursor is the id of the last row seen */
+    params[0] = req->params[0];
+    params[1] = req->user;
     params[2] = cursor ? cursor : "0";
     params[3] = limit;
     res = db_query(conn,
-        dry ? "SELECT e.id, e.entity_type, e.slack_id, f.error_message, "
-              "to_char(f.found_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-              "FROM jobs j JOIN export_findings f ON f.job_id = j.id "
-              "AND f.status = 'failed' JOIN entities e ON e.id = f.entity_id "
-              "WHERE j.id::text = $1 AND j.owner = $2 "
-              "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int"
+        dry ? "SELECT e.id, e.entity_type, e.slack_id, f.error_message, " JOB_API_ISO(
+            "f.found_at") " "
+                          "FROM jobs j JOIN export_findings f ON f.job_id = j.id "
+                          "AND f.status = 'failed' JOIN entities e ON e.id = f.entity_id "
+                          "WHERE j.id::text = $1 AND j.owner = $2 "
+                          "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int"
             : "SELECT e.id, e.entity_type, e.slack_id, "
-              "COALESCE(e.error_message, ''), "
-              "to_char(e.updated_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-              "FROM jobs j JOIN entities e ON e.status = 'failed' "
-              "AND (j.params->'types' IS NULL "
-              "OR j.params->'types' ? e.entity_type) "
-              "WHERE j.id::text = $1 AND j.owner = $2 "
-              "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int",
+              "COALESCE(e.error_message, ''), " JOB_API_ISO(
+                  "e.updated_at") " "
+                                  "FROM jobs j JOIN entities e ON e.status = 'failed' "
+                                  "AND (j.params->'types' IS NULL "
+                                  "OR j.params->'types' ? e.entity_type) "
+                                  "WHERE j.id::text = $1 AND j.owner = $2 "
+                                  "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int",
         4, params);
     if (res == NULL) {
         resp_internal_error(resp, req->rid, "export: %s", PQerrorMessage(conn));

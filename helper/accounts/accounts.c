@@ -207,9 +207,8 @@ accounts_register(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = db_acquire(ferry->db);
+    conn = caller_db(ferry, resp);
     if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
         return;
     }
 
@@ -260,21 +259,17 @@ accounts_token(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = db_acquire(ferry->db);
+    conn = caller_db(ferry, resp);
     if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
         return;
     }
 
     params[0] = email;
-    res = PQexecParams(conn,
-        "SELECT id, password_hash FROM users WHERE email = $1", 1, NULL, params,
-        NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    res = db_query(conn, "SELECT id, password_hash FROM users WHERE email = $1",
+        1, params);
+    if (res == NULL) {
         resp_internal_error(resp, req->rid, "token: %s", PQerrorMessage(conn));
         db_release(ferry->db, conn);
-        PQclear(res);
         return;
     }
 
@@ -350,10 +345,10 @@ accounts_me(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     params[0] = req->user;
-    res = PQexecParams(conn, "SELECT id, email FROM users WHERE id::text = $1",
-        1, NULL, params, NULL, NULL, 0);
+    res = db_query(
+        conn, "SELECT id, email FROM users WHERE id::text = $1", 1, params);
 
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+    if (res && PQntuples(res) == 1) {
         accounts_user_json(
             resp, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
     } else {

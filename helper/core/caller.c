@@ -13,7 +13,6 @@ static int
 caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
 {
     const char *params[1];
-    PGresult   *res;
     int         found;
 
     if (req->user == NULL) {
@@ -22,18 +21,12 @@ caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
     }
 
     params[0] = req->user;
-    res = PQexecParams(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, NULL,
-        params, NULL, NULL, 0);
-    found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    found = db_run(conn, "SELECT 1 FROM users WHERE id::text = $1", 1, params);
+    if (found < 0) {
         resp_internal_error(
             resp, req->rid, "user check: %s", PQerrorMessage(conn));
-        PQclear(res);
         return -1;
     }
-
-    PQclear(res);
 
     if (!found) {
         log_info(req->rid, "token for an unknown user %s", req->user);
@@ -46,13 +39,24 @@ caller_check_user(PGconn *conn, req_t *req, resp_t *resp)
 }
 
 PGconn *
+caller_db(ferryd_t *ferry, resp_t *resp)
+{
+    PGconn *conn = db_acquire(ferry->db);
+
+    if (conn == NULL) {
+        resp_error(resp, 503, "database unavailable");
+    }
+
+    return conn;
+}
+
+PGconn *
 caller_conn(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     PGconn *conn;
 
-    conn = db_acquire(ferry->db);
+    conn = caller_db(ferry, resp);
     if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
         return NULL;
     }
 

@@ -12,6 +12,10 @@
 #include "request.h"
 #include "response.h"
 
+/* A pooled connection for a request that needs no user (registration,
+ * tokens, webhooks); NULL with a 503 in resp when the pool has none. */
+PGconn *caller_db(ferryd_t *ferry, resp_t *resp);
+
 /* A pooled connection for a request that acts for its user, once the user
  * is known to exist; NULL with resp filled (503, 401) otherwise. */
 PGconn *caller_conn(ferryd_t *ferry, req_t *req, resp_t *resp);

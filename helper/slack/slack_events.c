@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/caller.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "slack_entities.h"
@@ -197,9 +198,8 @@ slack_events_receive(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    conn = db_acquire(ferry->db);
+    conn = caller_db(ferry, resp);
     if (conn == NULL) {
-        resp_error(resp, 503, "database unavailable");
         return;
     }
 

@@ -3,6 +3,8 @@
  */
 #include "ferry_slack_sig.h"
 
+#include <ctype.h>
+
 #include <openssl/crypto.h>
 
 #define FERRY_SLACK_VERSION "v0"
@@ -11,7 +13,6 @@
 #define FERRY_SLACK_TS_MAX_DIGITS 12
 
 static int ferry_slack_parse_ts(const char *ts, size_t tslen, long long *t);
-static int ferry_slack_hex_digit(char c);
 
 int
 ferry_slack_sign(const unsigned char *secret, size_t secretlen, const char *ts,
@@ -71,7 +72,7 @@ ferry_slack_check_headers(
     }
 
     for (i = 3; i < siglen; i++) {
-        if (ferry_slack_hex_digit(sig[i]) < 0) {
+        if (!isxdigit((unsigned char) sig[i])) {
             return FERRY_SLACK_BAD_SIGNATURE;
         }
     }
@@ -165,22 +166,4 @@ ferry_slack_parse_ts(const char *ts, size_t tslen, long long *t)
     }
 
     return 0;
-}
-
-static int
-ferry_slack_hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
 }

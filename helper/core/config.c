@@ -16,7 +16,16 @@
 #include "ferry_jwt.h"
 #include "log.h"
 
-typedef enum { SET_STR, SET_INT, SET_LONG, SET_MODE, SET_LEVEL } set_type_t;
+/* SET_SECRET: a string the debug log shows as "(set)" (a password, a key,
+ * a token, a connection string that may hold a password) */
+typedef enum {
+    SET_STR,
+    SET_SECRET,
+    SET_INT,
+    SET_LONG,
+    SET_MODE,
+    SET_LEVEL
+} set_type_t;
 
 typedef struct {
     const char *name;
@@ -32,7 +41,8 @@ typedef struct {
 /* alphabetical; min/max bound the numbers */
 static const setting_t settings[] = {
     { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
-    { "DATABASE_URL", SET_STR, OFF(database_url), "postgresql:///ferry", 0, 0 },
+    { "DATABASE_URL", SET_SECRET, OFF(database_url), "postgresql:///ferry", 0,
+        0 },
     { "DB_CONNECT_TIMEOUT", SET_INT, OFF(db_connect_timeout), "2", 1, 3600 },
     { "DB_POOL_SIZE", SET_INT, OFF(db_pool_size), "5", 1, 1000 },
     { "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "30", 1, 3600 },
@@ -53,7 +63,7 @@ static const setting_t settings[] = {
     { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
         1L << 30 },
     { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
-    { "MM_TOKEN", SET_STR, OFF(mm_token), "", 0, 0 },
+    { "MM_TOKEN", SET_SECRET, OFF(mm_token), "", 0, 0 },
     { "MM_URL", SET_STR, OFF(mm_url), "", 0, 0 },
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600",
         10, 604800 },
@@ -68,14 +78,14 @@ static const setting_t settings[] = {
     { "S3_PUBLIC_ENDPOINT_URL", SET_STR, OFF(s3_public_endpoint_url), "", 0,
         0 },
     { "S3_REGION", SET_STR, OFF(s3_region), "us-east-1", 0, 0 },
-    { "S3_SECRET_KEY", SET_STR, OFF(s3_secret_key), "", 0, 0 },
+    { "S3_SECRET_KEY", SET_SECRET, OFF(s3_secret_key), "", 0, 0 },
     { "SLACK_API_URL", SET_STR, OFF(slack_api_url), "https://slack.com/api", 0,
         0 },
     { "SLACK_EVENT_TTL", SET_INT, OFF(slack_event_ttl), "604800", 60,
         31536000 },
     { "SLACK_MAX_ELEMENT_BYTES", SET_LONG, OFF(slack_max_element_bytes),
         "16777216", 1024, 1L << 31 },
-    { "SLACK_TOKEN", SET_STR, OFF(slack_token), "", 0, 0 },
+    { "SLACK_TOKEN", SET_SECRET, OFF(slack_token), "", 0, 0 },
     { "SLACK_ZIP_MAX_BYTES", SET_LONG, OFF(slack_zip_max_bytes), "34359738368",
         1024, 1L << 50 },
     { "SLACK_ZIP_MAX_RATIO", SET_INT, OFF(slack_zip_max_ratio), "500", 2,
@@ -122,6 +132,7 @@ config_set(
     switch (s->type) {
 
     case SET_STR:
+    case SET_SECRET:
         dup = strdup(value);
         if (dup == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -418,7 +429,7 @@ config_free(config_t *cfg)
     size_t i;
 
     for (i = 0; i < NSETTINGS; i++) {
-        if (settings[i].type == SET_STR) {
+        if (settings[i].type == SET_STR || settings[i].type == SET_SECRET) {
             free(*(char **) ((char *) cfg + settings[i].offset));
         }
     }
@@ -437,14 +448,11 @@ config_log(const config_t *cfg)
 
         switch (settings[i].type) {
         case SET_STR:
-            /* a connection string may hold a password */
-            log_debug("config", "%s=%s", settings[i].name,
-                strcmp(settings[i].name, "DATABASE_URL") == 0
-                        || strcmp(settings[i].name, "S3_SECRET_KEY") == 0
-                        || strcmp(settings[i].name, "SLACK_TOKEN") == 0
-                        || strcmp(settings[i].name, "MM_TOKEN") == 0
-                    ? "(set)"
-                    : *(char *const *) field);
+            log_debug(
+                "config", "%s=%s", settings[i].name, *(char *const *) field);
+            break;
+        case SET_SECRET:
+            log_debug("config", "%s=(set)", settings[i].name);
             break;
         case SET_LONG:
             log_debug(

@@ -98,11 +98,11 @@ idem_claim(PGconn *conn, req_t *req, resp_t *resp)
 
     PQclear(res);
 
-    res = PQexecParams(conn,
+    res = db_query(conn,
         "SELECT fingerprint, response_status, response_body "
         "FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-        2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        2, params);
+    if (res == NULL || PQntuples(res) != 1) {
         return idem_fail(conn, req, resp, res);
     }
 
@@ -145,8 +145,6 @@ idem_store(PGconn *conn, req_t *req, const resp_t *resp)
     idem_args_t a;
     char        status[16];
     const char *params[4];
-    PGresult   *res;
-    int         ok;
 
     if (idem_args(req, &a) != 0) {
         return 0;
@@ -159,43 +157,41 @@ idem_store(PGconn *conn, req_t *req, const resp_t *resp)
     params[2] = status;
     params[3] = resp->body ? resp->body : "";
 
-    res = PQexecParams(conn,
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 "
-        "WHERE user_id = $1 AND key = $2",
-        4, NULL, params, NULL, NULL, 0);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-
-    if (!ok) {
+    if (db_run(conn,
+            "UPDATE idempotency_keys SET response_status = $3, "
+            "response_body = $4 WHERE user_id = $1 AND key = $2",
+            4, params)
+        < 0)
+    {
         log_error(req->rid, "idempotency: %s", PQerrorMessage(conn));
+        return -1;
     }
 
-    PQclear(res);
-
-    return ok ? 0 : -1;
+    return 0;
 }
 
 void
 idem_purge(ferryd_t *ferry)
 {
-    PGconn   *conn;
-    PGresult *res;
+    PGconn *conn;
+    int     n;
 
     conn = db_acquire(ferry->db);
     if (conn == NULL) {
         return;
     }
 
-    res = PQexec(conn, "DELETE FROM idempotency_keys WHERE expires_at < now()");
+    n = db_run(
+        conn, "DELETE FROM idempotency_keys WHERE expires_at < now()", 0, NULL);
 
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    if (n < 0) {
         log_warn(
             "idempotency", "purging expired keys: %s", PQerrorMessage(conn));
 
-    } else if (atoi(PQcmdTuples(res)) > 0) {
-        log_info("idempotency", "purged %s expired Idempotency-Key record(s)",
-            PQcmdTuples(res));
+    } else if (n > 0) {
+        log_info(
+            "idempotency", "purged %d expired Idempotency-Key record(s)", n);
     }
 
-    PQclear(res);
     db_release(ferry->db, conn);
 }

@@ -44,11 +44,17 @@ like($out, qr/LOG_LEVEL/, 'the message names LOG_LEVEL');
 
 # The environment overrides the file: a good level in the environment wins.
 my $pid = $t->spawn('ferryd', $t->ferryd_cmd('-c', $conf),
-                    env => { LOG_LEVEL => 'debug', LOG_FILE => "$dir/env.log" });
+                    env => { LOG_LEVEL => 'debug', LOG_FILE => "$dir/env.log",
+                             MM_TOKEN => 'mm-token-not-for-logs', SLACK_TOKEN => 'xoxb-not-for-logs',
+                             MM_URL => 'http://mm.example' });
 $t->wait_for('ferryd socket', sub { -S "$dir/c.sock" });
 ok($t->alive('ferryd'), 'environment overrides a bad value in the file');
 is($t->stop_ferryd('TERM') >> 8, 0, 'SIGTERM: exit 0');
 ok(!-e "$dir/c.sock", 'socket removed on exit');
-like($t->read_file("$dir/env.log"), qr/DEBUG/, 'LOG_LEVEL and LOG_FILE from the environment apply');
+my $log = $t->read_file("$dir/env.log");
+like($log, qr/DEBUG/, 'LOG_LEVEL and LOG_FILE from the environment apply');
+like($log, qr/MM_URL=http:\/\/mm\.example/, 'the debug log shows the settings');
+like($log, qr/MM_TOKEN=\(set\)/, 'and a token only as (set)');
+unlike($log, qr/not-for-logs/, 'never its value');
 
 $t->done;

@@ -235,3 +235,19 @@ ferry_json_unique(const cJSON *item)
 
     return 1;
 }
+
+const char *
+ferry_json_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+long
+ferry_json_long(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
+}

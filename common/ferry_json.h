@@ -27,4 +27,12 @@ int ferry_json_check_strings(
 /* 1 when no object in the tree repeats a member name, else 0. */
 int ferry_json_unique(const cJSON *item);
 
+/* Member name of o (which may be NULL) when it is a non-empty string, else
+ * NULL. */
+const char *ferry_json_str(const cJSON *o, const char *name);
+
+/* Member name of o (which may be NULL) when it is a number, truncated to a
+ * long, else 0. */
+long ferry_json_long(const cJSON *o, const char *name);
+
 #endif

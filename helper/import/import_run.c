@@ -22,6 +22,7 @@
 #include "import_report.h"
 #include "import_rows.h"
 #include "core/log.h"
+#include "ferry_json.h"
 
 #define IMPORT_CHUNK (1024 * 1024)
 
@@ -87,13 +88,6 @@ typedef struct {
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
 
-static long
-import_progress_num(cJSON *p, const char *name)
-{
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(p, name);
-
-    return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
-}
 
 static char *
 import_progress_json(import_t *im, unsigned long long offset, long line,
@@ -408,13 +402,13 @@ import_run(job_t *job)
     im.rows.job_id = job->id;
     im.rows.upsert = im.upsert;
     im.rows.max_field = (size_t) job->ferry->cfg.import_max_field_bytes;
-    im.offset = (unsigned long long) import_progress_num(progress, "offset");
-    im.line = import_progress_num(progress, "line");
-    im.inserted = import_progress_num(progress, "inserted");
-    im.updated = import_progress_num(progress, "updated");
-    im.done_processed = import_progress_num(progress, "processed_rows");
+    im.offset = (unsigned long long) ferry_json_long(progress, "offset");
+    im.line = ferry_json_long(progress, "line");
+    im.inserted = ferry_json_long(progress, "inserted");
+    im.updated = ferry_json_long(progress, "updated");
+    im.done_processed = ferry_json_long(progress, "processed_rows");
     /* on resume every committed bad row counts on the reader's side */
-    im.done_parse_errors = import_progress_num(progress, "error_rows");
+    im.done_parse_errors = ferry_json_long(progress, "error_rows");
     im.processed = im.done_processed;
     im.parse_errors = im.done_parse_errors;
     im.header = im.offset == 0;

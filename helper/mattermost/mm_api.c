@@ -14,6 +14,7 @@
 #include "core/jobs.h"
 #include "core/log.h"
 #include "core/page.h"
+#include "mm_export.h"
 
 /* columns 0-3 for GET /export/{id}; 4 whether it is a dry run */
 static const job_api_t mm_export_api = { "export", "export",
@@ -21,8 +22,6 @@ static const job_api_t mm_export_api = { "export", "export",
     "coalesce((params->>'dry_run')::boolean, false)",
     NULL };
 
-/* the types this version exports; the other phases come next */
-static const char *const mm_types[] = { "user", "channel" };
 
 static int
 mm_export_answer(
@@ -81,10 +80,9 @@ void
 mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
     const cJSON *team, *types, *t, *dry;
-    char         id[JOB_ID_LEN], *pjson;
+    char         id[JOB_ID_LEN], *pjson, names[256], why[320];
     cJSON       *params;
     PGconn      *conn;
-    size_t       i;
     int          rc;
 
     team = cJSON_GetObjectItemCaseSensitive(req->body, "team");
@@ -96,14 +94,10 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     types = cJSON_GetObjectItemCaseSensitive(req->body, "types");
     cJSON_ArrayForEach(t, types)
     {
-        for (i = 0; i < sizeof(mm_types) / sizeof(mm_types[0]); i++) {
-            if (cJSON_IsString(t) && strcmp(t->valuestring, mm_types[i]) == 0) {
-                break;
-            }
-        }
-        if (i == sizeof(mm_types) / sizeof(mm_types[0])) {
-            resp_field_error(resp, 422, "types",
-                "this version exports the types user and channel");
+        if (!cJSON_IsString(t) || !mm_export_has_type(t->valuestring)) {
+            snprintf(why, sizeof(why), "this version exports the types %s",
+                mm_export_types(names, sizeof(names)));
+            resp_field_error(resp, 422, "types", why);
             return;
         }
     }

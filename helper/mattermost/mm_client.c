@@ -73,11 +73,3 @@ mm_resp_free(mm_resp_t *resp)
     cJSON_Delete(resp->json);
     resp->json = NULL;
 }
-
-const char *
-mm_json_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}

@@ -26,7 +26,4 @@ int mm_call(ferryd_t *ferry, const char *token, const char *method,
 
 void mm_resp_free(mm_resp_t *resp);
 
-/* The member name of o when it is a non-empty string, else NULL. */
-const char *mm_json_str(const cJSON *o, const char *name);
-
 #endif

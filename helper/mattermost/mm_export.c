@@ -90,6 +90,39 @@ static const struct {
     { "channel", mm_export_channel },
 };
 
+#define MM_NPHASES (sizeof(mm_phases) / sizeof(mm_phases[0]))
+
+int
+mm_export_has_type(const char *type)
+{
+    size_t i;
+
+    for (i = 0; i < MM_NPHASES; i++) {
+        if (strcmp(mm_phases[i].type, type) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+char *
+mm_export_types(char *out, size_t len)
+{
+    size_t i, n = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < MM_NPHASES && n < len; i++) {
+        n += (size_t) snprintf(out + n, len - n, "%s%s",
+            i == 0                    ? ""
+                : i + 1 == MM_NPHASES ? " and "
+                                      : ", ",
+            mm_phases[i].type);
+    }
+
+    return out;
+}
+
 /* A phase: every row of its type still pending or failed. */
 static int
 mm_export_phase(mm_export_t *x, job_t *job, const char *type,
@@ -184,7 +217,7 @@ mm_export_run(job_t *job)
     x.job_id = job->id;
     x.dry_run = cJSON_IsTrue(dry);
 
-    for (i = 0; i < sizeof(mm_phases) / sizeof(mm_phases[0]); i++) {
+    for (i = 0; i < MM_NPHASES; i++) {
         if (!mm_wants(cJSON_GetObjectItemCaseSensitive(params, "types"),
                 mm_phases[i].type))
         {

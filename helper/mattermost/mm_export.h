@@ -2,11 +2,12 @@
  * The export job: entities (what the Slack ingestion wrote) into
  * Mattermost, phase by phase, statuses kept on the rows so that a re-run
  * skips what succeeded and retries what failed. This slice exports users
- * (REST v4 with the admin token); the other phases come next.
+ * and channels (REST v4 with the admin token); the other phases come next.
  */
 #ifndef FERRY_MM_EXPORT_H
 #define FERRY_MM_EXPORT_H
 
+#include <stddef.h>
 #include <libpq-fe.h>
 
 #include "core/jobs.h"
@@ -28,5 +29,12 @@ int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
 
 void mm_export_run(job_t *job);
+
+/* 1 when this version exports entities of type, else 0. */
+int mm_export_has_type(const char *type);
+
+/* The types this version exports, in their order, as a phrase ("user and
+ * channel") into out. Returns out. */
+char *mm_export_types(char *out, size_t len);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "ferry_json.h"
 #include "ferry_utf8.h"
 #include "mm_client.h"
 
@@ -91,7 +92,7 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
         x->team_id, name);
 
     if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
-        && (found = mm_json_str(r.json, "id")))
+        && (found = ferry_json_str(r.json, "id")))
     {
         snprintf(id, len, "%s", found);
         rc = 0;
@@ -104,8 +105,8 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
 int
 mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
-    const char *kind = mm_json_str(raw, "channel_kind");
-    const char *slack_id = mm_json_str(raw, "id"), *path, *why;
+    const char *kind = ferry_json_str(raw, "channel_kind");
+    const char *slack_id = ferry_json_str(raw, "id"), *path, *why;
     char        name[65], id[64], cut[4200], p2[256];
     cJSON      *members, *body, *m;
     mm_resp_t   r;
@@ -133,8 +134,8 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
         rc = mm_call(x->ferry, NULL, "POST", path, members, 1, &r);
         cJSON_Delete(members);
 
-        if (rc == 0 && mm_json_str(r.json, "id")) {
-            snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
+        if (rc == 0 && ferry_json_str(r.json, "id")) {
+            snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
             mm_resp_free(&r);
             return mm_export_status(x, entity_id, "success", id, NULL);
         }
@@ -145,7 +146,7 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     }
 
     /* a public or private channel (an mpim of more than 8: private) */
-    mm_channel_name(group ? NULL : mm_json_str(raw, "name"),
+    mm_channel_name(group ? NULL : ferry_json_str(raw, "name"),
         slack_id ? slack_id : "x", name);
 
     body = cJSON_CreateObject();
@@ -153,19 +154,19 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     cJSON_AddStringToObject(body, "name", name);
     cJSON_AddStringToObject(body, "display_name",
         ferry_utf8_cut(
-            mm_json_str(raw, "name") ? mm_json_str(raw, "name") : name, 64, cut,
-            sizeof(cut)));
+            ferry_json_str(raw, "name") ? ferry_json_str(raw, "name") : name,
+            64, cut, sizeof(cut)));
     cJSON_AddStringToObject(
         body, "type", strcmp(kind, "public") == 0 ? "O" : "P");
     m = cJSON_GetObjectItemCaseSensitive(raw, "purpose");
-    if (mm_json_str(m, "value")) {
+    if (ferry_json_str(m, "value")) {
         cJSON_AddStringToObject(body, "purpose",
-            ferry_utf8_cut(mm_json_str(m, "value"), 250, cut, sizeof(cut)));
+            ferry_utf8_cut(ferry_json_str(m, "value"), 250, cut, sizeof(cut)));
     }
     m = cJSON_GetObjectItemCaseSensitive(raw, "topic");
-    if (mm_json_str(m, "value")) {
+    if (ferry_json_str(m, "value")) {
         cJSON_AddStringToObject(body, "header",
-            ferry_utf8_cut(mm_json_str(m, "value"), 1024, cut, sizeof(cut)));
+            ferry_utf8_cut(ferry_json_str(m, "value"), 1024, cut, sizeof(cut)));
     }
 
     if (x->dry_run) {
@@ -177,8 +178,8 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     rc = mm_call(x->ferry, NULL, "POST", "/api/v4/channels", body, 1, &r);
     cJSON_Delete(body);
 
-    if (rc == 0 && mm_json_str(r.json, "id")) {
-        snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
+    if (rc == 0 && ferry_json_str(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
 
     } else if (strcmp(r.id, "store.sql_channel.save_channel.exists.app_error")
             == 0

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "ferry_json.h"
 #include "ferry_utf8.h"
 #include "mm_client.h"
 
@@ -52,7 +53,7 @@ mm_user_existing(mm_export_t *x, const char *email, const char *username,
             i == 0 ? "email" : "username", i == 0 ? email : username);
 
         if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
-            && (found = mm_json_str(r.json, "id")))
+            && (found = ferry_json_str(r.json, "id")))
         {
             snprintf(id, idlen, "%s", found);
             mm_resp_free(&r);
@@ -150,16 +151,17 @@ int
 mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
     const cJSON *profile = cJSON_GetObjectItemCaseSensitive(raw, "profile");
-    const char  *slack_id = mm_json_str(raw, "id"), *v;
+    const char  *slack_id = ferry_json_str(raw, "id"), *v;
     char         username[65], email[256], id[64], path[256], cut[1024];
     cJSON       *body;
     mm_resp_t    r;
     size_t       n;
     int          rc;
 
-    mm_username(mm_json_str(raw, "name"), slack_id ? slack_id : "x", username);
+    mm_username(
+        ferry_json_str(raw, "name"), slack_id ? slack_id : "x", username);
 
-    v = mm_json_str(profile, "email");
+    v = ferry_json_str(profile, "email");
     if (v) {
         /* Mattermost trims and lower-cases it (model.NormalizeEmail) */
         while (isspace((unsigned char) *v)) {
@@ -182,15 +184,15 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     cJSON_AddStringToObject(body, "auth_service", "gitlab");
     cJSON_AddStringToObject(body, "auth_data", slack_id ? slack_id : username);
     /* Mattermost's limits: 64 runes of name, 128 of position */
-    if ((v = mm_json_str(profile, "first_name"))) {
+    if ((v = ferry_json_str(profile, "first_name"))) {
         cJSON_AddStringToObject(
             body, "first_name", ferry_utf8_cut(v, 64, cut, sizeof(cut)));
     }
-    if ((v = mm_json_str(profile, "last_name"))) {
+    if ((v = ferry_json_str(profile, "last_name"))) {
         cJSON_AddStringToObject(
             body, "last_name", ferry_utf8_cut(v, 64, cut, sizeof(cut)));
     }
-    if ((v = mm_json_str(profile, "title"))) {
+    if ((v = ferry_json_str(profile, "title"))) {
         cJSON_AddStringToObject(
             body, "position", ferry_utf8_cut(v, 128, cut, sizeof(cut)));
     }
@@ -206,8 +208,8 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     rc = mm_call(x->ferry, NULL, "POST", "/api/v4/users", body, 1, &r);
     cJSON_Delete(body);
 
-    if (rc == 0 && mm_json_str(r.json, "id")) {
-        snprintf(id, sizeof(id), "%s", mm_json_str(r.json, "id"));
+    if (rc == 0 && ferry_json_str(r.json, "id")) {
+        snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
 
     } else if ((strcmp(r.id, "app.user.save.email_exists.app_error") == 0
                    || strcmp(r.id, "app.user.save.username_exists.app_error")

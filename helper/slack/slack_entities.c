@@ -13,6 +13,7 @@
 
 #include "core/db.h"
 #include "core/db_copy.h"
+#include "ferry_json.h"
 
 const char *const slack_type_names[SLACK_NTYPES] = { "user", "custom_emoji",
     "attachment", "channel", "message", "reaction" };
@@ -127,18 +128,12 @@ slack_rows_add(slack_rows_t *r, slack_type_t type, const char *key, cJSON *raw,
     return rc;
 }
 
-static const char *
-slack_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
 
 int
 slack_rows_user(slack_rows_t *r, cJSON *user)
 {
-    const char *id = slack_str(user, "id"), *name = slack_str(user, "name");
+    const char *id = ferry_json_str(user, "id"),
+               *name = ferry_json_str(user, "name");
 
     if (id == NULL) {
         return 1;
@@ -155,7 +150,7 @@ slack_rows_user(slack_rows_t *r, cJSON *user)
 int
 slack_rows_channel(slack_rows_t *r, cJSON *channel, const char *kind)
 {
-    const char *id = slack_str(channel, "id");
+    const char *id = ferry_json_str(channel, "id");
     cJSON      *v;
 
     if (id == NULL) {
@@ -198,7 +193,8 @@ slack_rows_emoji(slack_rows_t *r, const char *name, const char *url)
 static int
 slack_rows_placeholder(slack_rows_t *r, cJSON *msg)
 {
-    const char *user = slack_str(msg, "user"), *bot = slack_str(msg, "bot_id");
+    const char *user = ferry_json_str(msg, "user"),
+               *bot = ferry_json_str(msg, "bot_id");
     const char *id, *name;
     cJSON      *raw;
     int         rc;
@@ -208,7 +204,7 @@ slack_rows_placeholder(slack_rows_t *r, cJSON *msg)
         name = "Slackbot";
     } else if (bot && (user == NULL || user[0] == 'B')) {
         id = bot;
-        name = slack_str(msg, "username");
+        name = ferry_json_str(msg, "username");
     } else {
         return 0;
     }
@@ -239,7 +235,7 @@ slack_rows_reactions_at(
     cJSON_ArrayForEach(
         reaction, cJSON_GetObjectItemCaseSensitive(msg, "reactions"))
     {
-        name = slack_str(reaction, "name");
+        name = ferry_json_str(reaction, "name");
         if (name == NULL) {
             continue;
         }
@@ -277,7 +273,7 @@ slack_rows_reactions_at(
 int
 slack_rows_reactions(slack_rows_t *r, cJSON *msg, const char *channel_id)
 {
-    const char *ts = slack_str(msg, "ts");
+    const char *ts = ferry_json_str(msg, "ts");
 
     return ts ? slack_rows_reactions_at(r, msg, channel_id, ts) : 1;
 }
@@ -285,7 +281,7 @@ slack_rows_reactions(slack_rows_t *r, cJSON *msg, const char *channel_id)
 int
 slack_rows_file_stub(slack_rows_t *r, cJSON *file)
 {
-    const char *id = slack_str(file, "id");
+    const char *id = ferry_json_str(file, "id");
 
     return id ? slack_rows_add(r, SLACK_ATTACHMENT, id, file, 1) : 1;
 }
@@ -300,7 +296,7 @@ slack_rows_files(slack_rows_t *r, cJSON *msg, const char *channel_id,
 
     cJSON_ArrayForEach(file, cJSON_GetObjectItemCaseSensitive(msg, "files"))
     {
-        id = slack_str(file, "id");
+        id = ferry_json_str(file, "id");
         if (id == NULL) {
             continue;
         }
@@ -338,7 +334,7 @@ int
 slack_rows_message(slack_rows_t *r, cJSON *msg, const char *channel_id,
     slack_file_member_pt file_member, void *data)
 {
-    const char *ts = slack_str(msg, "ts");
+    const char *ts = ferry_json_str(msg, "ts");
     char       *key;
     int         rc;
 

@@ -696,13 +696,6 @@ slack_read_member(slack_ingest_t *in)
     in->skip = 0;
 }
 
-static long
-slack_num(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
-}
 
 /* Where an earlier run of this job stopped. */
 static void
@@ -713,17 +706,17 @@ slack_resume(slack_ingest_t *in, const char *progress)
 
     p = cJSON_Parse(progress);
 
-    in->member = slack_num(p, "member");
-    in->skip = slack_num(p, "element");
+    in->member = ferry_json_long(p, "member");
+    in->skip = ferry_json_long(p, "element");
     c = cJSON_GetObjectItemCaseSensitive(p, "member_name");
     if (cJSON_IsString(c)) {
         in->resume_name = strdup(c->valuestring);
     }
-    in->error_count = slack_num(p, "error_count");
+    in->error_count = ferry_json_long(p, "error_count");
 
     c = cJSON_GetObjectItemCaseSensitive(p, "counts");
     for (i = 0; i < SLACK_NTYPES; i++) {
-        in->counts[i] = slack_num(c, slack_type_names[i]);
+        in->counts[i] = ferry_json_long(c, slack_type_names[i]);
     }
 
     c = cJSON_GetObjectItemCaseSensitive(p, "errors");

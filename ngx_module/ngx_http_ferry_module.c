@@ -679,12 +679,8 @@ ngx_http_ferry_conf_secret(ngx_conf_t *cf, ngx_str_t *secret, size_t min)
         return NGX_CONF_ERROR;
     }
 
-    while (n > 0
-        && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == CR
-            || p[n - 1] == LF))
-    {
-        n--;
-    }
+    /* the same trimming as ferryd's, so both read the same secret */
+    n = (ssize_t) ferry_jwt_key_len(p, (size_t) n);
 
     if (n == 0) {
         ngx_conf_log_error(

@@ -75,6 +75,11 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     up->request = r;
     up->fd = NGX_INVALID_FILE;
 
+    /* only type=zip looks at the first bytes: the others start as seen */
+    if (!flcf->upload_zip) {
+        up->magic_len = sizeof(up->magic);
+    }
+
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     up->wsize = ngx_max(clcf->client_body_buffer_size, 65536);
@@ -334,14 +339,7 @@ static ngx_int_t
 ngx_http_ferry_upload_magic(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
 {
-    ngx_http_ferry_loc_conf_t *flcf;
-    size_t                     k;
-
-    flcf = ngx_http_get_module_loc_conf(up->request, ngx_http_ferry_module);
-    if (!flcf->upload_zip) {
-        up->magic_len = sizeof(up->magic);
-        return NGX_OK;
-    }
+    size_t k;
 
     k = ngx_min(n, sizeof(up->magic) - up->magic_len);
     ngx_memcpy(up->magic + up->magic_len, p, k);
@@ -656,13 +654,11 @@ ngx_http_ferry_upload_finish(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return ngx_http_ferry_upload_failed(ctx);
     }
 
-    /* a file shorter than any zip's first bytes */
+    /* a file shorter than any zip's first bytes (type=zip only: the
+     * others start with magic_len full) */
     if (up->magic_len < sizeof(up->magic)) {
-        flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
-        if (flcf->upload_zip) {
-            up->not_zip = 1;
-            return ngx_http_ferry_upload_failed(ctx);
-        }
+        up->not_zip = 1;
+        return ngx_http_ferry_upload_failed(ctx);
     }
 
     if (up->sha) {

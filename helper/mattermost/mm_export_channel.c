@@ -50,31 +50,37 @@ mm_channel_name(const char *name, const char *slack_id, char *out)
 }
 
 
-/* The Mattermost ids of the channel's members that were exported. */
+/* The Mattermost ids of the channel's members that were exported, in the
+ * members' order: one query for the whole list. */
 static cJSON *
 mm_member_ids(mm_export_t *x, const cJSON *raw)
 {
-    const cJSON *m;
+    const cJSON *members = cJSON_GetObjectItemCaseSensitive(raw, "members");
     cJSON       *ids = cJSON_CreateArray();
     const char  *p[1];
+    char        *json;
     PGresult    *res;
+    int          i;
 
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(raw, "members"))
-    {
-        if (!cJSON_IsString(m)) {
-            continue;
-        }
-        p[0] = m->valuestring;
-        res = db_query(x->conn,
-            "SELECT mattermost_id FROM entities WHERE entity_type = 'user' "
-            "AND slack_id = $1 AND mattermost_id IS NOT NULL",
-            1, p);
-        if (res && PQntuples(res) == 1) {
-            cJSON_AddItemToArray(
-                ids, cJSON_CreateString(PQgetvalue(res, 0, 0)));
-        }
-        PQclear(res);
+    if (!cJSON_IsArray(members)
+        || (json = cJSON_PrintUnformatted(members)) == NULL) {
+        return ids;
     }
+
+    p[0] = json;
+    res = db_query(x->conn,
+        "SELECT u.mattermost_id "
+        "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY m(v, n) "
+        "JOIN entities u ON u.entity_type = 'user' "
+        "AND u.slack_id = m.v #>> '{}' AND u.mattermost_id IS NOT NULL "
+        "WHERE jsonb_typeof(m.v) = 'string' ORDER BY m.n",
+        1, p);
+    cJSON_free(json);
+
+    for (i = 0; res && i < PQntuples(res); i++) {
+        cJSON_AddItemToArray(ids, cJSON_CreateString(PQgetvalue(res, i, 0)));
+    }
+    PQclear(res);
 
     return ids;
 }

@@ -189,6 +189,26 @@ mm_export_show(ferryd_t *ferry, req_t *req, resp_t *resp)
     db_release(ferry->db, conn);
 }
 
+/* clang-format off */
+/* A dry run's failures: what it found would fail. */
+static const char mm_findings_sql[] =
+    "SELECT e.id, e.entity_type, e.slack_id, f.error_message, "
+    JOB_API_ISO("f.found_at") " "
+    "FROM jobs j JOIN export_findings f ON f.job_id = j.id "
+    "AND f.status = 'failed' JOIN entities e ON e.id = f.entity_id "
+    "WHERE j.id::text = $1 AND j.owner = $2 "
+    "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int";
+
+/* An export's failures: its types' rows that are failed now. */
+static const char mm_failures_sql[] =
+    "SELECT e.id, e.entity_type, e.slack_id, "
+    "COALESCE(e.error_message, ''), " JOB_API_ISO("e.updated_at") " "
+    "FROM jobs j JOIN entities e ON e.status = 'failed' "
+    "AND (j.params->'types' IS NULL OR j.params->'types' ? e.entity_type) "
+    "WHERE j.id::text = $1 AND j.owner = $2 "
+    "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int";
+/* clang-format on */
+
 void
 mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
@@ -233,22 +253,7 @@ mm_export_failures(ferryd_t *ferry, req_t *req, resp_t *resp)
     params[1] = req->user;
     params[2] = cursor ? cursor : "0";
     params[3] = limit;
-    res = db_query(conn,
-        dry ? "SELECT e.id, e.entity_type, e.slack_id, f.error_message, " JOB_API_ISO(
-            "f.found_at") " "
-                          "FROM jobs j JOIN export_findings f ON f.job_id = j.id "
-                          "AND f.status = 'failed' JOIN entities e ON e.id = f.entity_id "
-                          "WHERE j.id::text = $1 AND j.owner = $2 "
-                          "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int"
-            : "SELECT e.id, e.entity_type, e.slack_id, "
-              "COALESCE(e.error_message, ''), " JOB_API_ISO(
-                  "e.updated_at") " "
-                                  "FROM jobs j JOIN entities e ON e.status = 'failed' "
-                                  "AND (j.params->'types' IS NULL "
-                                  "OR j.params->'types' ? e.entity_type) "
-                                  "WHERE j.id::text = $1 AND j.owner = $2 "
-                                  "AND e.id > $3::bigint ORDER BY e.id LIMIT $4::int",
-        4, params);
+    res = db_query(conn, dry ? mm_findings_sql : mm_failures_sql, 4, params);
     if (res == NULL) {
         resp_internal_error(resp, req->rid, "export: %s", PQerrorMessage(conn));
         db_release(ferry->db, conn);

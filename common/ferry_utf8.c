@@ -89,8 +89,8 @@ ferry_utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-char *
-ferry_utf8_cut(const char *s, size_t max, char *out, size_t outlen)
+size_t
+ferry_utf8_prefix(const char *s, size_t max, size_t maxbytes)
 {
     size_t n = 0, chars = 0, len;
 
@@ -99,16 +99,30 @@ ferry_utf8_cut(const char *s, size_t max, char *out, size_t outlen)
         while (len < 4 && ((unsigned char) s[n + len] & 0xc0) == 0x80) {
             len++;
         }
-        if (n + len >= outlen) {
+        if (n + len > maxbytes) {
             break;
         }
-        memcpy(out + n, s + n, len);
         n += len;
         chars++;
     }
-    if (outlen) {
-        out[n] = '\0';
+
+    return n;
+}
+
+char *
+ferry_utf8_cut(const char *s, size_t max, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (outlen == 0) {
+        return out;
     }
+
+    n = ferry_utf8_prefix(s, max, outlen - 1);
+    if (n) {
+        memcpy(out, s, n);
+    }
+    out[n] = '\0';
 
     return out;
 }

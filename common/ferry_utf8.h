@@ -15,6 +15,10 @@ int ferry_utf8_valid(const unsigned char *s, size_t n);
  * the bytes there (at most n) do not start one. */
 size_t ferry_utf8_char_len(const unsigned char *s, size_t n);
 
+/* The bytes of at most max characters of s (and at most maxbytes bytes),
+ * cut at a character's start. s may be NULL (0). */
+size_t ferry_utf8_prefix(const char *s, size_t max, size_t maxbytes);
+
 /* At most max characters of the string s, cut at a character's start, into
  * out (outlen bytes, always NUL-terminated; fewer characters when out is
  * shorter). s may be NULL. Returns out. */

@@ -38,11 +38,12 @@ usage(FILE *out)
 static int
 serve(ferryd_t *ferry)
 {
-    char        err[512];
-    server_t   *srv;
-    jobs_t     *jobs;
-    schedule_t *sched;
-    int         rc, i;
+    char               err[512];
+    server_t          *srv;
+    jobs_t            *jobs;
+    schedule_t        *sched;
+    http_client_opts_t http_opts;
+    int                rc, i;
 
     if (ferry->cfg.jwt_secret_file[0]
         && config_read_secret(ferry->cfg.jwt_secret_file, ferry->jwt_key,
@@ -59,14 +60,21 @@ serve(ferryd_t *ferry)
     }
 
     ferry->db = db_pool_create(ferry->cfg.database_url, ferry->cfg.db_pool_size,
-        ferry->cfg.db_connect_timeout, ferry->cfg.db_pool_timeout);
+        ferry->cfg.db_max_overflow, ferry->cfg.db_connect_timeout,
+        ferry->cfg.db_pool_timeout);
     if (ferry->db == NULL) {
         fprintf(stderr, "ferryd: out of memory\n");
         return 1;
     }
 
-    /* one connection pool for every outbound call of every thread */
-    ferry->http = http_client_create(NULL, err, sizeof(err));
+    /* one connection pool for every outbound call of every thread; its
+     * limits are Mattermost's settings, the busiest peer by far */
+    memset(&http_opts, 0, sizeof(http_opts));
+    http_opts.max_total_connections = ferry->cfg.mm_max_connections;
+    http_opts.max_host_connections = ferry->cfg.mm_max_connections;
+    http_opts.max_idle_connections = ferry->cfg.mm_max_keepalive;
+    http_opts.http2 = ferry->cfg.mm_http2;
+    ferry->http = http_client_create(&http_opts, err, sizeof(err));
     if (ferry->http == NULL) {
         fprintf(stderr, "ferryd: %s\n", err);
         db_pool_destroy(ferry->db);

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The Mattermost export, first slice (issue 12): the users of an ingested
+# The Mattermost export's users and channels (issue 12): the users of an ingested
 # Slack export into the emulator (t/lib/Ferry/Mattermost.pm), with their
 # team membership; an existing user (same email) is kept with its id; a
 # re-run creates nothing; an unknown team fails the export with nothing
@@ -73,9 +73,10 @@ is($j->{status}, 'failed', 'an unknown team: failed');
 like($j->{error}, qr/no-such-team.*no such team/, 'saying why');
 is(scalar $mm->users, 2, 'nothing written to Mattermost (the admin and the existing user)');
 
-$r = export(team => 'migrated', types => ['message']);
-is($r->{status}, 422, 'a type this version does not export yet: 422');
-like($r->{content}, qr/user and channel/, '... and the answer names the types it does export');
+$r = export(team => 'migrated', types => ['user', 'bogus']);
+is($r->{status}, 422, 'an unknown type: 422');
+like($r->{content}, qr/user, custom_emoji, channel, attachment, message and reaction/,
+     '... and the answer names the types it exports');
 
 # a 5xx burst on user creation is retried
 $mm->fault(method => 'POST', path => '/api/v4/users', status => 503, times => 2);
@@ -138,7 +139,7 @@ is(scalar(grep { $_->{user_id} ne $mm->admin_id } $mm->channel_members(channel_i
 my $before = scalar $mm->users;
 my $channels = scalar $mm->channels;
 my $posts = scalar $mm->journal(method => 'POST');
-$j = finished(export(team => 'migrated')->{json}{id});
+$j = finished(export(team => 'migrated', types => ['user', 'channel'])->{json}{id});
 is($j->{status}, 'done', 'a re-run: done');
 is(scalar $mm->users, $before, 'no new user');
 is(scalar $mm->channels, $channels, 'no new channel');

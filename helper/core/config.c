@@ -38,14 +38,35 @@ typedef struct {
 
 #define OFF(f) offsetof(config_t, f)
 
+const char *const config_mm_modes[] = { "api", "plugin", "bulk", NULL };
+
+int
+config_mm_mode(const char *name)
+{
+    int i;
+
+    for (i = 0; name && config_mm_modes[i]; i++) {
+        if (strcmp(config_mm_modes[i], name) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
 /* alphabetical; min/max bound the numbers */
 static const setting_t settings[] = {
-    { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
     { "DATABASE_URL", SET_SECRET, OFF(database_url), "postgresql:///ferry", 0,
         0 },
     { "DB_CONNECT_TIMEOUT", SET_INT, OFF(db_connect_timeout), "2", 1, 3600 },
+    { "ATTACHMENT_WORKERS", SET_INT, OFF(attachment_workers), "0", 0, 64 },
+    { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
+    { "DB_MAX_OVERFLOW", SET_INT, OFF(db_max_overflow), "10", 0, 1000 },
     { "DB_POOL_SIZE", SET_INT, OFF(db_pool_size), "5", 1, 1000 },
     { "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "30", 1, 3600 },
+    { "EXPORT_CHANNEL_CONCURRENCY", SET_INT, OFF(export_channel_concurrency),
+        "0", 0, 64 },
+    { "EXPORT_WORKERS", SET_INT, OFF(export_workers), "5", 1, 64 },
     { "FERRY_SOCKET", SET_STR, OFF(ferry_socket), "/run/ferry/ferryd.sock", 0,
         0 },
     { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024",
@@ -63,6 +84,10 @@ static const setting_t settings[] = {
     { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
         1L << 30 },
     { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
+    { "MM_API_MODE", SET_STR, OFF(mm_api_mode), "api", 0, 0 },
+    { "MM_HTTP2", SET_INT, OFF(mm_http2), "0", 0, 1 },
+    { "MM_MAX_CONNECTIONS", SET_INT, OFF(mm_max_connections), "100", 1, 1000 },
+    { "MM_MAX_KEEPALIVE", SET_INT, OFF(mm_max_keepalive), "20", 1, 1000 },
     { "MM_TOKEN", SET_SECRET, OFF(mm_token), "", 0, 0 },
     { "MM_URL", SET_STR, OFF(mm_url), "", 0, 0 },
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600",
@@ -403,6 +428,13 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
             != 0) {
             goto done;
         }
+    }
+
+    if (config_mm_mode(cfg->mm_api_mode) < 0) {
+        snprintf(err, errlen,
+            "MM_API_MODE must be api, plugin or bulk, not \"%s\"",
+            cfg->mm_api_mode);
+        goto done;
     }
 
     if (cfg->socket_group[0] && getgrnam(cfg->socket_group) == NULL) {

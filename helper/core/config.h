@@ -8,11 +8,15 @@
 #include <stddef.h>
 
 typedef struct {
+    int   attachment_workers; /* 0: EXPORT_WORKERS */
     int   batch_size;
     char *database_url;
     int   db_connect_timeout;
+    int   db_max_overflow;
     int   db_pool_size;
     int   db_pool_timeout;
+    int   export_channel_concurrency; /* 0: EXPORT_WORKERS */
+    int   export_workers;
     char *ferry_socket;
     int   import_max_field_bytes;
     int   import_slow_ms;
@@ -26,6 +30,10 @@ typedef struct {
     int   log_level;
     long  max_frame_bytes;
     char *migrations_dir;
+    char *mm_api_mode;
+    int   mm_http2;
+    int   mm_max_connections;
+    int   mm_max_keepalive;
     char *mm_token;
     char *mm_url;
     char *reports_dir;
@@ -50,6 +58,13 @@ typedef struct {
     char *spool_dir;
     int   workers;
 } config_t;
+
+/* MM_API_MODE's values ("api", "plugin", "bulk"), NULL-ended; an export's
+ * mode is its index. */
+extern const char *const config_mm_modes[];
+
+/* The index of a mode's name in config_mm_modes, or -1. */
+int config_mm_mode(const char *name);
 
 /* Sets every setting to its default. */
 void config_defaults(config_t *cfg);

@@ -16,7 +16,8 @@
 
 struct db_pool_s {
     char *url;
-    int   size;
+    int   size;     /* kept open when idle */
+    int   overflow; /* opened beyond size under load, closed when idle */
     int   connect_timeout;
     int   wait_timeout;
 
@@ -64,7 +65,8 @@ db_connect(const char *url, int connect_timeout, char *err, size_t errlen)
 }
 
 db_pool_t *
-db_pool_create(const char *url, int size, int connect_timeout, int wait_timeout)
+db_pool_create(const char *url, int size, int overflow, int connect_timeout,
+    int wait_timeout)
 {
     db_pool_t *pool;
 
@@ -84,6 +86,7 @@ db_pool_create(const char *url, int size, int connect_timeout, int wait_timeout)
     }
 
     pool->size = size;
+    pool->overflow = overflow;
     pool->connect_timeout = connect_timeout;
     pool->wait_timeout = wait_timeout;
     pthread_mutex_init(&pool->lock, NULL);
@@ -154,7 +157,7 @@ db_acquire(db_pool_t *pool)
             continue;
         }
 
-        if (pool->total < pool->size) {
+        if (pool->total < pool->size + pool->overflow) {
             pool->total++;
             break;
         }
@@ -163,8 +166,9 @@ db_acquire(db_pool_t *pool)
             == ETIMEDOUT) {
             pthread_mutex_unlock(&pool->lock);
             log_warn("db",
-                "no free database connection after %d s (DB_POOL_SIZE %d)",
-                pool->wait_timeout, pool->size);
+                "no free database connection after %d s (DB_POOL_SIZE %d, "
+                "DB_MAX_OVERFLOW %d)",
+                pool->wait_timeout, pool->size, pool->overflow);
             return NULL;
         }
     }
@@ -217,7 +221,7 @@ db_release(db_pool_t *pool, PGconn *conn)
 
     pthread_mutex_lock(&pool->lock);
 
-    if (ok && !lost) {
+    if (ok && !lost && pool->nidle < pool->size) {
         pool->idle[pool->nidle++] = conn;
         conn = NULL;
 

@@ -9,9 +9,12 @@
 
 typedef struct db_pool_s db_pool_t;
 
-db_pool_t *db_pool_create(
-    const char *url, int size, int connect_timeout, int wait_timeout);
-void db_pool_destroy(db_pool_t *pool);
+/* size connections kept, up to overflow more opened while all are busy
+ * (closed again when given back); a caller waits wait_timeout seconds for
+ * one beyond that. */
+db_pool_t *db_pool_create(const char *url, int size, int overflow,
+    int connect_timeout, int wait_timeout);
+void       db_pool_destroy(db_pool_t *pool);
 
 /* A connection, or NULL when none can be had (the database is down, or
  * every connection stayed busy for DB_POOL_TIMEOUT). */

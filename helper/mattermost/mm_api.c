@@ -16,10 +16,11 @@
 #include "core/page.h"
 #include "mm_export.h"
 
-/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run */
+/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run; 5 the mode */
 static const job_api_t mm_export_api = { "export", "export",
     "id, status, progress->>'phase', error, "
-    "coalesce((params->>'dry_run')::boolean, false)",
+    "coalesce((params->>'dry_run')::boolean, false), "
+    "coalesce(params->>'mode', 'api')",
     NULL };
 
 
@@ -50,6 +51,8 @@ mm_export_answer(
     if (!PQgetisnull(res, 0, 3)) {
         cJSON_AddStringToObject(json, "error", PQgetvalue(res, 0, 3));
     }
+    cJSON_AddStringToObject(json, "mode", PQgetvalue(res, 0, 5));
+    cJSON_AddBoolToObject(json, "dry_run", PQgetvalue(res, 0, 4)[0] == 't');
     PQclear(res);
 
     res = db_query(conn,
@@ -79,7 +82,7 @@ mm_export_answer(
 void
 mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const cJSON *team, *types, *t, *dry;
+    const cJSON *team, *types, *t, *dry, *mode;
     char         id[JOB_ID_LEN], *pjson, names[256], why[320];
     cJSON       *params;
     PGconn      *conn;
@@ -103,6 +106,19 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     dry = cJSON_GetObjectItemCaseSensitive(req->body, "dry_run");
+    if (dry && !cJSON_IsBool(dry)) {
+        resp_field_error(resp, 422, "dry_run", "dry_run is true or false");
+        return;
+    }
+
+    /* none: MM_API_MODE */
+    mode = cJSON_GetObjectItemCaseSensitive(req->body, "mode");
+    if (mode
+        && (!cJSON_IsString(mode) || config_mm_mode(mode->valuestring) < 0)) {
+        resp_field_error(
+            resp, 422, "mode", "mode is one of api, plugin and bulk");
+        return;
+    }
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -143,6 +159,8 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "team", team->valuestring);
     cJSON_AddBoolToObject(params, "dry_run", cJSON_IsTrue(dry));
+    cJSON_AddStringToObject(
+        params, "mode", mode ? mode->valuestring : ferry->cfg.mm_api_mode);
     if (cJSON_IsArray(types)) {
         cJSON_AddItemToObject(params, "types", cJSON_Duplicate(types, 1));
     }
@@ -162,8 +180,8 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         goto failed;
     }
 
-    log_info(
-        req->rid, "export job %s created for team %s", id, team->valuestring);
+    log_info(req->rid, "export job %s created for team %s (%s mode)", id,
+        team->valuestring, mode ? mode->valuestring : ferry->cfg.mm_api_mode);
     jobs_notify(ferry->jobs);
     db_release(ferry->db, conn);
     return;

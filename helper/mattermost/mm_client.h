@@ -24,6 +24,21 @@ typedef struct {
 int mm_call(ferryd_t *ferry, const char *token, const char *method,
     const char *path, const cJSON *body, int repeatable, mm_resp_t *resp);
 
+/* A call whose body is not JSON: content_type with body_len bytes at body,
+ * or the file body_path (a file upload, a multipart form). As mm_call. */
+typedef struct {
+    const char *token; /* NULL: MM_TOKEN */
+    const char *method;
+    const char *path;
+    const char *content_type;
+    const void *body;
+    size_t      body_len;
+    const char *body_path;
+    int         repeatable;
+} mm_req_t;
+
+int mm_send(ferryd_t *ferry, const mm_req_t *req, mm_resp_t *resp);
+
 void mm_resp_free(mm_resp_t *resp);
 
 #endif

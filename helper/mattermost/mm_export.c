@@ -13,9 +13,17 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "ferry_json.h"
 #include "mm_client.h"
+#include "mm_export_attachment.h"
 #include "mm_export_channel.h"
+#include "mm_export_emoji.h"
+#include "mm_export_finish.h"
+#include "mm_export_message.h"
+#include "mm_export_reaction.h"
 #include "mm_export_user.h"
+#include "mm_phase.h"
+#include "mm_user_token.h"
 
 int
 mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
@@ -79,15 +87,57 @@ mm_team_id(ferryd_t *ferry, const char *team, char *err, size_t errlen)
     return out;
 }
 
+int
+mm_export_related(mm_export_t *x, const char *entity_id, const char *relation,
+    int from, char *out)
+{
+    const char *p[2] = { entity_id, relation };
+    PGresult   *res;
+    int         rc;
+
+    res = db_query(x->conn,
+        from ? "SELECT e.mattermost_id FROM entity_relations r "
+               "JOIN entities e ON e.id = r.from_entity_id "
+               "WHERE r.to_entity_id = $1::bigint AND r.relation_type = $2 "
+               "ORDER BY e.mattermost_id IS NULL, e.id LIMIT 1"
+             : "SELECT e.mattermost_id FROM entity_relations r "
+               "JOIN entities e ON e.id = r.to_entity_id "
+               "WHERE r.from_entity_id = $1::bigint AND r.relation_type = $2 "
+               "ORDER BY e.mattermost_id IS NULL, e.id LIMIT 1",
+        2, p);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = PQntuples(res) == 0 ? 2 : PQgetisnull(res, 0, 0) ? 1 : 0;
+    if (rc == 0) {
+        snprintf(out, 64, "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+
+    return rc;
+}
+
 typedef int (*mm_exporter_pt)(mm_export_t *x, const char *id, cJSON *raw);
 
-/* The phases this version exports, in their order. */
-static const struct {
+/* how many at once: EXPORT_WORKERS, ATTACHMENT_WORKERS, or (messages, a
+ * channel being one item) EXPORT_CHANNEL_CONCURRENCY */
+enum { MM_BY_ENTITY, MM_BY_ATTACHMENT, MM_BY_CHANNEL };
+
+typedef struct {
     const char *type;
     mm_exporter_pt export;
-} mm_phases[] = {
-    { "user", mm_export_user },
-    { "channel", mm_export_channel },
+    int by;
+} mm_phase_def_t;
+
+/* The phases, in their order. */
+static const mm_phase_def_t mm_phases[] = {
+    { "user", mm_export_user, MM_BY_ENTITY },
+    { "custom_emoji", mm_export_emoji, MM_BY_ENTITY },
+    { "channel", mm_export_channel, MM_BY_ENTITY },
+    { "attachment", mm_export_attachment, MM_BY_ATTACHMENT },
+    { "message", mm_export_message, MM_BY_CHANNEL },
+    { "reaction", mm_export_reaction, MM_BY_ENTITY },
 };
 
 #define MM_NPHASES (sizeof(mm_phases) / sizeof(mm_phases[0]))
@@ -123,36 +173,145 @@ mm_export_types(char *out, size_t len)
     return out;
 }
 
-/* A phase: every row of its type still pending or failed. */
+/* One entity, unless another run did it since the phase listed it. */
 static int
-mm_export_phase(mm_export_t *x, job_t *job, const char *type,
-    mm_exporter_pt export, long *done)
+mm_export_one(mm_export_t *x, const char *id, mm_exporter_pt export)
 {
-    const char *params[1] = { type };
+    const char *p[1] = { id };
     PGresult   *res;
     cJSON      *raw;
-    int         i, rc = 0;
+    int         rc = 0;
 
-    res = db_query(job->conn,
-        "SELECT id, raw_data FROM entities WHERE entity_type = $1 "
-        "AND status IN ('pending', 'failed') ORDER BY id",
-        1, params);
+    res = db_query(x->conn,
+        "SELECT raw_data FROM entities WHERE id = $1::bigint "
+        "AND status IN ('pending', 'failed')",
+        1, p);
     if (res == NULL) {
         return -1;
     }
 
-    for (i = 0; i < PQntuples(res) && rc == 0 && !*job->stop; i++) {
-        raw = cJSON_Parse(PQgetvalue(res, i, 1));
-        rc = export(x, PQgetvalue(res, i, 0), raw);
+    if (PQntuples(res) == 1) {
+        raw = cJSON_Parse(PQgetvalue(res, 0, 0));
+        rc = export(x, id, raw);
         cJSON_Delete(raw);
-        (*done)++;
+    }
+    PQclear(res);
 
-        /* a heartbeat every 100 entities */
-        if (rc == 0 && *done % 100 == 0 && job_progress(job, NULL) != 1) {
-            rc = -1;
+    return rc;
+}
+
+/* One entity of a phase. */
+static int
+mm_export_item(mm_export_t *x, const char *id, void *arg)
+{
+    const mm_phase_def_t *phase = arg;
+
+    return mm_export_one(x, id, phase->export);
+}
+
+/* A channel's messages, one after the other in Slack's order: a thread's
+ * root is posted before its replies (a reply's ts is later). */
+static int
+mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
+{
+    const mm_phase_def_t *phase = arg;
+    const char           *p[1] = { id };
+    PGresult             *res;
+    int                   i, rc = 0;
+
+    res = db_query(x->conn,
+        "SELECT m.id FROM entity_relations r "
+        "JOIN entities m ON m.id = r.from_entity_id "
+        "WHERE r.to_entity_id = $1::bigint AND r.relation_type = 'posted_in' "
+        "AND m.status IN ('pending', 'failed') "
+        "ORDER BY CASE WHEN m.raw_data->>'ts' ~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' "
+        "THEN (m.raw_data->>'ts')::numeric END NULLS LAST, m.id",
+        1, p);
+    if (res == NULL) {
+        return -1;
+    }
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        rc = mm_export_one(x, PQgetvalue(res, i, 0), phase->export);
+    }
+    PQclear(res);
+
+    return rc;
+}
+
+/* Messages whose channel is not in the export: nothing to post them in. */
+static int
+mm_export_orphans(mm_export_t *x)
+{
+    PGresult *res;
+    int       i, rc = 0;
+
+    res = db_query(x->conn,
+        "SELECT m.id FROM entities m WHERE m.entity_type = 'message' "
+        "AND m.status IN ('pending', 'failed') AND NOT EXISTS (SELECT 1 "
+        "FROM entity_relations r WHERE r.from_entity_id = m.id "
+        "AND r.relation_type = 'posted_in')",
+        0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        rc = mm_export_status(x, PQgetvalue(res, i, 0), "failed", NULL,
+            "its channel is not in the Slack export");
+    }
+    PQclear(res);
+
+    return rc;
+}
+
+/* A phase: every row of its type still pending or failed, by up to its
+ * number of workers. 0 done, 1 stopped early, -1 an error. */
+static int
+mm_export_phase(mm_export_t *x, job_t *job, size_t phase, long *done)
+{
+    const char *params[1] = { mm_phases[phase].type };
+    config_t   *cfg = &job->ferry->cfg;
+    PGresult   *res;
+    mm_item_pt  item = mm_export_item;
+    int         workers = cfg->export_workers, rc;
+
+    if (mm_phases[phase].by == MM_BY_CHANNEL) {
+        if (mm_export_orphans(x) != 0) {
+            return -1;
+        }
+        res = db_query(job->conn,
+            "SELECT c.id FROM entities c WHERE c.entity_type = 'channel' "
+            "AND EXISTS (SELECT 1 FROM entity_relations r "
+            "JOIN entities m ON m.id = r.from_entity_id "
+            "WHERE r.to_entity_id = c.id AND r.relation_type = 'posted_in' "
+            "AND m.status IN ('pending', 'failed')) ORDER BY c.id",
+            0, NULL);
+        item = mm_export_channel_messages;
+        workers = cfg->export_channel_concurrency
+            ? cfg->export_channel_concurrency
+            : workers;
+
+    } else {
+        res = db_query(job->conn,
+            "SELECT id FROM entities WHERE entity_type = $1 "
+            "AND status IN ('pending', 'failed') ORDER BY id",
+            1, params);
+        if (mm_phases[phase].by == MM_BY_ATTACHMENT && cfg->attachment_workers)
+        {
+            workers = cfg->attachment_workers;
         }
     }
 
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res)) {
+        log_debug(job->worker, "export %s: %d %s item(s), %d worker(s)",
+            job->id, PQntuples(res), mm_phases[phase].type, workers);
+    }
+
+    rc = mm_phase_run(
+        x, job, res, workers, item, (void *) &mm_phases[phase], done);
     PQclear(res);
 
     return rc;
@@ -178,18 +337,43 @@ mm_wants(const cJSON *types, const char *type)
     return 0;
 }
 
+/* The id of MM_TOKEN's user; NULL with the reason in err. */
+static char *
+mm_owner_id(ferryd_t *ferry, char *err, size_t errlen)
+{
+    mm_resp_t   r;
+    const char *id;
+    char       *out = NULL;
+
+    if (mm_call(ferry, NULL, "GET", "/api/v4/users/me", NULL, 0, &r) == 0
+        && (id = ferry_json_str(r.json, "id")))
+    {
+        out = strdup(id);
+    } else {
+        snprintf(err, errlen, "MM_TOKEN's user: %.400s",
+            r.message[0] ? r.message : "no answer");
+    }
+    mm_resp_free(&r);
+
+    return out;
+}
+
 void
 mm_export_run(job_t *job)
 {
     mm_export_t x;
-    cJSON      *params, *team, *dry;
-    char        err[512], *team_id = NULL, phase[64];
+    cJSON      *params, *team, *types;
+    char        err[512], *team_id = NULL, *owner_id = NULL, phase[64];
     long        done = 0;
     size_t      i;
+    int         rc = 0;
 
+    memset(&x, 0, sizeof(x));
     params = cJSON_Parse(job->params);
     team = cJSON_GetObjectItemCaseSensitive(params, "team");
-    dry = cJSON_GetObjectItemCaseSensitive(params, "dry_run");
+    types = cJSON_GetObjectItemCaseSensitive(params, "types");
+    x.mode = config_mm_mode(ferry_json_str(params, "mode"));
+    x.mode = x.mode < 0 ? MM_MODE_API : x.mode;
 
     if (!cJSON_IsString(team)) {
         (void) job_finish(job, "failed", NULL, "the export names no team");
@@ -201,7 +385,10 @@ mm_export_run(job_t *job)
         goto done;
     }
 
-    team_id = mm_team_id(job->ferry, team->valuestring, err, sizeof(err));
+    owner_id = mm_owner_id(job->ferry, err, sizeof(err));
+    team_id = owner_id
+        ? mm_team_id(job->ferry, team->valuestring, err, sizeof(err))
+        : NULL;
     if (team_id == NULL) {
         /* nothing was written */
         (void) job_finish(job, "failed", NULL, err);
@@ -209,51 +396,63 @@ mm_export_run(job_t *job)
         goto done;
     }
 
-    memset(&x, 0, sizeof(x));
     x.ferry = job->ferry;
     x.conn = job->conn;
     x.team_id = team_id;
+    x.owner_id = owner_id;
     x.worker = job->worker;
     x.job_id = job->id;
-    x.dry_run = cJSON_IsTrue(dry);
+    x.dry_run =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params, "dry_run"));
+    if (x.mode == MM_MODE_API && !x.dry_run
+        && (x.tokens = mm_tokens_create()) == NULL)
+    {
+        goto done;
+    }
 
-    for (i = 0; i < MM_NPHASES; i++) {
-        if (!mm_wants(cJSON_GetObjectItemCaseSensitive(params, "types"),
-                mm_phases[i].type))
-        {
+    for (i = 0; i < MM_NPHASES && rc == 0; i++) {
+        if (!mm_wants(types, mm_phases[i].type)) {
             continue;
         }
 
         snprintf(phase, sizeof(phase), "{\"phase\":\"%s\"}", mm_phases[i].type);
-        (void) job_progress(job, phase);
+        if (job_progress(job, phase) != 1) {
+            rc = -1;
+            break;
+        }
 
-        if (mm_export_phase(
-                &x, job, mm_phases[i].type, mm_phases[i].export, &done)
-            != 0)
-        {
+        rc = mm_export_phase(&x, job, i, &done);
+        if (rc < 0) {
             log_warn(job->worker,
                 "export %s: stopped in the %s phase, to be resumed", job->id,
                 mm_phases[i].type);
-            goto done;
-        }
-
-        if (*job->stop) {
-            break;
         }
     }
 
-    if (*job->stop) {
+    /* archived channels and deleted users once their messages are in */
+    if (rc == 0 && !x.dry_run && mm_wants(types, "message")
+        && mm_export_finish(&x) != 0)
+    {
+        rc = -1;
+    }
+
+    if (x.tokens && mm_tokens_revoke(&x) != 0 && rc == 0) {
+        rc = -1;
+    }
+
+    if (rc == 1) {
         job_hand_back(job);
-        goto done;
-    }
 
-    if (job_finish(job, "done", "{\"phase\":null}", NULL) == 1) {
+    } else if (rc == 0
+        && job_finish(job, "done", "{\"phase\":null}", NULL) == 1) {
         log_info(
-            job->worker, "export %s done: %ld user(s) exported", job->id, done);
+            job->worker, "export %s done: %ld item(s) exported", job->id, done);
     }
 
 done:
 
+    mm_tokens_free(x.tokens);
     free(team_id);
+    free(owner_id);
     cJSON_Delete(params);
 }

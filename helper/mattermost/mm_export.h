@@ -1,8 +1,7 @@
 /*
  * The export job: entities (what the Slack ingestion wrote) into
  * Mattermost, phase by phase, statuses kept on the rows so that a re-run
- * skips what succeeded and retries what failed. This slice exports users
- * and channels (REST v4 with the admin token); the other phases come next.
+ * skips what succeeded and retries what failed.
  */
 #ifndef FERRY_MM_EXPORT_H
 #define FERRY_MM_EXPORT_H
@@ -12,14 +11,25 @@
 
 #include "core/jobs.h"
 
-/* What an exporter of one entity gets. */
+/* An export's mode, the index of its name in config_mm_modes. */
+#define MM_MODE_API    0
+#define MM_MODE_PLUGIN 1
+#define MM_MODE_BULK   2
+
+typedef struct mm_tokens_s mm_tokens_t;
+
+/* What an exporter of one entity gets; each worker thread has its own copy
+ * (its own connection), the rest is shared and read-only. */
 typedef struct {
-    ferryd_t   *ferry;
-    PGconn     *conn;
-    const char *team_id;
-    const char *worker; /* for the log */
-    const char *job_id;
-    int         dry_run;
+    ferryd_t    *ferry;
+    PGconn      *conn;
+    const char  *team_id;
+    const char  *owner_id; /* MM_TOKEN's user (GET /users/me) */
+    const char  *worker;   /* for the log */
+    const char  *job_id;
+    int          dry_run;
+    int          mode;
+    mm_tokens_t *tokens; /* api mode: a token per migrated user */
 } mm_export_t;
 
 /* Sets an entity's outcome: status success (with mattermost_id), failed or
@@ -27,6 +37,13 @@ typedef struct {
  * failure or skip goes to the job's report (export_findings). 0, or -1. */
 int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
+
+/* The Mattermost id of the entity at the other end of entity_id's
+ * relation (the "to" end, or with from set the "from" end) into out (64
+ * bytes): 0; 1 when that entity was not exported (no id yet); 2 when there
+ * is no such relation; -1 on a database error. */
+int mm_export_related(mm_export_t *x, const char *entity_id,
+    const char *relation, int from, char *out);
 
 void mm_export_run(job_t *job);
 

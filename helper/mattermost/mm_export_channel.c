@@ -109,11 +109,94 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
 }
 
 int
+mm_channel_join(mm_export_t *x, const char *channel_id, const char *user_id,
+    char *err, size_t errlen)
+{
+    char      path[256];
+    cJSON    *body;
+    mm_resp_t r;
+    int       rc;
+
+    snprintf(path, sizeof(path), "/api/v4/channels/%s/members", channel_id);
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "user_id", user_id);
+    rc = mm_call(x->ferry, NULL, "POST", path, body, 1, &r);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", r.message);
+    }
+    mm_resp_free(&r);
+    cJSON_Delete(body);
+
+    return rc;
+}
+
+/* What refused r put right: 0 when the call is worth sending again. */
+static int
+mm_channel_reopen(mm_export_t *x, const char *channel_id, const char *user_id,
+    const mm_resp_t *r, char *err, size_t errlen)
+{
+    char      path[256];
+    mm_resp_t rr;
+    int       rc;
+
+    snprintf(err, errlen, "%s", r->message);
+
+    if (strcmp(r->id, "api.post.create_post.can_not_post_to_deleted.error") == 0
+        || strcmp(r->id, "api.reaction.save.archived_channel.app_error") == 0
+        || strcmp(r->id,
+               "api.post.patch_post.can_not_update_post_in_deleted.error")
+            == 0)
+    {
+        snprintf(path, sizeof(path), "/api/v4/channels/%s/restore", channel_id);
+        rc = mm_call(x->ferry, NULL, "POST", path, NULL, 1, &rr);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot unarchive its channel: %.400s",
+                rr.message);
+        } else {
+            log_debug(x->worker, "channel %s unarchived until the export's end",
+                channel_id);
+        }
+        mm_resp_free(&rr);
+        return rc;
+    }
+
+    if (r->status == 403) {
+        if (mm_channel_join(x, channel_id, user_id, err, errlen) != 0) {
+            return -1;
+        }
+        log_debug(x->worker, "user %s joins channel %s", user_id, channel_id);
+        return 0;
+    }
+
+    return -1;
+}
+
+int
+mm_call_in_channel(mm_export_t *x, const char *token, const char *method,
+    const char *path, const cJSON *body, int repeatable, const char *channel_id,
+    const char *user_id, mm_resp_t *r)
+{
+    char err[512];
+    int  tries, rc;
+
+    for (tries = 0;; tries++) {
+        rc = mm_call(x->ferry, token, method, path, body, repeatable, r);
+        if (rc == 0 || tries == 2
+            || mm_channel_reopen(x, channel_id, user_id, r, err, sizeof(err))
+                != 0)
+        {
+            return rc;
+        }
+        mm_resp_free(r);
+    }
+}
+
+int
 mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
     const char *kind = ferry_json_str(raw, "channel_kind");
     const char *slack_id = ferry_json_str(raw, "id"), *path, *why;
-    char        name[65], id[64], cut[4200], p2[256];
+    char        name[65], id[64], cut[4200], p2[512];
     cJSON      *members, *body, *m;
     mm_resp_t   r;
     int         n, rc, group, failed = 0;
@@ -201,19 +284,14 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
     }
     mm_resp_free(&r);
 
-    /* its members (joining twice is no error) */
-    snprintf(p2, sizeof(p2), "/api/v4/channels/%s/members", id);
+    /* its members */
     cJSON_ArrayForEach(m, members)
     {
-        body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "user_id", m->valuestring);
-        if (mm_call(x->ferry, NULL, "POST", p2, body, 1, &r) != 0) {
+        if (mm_channel_join(x, id, m->valuestring, p2, sizeof(p2)) != 0) {
             failed++;
             log_warn(x->worker, "channel %s: member %s: %s", name,
-                m->valuestring, r.message);
+                m->valuestring, p2);
         }
-        mm_resp_free(&r);
-        cJSON_Delete(body);
     }
     cJSON_Delete(members);
 

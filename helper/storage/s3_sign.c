@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "ferry_hmac.h"
+#include "ferry_uri.h"
 
 /* "scheme://authority[/path]", as spans of the endpoint string */
 typedef struct {
@@ -131,34 +132,6 @@ invalid:
     return -1;
 }
 
-size_t
-s3_uri_encode(const char *s, int keep_slash, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t            n = 0;
-    unsigned char     c;
-
-    for (; *s; s++) {
-        c = (unsigned char) *s;
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'
-            || c == '~' || (keep_slash && c == '/'))
-        {
-            out[n++] = (char) c;
-
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 0xf];
-        }
-    }
-
-    out[n] = '\0';
-
-    return n;
-}
-
 /* the percent-encoding of s, allocated */
 static char *
 s3_encoded(const char *s, int keep_slash)
@@ -166,7 +139,7 @@ s3_encoded(const char *s, int keep_slash)
     char *out = malloc(3 * strlen(s) + 1);
 
     if (out != NULL) {
-        s3_uri_encode(s, keep_slash, out);
+        ferry_uri_encode(s, keep_slash, out);
     }
 
     return out;

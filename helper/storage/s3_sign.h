@@ -29,11 +29,5 @@ typedef struct {
 char *s3_presign(const s3_creds_t *c, const char *method, const char *endpoint,
     const char *bucket, const char *key, long expires, time_t now);
 
-/*
- * URI-encodes s for a SigV4 path (keep_slash) or query value: every byte
- * but A-Z a-z 0-9 - _ . ~ becomes %XY. out holds 3 * strlen(s) + 1 bytes;
- * returns the length written.
- */
-size_t s3_uri_encode(const char *s, int keep_slash, char *out);
 
 #endif

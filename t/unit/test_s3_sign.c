@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "ferry_uri.h"
 #include "storage/s3_sign.h"
 
 static const s3_creds_t AWS = { "AKIAIOSFODNN7EXAMPLE",
@@ -117,16 +118,16 @@ test_s3_presign_refuses_what_is_not_an_endpoint(void **state)
 }
 
 static void
-test_s3_uri_encode(void **state)
+test_uri_encode_keeps_unreserved_only(void **state)
 {
     char out[64];
 
     (void) state;
-    s3_uri_encode("reports/a b+c~d.csv", 1, out);
+    ferry_uri_encode("reports/a b+c~d.csv", 1, out);
     assert_string_equal(out, "reports/a%20b%2Bc~d.csv");
-    s3_uri_encode("a/b", 0, out);
+    ferry_uri_encode("a/b", 0, out);
     assert_string_equal(out, "a%2Fb");
-    s3_uri_encode("\xc3\xa9", 1, out);
+    ferry_uri_encode("\xc3\xa9", 1, out);
     assert_string_equal(out, "%C3%A9");
 }
 
@@ -262,7 +263,7 @@ main(void)
         cmocka_unit_test(test_s3_presign_reproduces_aws_example),
         cmocka_unit_test(test_s3_presign_depends_on_every_input),
         cmocka_unit_test(test_s3_presign_refuses_what_is_not_an_endpoint),
-        cmocka_unit_test(test_s3_uri_encode),
+        cmocka_unit_test(test_uri_encode_keeps_unreserved_only),
         cmocka_unit_test(test_s3_presign_matches_botocore),
     };
 

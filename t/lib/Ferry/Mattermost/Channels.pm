@@ -19,6 +19,7 @@ sub routes {
         [POST   => '/api/v4/channels/group', \&create_group],
         [GET    => '/api/v4/channels/:channel_id', \&get_channel],
         [DELETE => '/api/v4/channels/:channel_id', \&delete_channel],
+        [POST   => '/api/v4/channels/:channel_id/restore', \&restore_channel],
         [POST   => '/api/v4/channels/:channel_id/members', \&add_channel_member],
         [GET    => '/api/v4/teams/:team_id/channels/name/#channel_name', \&channel_by_name],
     );
@@ -278,6 +279,21 @@ sub archive {
               params => { Channel => 'town-square' })
         if $ch->{name} eq 'town-square';
     $ch->{delete_at} = $ch->{update_at} = now_ms();
+}
+
+# restoreChannel (api4/channel.go): manage_team, then app.RestoreChannel:
+# a DM or group is refused, a channel that is not archived is a 400
+sub restore_channel {
+    my ($s, $req, $ctx) = @_;
+    my $ch = load_channel($s, require_channel_id($req->param('channel_id')));
+    $s->require_admin($ctx, 'manage_team');
+    app_error(400, 'api.channel.restore_channel.unarchive.app_error', where => 'restoreChannel')
+        if $ch->{type} eq 'D' || $ch->{type} eq 'G';
+    app_error(400, 'api.channel.restore_channel.restored.app_error', where => 'RestoreChannel')
+        unless $ch->{delete_at};
+    $ch->{delete_at} = 0;
+    $ch->{update_at} = now_ms();
+    return (200, $s->channel_json($ch));
 }
 
 sub delete_channel {

@@ -21,6 +21,7 @@ sub routes {
         [POST => '/api/v4/files', \&upload_files, file_api => 1],
         [POST => '/api/v4/posts', \&create_post_route],
         [GET  => '/api/v4/posts/:post_id', \&get_post],
+        [GET  => '/api/v4/channels/:channel_id/posts', \&channel_posts],
         [PUT  => '/api/v4/posts/:post_id/patch', \&patch_post],
         [GET  => '/api/v4/posts/:post_id/reactions', \&get_reactions],
         [POST => '/api/v4/reactions', \&save_reaction_route],
@@ -205,6 +206,30 @@ sub get_post {
     my $ch = $s->channel($post->{channel_id});
     Ferry::Mattermost::Channels::read_access($s, $ctx, $ch);
     return (200, $s->post_json($post));
+}
+
+# getPostsForChannel (page and per_page only; per_page at most 200): a
+# PostList, newest first, replies included, deleted posts left out
+sub channel_posts {
+    my ($s, $req, $ctx) = @_;
+    my $cid = $req->param('channel_id');
+    app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => 'channel_id' })
+        unless is_valid_id($cid);
+    my $ch = Ferry::Mattermost::Channels::load_channel($s, $cid);
+    Ferry::Mattermost::Channels::read_access($s, $ctx, $ch);
+    my $q = $req->query;
+    for my $k (qw(page per_page)) {
+        app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => $k })
+            if defined $q->{$k} && $q->{$k} !~ /^\d+\z/;
+    }
+    my $per = $q->{per_page} // 60;
+    $per = 200 if $per > 200;
+    my $page = $q->{page} // 0;
+    my @all = sort { $b->{create_at} <=> $a->{create_at} || $b->{seq} <=> $a->{seq} }
+              grep { $_->{channel_id} eq $cid && !$_->{delete_at} } values %{ $s->{st}{posts} };
+    my @page = grep { defined } @all[ $page * $per .. $page * $per + $per - 1 ];
+    return (200, { order => [ map { $_->{id} } @page ], posts => { map { $_->{id} => $s->post_json($_) } @page },
+                   next_post_id => '', prev_post_id => '', has_next => Ferry::Mattermost::Server::bool(@all > ($page + 1) * $per) });
 }
 
 # patchPost: the author needs edit_post, anyone else edit_others_posts

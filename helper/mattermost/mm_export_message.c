@@ -1,0 +1,406 @@
+/*
+ * Fixes of the original: an author who was not exported fails the message
+ * (the original posted it as the admin); a reply whose root failed fails
+ * too, so that a re-run puts it in its thread (the original posted it at
+ * top level and called it done). A post is marked before it is sent: a
+ * crash between Mattermost's answer and the row's update leaves the mark,
+ * and the resumed export looks for the post (by its ferry_slack_id prop)
+ * before it posts again.
+ */
+#include "mm_export_message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/log.h"
+#include "ferry_json.h"
+#include "ferry_utf8.h"
+#include "mm_client.h"
+#include "mm_export_channel.h"
+#include "mm_export_user.h"
+#include "mm_markup.h"
+#include "mm_user_token.h"
+
+#define MM_POSTING "posting"
+
+/* clang-format off */
+/* channel, author, the thread's root ('' when not exported, NULL when
+ * none), the exported files, the row's mark, its key, its post if it was
+ * exported before */
+static const char mm_message_sql[] =
+    "SELECT (SELECT c.mattermost_id FROM entity_relations r "
+    "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "
+    "AND r.relation_type = 'posted_in' LIMIT 1), "
+    "(SELECT u.mattermost_id FROM entity_relations r "
+    "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "
+    "AND r.relation_type = 'posted_by' LIMIT 1), "
+    "(SELECT coalesce(t.mattermost_id, '') FROM entity_relations r "
+    "JOIN entities t ON t.id = r.to_entity_id WHERE r.from_entity_id = e.id "
+    "AND r.relation_type = 'thread_reply' LIMIT 1), "
+    "(SELECT coalesce(json_agg(a.mattermost_id ORDER BY a.id), '[]') "
+    "FROM entity_relations r JOIN entities a ON a.id = r.from_entity_id "
+    "WHERE r.to_entity_id = e.id AND r.relation_type = 'attached_to' "
+    "AND a.status = 'success' AND a.mattermost_id IS NOT NULL), "
+    "e.error_message, e.slack_id, e.mattermost_id "
+    "FROM entities e WHERE e.id = $1::bigint";
+/* clang-format on */
+
+/* mentions: the names the exporters gave users and channels */
+typedef struct {
+    mm_export_t *x;
+    char         name[65];
+} mm_names_t;
+
+static const char *
+mm_message_name(void *ctx, char kind, const char *slack_id)
+{
+    mm_names_t *n = ctx;
+    const char *p[2] = { kind == '@' ? "user" : "channel", slack_id };
+    PGresult   *res;
+    const char *name = NULL;
+
+    res = db_query(n->x->conn,
+        "SELECT raw_data->>'name', raw_data->>'channel_kind' FROM entities "
+        "WHERE entity_type = $1 AND slack_id = $2",
+        2, p);
+    if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        if (kind == '@') {
+            mm_username(PQgetvalue(res, 0, 0), slack_id, n->name);
+            name = n->name;
+        } else if (PQgetisnull(res, 0, 1)
+            || strcmp(PQgetvalue(res, 0, 1), "public") == 0
+            || strcmp(PQgetvalue(res, 0, 1), "private") == 0)
+        {
+            mm_channel_name(PQgetvalue(res, 0, 0), slack_id, n->name);
+            name = n->name;
+        }
+    }
+    PQclear(res);
+
+    return name;
+}
+
+/* A post already made for this message by a run that stopped before it
+ * could say so: its id into id. 0 found, 1 not found, -1 no answer. */
+static int
+mm_message_find(
+    mm_export_t *x, const char *channel, const char *slack_id, char *id)
+{
+    char         path[256];
+    mm_resp_t    r;
+    const cJSON *post, *props;
+    const char  *key;
+    int          rc = 1;
+
+    snprintf(path, sizeof(path),
+        "/api/v4/channels/%s/posts?page=0&per_page=200", channel);
+    if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
+        mm_resp_free(&r);
+        return -1;
+    }
+
+    cJSON_ArrayForEach(post, cJSON_GetObjectItemCaseSensitive(r.json, "posts"))
+    {
+        props = cJSON_GetObjectItemCaseSensitive(post, "props");
+        key = ferry_json_str(props, "ferry_slack_id");
+        if (key && strcmp(key, slack_id) == 0 && ferry_json_str(post, "id")) {
+            snprintf(id, 64, "%s", ferry_json_str(post, "id"));
+            rc = 0;
+            break;
+        }
+    }
+    mm_resp_free(&r);
+
+    return rc;
+}
+
+/* One post; when the author is not in the channel (left it in Slack) or
+ * the channel is archived, that is put right first. Its id into id; 0, or
+ * with the reason in err -1 (refused) or -2 (no answer: it may have been
+ * made). */
+static int
+mm_message_post(mm_export_t *x, const char *token, const char *author,
+    cJSON *post, char *id, char *err, size_t errlen)
+{
+    mm_resp_t r;
+    int       rc;
+
+    rc = mm_call_in_channel(x, token, "POST", "/api/v4/posts", post, 0,
+        ferry_json_str(post, "channel_id"), author, &r);
+    if (rc == 0 && ferry_json_str(r.json, "id")) {
+        snprintf(id, 64, "%s", ferry_json_str(r.json, "id"));
+        mm_resp_free(&r);
+        return 0;
+    }
+
+    snprintf(err, errlen, "%s", r.message);
+    rc = r.status == 0 || r.status >= 500 ? -2 : -1;
+    mm_resp_free(&r);
+
+    return rc;
+}
+
+/* A post of the message: text from at, up to MM_POST_MAX_RUNES characters
+ * (*at moves past them), files [*f, *f + 5) of files; key only on the
+ * first. */
+static cJSON *
+mm_message_part(const char *channel, const char *root, const char *key,
+    const char **at, const cJSON *files, int *f)
+{
+    cJSON *post, *ids, *props;
+    size_t n;
+    char  *text;
+    int    i;
+
+    n = ferry_utf8_prefix(*at, MM_POST_MAX_RUNES, (size_t) -1);
+    text = strndup(*at, n);
+    *at += n;
+
+    post = cJSON_CreateObject();
+    cJSON_AddStringToObject(post, "channel_id", channel);
+    if (root[0]) {
+        cJSON_AddStringToObject(post, "root_id", root);
+    }
+    ids = cJSON_AddArrayToObject(post, "file_ids");
+    for (i = 0; i < MM_POST_MAX_FILES && *f < cJSON_GetArraySize(files);
+         i++, (*f)++)
+    {
+        cJSON_AddItemToArray(
+            ids, cJSON_Duplicate(cJSON_GetArrayItem(files, *f), 0));
+    }
+    /* what Mattermost refuses empty: the original's placeholders */
+    cJSON_AddStringToObject(post, "message",
+        text && text[0] ? text
+            : i         ? " "
+                        : "-");
+    /* the message's own post is the one found again after a crash */
+    if (key) {
+        props = cJSON_AddObjectToObject(post, "props");
+        cJSON_AddStringToObject(props, "ferry_slack_id", key);
+    }
+    free(text);
+
+    return post;
+}
+
+/* clang-format off */
+/* the edited message's post, its outcome and its author */
+static const char mm_edited_sql[] =
+    "SELECT e.mattermost_id, e.status, (SELECT u.mattermost_id "
+    "FROM entity_relations r JOIN entities u ON u.id = r.from_entity_id "
+    "WHERE r.to_entity_id = e.id AND r.relation_type = 'posted_by' LIMIT 1), "
+    "(SELECT c.mattermost_id FROM entity_relations r "
+    "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "
+    "AND r.relation_type = 'posted_in' LIMIT 1) "
+    "FROM entities e WHERE e.entity_type = 'message' AND e.slack_id = $1";
+/* clang-format on */
+
+/* The post's text made msg's (Slack's edit, or a message changed since it
+ * was exported), by its author; the outcome recorded on entity_id. */
+static int
+mm_message_patch(mm_export_t *x, const char *entity_id, const char *post,
+    const char *channel, const char *author, const cJSON *msg)
+{
+    char       path[128], token[MM_TOKEN_LEN], err[600], *text;
+    mm_names_t names;
+    mm_resp_t  r;
+    cJSON     *patch;
+    int        rc;
+
+    if (x->dry_run) {
+        return 0;
+    }
+
+    if (mm_user_token(x, author, token, err, sizeof(err)) != 0) {
+        return mm_export_status(x, entity_id, "failed", NULL, err);
+    }
+
+    names.x = x;
+    text = mm_markup_message(msg, mm_message_name, &names);
+    if (text == NULL) {
+        return -1;
+    }
+    patch = cJSON_CreateObject();
+    cJSON_AddStringToObject(patch, "message", text[0] ? text : "-");
+    free(text);
+
+    /* the same patch twice is no harm */
+    snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", post);
+    rc = mm_call_in_channel(
+        x, token, "PUT", path, patch, 1, channel, author, &r);
+    snprintf(err, sizeof(err), "%s", r.message);
+    mm_resp_free(&r);
+    cJSON_Delete(patch);
+
+    return rc == 0 ? mm_export_status(x, entity_id, "success", post, NULL)
+                   : mm_export_status(x, entity_id, "failed", NULL, err);
+}
+
+/* Slack's message_changed: the post of the message it edits gets the new
+ * text (a later ts: that post is in already). */
+static int
+mm_message_edit(mm_export_t *x, const char *entity_id, cJSON *raw)
+{
+    const cJSON *edited = cJSON_GetObjectItemCaseSensitive(raw, "message");
+    const char  *p[1], *ts = ferry_json_str(edited, "ts");
+    char         key[256], post[64], author[64], channel[64];
+    PGresult    *res;
+
+    snprintf(key, sizeof(key), "%s:%s", ferry_json_str(raw, "channel_id"),
+        ts ? ts : "");
+    p[0] = key;
+    res = db_query(x->conn, mm_edited_sql, 1, p);
+    if (res == NULL) {
+        return -1;
+    }
+    if (ts == NULL || PQntuples(res) == 0) {
+        PQclear(res);
+        return mm_export_status(x, entity_id, "skipped", NULL,
+            "edits a message that is not in the Slack export");
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "success") != 0 || PQgetisnull(res, 0, 2)
+        || PQgetisnull(res, 0, 3))
+    {
+        PQclear(res);
+        return mm_export_status(x, entity_id, "failed", NULL,
+            "the message it edits was not exported");
+    }
+    snprintf(post, sizeof(post), "%s", PQgetvalue(res, 0, 0));
+    snprintf(author, sizeof(author), "%s", PQgetvalue(res, 0, 2));
+    snprintf(channel, sizeof(channel), "%s", PQgetvalue(res, 0, 3));
+    PQclear(res);
+
+    return mm_message_patch(x, entity_id, post, channel, author, edited);
+}
+
+int
+mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
+{
+    const char *p[1] = { entity_id }, *at, *why = NULL;
+    char        channel[64], author[64], root[64], first[64], id[64],
+        token[MM_TOKEN_LEN], key[256], err[600];
+    char      *text = NULL;
+    cJSON     *files = NULL, *post;
+    PGresult  *res;
+    mm_names_t names;
+    int        f = 0, rc = 0, marked;
+
+    /* Slack's notes of a change, not messages of their own */
+    at = ferry_json_str(raw, "subtype");
+    if (at && strcmp(at, "message_changed") == 0) {
+        return mm_message_edit(x, entity_id, raw);
+    }
+    if (at && strcmp(at, "message_deleted") == 0) {
+        return mm_export_status(x, entity_id, "skipped", NULL,
+            "Slack's note of a deleted message: nothing to post");
+    }
+
+    res = db_query(x->conn, mm_message_sql, 1, p);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+
+    why = PQgetisnull(res, 0, 0) ? "its channel was not exported"
+        : PQgetisnull(res, 0, 1) ? "its author was not exported"
+        : !PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] == '\0'
+        ? "its thread's root was not exported"
+        : NULL;
+    if (why) {
+        PQclear(res);
+        return mm_export_status(x, entity_id, "failed", NULL, why);
+    }
+
+    snprintf(channel, sizeof(channel), "%s", PQgetvalue(res, 0, 0));
+    snprintf(author, sizeof(author), "%s", PQgetvalue(res, 0, 1));
+    snprintf(root, sizeof(root), "%s", PQgetvalue(res, 0, 2));
+    snprintf(key, sizeof(key), "%s", PQgetvalue(res, 0, 5));
+    marked =
+        strncmp(PQgetvalue(res, 0, 4), MM_POSTING, sizeof(MM_POSTING) - 1) == 0;
+
+    /* exported before and changed in Slack since: its post is updated */
+    if (!PQgetisnull(res, 0, 6)) {
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 6));
+        PQclear(res);
+        return mm_message_patch(x, entity_id, id, channel, author, raw);
+    }
+
+    files = cJSON_Parse(PQgetvalue(res, 0, 3));
+    PQclear(res);
+
+    if (x->dry_run) {
+        cJSON_Delete(files);
+        return 0;
+    }
+
+    /* sent before and maybe made: the post is kept, not made twice */
+    if (marked && (rc = mm_message_find(x, channel, key, id)) <= 0) {
+        cJSON_Delete(files);
+        if (rc < 0) {
+            return mm_export_status(x, entity_id, "failed", NULL,
+                "cannot tell whether an earlier run posted it");
+        }
+        log_debug(x->worker, "message %s was posted as %s", key, id);
+        return mm_export_status(x, entity_id, "success", id, NULL);
+    }
+
+    if (mm_user_token(x, author, token, err, sizeof(err)) != 0) {
+        cJSON_Delete(files);
+        return mm_export_status(x, entity_id, "failed", NULL, err);
+    }
+
+    names.x = x;
+    text = mm_markup_message(raw, mm_message_name, &names);
+    if (text == NULL) {
+        cJSON_Delete(files);
+        return -1;
+    }
+
+    p[0] = entity_id;
+    if (db_run(x->conn,
+            "UPDATE entities SET error_message = '" MM_POSTING "' "
+            "WHERE id = $1::bigint",
+            1, p)
+        != 1)
+    {
+        free(text);
+        cJSON_Delete(files);
+        return -1;
+    }
+
+    /* the first part is the message; the rest (text past Mattermost's
+     * length, files past 5) follow in its thread */
+    at = text;
+    first[0] = '\0';
+    do {
+        post = mm_message_part(channel, first[0] && !root[0] ? first : root,
+            first[0] ? NULL : key, &at, files, &f);
+        rc = mm_message_post(x, token, author, post, id, err, sizeof(err));
+        cJSON_Delete(post);
+        if (rc == 0 && first[0] == '\0') {
+            snprintf(first, sizeof(first), "%s", id);
+        }
+    } while (rc == 0 && (*at || f < cJSON_GetArraySize(files)));
+
+    free(text);
+    cJSON_Delete(files);
+
+    if (first[0] == '\0') {
+        /* no answer: the mark stays, for the next run to look first */
+        if (rc == -2) {
+            snprintf(key, sizeof(key), MM_POSTING ": %.200s", err);
+        }
+        return mm_export_status(
+            x, entity_id, "failed", NULL, rc == -2 ? key : err);
+    }
+    if (rc != 0) {
+        log_warn(x->worker, "message %s: a continuation failed: %s", key, err);
+    }
+
+    return mm_export_status(x, entity_id, "success", first, NULL);
+}

@@ -1,0 +1,22 @@
+/*
+ * One Slack message into Mattermost: a post in its channel by its author
+ * (api mode: with the author's own token), its markup converted, under its
+ * thread's root, with its files (5 a post, the rest in replies).
+ */
+#ifndef FERRY_MM_EXPORT_MESSAGE_H
+#define FERRY_MM_EXPORT_MESSAGE_H
+
+#include <cjson/cJSON.h>
+
+#include "mm_export.h"
+
+/* Mattermost's longest message, in characters (PostMessageMaxRunesV2) */
+#define MM_POST_MAX_RUNES 16383
+
+/* Mattermost's most files on one post */
+#define MM_POST_MAX_FILES 5
+
+/* 0 when the outcome is recorded, -1 on a database error. */
+int mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * The tokens are kept in memory only; their ids go to export_tokens in the
+ * same step as the minting, so a crash leaves nothing unrevoked for long:
+ * the resumed job revokes them at its end. Minting is rare (once per user
+ * and export), so it happens under the table's lock: two workers never
+ * mint twice for one user.
+ */
+#include "mm_user_token.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/log.h"
+#include "ferry_json.h"
+#include "mm_client.h"
+
+typedef struct {
+    char user[MM_TOKEN_LEN];
+    char token[MM_TOKEN_LEN];
+} mm_token_t;
+
+/* open addressing on the user id, at most half full */
+struct mm_tokens_s {
+    pthread_mutex_t lock;
+    mm_token_t     *slots;
+    size_t          cap;
+    size_t          n;
+};
+
+mm_tokens_t *
+mm_tokens_create(void)
+{
+    mm_tokens_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->cap = 64;
+    t->slots = calloc(t->cap, sizeof(mm_token_t));
+    if (t->slots == NULL) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+
+    return t;
+}
+
+void
+mm_tokens_free(mm_tokens_t *t)
+{
+    if (t == NULL) {
+        return;
+    }
+
+    /* the tokens are secrets: not left in freed memory */
+    memset(t->slots, 0, t->cap * sizeof(mm_token_t));
+    free(t->slots);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static mm_token_t *
+mm_tokens_slot(mm_token_t *slots, size_t cap, const char *user)
+{
+    size_t               h = 14695981039346656037UL;
+    const unsigned char *p;
+
+    for (p = (const unsigned char *) user; *p; p++) {
+        h = (h ^ *p) * 1099511628211UL;
+    }
+
+    for (h %= cap; slots[h].user[0] && strcmp(slots[h].user, user) != 0;
+         h = (h + 1) % cap)
+    {
+    }
+
+    return &slots[h];
+}
+
+static int
+mm_tokens_add(mm_tokens_t *t, const char *user, const char *token)
+{
+    mm_token_t *slots, *s;
+    size_t      i, cap;
+
+    if ((t->n + 1) * 2 > t->cap) {
+        cap = t->cap * 2;
+        slots = calloc(cap, sizeof(mm_token_t));
+        if (slots == NULL) {
+            return -1;
+        }
+        for (i = 0; i < t->cap; i++) {
+            if (t->slots[i].user[0]) {
+                *mm_tokens_slot(slots, cap, t->slots[i].user) = t->slots[i];
+            }
+        }
+        memset(t->slots, 0, t->cap * sizeof(mm_token_t));
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+
+    s = mm_tokens_slot(t->slots, t->cap, user);
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    snprintf(s->token, sizeof(s->token), "%s", token);
+    t->n++;
+
+    return 0;
+}
+
+/* POST /users/{id}/tokens, its id listed for the revocation; 0 or -1. */
+static int
+mm_token_mint(
+    mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen)
+{
+    char        path[256], desc[128];
+    const char *id, *token, *p[3];
+    cJSON      *body;
+    mm_resp_t   r;
+    int         rc = -1;
+
+    snprintf(path, sizeof(path), "/api/v4/users/%s/tokens", user_id);
+    snprintf(desc, sizeof(desc), "ferry export %s", x->job_id);
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "description", desc);
+
+    if (mm_call(x->ferry, NULL, "POST", path, body, 0, &r) != 0) {
+        snprintf(err, errlen, "cannot get a token for user %s: %s", user_id,
+            r.message);
+        goto done;
+    }
+
+    id = ferry_json_str(r.json, "id");
+    token = ferry_json_str(r.json, "token");
+    if (id == NULL || token == NULL || strlen(token) >= MM_TOKEN_LEN) {
+        snprintf(err, errlen, "cannot get a token for user %s: %s", user_id,
+            "Mattermost's answer holds none");
+        goto done;
+    }
+
+    p[0] = x->job_id;
+    p[1] = id;
+    p[2] = user_id;
+    if (db_run(x->conn,
+            "INSERT INTO export_tokens (job_id, token_id, user_id) "
+            "VALUES ($1::uuid, $2, $3)",
+            3, p)
+        != 1)
+    {
+        snprintf(
+            err, errlen, "cannot list a token: %s", PQerrorMessage(x->conn));
+        goto done;
+    }
+
+    snprintf(out, MM_TOKEN_LEN, "%s", token);
+    log_debug(x->worker, "export %s: a token for user %s", x->job_id, user_id);
+    rc = 0;
+
+done:
+
+    mm_resp_free(&r);
+    cJSON_Delete(body);
+
+    return rc;
+}
+
+int
+mm_user_token(
+    mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen)
+{
+    mm_tokens_t *t = x->tokens;
+    mm_token_t  *s;
+    int          rc = 0;
+
+    if (x->mode != MM_MODE_API || strcmp(user_id, x->owner_id) == 0) {
+        snprintf(out, MM_TOKEN_LEN, "%s", x->ferry->cfg.mm_token);
+        return 0;
+    }
+
+    if (strlen(user_id) >= MM_TOKEN_LEN) {
+        snprintf(err, errlen, "not a Mattermost user id: %.64s", user_id);
+        return -1;
+    }
+
+    pthread_mutex_lock(&t->lock);
+
+    s = mm_tokens_slot(t->slots, t->cap, user_id);
+    if (s->user[0]) {
+        snprintf(out, MM_TOKEN_LEN, "%s", s->token);
+
+    } else if ((rc = mm_token_mint(x, user_id, out, err, errlen)) == 0
+        && mm_tokens_add(t, user_id, out) != 0)
+    {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+
+    pthread_mutex_unlock(&t->lock);
+
+    return rc;
+}
+
+int
+mm_tokens_revoke(mm_export_t *x)
+{
+    const char *p[2] = { x->job_id, NULL };
+    PGresult   *res;
+    cJSON      *body;
+    mm_resp_t   r;
+    int         i, rc = 0, gone;
+
+    res = db_query(x->conn,
+        "SELECT token_id FROM export_tokens WHERE job_id = $1::uuid", 1, p);
+    if (res == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        p[1] = PQgetvalue(res, i, 0);
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "token_id", p[1]);
+
+        /* a token already gone (its user deleted, revoked by hand) is as
+         * good as revoked */
+        gone = mm_call(x->ferry, NULL, "POST", "/api/v4/users/tokens/revoke",
+                   body, 1, &r)
+                == 0
+            || r.status == 404;
+        if (!gone) {
+            log_warn(x->worker, "export %s: cannot revoke token %s: %s",
+                x->job_id, p[1], r.message);
+            rc = -1;
+        } else if (db_run(x->conn,
+                       "DELETE FROM export_tokens WHERE job_id = $1::uuid "
+                       "AND token_id = $2",
+                       2, p)
+            < 0)
+        {
+            rc = -1;
+        }
+
+        mm_resp_free(&r);
+        cJSON_Delete(body);
+    }
+
+    if (PQntuples(res)) {
+        log_info(x->worker, "export %s: %d user token(s) revoked", x->job_id,
+            PQntuples(res));
+    }
+    PQclear(res);
+
+    memset(x->tokens->slots, 0, x->tokens->cap * sizeof(mm_token_t));
+    x->tokens->n = 0;
+
+    return rc;
+}

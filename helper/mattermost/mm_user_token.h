@@ -1,0 +1,31 @@
+/*
+ * Acting as a migrated user in the api mode: Mattermost makes the caller
+ * the author of a post, a file and a reaction, so each user's are sent
+ * with a personal access token the export mints for that user (once) and
+ * revokes at its end.
+ */
+#ifndef FERRY_MM_USER_TOKEN_H
+#define FERRY_MM_USER_TOKEN_H
+
+#include <stddef.h>
+
+#include "mm_export.h"
+
+#define MM_TOKEN_LEN 64
+
+mm_tokens_t *mm_tokens_create(void);
+
+void mm_tokens_free(mm_tokens_t *t);
+
+/* The token to send a call that acts as the Mattermost user user_id, into
+ * out (MM_TOKEN_LEN bytes): MM_TOKEN for its own user and outside the api
+ * mode, else the user's minted token. 0, or -1 with the reason in err. */
+int mm_user_token(
+    mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen);
+
+/* Revokes every token the job minted, in this run or in an earlier one
+ * that stopped before its end. 0, or -1 when some could not be revoked
+ * (they stay listed, for the next run). */
+int mm_tokens_revoke(mm_export_t *x);
+
+#endif

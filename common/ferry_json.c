@@ -5,6 +5,7 @@
  */
 #include "ferry_json.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -248,6 +249,15 @@ long
 ferry_json_long(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    double       d = cJSON_IsNumber(v) ? v->valuedouble : 0;
 
-    return cJSON_IsNumber(v) ? (long) v->valuedouble : 0;
+    /* a cast of a double out of long's range is undefined: clamp */
+    if (!(d > (double) LONG_MIN)) {
+        return d < 0 ? LONG_MIN : 0;
+    }
+    if (d >= (double) LONG_MAX) {
+        return LONG_MAX;
+    }
+
+    return (long) d;
 }

@@ -32,7 +32,7 @@ int ferry_json_unique(const cJSON *item);
 const char *ferry_json_str(const cJSON *o, const char *name);
 
 /* Member name of o (which may be NULL) when it is a number, truncated to a
- * long, else 0. */
+ * long (clamped to long's range), else 0. */
 long ferry_json_long(const cJSON *o, const char *name);
 
 #endif

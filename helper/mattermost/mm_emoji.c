@@ -17,11 +17,11 @@
  * "+1_light_skin_tone" names: the export keeps one reaction per person and
  * emoji, as Slack counts them.
  */
-#include "mattermost/mm_emoji.h"
+#include "mm_emoji.h"
 
 #include <string.h>
 
-#include "mattermost/mm_emoji_data.h"
+#include "mm_emoji_data.h"
 
 #define MM_EMOJI_NAME_MAX 64
 #define MM_EMOJI_TONE     "::skin-tone-"

@@ -63,6 +63,7 @@ static const setting_t settings[] = {
     { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
         1L << 30 },
     { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
+    { "MM_API_MODE", SET_STR, OFF(mm_api_mode), "api", 0, 0 },
     { "MM_TOKEN", SET_SECRET, OFF(mm_token), "", 0, 0 },
     { "MM_URL", SET_STR, OFF(mm_url), "", 0, 0 },
     { "REPORT_LINK_TTL_SECONDS", SET_INT, OFF(report_link_ttl_seconds), "3600",
@@ -403,6 +404,14 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
             != 0) {
             goto done;
         }
+    }
+
+    if (strcmp(cfg->mm_api_mode, "api") != 0
+        && strcmp(cfg->mm_api_mode, "plugin") != 0
+        && strcmp(cfg->mm_api_mode, "bulk") != 0)
+    {
+        snprintf(err, errlen, "MM_API_MODE must be api, plugin or bulk");
+        goto done;
     }
 
     if (cfg->socket_group[0] && getgrnam(cfg->socket_group) == NULL) {

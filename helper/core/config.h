@@ -26,6 +26,7 @@ typedef struct {
     int   log_level;
     long  max_frame_bytes;
     char *migrations_dir;
+    char *mm_api_mode;
     char *mm_token;
     char *mm_url;
     char *reports_dir;

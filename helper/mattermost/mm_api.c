@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/caller.h"
 #include "core/idempotency.h"
@@ -14,18 +16,48 @@
 #include "core/jobs.h"
 #include "core/log.h"
 #include "core/page.h"
+#include "core/report_link.h"
+#include "mm_bulk_run.h"
 #include "mm_export.h"
 
-/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run */
+/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run; 5 where a
+ * bulk archive is ("local" or ""), 6 its counts */
 static const job_api_t mm_export_api = { "export", "export",
     "id, status, progress->>'phase', error, "
-    "coalesce((params->>'dry_run')::boolean, false)",
+    "coalesce((params->>'dry_run')::boolean, false), "
+    "coalesce(progress->>'archive', ''), progress->'bulk'",
     NULL };
 
 
+/* A bulk export's archive: "archive" {"url","expires_at"} while the file is
+ * there, and what it holds ("bulk"). */
+static void
+mm_export_archive(const ferryd_t *ferry, cJSON *json, const char *id,
+    const char *where, const char *counts)
+{
+    char        file[128], path[4200], link[4096];
+    struct stat st;
+    time_t      t;
+
+    if (counts) {
+        cJSON_AddItemToObject(json, "bulk", cJSON_Parse(counts));
+    }
+    if (strcmp(where, "local") != 0) {
+        return;
+    }
+
+    mm_bulk_path(ferry, id, path, sizeof(path));
+    snprintf(file, sizeof(file), "%s-bulk.zip", id);
+    if (stat(path, &st) == 0
+        && report_link(ferry, file, link, sizeof(link), &t) == 0)
+    {
+        cJSON_AddItemToObject(json, "archive", report_link_json(link, t));
+    }
+}
+
 static int
-mm_export_answer(
-    PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
+mm_export_answer(ferryd_t *ferry, PGconn *conn, req_t *req, resp_t *resp,
+    int status, const char *id)
 {
     PGresult *res;
     cJSON    *json, *counts, *t;
@@ -50,6 +82,8 @@ mm_export_answer(
     if (!PQgetisnull(res, 0, 3)) {
         cJSON_AddStringToObject(json, "error", PQgetvalue(res, 0, 3));
     }
+    mm_export_archive(ferry, json, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 5),
+        PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     PQclear(res);
 
     res = db_query(conn,
@@ -79,7 +113,7 @@ mm_export_answer(
 void
 mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const cJSON *team, *types, *t, *dry;
+    const cJSON *team, *types, *t, *dry, *mode;
     char         id[JOB_ID_LEN], *pjson, names[256], why[320];
     cJSON       *params;
     PGconn      *conn;
@@ -103,6 +137,13 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     }
 
     dry = cJSON_GetObjectItemCaseSensitive(req->body, "dry_run");
+
+    mode = cJSON_GetObjectItemCaseSensitive(req->body, "mode");
+    if (mode
+        && (!cJSON_IsString(mode) || mm_export_mode(mode->valuestring) < 0)) {
+        resp_field_error(resp, 422, "mode", "mode is api, plugin or bulk");
+        return;
+    }
 
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
@@ -143,6 +184,8 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "team", team->valuestring);
     cJSON_AddBoolToObject(params, "dry_run", cJSON_IsTrue(dry));
+    cJSON_AddStringToObject(
+        params, "mode", mode ? mode->valuestring : ferry->cfg.mm_api_mode);
     if (cJSON_IsArray(types)) {
         cJSON_AddItemToObject(params, "types", cJSON_Duplicate(types, 1));
     }
@@ -155,7 +198,7 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         : -1;
     cJSON_free(pjson);
 
-    if (rc != 0 || mm_export_answer(conn, req, resp, 202, id) != 0
+    if (rc != 0 || mm_export_answer(ferry, conn, req, resp, 202, id) != 0
         || (req->idem && idem_store(conn, req, resp) != 0)
         || db_exec(conn, "COMMIT") != 0)
     {
@@ -185,7 +228,7 @@ mm_export_show(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    (void) mm_export_answer(conn, req, resp, 200, req->params[0]);
+    (void) mm_export_answer(ferry, conn, req, resp, 200, req->params[0]);
     db_release(ferry->db, conn);
 }
 

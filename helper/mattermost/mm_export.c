@@ -13,6 +13,8 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "ferry_json.h"
+#include "mm_bulk_run.h"
 #include "mm_client.h"
 #include "mm_export_channel.h"
 #include "mm_export_user.h"
@@ -50,6 +52,21 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             == 1
         ? 0
         : -1;
+}
+
+int
+mm_export_mode(const char *name)
+{
+    static const char *const names[] = { "api", "plugin", "bulk" };
+    int                      i;
+
+    for (i = 0; name && i < 3; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
 }
 
 /* The team's id from its name; NULL with the reason in err. */
@@ -186,6 +203,7 @@ mm_export_run(job_t *job)
     char        err[512], *team_id = NULL, phase[64];
     long        done = 0;
     size_t      i;
+    int         mode;
 
     params = cJSON_Parse(job->params);
     team = cJSON_GetObjectItemCaseSensitive(params, "team");
@@ -196,13 +214,20 @@ mm_export_run(job_t *job)
         goto done;
     }
 
-    if (job->ferry->cfg.mm_url[0] == '\0') {
+    mode = mm_export_mode(ferry_json_str(params, "mode"));
+    mode = mode < 0 ? MM_MODE_API : mode;
+
+    /* the bulk mode writes its archive without Mattermost too */
+    if (job->ferry->cfg.mm_url[0] == '\0' && mode != MM_MODE_BULK) {
         (void) job_finish(job, "failed", NULL, "MM_URL is not set");
         goto done;
     }
 
-    team_id = mm_team_id(job->ferry, team->valuestring, err, sizeof(err));
-    if (team_id == NULL) {
+    if (job->ferry->cfg.mm_url[0]
+        && (team_id =
+                   mm_team_id(job->ferry, team->valuestring, err, sizeof(err)))
+            == NULL)
+    {
         /* nothing was written */
         (void) job_finish(job, "failed", NULL, err);
         log_info(job->worker, "export %s failed: %s", job->id, err);
@@ -216,6 +241,12 @@ mm_export_run(job_t *job)
     x.worker = job->worker;
     x.job_id = job->id;
     x.dry_run = cJSON_IsTrue(dry);
+    x.mode = mode;
+
+    if (mode == MM_MODE_BULK) {
+        mm_bulk_run(job, &x, team->valuestring);
+        goto done;
+    }
 
     for (i = 0; i < MM_NPHASES; i++) {
         if (!mm_wants(cJSON_GetObjectItemCaseSensitive(params, "types"),

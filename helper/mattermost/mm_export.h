@@ -12,6 +12,15 @@
 
 #include "core/jobs.h"
 
+/* How the export reaches Mattermost: POST /export's "mode", MM_API_MODE by
+ * default. */
+#define MM_MODE_API    0 /* REST v4 */
+#define MM_MODE_PLUGIN 1 /* the mm-importer plugin's routes */
+#define MM_MODE_BULK   2 /* a bulk-import archive, then Mattermost's import */
+
+/* MM_MODE_* of a mode's name, or -1. */
+int mm_export_mode(const char *name);
+
 /* What an exporter of one entity gets. */
 typedef struct {
     ferryd_t   *ferry;
@@ -20,6 +29,7 @@ typedef struct {
     const char *worker; /* for the log */
     const char *job_id;
     int         dry_run;
+    int         mode; /* MM_MODE_* */
 } mm_export_t;
 
 /* Sets an entity's outcome: status success (with mattermost_id), failed or

@@ -241,8 +241,17 @@ mm_bulk_each(mm_bulk_t *b, const char *sql, int n, const char *const *params,
             snprintf(b->err, b->errlen, "ferryd is stopping");
             rc = -1;
         }
+        /* the findings so far commit with the heartbeat: one commit a
+         * fetch, not one a finding */
         if (rc == 0 && job_progress(b->job, NULL) != 1) {
             snprintf(b->err, b->errlen, "the job is no longer this runner's");
+            rc = -1;
+        }
+        if (rc == 0
+            && (db_exec(b->job->conn, "COMMIT") != 0
+                || db_exec(b->job->conn, "BEGIN") != 0))
+        {
+            snprintf(b->err, b->errlen, "%s", PQerrorMessage(b->job->conn));
             rc = -1;
         }
     } while (rc == 0 && rows > 0);
@@ -1098,7 +1107,9 @@ mm_bulk_write(mm_export_t *x, job_t *job, const char *team, const char *path,
         return -1;
     }
     if (db_exec(b.reader, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        != 0) {
+            != 0
+        || db_exec(job->conn, "BEGIN") != 0)
+    {
         snprintf(err, errlen, "%s", PQerrorMessage(b.reader));
         goto done;
     }
@@ -1146,6 +1157,10 @@ mm_bulk_write(mm_export_t *x, job_t *job, const char *team, const char *path,
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto done;
     }
+    if (db_exec(job->conn, "COMMIT") != 0) {
+        snprintf(err, errlen, "%s", PQerrorMessage(job->conn));
+        goto done;
+    }
     rc = 0;
 
 done:
@@ -1161,6 +1176,9 @@ done:
     (void) unlink(jsonl);
     if (rc != 0) {
         (void) unlink(tmp);
+    }
+    if (rc != 0) {
+        (void) db_exec(job->conn, "ROLLBACK");
     }
     (void) db_exec(b.reader, "ROLLBACK");
     db_release(job->ferry->db, b.reader);

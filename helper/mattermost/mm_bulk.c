@@ -948,13 +948,14 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
     "WHERE r.from_entity_id = u.id AND r.relation_type = 'member_of'), "       \
     "'[]') FROM entities u WHERE u.entity_type = 'user' ORDER BY u.id"
 
-/* a message that was not deleted, as a Slack ts a numeric to sort by */
+/* a message that was not deleted */
 #define MM_BULK_LIVE(m)                                                        \
     m ".entity_type = 'message' "                                              \
     "AND NOT coalesce((" m ".raw_data->>'deleted')::boolean, false)"
 
+/* a Slack ts as a numeric to sort by (NULL when it is none) */
 #define MM_BULK_TS(v)                                                          \
-    "CASE WHEN (" v ") ~ '^[0-9]{1,12}(\\.[0-9]{1,9})?$' "                       \
+    "CASE WHEN (" v ") ~ '^[0-9]{1,12}(\\.[0-9]{1,9})?$' "                   \
     "THEN (" v ")::numeric END"
 
 /* messages of the channels in $1 (or not in them, $2 false), a thread's

@@ -904,10 +904,17 @@ my $EMOJI;
 
 # ------------------------------------------------------------------ bulk import
 
+# a zip of the JSONL and, with files => { name => bytes }, more members
 sub import_zip {
     my ($jsonl, %o) = @_;
     my $zip;
-    zip(\$jsonl => \$zip, Name => $o{name} // 'import.jsonl') or die $ZipError;
+    my $z = IO::Compress::Zip->new(\$zip, Name => $o{name} // 'import.jsonl') or die $ZipError;
+    $z->print($jsonl);
+    for my $name (sort keys %{ $o{files} || {} }) {
+        $z->newStream(Name => $name);
+        $z->print($o{files}{$name});
+    }
+    $z->close;
     return $zip;
 }
 
@@ -989,9 +996,9 @@ sub run_job {
         { type => 'direct_channel', direct_channel => { members => [qw(ivan olga)] } },
         { type => 'direct_post', direct_post => { channel_members => [qw(ivan olga)], user => 'olga',
                                                   message => 'private', create_at => 1600000003000 } },
-        { type => 'emoji', emoji => { name => 'imported_emoji', image => 'data/emoji/x.png' } },
+        { type => 'emoji', emoji => { name => 'imported_emoji', image => 'emoji/x.png' } },
     ) ;
-    my (undef, $file) = upload_import(import_zip("$jsonl\n"));
+    my (undef, $file) = upload_import(import_zip("$jsonl\n", files => { 'data/emoji/x.png' => png(8, 8) }));
     my ($job, $seen) = run_job($file);
     is($job->{status}, 'success', 'a valid JSONL import: success') or diag explain $job;
     is_deeply($seen, [qw(pending in_progress success)], 'the job went pending, in_progress, success');
@@ -1011,7 +1018,7 @@ sub run_job {
     is(scalar $mm->posts(channel_id => $dm->{id}, message => 'private'), 1, 'state: the direct post');
     ok($mm->emoji_named(name => 'imported_emoji'), 'state: the emoji line recorded');
 
-    ($job) = run_job((upload_import(import_zip("$jsonl\n")))[1]);
+    ($job) = run_job((upload_import(import_zip("$jsonl\n", files => { "data/emoji/x.png" => png(8, 8) })))[1]);
     is($job->{status}, 'success', 'importing the same file again: success');
     is(scalar $mm->posts(channel_id => $random->{id}, message => 'root'), 1, '... the post is not made twice');
 
@@ -1042,6 +1049,17 @@ sub run_job {
            'app.import.validate_user_import_data.username_invalid.error', 2, 'an invalid username');
     $bad->(qq({"type":"version","version":1}\n{"type":"post","post":{"team":"imported","channel":"nochan","user":"ivan","message":"m","create_at":5}}\n),
            'app.import.import_post.channel_not_found.error', 2, 'a post in an unknown channel');
+    # stricter, as the server's validators are (imports/import_validators.go)
+    $bad->(qq({"type":"version","version":1}\n{"type":"post","post":{"team":"imported","channel":"random","user":"ivan","message":"m","create_at":5,"replies":[{"user":"ivan","message":"r","create_at":0}]}}\n),
+           'app.import.validate_reply_import_data.create_at_zero.error', 2, 'a reply at create_at 0');
+    $bad->(qq({"type":"version","version":1}\n{"type":"post","post":{"team":"imported","channel":"random","user":"ivan","message":"m","create_at":5,"reactions":[{"user":"ivan","emoji_name":"smile","create_at":4}]}}\n),
+           'app.import.validate_reaction_import_data.create_at_before_parent.error', 2, 'a reaction before its post');
+    $bad->(qq({"type":"version","version":1}\n{"type":"post","post":{"team":"imported","channel":"random","user":"ivan","message":"m","create_at":5,"attachments":[{"path":"../../etc/passwd"}]}}\n),
+           'app.import.validate_post_import_data.attachment.error', 2, 'an attachment path out of data/');
+    $bad->(qq({"type":"version","version":1}\n{"type":"emoji","emoji":{"name":"nofile","image":"emoji/none.png"}}\n),
+           'app.import.emoji.bad_file.error', 2, 'an emoji whose image is not in the zip');
+    $bad->(qq({"type":"version","version":1}\n{"type":"user","user":{"username":"bademail","email":"not an address"}}\n),
+           'model.user.is_valid.email.app_error', 2, 'a user Mattermost would not save (its e-mail)');
     $bad->(qq({"type":"version","version":1}\n), 'import_process.worker.do_job.missing_jsonl', '-',
            'no .jsonl at the zip\'s root', name => 'sub/import.jsonl');
     $bad->('', 'import_process.worker.do_job.open_file', '-', 'not a zip', raw => 'plain bytes, not a zip');

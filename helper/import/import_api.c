@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "ferry_frame.h"
-#include "ferry_link.h"
 #include "core/caller.h"
 #include "core/jobs.h"
 #include "core/job_api.h"
 #include "core/log.h"
+#include "core/report_link.h"
 #include "core/upload_job.h"
 #include "import_report.h"
 #include "storage/s3_store.h"
@@ -154,29 +154,10 @@ imports_cancel(ferryd_t *ferry, req_t *req, resp_t *resp)
     db_release(ferry->db, conn);
 }
 
-/* {"url": link, "expires_at": ISO 8601 UTC} */
-static void
-imports_link(resp_t *resp, const char *link, time_t expires)
-{
-    char      when[32];
-    struct tm tm;
-    cJSON    *json;
-
-    gmtime_r(&expires, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-
-    json = cJSON_CreateObject();
-    cJSON_AddStringToObject(json, "url", link);
-    cJSON_AddStringToObject(json, "expires_at", when);
-    resp_json(resp, 200, json);
-}
-
 void
 imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 {
-    const char *base, *p;
-    char        path[4096], file[128], link[4096], sig[FERRY_LINK_SIG_LEN + 1];
-    long long   expires;
+    char        path[4096], file[128], link[4096];
     struct stat st;
     time_t      t;
     PGconn     *conn;
@@ -214,7 +195,8 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
             goto done;
         }
 
-        imports_link(resp, link, t + ferry->cfg.s3_presign_ttl_seconds);
+        resp_json(resp, 200,
+            report_link_json(link, t + ferry->cfg.s3_presign_ttl_seconds));
         goto done;
     }
 
@@ -227,28 +209,11 @@ imports_errors(ferryd_t *ferry, req_t *req, resp_t *resp)
 
     snprintf(file, sizeof(file), "%s-errors.csv", PQgetvalue(res, 0, 0));
 
-    /* the signed path is the URL's path: REPORTS_URL may name a host */
-    base = ferry->cfg.reports_url;
-    p = strstr(base, "://");
-    p = p ? strchr(p + 3, '/') : base;
-    p = p ? p : "";
-
-    t = time(NULL) + ferry->cfg.report_link_ttl_seconds;
-    expires = (long long) t;
-
-    snprintf(path, sizeof(path), "%s/%s", p, file);
-    if (ferry->jwt_key_len == 0
-        || ferry_link_sign(ferry->jwt_key, ferry->jwt_key_len, path,
-               strlen(path), expires, sig)
-            != 0)
-    {
+    if (report_link(ferry, file, link, sizeof(link), &t) != 0) {
         resp_error(resp, 503, "report links need JWT_SECRET_FILE");
         goto done;
     }
-
-    snprintf(link, sizeof(link), "%s/%s?expires=%lld&sig=%s", base, file,
-        expires, sig);
-    imports_link(resp, link, t);
+    resp_json(resp, 200, report_link_json(link, t));
 
 done:
 

@@ -10,10 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/report_link.h"
 #include "storage/s3_store.h"
 
 /*
@@ -120,43 +119,5 @@ import_report_write(job_t *job, const char **where)
 void
 import_report_sweep(ferryd_t *ferry)
 {
-    DIR           *d;
-    struct dirent *e;
-    struct stat    st;
-    char           path[4096];
-    time_t         now = time(NULL);
-    size_t         n;
-    int            removed = 0;
-
-    if (ferry->cfg.reports_dir[0] == '\0') {
-        return;
-    }
-
-    d = opendir(ferry->cfg.reports_dir);
-    if (d == NULL) {
-        return;
-    }
-
-    while ((e = readdir(d)) != NULL) {
-        n = strlen(e->d_name);
-        if (n < 11 || strcmp(e->d_name + n - 11, "-errors.csv") != 0) {
-            continue;
-        }
-
-        snprintf(
-            path, sizeof(path), "%s/%s", ferry->cfg.reports_dir, e->d_name);
-
-        if (stat(path, &st) == 0 && now - st.st_mtime > ferry->cfg.report_ttl
-            && unlink(path) == 0)
-        {
-            removed++;
-        }
-    }
-
-    closedir(d);
-
-    if (removed) {
-        log_info("import", "removed %d report(s) older than REPORT_TTL (%d s)",
-            removed, ferry->cfg.report_ttl);
-    }
+    report_sweep(ferry, "-errors.csv", "import");
 }

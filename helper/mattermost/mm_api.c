@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/caller.h"
 #include "core/idempotency.h"
@@ -14,19 +16,49 @@
 #include "core/jobs.h"
 #include "core/log.h"
 #include "core/page.h"
+#include "core/report_link.h"
+#include "mm_bulk_run.h"
 #include "mm_export.h"
 
-/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run; 5 the mode */
+/* columns 0-3 for GET /export/{id}; 4 whether it is a dry run; 5 where a
+ * bulk archive is ("local" or ""), 6 its counts; 7 the mode */
 static const job_api_t mm_export_api = { "export", "export",
     "id, status, progress->>'phase', error, "
     "coalesce((params->>'dry_run')::boolean, false), "
+    "coalesce(progress->>'archive', ''), progress->'bulk', "
     "coalesce(params->>'mode', 'api')",
     NULL };
 
 
+/* A bulk export's archive: "archive" {"url","expires_at"} while the file is
+ * there, and what it holds ("bulk"). */
+static void
+mm_export_archive(const ferryd_t *ferry, cJSON *json, const char *id,
+    const char *where, const char *counts)
+{
+    char        file[128], path[4200], link[4096];
+    struct stat st;
+    time_t      t;
+
+    if (counts) {
+        cJSON_AddItemToObject(json, "bulk", cJSON_Parse(counts));
+    }
+    if (strcmp(where, "local") != 0) {
+        return;
+    }
+
+    mm_bulk_path(ferry, id, path, sizeof(path));
+    snprintf(file, sizeof(file), "%s-bulk.zip", id);
+    if (stat(path, &st) == 0
+        && report_link(ferry, file, link, sizeof(link), &t) == 0)
+    {
+        cJSON_AddItemToObject(json, "archive", report_link_json(link, t));
+    }
+}
+
 static int
-mm_export_answer(
-    PGconn *conn, req_t *req, resp_t *resp, int status, const char *id)
+mm_export_answer(ferryd_t *ferry, PGconn *conn, req_t *req, resp_t *resp,
+    int status, const char *id)
 {
     PGresult *res;
     cJSON    *json, *counts, *t;
@@ -51,8 +83,10 @@ mm_export_answer(
     if (!PQgetisnull(res, 0, 3)) {
         cJSON_AddStringToObject(json, "error", PQgetvalue(res, 0, 3));
     }
-    cJSON_AddStringToObject(json, "mode", PQgetvalue(res, 0, 5));
+    cJSON_AddStringToObject(json, "mode", PQgetvalue(res, 0, 7));
     cJSON_AddBoolToObject(json, "dry_run", PQgetvalue(res, 0, 4)[0] == 't');
+    mm_export_archive(ferry, json, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 5),
+        PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     PQclear(res);
 
     res = db_query(conn,
@@ -173,7 +207,7 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         : -1;
     cJSON_free(pjson);
 
-    if (rc != 0 || mm_export_answer(conn, req, resp, 202, id) != 0
+    if (rc != 0 || mm_export_answer(ferry, conn, req, resp, 202, id) != 0
         || (req->idem && idem_store(conn, req, resp) != 0)
         || db_exec(conn, "COMMIT") != 0)
     {
@@ -203,7 +237,7 @@ mm_export_show(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
-    (void) mm_export_answer(conn, req, resp, 200, req->params[0]);
+    (void) mm_export_answer(ferry, conn, req, resp, 200, req->params[0]);
     db_release(ferry->db, conn);
 }
 

@@ -14,6 +14,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "ferry_json.h"
+#include "mm_bulk_run.h"
 #include "mm_client.h"
 #include "mm_export_attachment.h"
 #include "mm_export_channel.h"
@@ -380,16 +381,18 @@ mm_export_run(job_t *job)
         goto done;
     }
 
-    if (job->ferry->cfg.mm_url[0] == '\0') {
+    /* the bulk mode writes its archive without Mattermost too */
+    if (job->ferry->cfg.mm_url[0] == '\0' && x.mode != MM_MODE_BULK) {
         (void) job_finish(job, "failed", NULL, "MM_URL is not set");
         goto done;
     }
 
-    owner_id = mm_owner_id(job->ferry, err, sizeof(err));
-    team_id = owner_id
-        ? mm_team_id(job->ferry, team->valuestring, err, sizeof(err))
-        : NULL;
-    if (team_id == NULL) {
+    if (job->ferry->cfg.mm_url[0]
+        && ((owner_id = mm_owner_id(job->ferry, err, sizeof(err))) == NULL
+            || (team_id = mm_team_id(
+                    job->ferry, team->valuestring, err, sizeof(err)))
+                == NULL))
+    {
         /* nothing was written */
         (void) job_finish(job, "failed", NULL, err);
         log_info(job->worker, "export %s failed: %s", job->id, err);
@@ -404,6 +407,12 @@ mm_export_run(job_t *job)
     x.job_id = job->id;
     x.dry_run =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params, "dry_run"));
+
+    if (x.mode == MM_MODE_BULK) {
+        mm_bulk_run(job, &x, team->valuestring);
+        goto done;
+    }
+
     if (x.mode == MM_MODE_API && !x.dry_run
         && (x.tokens = mm_tokens_create()) == NULL)
     {

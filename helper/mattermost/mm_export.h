@@ -11,10 +11,11 @@
 
 #include "core/jobs.h"
 
-/* An export's mode, the index of its name in config_mm_modes. */
-#define MM_MODE_API    0
-#define MM_MODE_PLUGIN 1
-#define MM_MODE_BULK   2
+/* How the export reaches Mattermost: POST /export's "mode", MM_API_MODE by
+ * default; the index of its name in config_mm_modes. */
+#define MM_MODE_API    0 /* REST v4 */
+#define MM_MODE_PLUGIN 1 /* the mm-importer plugin's routes */
+#define MM_MODE_BULK   2 /* a bulk-import archive, then Mattermost's import */
 
 typedef struct mm_tokens_s mm_tokens_t;
 

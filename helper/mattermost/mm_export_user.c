@@ -92,11 +92,34 @@ mm_dot_atom(const char *p)
     }
 }
 
+void
+mm_email(const char *v, const char *username, char *out, size_t len)
+{
+    size_t n;
+
+    if (v == NULL) {
+        snprintf(out, len, "%s@example.com", username);
+        return;
+    }
+
+    /* Mattermost trims and lower-cases it (model.NormalizeEmail) */
+    while (isspace((unsigned char) *v)) {
+        v++;
+    }
+    snprintf(out, len, "%s", v);
+    for (n = strlen(out); n && isspace((unsigned char) out[n - 1]);) {
+        out[--n] = '\0';
+    }
+    for (n = 0; out[n]; n++) {
+        out[n] = (char) tolower((unsigned char) out[n]);
+    }
+}
+
 /* Mattermost's IsValidEmail on an address it has lower-cased and trimmed
  * (model.NormalizeEmail): what Go's mail.ParseAddress takes with no display
  * name, "local@domain" or "<local@domain>", the local part a dot-atom or a
  * quoted string, the domain a dot-atom or a [literal]; at most 128 bytes. */
-static int
+int
 mm_email_valid(const char *e)
 {
     const char *p = e, *end;
@@ -155,28 +178,12 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
     char         username[65], email[256], id[64], path[256], cut[1024];
     cJSON       *body;
     mm_resp_t    r;
-    size_t       n;
     int          rc;
 
     mm_username(
         ferry_json_str(raw, "name"), slack_id ? slack_id : "x", username);
 
-    v = ferry_json_str(profile, "email");
-    if (v) {
-        /* Mattermost trims and lower-cases it (model.NormalizeEmail) */
-        while (isspace((unsigned char) *v)) {
-            v++;
-        }
-        snprintf(email, sizeof(email), "%s", v);
-        for (n = strlen(email); n && isspace((unsigned char) email[n - 1]);) {
-            email[--n] = '\0';
-        }
-        for (n = 0; email[n]; n++) {
-            email[n] = (char) tolower((unsigned char) email[n]);
-        }
-    } else {
-        snprintf(email, sizeof(email), "%s@example.com", username);
-    }
+    mm_email(ferry_json_str(profile, "email"), username, email, sizeof(email));
 
     body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "username", username);

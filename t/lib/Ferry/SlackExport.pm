@@ -806,6 +806,22 @@ sub _blocks {
                  elements => _a(_o(type => '"rich_text_section"', elements => _a(@elements)))));
 }
 
+# A rich_text section's elements for a text (a JSON string literal): its
+# mentions as user elements, as Slack writes them, the rest as text.
+sub _rich_elements {
+    my ($tj) = @_;
+    my $s = substr($tj, 1, -1);
+    my (@e, $at);
+    while ($s =~ /\G(.*?)<\@(U[A-Z0-9]+)>/gcs) {
+        push @e, _o(type => '"text"', text => "\"$1\"") if length $1;
+        push @e, _o(type => '"user"', user_id => _q($2));
+        $at = pos $s;
+    }
+    my $rest = substr($s, $at // 0);
+    push @e, _o(type => '"text"', text => "\"$rest\"") if length $rest || !@e;
+    return @e;
+}
+
 # Reactions: each (name, users) pair; the facts count one reaction per user.
 sub _reactions {
     my ($self, $c, $list) = @_;
@@ -967,7 +983,7 @@ sub _element {
         $tj = '"' . $self->_text($r, $st, $c) . '"';
     }
     $tj //= _js($text, $st);
-    $blocks //= $self->_blocks($r, $st, _o(type => '"text"', text => $tj))
+    $blocks //= $self->_blocks($r, $st, _rich_elements($tj))
         if $kind ne 'file' && _chance($r, 0.3);
     if ($self->{edits} && !$edited && $kind eq 'plain' && _chance($r, 0.03)) {
         $edited = _o(user => _q($uid), ts => _js(sprintf('%d.000000', int($ts) + 60 + _pick($r, 3600))));

@@ -8,7 +8,11 @@ package Ferry::Mattermost::Import;
 # (imports/import_validators.go) and applies it to the state: teams,
 # channels, users with their team and channel memberships, posts with
 # replies and reactions, direct channels and direct posts; emoji lines
-# are recorded.
+# are recorded. Files come from the zip: an attachment's or an emoji's path
+# is joined to "data/" (model.ExportDataDir; app/import.go
+# processAttachments, imports.ValidateAttachmentPathForImport refuses a path
+# that leaves it); an attachment missing from the zip is left off its post
+# with a warning, as uploadAttachments does, a missing emoji image fails.
 
 use strict;
 use warnings;
@@ -20,7 +24,8 @@ use JSON::PP;
 use Mojo::IOLoop;
 
 use Ferry::Mattermost::Model qw(is_valid_id now_ms app_error error_message runes
-                                is_valid_username is_valid_channel_name reaction_name_ok);
+                                is_valid_username is_valid_channel_name reaction_name_ok
+                                validate_user is_valid_emoji_name);
 
 sub routes {
     return (
@@ -259,20 +264,23 @@ sub import_process {
     app_error(500, 'import_process.worker.do_job.open_file', where => 'ImportProcessWorker',
               detail => 'zip: not a valid zip file')
         unless $z && $z->getHeaderInfo;
-    my $jsonl;
+    my ($jsonl, %files);
     for (my $st = 1; $st > 0; $st = $z->nextStream) {
         my $info = $z->getHeaderInfo or last;
         my $n = $info->{Name};
+        local $/;
+        my $bytes = <$z> // '';
         if ($n =~ /\.jsonl\z/ && $n !~ m{/}) {
-            local $/;
-            $jsonl = <$z> // '';
-            last;
+            $jsonl //= $bytes;
+        } else {
+            $files{$n} = $bytes;
         }
     }
     $z->close;
     app_error(400, 'import_process.worker.do_job.missing_jsonl', where => 'ImportProcessWorker',
               detail => 'jsonFile was nil')
         unless defined $jsonl;
+    local $s->{import_files} = \%files;
     bulk_import($s, $jsonl);
     $s->{st}{imports}{$name}{processed} = JSON::PP::true if $s->{st}{imports}{$name};
     unlink $path;
@@ -399,6 +407,12 @@ sub import_user {
         if defined $ad && length $ad > 128;
     my $u = $s->user_by(username => $username);
     if (!$u) {
+        # userService.CreateUser: User.IsValid
+        if (my $f = validate_user({ username => $username, email => lc $email,
+                                    auth_service => $svc, auth_data => $ad,
+                                    map { $_ => v($d->{$_}) } qw(nickname first_name last_name position locale) })) {
+            err("model.user.is_valid.$f.app_error");
+        }
         err('app.user.save.email_exists.app_error') if $s->user_by(email => lc $email);
         err('app.user.save.app_error') if defined $ad && $s->user_by(auth_data => $ad);
         $u = $s->insert_user({ username => $username, email => $email, auth_service => $svc // '',
@@ -418,16 +432,32 @@ sub import_user {
     }
 }
 
+# ValidateReactionImportData: a time, not 0, not before the post's
 sub check_reactions {
-    my ($rs) = @_;
+    my ($rs, $parent_at) = @_;
+    my $p = 'app.import.validate_reaction_import_data';
     for my $r (ref $rs eq 'ARRAY' ? @$rs : ()) {
-        err('app.import.validate_reaction_import_data.user_missing.error') unless defined v($r->{user});
-        err('app.import.validate_reaction_import_data.emoji_name_missing.error')
-            unless defined v($r->{emoji_name});
-        err('app.import.validate_reaction_import_data.emoji_name_invalid.error')
-            unless reaction_name_ok($r->{emoji_name});
-        err('app.import.validate_reaction_import_data.create_at_missing.error')
-            unless defined $r->{create_at};
+        err("$p.user_missing.error") unless defined v($r->{user});
+        err("$p.emoji_name_missing.error") unless defined v($r->{emoji_name});
+        err("$p.emoji_name_invalid.error") unless reaction_name_ok($r->{emoji_name});
+        err("$p.create_at_missing.error") unless defined $r->{create_at};
+        err("$p.create_at_zero.error") unless $r->{create_at};
+        err("$p.create_at_before_parent.error") if $r->{create_at} < $parent_at;
+    }
+}
+
+# ValidateAttachmentImportData: the path joined to "data" stays in it
+sub check_attachments {
+    my ($kind, $as) = @_;
+    for my $a (ref $as eq 'ARRAY' ? @$as : ()) {
+        my $path = v($a->{path}) // next;
+        my @parts;
+        for my $part (split m{/+}, "data/$path") {
+            next if $part eq '.' || $part eq '';
+            if ($part eq '..') { pop @parts } else { push @parts, $part }
+        }
+        err("app.import.validate_${kind}_import_data.attachment.error")
+            unless @parts > 1 && $parts[0] eq 'data';
     }
 }
 
@@ -438,8 +468,10 @@ sub check_post {
     err("$p.message_missing.error") unless defined v($d->{message});
     err("$p.message_length.error") if runes($d->{message}) > $s->opt('post_max_runes');
     err("$p.create_at_missing.error") unless defined $d->{create_at};
-    err("$p.create_at_zero.error") if $kind ne 'reply' && !$d->{create_at};
-    check_reactions($d->{reactions});
+    # a reply's create_at of 0 is refused too (ValidateReplyImportData)
+    err("$p.create_at_zero.error") unless $d->{create_at};
+    check_reactions($d->{reactions}, $d->{create_at});
+    check_attachments($kind, $d->{attachments});
     for my $r (ref $d->{replies} eq 'ARRAY' ? @{ $d->{replies} } : ()) {
         check_post($s, 'reply', $r);
     }
@@ -462,7 +494,8 @@ sub save_import_post {
     $post ||= Ferry::Mattermost::Posts::create_post($s, $ch, {
         user_id => $user->{id}, root_id => $root_id // '', message => $d->{message},
         create_at => $d->{create_at}, type => '', props => ref $d->{props} eq 'HASH' ? $d->{props} : {},
-        file_ids => [], pending_post_id => '', is_pinned => $d->{is_pinned} ? 1 : 0 });
+        file_ids => import_files($s, $ch, $user, $d->{attachments}), pending_post_id => '',
+        is_pinned => $d->{is_pinned} ? 1 : 0 });
     for my $r (ref $d->{reactions} eq 'ARRAY' ? @{ $d->{reactions} } : ()) {
         my $ru = user_named($s, $r->{user});
         my $key = "$ru->{id}:$post->{id}:$r->{emoji_name}";
@@ -476,6 +509,24 @@ sub save_import_post {
         save_import_post($s, $ch, $reply, $post->{id});
     }
     return $post;
+}
+
+# the attachments found in the zip, stored as the author's files; one
+# missing is left off the post (uploadAttachments logs it and goes on)
+sub import_files {
+    my ($s, $ch, $user, $as) = @_;
+    my @ids;
+    for my $a (ref $as eq 'ARRAY' ? @$as : ()) {
+        my $path = v($a->{path}) // next;
+        my $bytes = $s->{import_files}{"data/$path"};
+        unless (defined $bytes) {
+            print STDERR "[warn] emulator import: attachment data/$path not in the zip\n";
+            next;
+        }
+        (my $base = $path) =~ s{.*/}{};
+        push @ids, Ferry::Mattermost::Posts::store_file($s, $ch, $user->{id}, $base, $bytes)->{id};
+    }
+    return \@ids;
 }
 
 sub import_post {
@@ -522,6 +573,10 @@ sub import_emoji {
     my ($s, $d) = @_;
     err('app.import.validate_emoji_import_data.name_missing.error') unless defined v($d->{name});
     err('app.import.validate_emoji_import_data.image_missing.error') unless defined v($d->{image});
+    err('model.emoji.name_invalid.app_error') unless is_valid_emoji_name($d->{name});
+    # importEmoji opens the image: from the zip under data/
+    err('app.import.emoji.bad_file.error', { EmojiName => $d->{name} })
+        unless defined $s->{import_files}{"data/$d->{image}"};
     my $now = now_ms();
     return if grep { $_->{name} eq $d->{name} && !$_->{delete_at} } values %{ $s->{st}{emoji} };
     my $e = { id => $s->id, create_at => $now, update_at => $now, delete_at => 0,

@@ -2,9 +2,8 @@
  * libzip reads every source when the archive is closed, so the Slack
  * uploads' zips stay open and the downloads stay on disk until then. A
  * file shared in several messages is one member, found by its name.
- * SLACK_TOKEN goes only to Slack's own hosts (https, *.slack.com) and to
- * SLACK_API_URL's: an export names its URLs, and a crafted one must not
- * get the token sent elsewhere.
+ * Downloads go through mm_slack_download, which sends SLACK_TOKEN to
+ * Slack's hosts only.
  */
 #include "mm_bulk_files.h"
 
@@ -16,7 +15,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "http/http_client.h"
+#include "mm_slack_file.h"
 
 typedef struct {
     char   job[64];
@@ -84,43 +83,12 @@ mm_bulk_source(mm_bulk_files_t *f, const char *job, char *err, size_t errlen)
     return s->zip;
 }
 
-/* 1 when url may carry SLACK_TOKEN */
-static int
-mm_bulk_slack_host(const ferryd_t *ferry, const char *url)
-{
-    const char *api = ferry->cfg.slack_api_url, *h, *end;
-    size_t      n;
-
-    /* SLACK_API_URL's scheme, host and port */
-    h = strstr(api, "://");
-    if (h) {
-        end = strchr(h + 3, '/');
-        n = end ? (size_t) (end - api) : strlen(api);
-        if (strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '\0')) {
-            return 1;
-        }
-    }
-
-    if (strncmp(url, "https://", 8) != 0) {
-        return 0;
-    }
-    h = url + 8;
-    n = strcspn(h, "/:?#");
-
-    return (n == 9 && strncmp(h, "slack.com", 9) == 0)
-        || (n > 10 && strncmp(h + n - 10, ".slack.com", 10) == 0);
-}
-
 /* url into a new temporary file, its name into path */
 static int
 mm_bulk_download(mm_bulk_files_t *f, const char *url, char *path, size_t len,
     char *err, size_t errlen)
 {
-    char        auth[1024], why[512];
-    const char *headers[2] = { NULL, NULL };
-    http_req_t  req;
-    http_resp_t resp;
-    int         rc;
+    int rc;
 
     if (f->downloads == 0 && mkdir(f->tmpdir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", f->tmpdir, strerror(errno));
@@ -128,27 +96,12 @@ mm_bulk_download(mm_bulk_files_t *f, const char *url, char *path, size_t len,
     }
     snprintf(path, len, "%s/%ld", f->tmpdir, f->downloads++);
 
-    if (f->ferry->cfg.slack_token[0] && mm_bulk_slack_host(f->ferry, url)) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-            f->ferry->cfg.slack_token);
-        headers[0] = auth;
-    }
-
-    memset(&req, 0, sizeof(req));
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.resp_path = path;
-    req.tag = "slack";
-
-    rc = http_client_request(f->ferry->http, &req, &resp, why, sizeof(why));
-    if (rc != HTTP_CLIENT_OK) {
-        snprintf(err, errlen, "download from Slack: %s", why);
+    rc = mm_slack_download(f->ferry, url, path, err, errlen);
+    if (rc != 0) {
         unlink(path);
     }
-    http_client_resp_free(&resp);
 
-    return rc == HTTP_CLIENT_OK ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
 int

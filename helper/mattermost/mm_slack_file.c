@@ -76,15 +76,82 @@ mm_slack_file_unzip(mm_export_t *x, const char *zip_job, const char *member,
     return rc;
 }
 
+/* 1 when url may carry SLACK_TOKEN */
+static int
+mm_slack_host(const ferryd_t *ferry, const char *url)
+{
+    const char *api = ferry->cfg.slack_api_url, *h, *end;
+    size_t      n;
+
+    /* SLACK_API_URL's scheme, host and port */
+    h = strstr(api, "://");
+    if (h) {
+        end = strchr(h + 3, '/');
+        n = end ? (size_t) (end - api) : strlen(api);
+        if (strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '\0')) {
+            return 1;
+        }
+    }
+
+    if (strncmp(url, "https://", 8) != 0) {
+        return 0;
+    }
+    h = url + 8;
+    n = strcspn(h, "/:?#");
+
+    return (n == 9 && strncmp(h, "slack.com", 9) == 0)
+        || (n > 10 && strncmp(h + n - 10, ".slack.com", 10) == 0);
+}
+
+int
+mm_slack_download(ferryd_t *ferry, const char *url, const char *path, char *err,
+    size_t errlen)
+{
+    char        auth[1024], why[512];
+    const char *headers[2] = { NULL, NULL };
+    http_req_t  req;
+    http_resp_t resp;
+    int         rc;
+
+    if (url == NULL
+        || (strncmp(url, "https://", 8) != 0
+            && strncmp(url, "http://", 7) != 0))
+    {
+        snprintf(err, errlen, "Slack gives no address for the file");
+        return 1;
+    }
+
+    if (ferry->cfg.slack_token[0] && mm_slack_host(ferry, url)) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+            ferry->cfg.slack_token);
+        headers[0] = auth;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.resp_path = path;
+    req.tag = "slack";
+
+    rc = http_client_request(ferry->http, &req, &resp, why, sizeof(why));
+    if (rc == HTTP_CLIENT_ESTATUS && resp.status >= 400 && resp.status < 500) {
+        snprintf(err, errlen, "Slack answered %ld for the file", resp.status);
+        rc = 1;
+    } else if (rc != HTTP_CLIENT_OK) {
+        snprintf(err, errlen, "download from Slack: %s", why);
+        rc = -1;
+    }
+    http_client_resp_free(&resp);
+
+    return rc;
+}
+
 int
 mm_slack_file(mm_export_t *x, const char *zip_job, const char *member,
     const char *url, char *path, char *err, size_t errlen)
 {
-    char        auth[1024];
-    const char *headers[2] = { NULL, NULL };
-    http_req_t  req;
-    http_resp_t resp;
-    int         fd, rc;
+    int fd, rc;
 
     fd = mm_slack_file_tmp(x, path);
     if (fd < 0) {
@@ -104,36 +171,7 @@ mm_slack_file(mm_export_t *x, const char *zip_job, const char *member,
         close(fd);
     }
 
-    if (url == NULL
-        || (strncmp(url, "https://", 8) != 0
-            && strncmp(url, "http://", 7) != 0))
-    {
-        snprintf(err, errlen, "Slack gives no address for the file");
-        rc = 1;
-        goto done;
-    }
-
-    if (x->ferry->cfg.slack_token[0]) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-            x->ferry->cfg.slack_token);
-        headers[0] = auth;
-    }
-
-    memset(&req, 0, sizeof(req));
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.resp_path = path;
-    req.tag = "slack";
-
-    rc = http_client_request(x->ferry->http, &req, &resp, err, errlen);
-    if (rc == HTTP_CLIENT_ESTATUS && resp.status >= 400 && resp.status < 500) {
-        snprintf(err, errlen, "Slack answered %ld for the file", resp.status);
-        rc = 1;
-    } else if (rc != HTTP_CLIENT_OK) {
-        rc = -1;
-    }
-    http_client_resp_free(&resp);
+    rc = mm_slack_download(x->ferry, url, path, err, errlen);
 
 done:
 

@@ -20,4 +20,12 @@
 int mm_slack_file(mm_export_t *x, const char *zip_job, const char *member,
     const char *url, char *path, char *err, size_t errlen);
 
+/* url's bytes into the file path, SLACK_TOKEN sent only to Slack's own
+ * hosts (https, *.slack.com) and to SLACK_API_URL's: an export names its
+ * URLs, and a crafted one must not get the token sent elsewhere. 0; 1 when
+ * Slack does not have the file (4xx); -1 on any other error; both with the
+ * reason in err. */
+int mm_slack_download(ferryd_t *ferry, const char *url, const char *path,
+    char *err, size_t errlen);
+
 #endif

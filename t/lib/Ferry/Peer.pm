@@ -62,14 +62,21 @@ sub log_file { $_[0]{log_file} }
 # $method: 'GET', an array of methods, or 'ANY'. $pattern: Mojolicious route
 # syntax ('/users/:id', '/files/#name', '/static/*rest'). Routes are tried
 # in the order they were added; they must all be added before start, as the
-# handlers run in the peer process.
+# handlers run in the peer process. %opt: limit => { key => sub { $req ->
+# a key, or undef for none }, max => n, answer => sub { $req -> (status,
+# body, headers) } }: when n requests of one key are already waiting for
+# their answer (latency included), the next is answered at once by answer,
+# as a server caps the requests it works on at a time.
 sub route {
-    my ($self, $method, $pattern, $handler) = @_;
+    my ($self, $method, $pattern, $handler, %opt) = @_;
     croak "peer $self->{name}: route $pattern added after start" if $self->{port};
     croak "peer $self->{name}: route $pattern needs a handler" unless ref $handler eq 'CODE';
     my @methods = map { uc } ref $method ? @$method : ($method);
     @methods = () if grep { $_ eq 'ANY' || $_ eq '*' } @methods;
-    push @{ $self->{routes} }, { methods => \@methods, pattern => $pattern, handler => $handler };
+    croak "peer $self->{name}: route $pattern: limit is { key, max, answer }"
+        if $opt{limit} && grep { ref $opt{limit}{$_} ne 'CODE' } qw(key answer);
+    push @{ $self->{routes} }, { methods => \@methods, pattern => $pattern, handler => $handler,
+                                 limit => $opt{limit} };
     return $self;
 }
 
@@ -424,11 +431,17 @@ sub _dispatch {
     }
     $self->_log_line(\%entry);
 
-    my $fault = $self->_take_fault($req->{method}, $c->req->url->path->to_route);
+    my $limit = $route && $route->{limit};
+    my $key = $limit && $limit->{key}->($req);
+    my $in_flight = $self->{in_flight} //= {};
+    my $over = defined $key && ($in_flight->{$key} // 0) >= $limit->{max};
+    my $fault = $over ? undef : $self->_take_fault($req->{method}, $c->req->url->path->to_route);
+    $in_flight->{$key}++ if defined $key;
     my $answered;
     my $answer = sub {
         my (%outcome) = @_;
         $answered = 1;
+        delete $in_flight->{$key} if defined $key && --$in_flight->{$key} <= 0;
         $self->_log_line({ id => $id, answer_time => time, status => undef,
                            ($fault ? (fault => $fault) : ()), %outcome });
     };
@@ -442,7 +455,9 @@ sub _dispatch {
             return;
         }
         my ($status, $body, $headers, $error);
-        if ($fault && $fault->{status}) {
+        if ($over) {
+            ($status, $body, $headers) = $limit->{answer}->($req);
+        } elsif ($fault && $fault->{status}) {
             ($status, $body, $headers) = _fault_answer($fault);
         } elsif ($route) {
             ($status, $body, $headers) = eval { $route->{handler}->($req) };
@@ -464,7 +479,7 @@ sub _dispatch {
     # the peer's own latency (routed requests only: a 404 is answered at once)
     # plus the fault's
     my $delay = ($route ? $self->{latency} : 0) + ($fault && $fault->{latency} || 0);
-    if ($delay) {
+    if ($delay && !$over) {
         # a timer, not sleep: the other connections are served meanwhile
         $c->inactivity_timeout($delay + 60);
         Mojo::IOLoop->timer($delay => $go);

@@ -20,6 +20,8 @@
 #include "core/migrate.h"
 #include "core/schedule.h"
 #include "core/server.h"
+#include "grist/grist_queue.h"
+#include "grist/grist_sync.h"
 #include "http/http_client.h"
 #include "slack/slack_events.h"
 
@@ -41,7 +43,7 @@ serve(ferryd_t *ferry)
     char               err[512];
     server_t          *srv;
     jobs_t            *jobs;
-    schedule_t        *sched;
+    schedule_t        *sched, *sync, *queue;
     http_client_opts_t http_opts;
     int                rc, i;
 
@@ -107,8 +109,22 @@ serve(ferryd_t *ferry)
         log_error("server", "cannot start the scheduler thread");
     }
 
+    /* each on a thread of its own: a long cycle (a first full read, Grist
+     * down and retried) holds up neither the sweeps nor the queue */
+    sync = schedule_create(ferry);
+    schedule_add(sync, "grist sync", ferry->cfg.grist_sync_interval,
+        grist_sync_cycle);
+    queue = schedule_create(ferry);
+    schedule_add(queue, "grist queue", 1, grist_queue_consume);
+    if (schedule_start(sync) != 0 || schedule_start(queue) != 0) {
+        log_error("server", "cannot start the Grist sync threads");
+    }
+
     rc = server_run(srv);
 
+    ferry->stopping = 1;
+    schedule_stop(sync);
+    schedule_stop(queue);
     schedule_stop(sched);
     /* runners leave at their next batch end and hand their jobs back */
     jobs_stop(jobs);

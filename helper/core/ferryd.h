@@ -16,6 +16,9 @@ typedef struct {
     struct jobs_s        *jobs;
     struct http_client_s *http; /* outbound HTTP (http/http_client.h) */
 
+    /* set once ferryd is stopping: long periodic work leaves early */
+    volatile int stopping;
+
     /* the HS256 key tokens are signed with (JWT_SECRET_FILE) */
     unsigned char jwt_key[CONFIG_SECRET_MAX];
     size_t        jwt_key_len;

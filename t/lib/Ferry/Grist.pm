@@ -112,6 +112,40 @@ sub schema {
     };
 }
 
+# A document of n people, each with a participation, a badge and an
+# arrival, in teams of n/50 (at least 2), with the lookup tables, every row
+# valid: { table => [ {fields} ] } for new(tables => ...).
+sub sample_tables {
+    my ($n, %opt) = @_;
+    my $year = $opt{year} // 2026;
+    my $nteams = $opt{teams} // ($n / 50 > 2 ? int($n / 50) : 2);
+    my $hex = sub { sprintf '%08x%024x', $_[0], $_[1] };
+    my $day = timegm(0, 0, 0, 1, 6, $year);
+    return {
+        Participation_statuses => [ { code => 'PLANNED', A => 'планируется', to_list => JSON::PP::true },
+                                    { code => 'CONFIRMED', A => 'подтверждено накануне' } ],
+        Roles => [ { Code => 'ORGANIZER', Name => 'Организатор' },
+                   { Code => 'VOLUNTEER', Name => 'Волонтёр' } ],
+        Arrival_type => [ { code => 'UNDEFINED', title => 'Не определен' },
+                          { code => 'BUS', title => 'На автобусе' },
+                          { code => 'CAR', title => 'На машине' } ],
+        Teams => [ map { { UUID => $hex->(1, $_), team_name => "Служба $_",
+                           type_of_team => 'Городская служба', year_of_establishment_ => 2010 } }
+                   1 .. $nteams ],
+        People => [ map { { ntn_id => $hex->(2, $_), name => "Человек $_", first_name => "Имя$_",
+                            gender => $_ % 2 ? 'М' : 'Ж', phone => "+7900$_", isInBL => 'Нет' } }
+                    1 .. $n ],
+        Participations => [ map { { UUID => $hex->(3, $_), year => $year, status => 1, role => 2,
+                                    person => $_, team => 1 + $_ % $nteams } } 1 .. $n ],
+        "Badges_$year" => [ map { { UUID => $hex->(4, $_), name => "Бейдж $_", diet => 'Без особенностей',
+                                    feed_type => 'Бесплатно', role => 2, person => $_,
+                                    directions_ref => [ 'L', 1 + $_ % $nteams ] } } 1 .. $n ],
+        "Arrivals_$year" => [ map { { UUID => $hex->(5, $_), badge => $_, arrival_date => $day,
+                                      departure_date => $day + 7 * 86400, status => 1,
+                                      arrival_transport => 2, departure_transport => 3 } } 1 .. $n ],
+    };
+}
+
 # The column a Ref to a table shows, which a written string is looked up in.
 my %DISPLAY = (Participation_statuses => 'A', Roles => 'Name', Arrival_type => 'title',
                Teams => 'team_name', People => 'name');
@@ -453,6 +487,7 @@ sub _add {
         $row{updated_at} = $at if exists $tb->{type}{updated_at} && !exists $f->{updated_at};
         $tb->{rows}{$id} = \%row;
         push @{ $tb->{ids} }, $id;
+        _stamp($tb, $id);
         push @ids, $id;
     }
     return (undef, undef, \@ids);
@@ -497,8 +532,65 @@ sub _update {
         }
         $row->{updated_at} = $at
             if $changed && exists $tb->{type}{updated_at} && !exists $f->{updated_at};
+        _stamp($tb, $r->{id}) if $changed || exists $f->{updated_at};
     }
     return;
+}
+
+# An index of the rows by updated_at, as SQLite would use one: kept in
+# order as rows are stamped with the time (which only grows), rebuilt when
+# a row gets an older one; an entry whose row has since been stamped again
+# or removed is skipped when read.
+sub _stamp {
+    my ($tb, $id) = @_;
+    return unless exists $tb->{type}{updated_at};
+    my $v = $tb->{rows}{$id}{updated_at};
+    my $idx = $tb->{uidx} //= [];
+    if (!Ferry::Grist::SQL::_is_number($v)) {
+        $tb->{uidx_stale} = 1;
+    } elsif (!@$idx || $v >= $idx->[-1][0]) {
+        push @$idx, [ $v, $id ];
+    } else {
+        $tb->{uidx_stale} = 1;
+    }
+}
+
+# The ids of rows whose updated_at is >= (or >) since, in id order.
+sub _since {
+    my ($self, $tb, $since, $strict) = @_;
+    if ($tb->{uidx_stale} || !$tb->{uidx}) {
+        $tb->{uidx} = [ sort { $a->[0] <=> $b->[0] }
+                        map { [ $tb->{rows}{$_}{updated_at}, $_ ] }
+                        grep { Ferry::Grist::SQL::_is_number($tb->{rows}{$_}{updated_at}) }
+                        keys %{ $tb->{rows} } ];
+        delete $tb->{uidx_stale};
+    }
+    my $idx = $tb->{uidx};
+    my ($lo, $hi) = (0, scalar @$idx);
+    while ($lo < $hi) {
+        my $mid = int(($lo + $hi) / 2);
+        if ($strict ? $idx->[$mid][0] <= $since : $idx->[$mid][0] < $since) { $lo = $mid + 1 }
+        else { $hi = $mid }
+    }
+    my %ids;
+    for my $i ($lo .. $#$idx) {
+        my ($v, $id) = @{ $idx->[$i] };
+        my $row = $tb->{rows}{$id} or next;
+        $ids{$id} = 1 if defined $row->{updated_at} && $row->{updated_at} == $v;
+    }
+    return sort { $a <=> $b } keys %ids;
+}
+
+# The ids after (or from) a given one, in order.
+sub _ids_from {
+    my ($self, $tb, $from, $strict) = @_;
+    my @ids = $self->_ids($tb);
+    my ($lo, $hi) = (0, scalar @ids);
+    while ($lo < $hi) {
+        my $mid = int(($lo + $hi) / 2);
+        if ($strict ? $ids[$mid] <= $from : $ids[$mid] < $from) { $lo = $mid + 1 } else { $hi = $mid }
+    }
+    return @ids[ $lo .. $#ids ];
 }
 
 sub _remove {
@@ -889,25 +981,58 @@ sub run {
     $_->{col} = $resolve->($_->{col}) for @where;
     $_->[0] = $resolve->($_->[0]) for @order;
 
-    # rows: { table => id or undef }
-    my @rows = map { { $main => $_ } } $g->_ids($tb{$main});
+    # the main table's rows first, through its indexes (id, updated_at)
+    # when the WHERE allows, then its own conditions, then the joins
+    my $mt = $tb{$main};
+    my @mine = grep { $_->{col}[0] eq $main } @where;
+    my @rest = grep { $_->{col}[0] ne $main } @where;
+    my ($uw) = grep { $_->{col}[1] eq 'updated_at' && $_->{op} =~ /^>=?\z/ && _is_number($_->{val}) } @mine;
+    my ($iw) = grep { $_->{col}[1] eq 'id' && $_->{op} =~ /^>=?\z/ && _is_number($_->{val}) } @mine;
+    my @cand = $uw ? $g->_since($mt, $uw->{val}, $uw->{op} eq '>')
+             : $iw ? $g->_ids_from($mt, $iw->{val}, $iw->{op} eq '>')
+             : $g->_ids($mt);
+    for my $w (@mine) {
+        @cand = grep { _test(_sql_value($mt, $w->{col}[1], $_), $w) } @cand;
+    }
+    my $id_order = !@order || @order == 1 && $order[0][0][0] eq $main
+                   && $order[0][0][1] eq 'id' && $order[0][1] == 1;
+    if ($id_order && !@rest && !@joins || $id_order && !@rest) {
+        if (defined $offset) {
+            die "emulator: OFFSET must be a number\n" unless $offset =~ /^\d+\z/;
+            splice @cand, 0, $offset;
+            undef $offset;
+        }
+        if (defined $limit) {
+            die "emulator: LIMIT must be a number\n" unless $limit =~ /^-?\d+\z/;
+            splice @cand, $limit if $limit >= 0 && @cand > $limit;
+            undef $limit;
+        }
+        @order = ();
+    }
+    my @rows = map { { $main => $_ } } @cand;
     for my $j (@joins) {
         my ($mine, $other) = $j->{left}[0] eq $j->{table} ? ($j->{left}, $j->{right})
                                                             : ($j->{right}, $j->{left});
         die "emulator: unsupported SQL (a join's ON names the joined table)\n"
             unless $mine->[0] eq $j->{table};
+        my $jt = $tb{ $j->{table} };
         my %index;
-        for my $id ($g->_ids($tb{ $j->{table} })) {
-            my $v = _sql_value($tb{ $j->{table} }, $mine->[1], $id);
-            push @{ $index{$v} }, $id if defined $v;
+        if ($mine->[1] ne 'id') {
+            for my $id ($g->_ids($jt)) {
+                my $v = _sql_value($jt, $mine->[1], $id);
+                push @{ $index{$v} }, $id if defined $v;
+            }
         }
         @rows = map {
             my $row = $_;
             my $v = _cell(\%tb, $row, $other);
-            my $hits = defined $v ? $index{$v} : undef;
+            my $hits = !defined $v ? undef
+                     : $mine->[1] eq 'id' ? ($jt->{rows}{$v} ? [ $v ] : undef)
+                     : $index{$v};
             $hits ? map { { %$row, $j->{table} => $_ } } @$hits : { %$row, $j->{table} => undef };
         } @rows;
     }
+    @where = @rest;
     for my $w (@where) {
         @rows = grep { _test(_cell(\%tb, $_, $w->{col}), $w) } @rows;
     }
@@ -948,6 +1073,8 @@ sub run {
     }
     return { records => \@out, tables => \@tables };
 }
+
+sub _is_number { my ($v) = @_; return defined $v && !ref $v && $v =~ /^-?\d+(\.\d+)?(e[-+]?\d+)?\z/i }
 
 sub _sql_value {
     my ($tb, $col, $id) = @_;

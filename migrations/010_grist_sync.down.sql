@@ -1,0 +1,1 @@
+ALTER TABLE grist_sync_state DROP COLUMN last_fetch_at;

@@ -112,8 +112,8 @@ serve(ferryd_t *ferry)
     /* each on a thread of its own: a long cycle (a first full read, Grist
      * down and retried) holds up neither the sweeps nor the queue */
     sync = schedule_create(ferry);
-    schedule_add(sync, "grist sync", ferry->cfg.grist_sync_interval,
-        grist_sync_cycle);
+    schedule_add(
+        sync, "grist sync", ferry->cfg.grist_sync_interval, grist_sync_cycle);
     queue = schedule_create(ferry);
     schedule_add(queue, "grist queue", 1, grist_queue_consume);
     if (schedule_start(sync) != 0 || schedule_start(queue) != 0) {

@@ -40,8 +40,8 @@ grist_call(ferryd_t *ferry, const char *method, const char *path,
     }
     snprintf(url, sizeof(url), "%.*s/api/docs/%s%s", (int) n, server,
         ferry->cfg.grist_doc_id, path);
-    snprintf(
-        auth, sizeof(auth), "Authorization: Bearer %s", ferry->cfg.grist_api_key);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+        ferry->cfg.grist_api_key);
 
     memset(&req, 0, sizeof(req));
     req.method = method;
@@ -72,8 +72,8 @@ grist_call(ferryd_t *ferry, const char *method, const char *path,
     if (rc != HTTP_CLIENT_OK) {
         v = cJSON_GetObjectItemCaseSensitive(resp->json, "error");
         if (cJSON_IsString(v)) {
-            snprintf(resp->message, sizeof(resp->message), "%ld %s",
-                hr.status, v->valuestring);
+            snprintf(resp->message, sizeof(resp->message), "%ld %s", hr.status,
+                v->valuestring);
         } else {
             snprintf(resp->message, sizeof(resp->message), "%s", err);
         }
@@ -96,8 +96,7 @@ grist_sql(ferryd_t *ferry, const char *sql, const cJSON *args,
     body = cJSON_CreateObject();
     if (body == NULL || cJSON_AddStringToObject(body, "sql", sql) == NULL
         || (args
-            && !cJSON_AddItemToObject(
-                body, "args", cJSON_Duplicate(args, 1))))
+            && !cJSON_AddItemToObject(body, "args", cJSON_Duplicate(args, 1))))
     {
         cJSON_Delete(body);
         memset(resp, 0, sizeof(*resp));

@@ -56,7 +56,8 @@ grist_uuid_norm(const char *s, char out[37])
 static int
 is_int(const cJSON *v)
 {
-    return cJSON_IsNumber(v) && v->valuedouble == (double) (long) v->valuedouble;
+    return cJSON_IsNumber(v)
+        && v->valuedouble == (double) (long) v->valuedouble;
 }
 
 static void
@@ -239,9 +240,8 @@ m_feeder_deleted(const grist_rule_t *r, const cJSON *v,
     (void) r;
     (void) lk;
     (void) out;
-    return cJSON_IsString(v) && strstr(v->valuestring, "FEEDER")
-        ? GRIST_MAP_DEL
-        : GRIST_MAP_OK;
+    return cJSON_IsString(v) && strstr(v->valuestring, "FEEDER") ? GRIST_MAP_DEL
+                                                                 : GRIST_MAP_OK;
 }
 
 static int
@@ -266,9 +266,15 @@ static int
 m_feed(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
     cJSON *out)
 {
-    static const char *const ok[] = { "Бесплатно", "Платно", "Без питания",
-        "Ребенок", NULL };
-    int                      i;
+    /* the original's FeedType values */
+    static const char *const ok[] = {
+        "Бесплатно",
+        "Платно",
+        "Без питания",
+        "Ребенок",
+        NULL,
+    };
+    int i;
 
     (void) lk;
     for (i = 0; ok[i]; i++) {
@@ -282,8 +288,8 @@ m_feed(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
 
 /* true, else NULL (the original's "bool(x) if x else None"). */
 static int
-m_true_or_null(const grist_rule_t *r, const cJSON *v,
-    const grist_lookups_t *lk, cJSON *out)
+m_true_or_null(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
+    cJSON *out)
 {
     (void) lk;
     put(r, out, grist_truthy(v) ? cJSON_CreateTrue() : NULL);
@@ -298,8 +304,7 @@ m_banned(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
     (void) lk;
     put(r, out,
         cJSON_CreateBool(!(v == NULL || cJSON_IsNull(v)
-                           || (cJSON_IsString(v)
-                               && strcmp(v->valuestring, "Нет") == 0))));
+            || (cJSON_IsString(v) && strcmp(v->valuestring, "Нет") == 0))));
     return GRIST_MAP_OK;
 }
 
@@ -349,8 +354,8 @@ m_date_required(const grist_rule_t *r, const cJSON *v,
 /* other_names: the comma-separated names as an array, NULL when the text
  * holds { } or " (the original's rule, which built an array literal). */
 static int
-m_other_names(const grist_rule_t *r, const cJSON *v,
-    const grist_lookups_t *lk, cJSON *out)
+m_other_names(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
+    cJSON *out)
 {
     cJSON      *arr;
     const char *p, *e;

@@ -11,11 +11,11 @@
 
 /* What the lookup tables say, loaded at the start of each cycle. */
 typedef struct {
-    cJSON *roles;      /* {"<Roles row id>": "<Code>"} */
-    cJSON *statuses;   /* {"<Participation_statuses row id>": "<code>"} */
-    cJSON *transports; /* {"<Arrival_type row id>": "<code>"}, codes
-                          transport_type knows */
-    cJSON *dir_types;  /* {"<direction_type.name>": true} */
+    cJSON *roles;           /* {"<Roles row id>": "<Code>"} */
+    cJSON *statuses;        /* {"<Participation_statuses row id>": "<code>"} */
+    cJSON *transports;      /* {"<Arrival_type row id>": "<code>"}, codes
+                               transport_type knows */
+    cJSON *dir_types;       /* {"<direction_type.name>": true} */
     char   photo_url[1024]; /* "<server>/api/docs/<doc>/attachments/" */
 } grist_lookups_t;
 
@@ -29,17 +29,17 @@ typedef int (*grist_rule_pt)(const grist_rule_t *rule, const cJSON *value,
 #define GRIST_MAP_DEL 1 /* the row is invalid: rule->reason */
 
 struct grist_rule_s {
-    const char   *grist;  /* the /sql answer's column */
-    const char   *pg;     /* the value's name in out; NULL: checked only */
+    const char   *grist; /* the /sql answer's column */
+    const char   *pg;    /* the value's name in out; NULL: checked only */
     grist_rule_pt map;
     const char   *reason; /* the delete reason, verbatim */
 };
 
 typedef struct {
-    const char         *id;       /* "Teams", "Badges_%d" (with GRIST_YEAR) */
-    const char         *pg_table; /* "direction" */
-    const char         *select;   /* the query, %1$s the table id, %2$d
-                                     the year */
+    const char *id;       /* "Teams", "Badges_%d" (with GRIST_YEAR) */
+    const char *pg_table; /* "direction" */
+    const char *select;   /* the query, %1$s the table id, %2$d
+                             the year */
     const grist_rule_t *rules;
     int                 nrules;
     const char         *columns; /* jsonb_to_recordset's column list */

@@ -88,8 +88,8 @@ entity_of(ferryd_t *ferry, const char *table_id)
 
 /* What the message changes in Grist, given the row as it is now. */
 static cJSON *
-changes(const grist_entity_t *e, const cJSON *fields, int del,
-    const char *reason)
+changes(
+    const grist_entity_t *e, const cJSON *fields, int del, const char *reason)
 {
     cJSON         *ch = cJSON_CreateObject();
     const cJSON   *td = cJSON_GetObjectItemCaseSensitive(fields, "to_delete");
@@ -133,8 +133,8 @@ carry_out(ferryd_t *ferry, const grist_entity_t *e, const char *table_id,
 
     *patched = 0;
     snprintf(path, sizeof(path),
-        "/tables/%s/records?filter=%%7B%%22id%%22%%3A%%5B%ld%%5D%%7D",
-        table_id, row_id);
+        "/tables/%s/records?filter=%%7B%%22id%%22%%3A%%5B%ld%%5D%%7D", table_id,
+        row_id);
     if (grist_call(ferry, "GET", path, NULL, 0, &resp) != 0) {
         snprintf(err, errlen, "%s", resp.message);
         grist_resp_free(&resp);
@@ -146,8 +146,8 @@ carry_out(ferryd_t *ferry, const grist_entity_t *e, const char *table_id,
         grist_resp_free(&resp);
         return 0;
     }
-    fields = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetArrayItem(recs, 0), "fields");
+    fields =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recs, 0), "fields");
     ch = changes(e, fields, del, reason);
     grist_resp_free(&resp);
 
@@ -235,8 +235,8 @@ consume_one(ferryd_t *ferry, PGconn *conn)
             table_id, row_id, has_reason ? " (" : "", has_reason ? reason : "",
             has_reason ? ")" : "");
         if (!patched) {
-            log_debug("grist", "%s row %ld: Grist had it already", table_id,
-                row_id);
+            log_debug(
+                "grist", "%s row %ld: Grist had it already", table_id, row_id);
         }
     } else {
         snprintf(wait, sizeof(wait), "%ld",
@@ -254,8 +254,9 @@ consume_one(ferryd_t *ferry, PGconn *conn)
                 del ? "delete" : "restore", table_id, row_id, attempts + 1,
                 err);
         } else {
-            log_warn("grist", "%s %s row %ld failed (attempt %d), again in "
-                              "%s ms: %s",
+            log_warn("grist",
+                "%s %s row %ld failed (attempt %d), again in "
+                "%s ms: %s",
                 del ? "delete" : "restore", table_id, row_id, attempts + 1,
                 wait, err);
         }
@@ -283,8 +284,8 @@ grist_queue_consume(ferryd_t *ferry)
         rc = consume_one(ferry, conn);
         if (rc <= 0) {
             if (rc < 0) {
-                log_warn("grist", "delete/restore queue: %s",
-                    PQerrorMessage(conn));
+                log_warn(
+                    "grist", "delete/restore queue: %s", PQerrorMessage(conn));
             }
             break;
         }

@@ -22,8 +22,8 @@
  * to the row's pending or parked one is not added again. The number
  * added, or -1 on a database error.
  */
-int grist_queue_page(PGconn *conn, const char *table_id, const char *pg_table,
-    const char *page);
+int grist_queue_page(
+    PGconn *conn, const char *table_id, const char *pg_table, const char *page);
 
 /* The consumer (a scheduler task of its own thread): carries out the due
  * messages one at a time, 50 ms apart, until none is due. */

@@ -32,15 +32,16 @@
 #define SYNC_TABLE_CAP_MS   5000
 #define SYNC_CYCLE_BASE_MS  1000
 #define SYNC_CYCLE_CAP_MS   30000
-#define SYNC_LOCK           "SELECT pg_try_advisory_lock(hashtext('grist_sync'))"
-#define SYNC_UNLOCK         "SELECT pg_advisory_unlock(hashtext('grist_sync'))"
+#define SYNC_LOCK_KEY       "hashtext('grist_sync')"
+#define SYNC_LOCK           "SELECT pg_try_advisory_lock(" SYNC_LOCK_KEY ")"
+#define SYNC_UNLOCK         "SELECT pg_advisory_unlock(" SYNC_LOCK_KEY ")"
 
 typedef struct {
-    long seen;     /* rows fetched */
-    long written;  /* rows inserted or changed */
-    long rejected; /* rows that failed validation or PostgreSQL */
-    long deleted;  /* rows gone from Grist, marked deleted */
-    long queued;   /* delete/restore messages added */
+    long seen;        /* rows fetched */
+    long written;     /* rows inserted or changed */
+    long rejected;    /* rows that failed validation or PostgreSQL */
+    long deleted;     /* rows gone from Grist, marked deleted */
+    long queued;      /* delete/restore messages added */
     int  unavailable; /* Grist did not answer: the next table would not */
     char error[512];
 } sync_result_t;
@@ -58,8 +59,8 @@ now_ms(void)
 static void
 fail_db(sync_result_t *res, PGconn *conn, const char *what)
 {
-    snprintf(res->error, sizeof(res->error), "%s: %s", what,
-        PQerrorMessage(conn));
+    snprintf(
+        res->error, sizeof(res->error), "%s: %s", what, PQerrorMessage(conn));
     res->error[strcspn(res->error, "\n")] = '\0';
 }
 
@@ -190,8 +191,7 @@ load_lookups(
 
     if (db_exec(conn, "BEGIN") != 0) {
         fail_db(res, conn, "lookups");
-    } else if (db_run(conn, SQL_STATUSES, 1, (const char *const *) &text[0])
-            < 0
+    } else if (db_run(conn, SQL_STATUSES, 1, (const char *const *) &text[0]) < 0
         || db_run(conn, SQL_ROLES, 1, (const char *const *) &text[1]) < 0)
     {
         fail_db(res, conn, "lookups");
@@ -286,8 +286,8 @@ build_upsert(const grist_entity_t *e)
         }
         snprintf(set + strlen(set), sizeof(set) - strlen(set),
             ", %s = EXCLUDED.%s", col, col);
-        snprintf(tcols + strlen(tcols), sizeof(tcols) - strlen(tcols),
-            "%st.%s", first ? "" : ", ", col);
+        snprintf(tcols + strlen(tcols), sizeof(tcols) - strlen(tcols), "%st.%s",
+            first ? "" : ", ", col);
         snprintf(xcols + strlen(xcols), sizeof(xcols) - strlen(xcols),
             "%sEXCLUDED.%s", first ? "" : ", ", col);
         first = 0;
@@ -545,12 +545,12 @@ fetch_changes(table_t *t, double since, sync_result_t *res)
     long         cursor = 0;
     int          n, rc = 0;
 
-    snprintf(base, sizeof(base), t->e->select, t->id,
-        t->ferry->cfg.grist_year);
+    snprintf(base, sizeof(base), t->e->select, t->id, t->ferry->cfg.grist_year);
 
     for (;;) {
-        snprintf(sql, sizeof(sql), "%s WHERE %s.id > ?%s%s%s ORDER BY %s.id "
-                                   "LIMIT ?",
+        snprintf(sql, sizeof(sql),
+            "%s WHERE %s.id > ?%s%s%s ORDER BY %s.id "
+            "LIMIT ?",
             base, t->id, since >= 0 ? " AND " : "", since >= 0 ? t->id : "",
             since >= 0 ? ".updated_at >= ?" : "", t->id);
         args = cJSON_CreateArray();
@@ -667,12 +667,12 @@ fetch_ids(table_t *t, sync_result_t *res)
 static int
 sync_table_once(table_t *t, sync_result_t *res)
 {
-    char        max[32], nums[6][24], sql[256], started[32];
-    const char *params[9];
+    char            max[32], nums[6][24], sql[256], started[32];
+    const char     *params[9];
     struct timespec now;
-    PGresult   *r;
-    double      since = -1, last = -1;
-    int         cycles = 0, idset, n;
+    PGresult       *r;
+    double          since = -1, last = -1;
+    int             cycles = 0, idset, n;
 
     memset(res, 0, sizeof(*res));
     clock_gettime(CLOCK_REALTIME, &now);
@@ -821,8 +821,8 @@ sync_table(ferryd_t *ferry, PGconn *conn, const grist_entity_t *e,
         if (rc == 0 || ferry->stopping) {
             break;
         }
-        log_debug("grist", "%s: attempt %d failed: %s", t.id, attempt,
-            res->error);
+        log_debug(
+            "grist", "%s: attempt %d failed: %s", t.id, attempt, res->error);
         if (attempt < SYNC_TABLE_ATTEMPTS
             && grist_pause(ferry,
                    grist_backoff_ms(
@@ -863,8 +863,9 @@ grist_sync_cycle(ferryd_t *ferry)
 
     if (!grist_configured(&ferry->cfg)) {
         if (!said) {
-            log_info("grist", "GRIST__SERVER, GRIST__DOC_ID or GRIST__API_KEY "
-                              "is not set: no sync cycle");
+            log_info("grist",
+                "GRIST__SERVER, GRIST__DOC_ID or GRIST__API_KEY "
+                "is not set: no sync cycle");
             said = 1;
         }
         return;
@@ -872,8 +873,9 @@ grist_sync_cycle(ferryd_t *ferry)
 
     conn = db_acquire(ferry->db);
     if (conn == NULL) {
-        log_warn("grist", "no database connection: the sync cycle waits for "
-                          "the next one");
+        log_warn("grist",
+            "no database connection: the sync cycle waits for "
+            "the next one");
         return;
     }
 

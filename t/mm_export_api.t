@@ -45,7 +45,8 @@ $t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
             ferry_pass ferryd;
         }
         location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
+        location = /export { ferry_auth jwt; ferry_idempotency on; ferry_pass ferryd; }
+        location /export/ { ferry_auth jwt; ferry_pass ferryd; }
 EOF
 my $token = $t->user_token('mm@example.com');
 my %auth = (Authorization => "Bearer $token");
@@ -228,7 +229,16 @@ is($t->psql('SELECT count(*) FROM export_tokens'), 0, "none left listed, the kil
 
 # ---------------------------------------------------------------- a re-run
 my $writes = scalar $mm->journal(method => 'POST');
-$j = finished(export(team => 'migrated')->{json}{id});
+# with an Idempotency-Key: the same request twice is one export
+my %key = (%auth, 'Idempotency-Key' => 'rerun-1');
+my $r1 = $t->http(POST => '/export', json => { team => 'migrated' }, headers => \%key);
+is($r1->{status}, 202, 'POST /export with an Idempotency-Key: 202');
+my $r2 = $t->http(POST => '/export', json => { team => 'migrated' }, headers => \%key);
+is($r2->{json}{id}, $r1->{json}{id}, 'the same request again: the same export');
+is($r2->{headers}{'idempotent-replayed'}, 'true', '... replayed');
+is($t->http(POST => '/export', json => { team => 'other' }, headers => \%key)->{status}, 422,
+   'another request with that key: 422');
+$j = finished($r1->{json}{id});
 is($j->{status}, 'done', 'a re-run: done');
 is(scalar $mm->journal(method => 'POST'), $writes, 'a re-run makes no write at all');
 

@@ -234,7 +234,8 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
         "JOIN entities m ON m.id = r.from_entity_id "
         "WHERE r.to_entity_id = $1::bigint AND r.relation_type = 'posted_in' "
         "AND m.status IN ('pending', 'failed') "
-        "ORDER BY CASE WHEN m.raw_data->>'ts' ~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' "
+        "ORDER BY CASE WHEN m.raw_data->>'ts' "
+        "~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' "
         "THEN (m.raw_data->>'ts')::numeric END NULLS LAST, m.id",
         1, p);
     if (res == NULL) {

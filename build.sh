@@ -216,8 +216,8 @@ start_ferryd() {
     log "starting ferryd (socket $FERRY_SOCKET, log $LOG_FILE)"
     # the export's settings come from this environment, as ferryd reads it
     local passed
-    passed=$(env | grep -oE '^(MM|EXPORT|ATTACHMENT)_[A-Z0-9_]*' | sort | tr '\n' ' ')
-    [ -n "$passed" ] && log "passing to ferryd from the environment: $passed"
+    passed=$(env | grep -oE '^(MM|EXPORT|ATTACHMENT)_[A-Z0-9_]*' | sort | tr '\n' ' ' || true)
+    if [ -n "$passed" ]; then log "passing to ferryd from the environment: $passed"; fi
     setsid nohup "$(build_dir)/ferryd" -c "$ROOT/conf/ferryd.conf" >>"$VAR/log/ferryd.out" 2>&1 &
     echo $! >"$VAR/ferryd.pid"
     for _ in $(seq 100); do [ -S "$FERRY_SOCKET" ] && return 0; sleep 0.1; done

@@ -353,8 +353,6 @@ int
 slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
 {
     const char *params[1] = { job_id };
-    PGresult   *res;
-    int         ok;
 
     if (r->rows == 0) {
         return 0;
@@ -369,26 +367,12 @@ slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
         return -1;
     }
 
-    res = PQexec(conn,
-        "COPY slack_stage (entity_type, slack_id, raw_data, "
-        "placeholder) FROM STDIN");
-    ok = PQresultStatus(res) == PGRES_COPY_IN;
-    PQclear(res);
-
-    if (!ok || PQputCopyData(conn, r->buf, (int) r->len) != 1
-        || PQputCopyEnd(conn, NULL) != 1)
-    {
-        return -1;
-    }
-
-    res = PQgetResult(conn);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    while ((res = PQgetResult(conn)) != NULL) {
-        PQclear(res);
-    }
-
-    if (!ok || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
+    if (db_copy_in(conn,
+            "COPY slack_stage (entity_type, slack_id, raw_data, "
+            "placeholder) FROM STDIN",
+            r->buf, r->len)
+            != 0
+        || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
         || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0)
     {
         return -1;

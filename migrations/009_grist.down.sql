@@ -1,0 +1,14 @@
+DROP TABLE grist_queue;
+DROP TABLE grist_sync_state;
+DROP TABLE arrival;
+DROP TABLE badge_directions;
+DROP TABLE badge;
+DROP TABLE participation;
+DROP TABLE person;
+DROP TABLE direction;
+DROP FUNCTION grist_touch();
+DROP TABLE participation_role;
+DROP TABLE transport_type;
+DROP TABLE participation_status;
+DROP TABLE direction_type;
+DROP TABLE badge_color;

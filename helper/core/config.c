@@ -56,6 +56,8 @@ config_mm_mode(const char *name)
 
 /* alphabetical; min/max bound the numbers */
 static const setting_t settings[] = {
+    { "API_AUTH_PASSWORD", SET_SECRET, OFF(api_auth_password), "", 0, 0 },
+    { "API_AUTH_USER", SET_STR, OFF(api_auth_user), "", 0, 0 },
     { "DATABASE_URL", SET_SECRET, OFF(database_url), "postgresql:///ferry", 0,
         0 },
     { "DB_CONNECT_TIMEOUT", SET_INT, OFF(db_connect_timeout), "2", 1, 3600 },
@@ -69,6 +71,14 @@ static const setting_t settings[] = {
     { "EXPORT_WORKERS", SET_INT, OFF(export_workers), "5", 1, 64 },
     { "FERRY_SOCKET", SET_STR, OFF(ferry_socket), "/run/ferry/ferryd.sock", 0,
         0 },
+    { "GRIST__API_KEY", SET_SECRET, OFF(grist_api_key), "", 0, 0 },
+    { "GRIST__DOC_ID", SET_STR, OFF(grist_doc_id), "", 0, 0 },
+    { "GRIST__SERVER", SET_STR, OFF(grist_server), "", 0, 0 },
+    { "GRIST_HARD_DELETE_EVERY", SET_INT, OFF(grist_hard_delete_every), "10", 1,
+        100000 },
+    { "GRIST_SYNC_INTERVAL", SET_INT, OFF(grist_sync_interval), "30", 1,
+        86400 },
+    { "GRIST_YEAR", SET_INT, OFF(grist_year), "2026", 2000, 2999 },
     { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024",
         16, 1048576 },
     { "IMPORT_SLOW_MS", SET_INT, OFF(import_slow_ms), "0", 0, 600000 },
@@ -123,18 +133,85 @@ static const setting_t settings[] = {
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static const setting_t *
-setting_find(const char *key)
+/* The original agreemod service reads GRIST__SERVER (pydantic's nested
+ * "GRIST" group); Ferry's other settings have one underscore. Both
+ * spellings name the same setting. */
+static const struct {
+    const char *alias;
+    const char *name;
+} aliases[] = {
+    { "GRIST_API_KEY", "GRIST__API_KEY" },
+    { "GRIST_DOC_ID", "GRIST__DOC_ID" },
+    { "GRIST_SERVER", "GRIST__SERVER" },
+};
+
+#define NALIASES (sizeof(aliases) / sizeof(aliases[0]))
+
+/* The other spelling of a setting's name, or NULL. */
+static const char *
+setting_other_spelling(const char *key)
 {
     size_t i;
 
+    for (i = 0; i < NALIASES; i++) {
+        if (strcmp(aliases[i].name, key) == 0) {
+            return aliases[i].alias;
+        }
+        if (strcmp(aliases[i].alias, key) == 0) {
+            return aliases[i].name;
+        }
+    }
+
+    return NULL;
+}
+
+static const setting_t *
+setting_find(const char *key)
+{
+    const char *other;
+    size_t      i;
+
+    other = setting_other_spelling(key);
+
     for (i = 0; i < NSETTINGS; i++) {
-        if (strcmp(settings[i].name, key) == 0) {
+        if (strcmp(settings[i].name, key) == 0
+            || (other && strcmp(settings[i].name, other) == 0))
+        {
             return &settings[i];
         }
     }
 
     return NULL;
+}
+
+/* A setting's value in the environment under either spelling; both set
+ * and different is an error, since either choice would surprise someone. */
+static int
+setting_env(const setting_t *s, const char **val, char *err, size_t errlen)
+{
+    const char *alias, *other;
+
+    *val = getenv(s->name);
+    alias = setting_other_spelling(s->name);
+    if (alias == NULL) {
+        return 0;
+    }
+
+    other = getenv(alias);
+    if (other == NULL) {
+        return 0;
+    }
+
+    if (*val != NULL && strcmp(*val, other) != 0) {
+        snprintf(err, errlen,
+            "%s and %s are both set, to different values: set one", s->name,
+            alias);
+        return -1;
+    }
+
+    *val = other;
+
+    return 0;
 }
 
 int
@@ -391,9 +468,16 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
         goto done;
     }
 
+    for (i = 0; i < NSETTINGS; i++) {
+        if (setting_env(&settings[i], &env, err, errlen) != 0) {
+            goto done;
+        }
+    }
+
     for (i = 0; i < npairs; i += 2) {
         /* the environment wins: a bad value it overrides does not matter */
-        if (getenv(pairs[i]) != NULL) {
+        if (setting_env(setting_find(pairs[i]), &env, err, errlen) == 0
+            && env != NULL) {
             continue;
         }
         if (config_set(cfg, pairs[i], pairs[i + 1], err, errlen) != 0) {
@@ -402,7 +486,7 @@ config_load(config_t *cfg, const char *path, char *err, size_t errlen)
     }
 
     for (i = 0; i < NSETTINGS; i++) {
-        env = getenv(settings[i].name);
+        (void) setting_env(&settings[i], &env, err, errlen);
         if (env != NULL
             && config_set(cfg, settings[i].name, env, err, errlen) != 0) {
             goto done;

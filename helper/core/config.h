@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 typedef struct {
+    char *api_auth_password; /* the read API's basic auth (nginx's) */
+    char *api_auth_user;
     int   attachment_workers; /* 0: EXPORT_WORKERS */
     int   batch_size;
     char *database_url;
@@ -18,6 +20,12 @@ typedef struct {
     int   export_channel_concurrency; /* 0: EXPORT_WORKERS */
     int   export_workers;
     char *ferry_socket;
+    char *grist_api_key;
+    char *grist_doc_id;
+    int   grist_hard_delete_every; /* cycles between id-set comparisons */
+    char *grist_server;            /* "": no sync cycle */
+    int   grist_sync_interval;     /* seconds */
+    int   grist_year;              /* Badges_<year>, Arrivals_<year> … */
     int   import_max_field_bytes;
     int   import_slow_ms;
     int   job_stale_seconds;

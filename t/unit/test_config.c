@@ -146,6 +146,62 @@ test_config_unknown_socket_group_is_an_error(void **state)
     unsetenv("SOCKET_GROUP");
 }
 
+static void
+test_config_grist_single_underscore_spelling_is_accepted(void **state)
+{
+    config_t cfg;
+    char     err[256];
+
+    (void) state;
+    setenv("GRIST_SERVER", "http://grist.test", 1);
+    assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    assert_string_equal(cfg.grist_server, "http://grist.test");
+    assert_int_equal(cfg.grist_sync_interval, 30);
+    assert_int_equal(cfg.grist_year, 2026);
+    assert_int_equal(cfg.grist_hard_delete_every, 10);
+    config_free(&cfg);
+    unsetenv("GRIST_SERVER");
+}
+
+static void
+test_config_grist_both_spellings_different_is_an_error(void **state)
+{
+    config_t cfg;
+    char     err[256];
+
+    (void) state;
+    setenv("GRIST__DOC_ID", "doc1", 1);
+    setenv("GRIST_DOC_ID", "doc2", 1);
+    assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "GRIST__DOC_ID"));
+    assert_non_null(strstr(err, "GRIST_DOC_ID"));
+    config_free(&cfg);
+
+    setenv("GRIST_DOC_ID", "doc1", 1);
+    assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    assert_string_equal(cfg.grist_doc_id, "doc1");
+    config_free(&cfg);
+    unsetenv("GRIST__DOC_ID");
+    unsetenv("GRIST_DOC_ID");
+}
+
+static void
+test_config_grist_environment_alias_beats_file(void **state)
+{
+    config_t cfg;
+    char     err[256];
+
+    (void) state;
+    write_conf("GRIST__API_KEY=from-file\nGRIST_DOC_ID=file-doc\n");
+    setenv("GRIST_API_KEY", "from-env", 1);
+    assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+    assert_string_equal(cfg.grist_api_key, "from-env");
+    assert_string_equal(cfg.grist_doc_id, "file-doc");
+    config_free(&cfg);
+    unsetenv("GRIST_API_KEY");
+    unlink(path);
+}
+
 int
 main(void)
 {
@@ -157,6 +213,11 @@ main(void)
         cmocka_unit_test(test_config_overlong_line_is_an_error),
         cmocka_unit_test(test_config_secret_file_must_be_a_regular_file),
         cmocka_unit_test(test_config_unknown_socket_group_is_an_error),
+        cmocka_unit_test(
+            test_config_grist_single_underscore_spelling_is_accepted),
+        cmocka_unit_test(
+            test_config_grist_both_spellings_different_is_an_error),
+        cmocka_unit_test(test_config_grist_environment_alias_beats_file),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,8 +24,8 @@
 
 /* $1 the date as sent, $2 whether it carries a zone: the moment, in UTC */
 #define GRIST_FEEDER_MOMENT_SQL                                                \
-    "SELECT to_char(CASE WHEN $2::boolean THEN $1::timestamptz "               \
-    "ELSE replace($1, ',', '.')::timestamp AT TIME ZONE 'UTC' END "            \
+    "SELECT to_char(CASE WHEN $2::boolean THEN $1::text::timestamptz "               \
+    "ELSE replace($1::text, ',', '.')::timestamp AT TIME ZONE 'UTC' END "            \
     "AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 #define GRIST_FEEDER_FEED(col)                                                 \
@@ -120,22 +120,22 @@ static int
 grist_feeder_date_form(const char *s)
 {
     regex_t    re;
-    regmatch_t m[6];
+    regmatch_t m[5];
     int        rc;
 
     if (regcomp(&re, GRIST_FEEDER_DATE_RE, REG_EXTENDED) != 0) {
         return -1;
     }
 
-    rc = regexec(&re, s, 6, m, 0);
+    rc = regexec(&re, s, 5, m, 0);
     regfree(&re);
 
     if (rc != 0) {
         return -1;
     }
 
-    /* group 5: the zone */
-    return m[5].rm_so >= 0 && m[5].rm_eo > m[5].rm_so;
+    /* group 4: the zone */
+    return m[4].rm_so >= 0 && m[4].rm_eo > m[4].rm_so;
 }
 
 /* The moment from_date names, in UTC, into out. 0, or -1 answered. */

@@ -41,8 +41,8 @@ typedef struct {
 
 /* Grist's gender choice ("М", "Ж", "др.") as the original's Gender name */
 #define GRIST_SQL_GENDER(col)                                                  \
-    "CASE WHEN " col " IN ('М', 'MALE') THEN 'MALE' "                          \
-    "WHEN " col " IN ('Ж', 'FEMALE') THEN 'FEMALE' "                           \
+    "CASE WHEN " col " IN ('М', 'MALE') THEN 'MALE' "                         \
+    "WHEN " col " IN ('Ж', 'FEMALE') THEN 'FEMALE' "                          \
     "WHEN " col " IN ('др.', 'OTHER') THEN 'OTHER' END"
 
 /* A person as /persons lists it, and /badges?include_person=true embeds it */

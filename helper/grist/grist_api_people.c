@@ -1,8 +1,8 @@
 /*
  * Persons and participations, as the original's people router lists them:
- * a person's values raw as Grist has them ("М", "Веган"), a participation's
- * person and direction as Grist row ids, its role and status by their
- * Russian names.
+ * a person's values raw as Grist has them ("М", "Веган"), a
+ * participation's person and direction as Grist row ids, its role and
+ * status by their Russian names.
  */
 #include "grist_api.h"
 

@@ -24,14 +24,14 @@
 
 /* $1 the date as sent, $2 whether it carries a zone: the moment, in UTC */
 #define GRIST_FEEDER_MOMENT_SQL                                                \
-    "SELECT to_char(CASE WHEN $2::boolean THEN $1::text::timestamptz "               \
-    "ELSE replace($1::text, ',', '.')::timestamp AT TIME ZONE 'UTC' END "            \
+    "SELECT to_char(CASE WHEN $2::boolean THEN $1::text::timestamptz "         \
+    "ELSE replace($1::text, ',', '.')::timestamp AT TIME ZONE 'UTC' END "      \
     "AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 #define GRIST_FEEDER_FEED(col)                                                 \
-    "CASE WHEN " col " IN ('Бесплатно', 'FREE') THEN 'FREE' "                  \
-    "WHEN " col " IN ('Платно', 'PAID') THEN 'PAID' "                          \
-    "WHEN " col " IN ('Без питания', 'NO') THEN 'NO' "                         \
+    "CASE WHEN " col " IN ('Бесплатно', 'FREE') THEN 'FREE' "         \
+    "WHEN " col " IN ('Платно', 'PAID') THEN 'PAID' "                    \
+    "WHEN " col " IN ('Без питания', 'NO') THEN 'NO' "               \
     "WHEN " col " IN ('Ребенок', 'CHILD') THEN 'CHILD' END"
 
 #define GRIST_FEEDER_BADGES                                                    \

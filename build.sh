@@ -216,8 +216,8 @@ start_ferryd() {
     log "starting ferryd (socket $FERRY_SOCKET, log $LOG_FILE)"
     # the export's settings come from this environment, as ferryd reads it
     local passed
-    passed=$(env | grep -oE '^(MM|EXPORT|ATTACHMENT)_[A-Z0-9_]*' | sort | tr '\n' ' ')
-    [ -n "$passed" ] && log "passing to ferryd from the environment: $passed"
+    passed=$(env | grep -oE '^(MM|EXPORT|ATTACHMENT|GRIST)_[A-Z0-9_]*' | sort | tr '\n' ' ' || true)
+    if [ -n "$passed" ]; then log "passing to ferryd from the environment: $passed"; fi
     setsid nohup "$(build_dir)/ferryd" -c "$ROOT/conf/ferryd.conf" >>"$VAR/log/ferryd.out" 2>&1 &
     echo $! >"$VAR/ferryd.pid"
     for _ in $(seq 100); do [ -S "$FERRY_SOCKET" ] && return 0; sleep 0.1; done
@@ -267,8 +267,37 @@ http {
 NGX
 }
 
+api_auth_state() {
+    if [ -n "${API_AUTH_USER:-}" ] && [ -n "${API_AUTH_PASSWORD:-}" ]; then
+        echo "user $API_AUTH_USER"
+    else
+        echo "closed: set API_AUTH_USER and API_AUTH_PASSWORD and run again"
+    fi
+}
+
+# The read API's one user (nginx's auth_basic reads the file next to
+# nginx.conf). Without API_AUTH_USER and API_AUTH_PASSWORD the file is
+# empty: the read API answers 401 to everyone.
+write_htpasswd() {
+    local file="$VAR/ferry-api.htpasswd" hash
+    : >"$file.tmp"
+    chmod 600 "$file.tmp"
+    if [ "$(id -u)" = 0 ]; then chgrp www-data "$file.tmp"; chmod 640 "$file.tmp"; fi
+    if [ -n "${API_AUTH_USER:-}" ] && [ -n "${API_AUTH_PASSWORD:-}" ]; then
+        case "$API_AUTH_USER" in *:*) die "API_AUTH_USER cannot hold a colon" ;; esac
+        hash=$(printf '%s\n' "$API_AUTH_PASSWORD" | openssl passwd -apr1 -stdin) \
+            || die "openssl passwd failed"
+        printf '%s:%s\n' "$API_AUTH_USER" "$hash" >"$file.tmp"
+        log "read API (/badges, /persons …): basic auth as $API_AUTH_USER"
+    else
+        log "read API (/badges, /persons …) closed: set API_AUTH_USER and API_AUTH_PASSWORD"
+    fi
+    mv "$file.tmp" "$file"
+}
+
 start_nginx() {
     write_nginx_conf
+    write_htpasswd
     "$NGINX_BIN" -t -q -p "$VAR/" -c "$VAR/nginx.conf" || die "nginx config test failed"
     # a reload keeps the module the master loaded first (dlopen of the same
     # path returns it): a rebuilt module needs a restart
@@ -307,6 +336,9 @@ Try:
   perl $ROOT/t/tools/gen_slack_export.pl /tmp/export.zip --messages 2000 --users 40 --public 4 --dms 3 --private 2 --mpims 1
   curl -s localhost:$PORT/slack/upload -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: s1' -F file=@/tmp/export.zip
   curl -s localhost:$PORT/slack/uploads -H "Authorization: Bearer \$TOKEN"      # counts, errors
+  curl -s -u "\$API_AUTH_USER:\$API_AUTH_PASSWORD" 'localhost:$PORT/badges?role=VOLUNTEER&page_size=20'  # Grist read API ($(api_auth_state))
+  curl -s 'localhost:$PORT/feeder/sync?from_date=2026-06-01T00:00:00Z'      # the feeder's changes since
+  curl -s localhost:$PORT/sync/status -H "Authorization: Bearer \$TOKEN"    # the Grist sync's state
   ./build.sh stop ferryd; curl -s localhost:$PORT/health   # 503, "helper":"down"
   ./build.sh run                                 # safe to run again: starts what is down
   ./build.sh stop                                # stops nginx, ferryd and PostgreSQL

@@ -5,6 +5,9 @@
 
 #include "accounts/accounts.h"
 #include "core/health.h"
+#include "grist/grist_api.h"
+#include "grist/grist_feeder.h"
+#include "grist/grist_status.h"
 #include "import/import_api.h"
 #include "mattermost/mm_api.h"
 #include "slack/slack_api.h"
@@ -33,6 +36,16 @@ const route_t ferryd_routes[] = {
     { "POST", "/export", mm_export_create, 0 },
     { "GET", "/export/{id}", mm_export_show, 0 },
     { "GET", "/export/{id}/failures", mm_export_failures, 0 },
+
+    { "GET", "/badges", grist_api_badges, 0 },
+    { "GET", "/arrivals", grist_api_arrivals, 0 },
+    { "GET", "/persons", grist_api_persons, 0 },
+    { "GET", "/people", grist_api_persons, 0 },
+    { "GET", "/participation", grist_api_participation, 0 },
+    { "GET", "/directions", grist_api_directions, 0 },
+    { "GET", "/places", grist_api_directions, 0 },
+    { "GET", "/feeder/sync", grist_feeder_sync, 0 },
+    { "GET", "/sync/status", grist_status, 0 },
 };
 
 const size_t ferryd_nroutes = sizeof(ferryd_routes) / sizeof(ferryd_routes[0]);

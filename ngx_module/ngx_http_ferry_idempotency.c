@@ -252,42 +252,15 @@ ngx_http_ferry_idem_key(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
 {
     u_char                    *p;
     ngx_str_t                  key;
-    ngx_uint_t                 i;
-    ngx_list_part_t           *part;
     ngx_table_elt_t           *h;
     ngx_http_ferry_idem_ctx_t *idem;
 
-    h = NULL;
-    part = &r->headers_in.headers.part;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            i = 0;
-        }
-
-        if (((ngx_table_elt_t *) part->elts)[i].key.len
-                == ngx_http_ferry_idem_header.len
-            && ngx_strncasecmp(((ngx_table_elt_t *) part->elts)[i].key.data,
-                   ngx_http_ferry_idem_header.data,
-                   ngx_http_ferry_idem_header.len)
-                == 0)
-        {
-            /* which of two keys would the client mean? neither */
-            if (h != NULL) {
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                    "ferry: more than one Idempotency-Key header");
-                ctx->error = "more than one Idempotency-Key header";
-                return NGX_HTTP_BAD_REQUEST;
-            }
-
-            h = &((ngx_table_elt_t *) part->elts)[i];
-        }
+    /* which of two keys would the client mean? neither */
+    if (ngx_http_ferry_find_header(r, &ngx_http_ferry_idem_header, &h) > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+            "ferry: more than one Idempotency-Key header");
+        ctx->error = "more than one Idempotency-Key header";
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     if (h == NULL) {
@@ -414,9 +387,7 @@ ngx_http_ferry_idem_fingerprint(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    ngx_int_t                  rc;
     ngx_buf_t                 *b;
-    ngx_chain_t                out;
     ngx_table_elt_t           *h;
     ngx_http_ferry_idem_ctx_t *idem;
 
@@ -434,11 +405,6 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
         "ferry: Idempotency-Key \"%V\" replayed from the zone", &idem->key);
 
-    r->headers_out.status = idem->cached_status;
-    r->headers_out.content_length_n = idem->cached_body.len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -451,14 +417,6 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
     h->next = NULL;
 #endif
 
-    ctx->head_ok = 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -466,14 +424,8 @@ ngx_http_ferry_idem_replay(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     b->pos = idem->cached_body.data;
     b->last = b->pos + idem->cached_body.len;
-    b->memory = idem->cached_body.len ? 1 : 0;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_ferry_send_json(r, ctx, idem->cached_status, b);
 }
 
 

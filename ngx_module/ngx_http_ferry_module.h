@@ -221,6 +221,10 @@ extern ngx_module_t ngx_http_ferry_module;
 /* ngx_http_ferry_proto.c */
 
 ngx_int_t ngx_http_ferry_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ferry_find_header(
+    ngx_http_request_t *r, ngx_str_t *name, ngx_table_elt_t **found);
+ngx_int_t ngx_http_ferry_send_json(ngx_http_request_t *r,
+    ngx_http_ferry_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *b);
 
 
 /* ngx_http_ferry_auth.c */

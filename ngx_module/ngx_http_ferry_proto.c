@@ -1006,3 +1006,86 @@ ngx_http_ferry_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         "finalize http ferry request");
     return;
 }
+
+
+/*
+ * The number of headers named name, the first of them in *found (NULL for
+ * none).
+ */
+
+ngx_int_t
+ngx_http_ferry_find_header(
+    ngx_http_request_t *r, ngx_str_t *name, ngx_table_elt_t **found)
+{
+    ngx_int_t        n;
+    ngx_uint_t       i;
+    ngx_list_part_t *part;
+    ngx_table_elt_t *h;
+
+    *found = NULL;
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (n++ == 0) {
+            *found = &h[i];
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * An answer nginx makes itself (a replay, Slack's challenge): status, the
+ * JSON in b, then the body; headers the caller added go out with it.
+ */
+
+ngx_int_t
+ngx_http_ferry_send_json(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx,
+    ngx_uint_t status, ngx_buf_t *b)
+{
+    ngx_int_t   rc;
+    ngx_chain_t out;
+
+    b->memory = (b->last > b->pos) ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    ctx->head_ok = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

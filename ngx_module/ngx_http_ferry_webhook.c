@@ -28,8 +28,6 @@
 #define NGX_HTTP_FERRY_RETRY_NUM_MAX_DIGITS 9
 
 
-static ngx_int_t ngx_http_ferry_webhook_header(
-    ngx_http_request_t *r, ngx_str_t *name, ngx_table_elt_t **found);
 static void ngx_http_ferry_webhook_retry(
     ngx_http_request_t *r, ngx_http_ferry_webhook_ctx_t *wh);
 static ngx_int_t ngx_http_ferry_webhook_refuse(
@@ -86,7 +84,7 @@ ngx_http_ferry_webhook_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     /* two of either header: which one would Slack have meant? */
 
-    n = ngx_http_ferry_webhook_header(r, &ngx_http_ferry_slack_timestamp, &ts);
+    n = ngx_http_ferry_find_header(r, &ngx_http_ferry_slack_timestamp, &ts);
 
     if (n > 1) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -96,7 +94,7 @@ ngx_http_ferry_webhook_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         return NGX_HTTP_UNAUTHORIZED;
     }
 
-    n = ngx_http_ferry_webhook_header(r, &ngx_http_ferry_slack_signature, &sig);
+    n = ngx_http_ferry_find_header(r, &ngx_http_ferry_slack_signature, &sig);
 
     if (n > 1) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -129,53 +127,6 @@ ngx_http_ferry_webhook_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 
 /*
- * The number of headers named name, the first of them in *found (NULL for
- * none).
- */
-
-static ngx_int_t
-ngx_http_ferry_webhook_header(
-    ngx_http_request_t *r, ngx_str_t *name, ngx_table_elt_t **found)
-{
-    ngx_int_t        n;
-    ngx_uint_t       i;
-    ngx_list_part_t *part;
-    ngx_table_elt_t *h;
-
-    *found = NULL;
-    n = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        if (n++ == 0) {
-            *found = &h[i];
-        }
-    }
-
-    return n;
-}
-
-
-/*
  * Slack's retry headers are not signed: they are passed on as information
  * (ferryd drops a repeat by its event_id whatever they say), and a value
  * that is no number or no text is left out rather than refused.
@@ -188,8 +139,7 @@ ngx_http_ferry_webhook_retry(
     ngx_int_t        n;
     ngx_table_elt_t *h;
 
-    (void) ngx_http_ferry_webhook_header(
-        r, &ngx_http_ferry_slack_retry_num, &h);
+    (void) ngx_http_ferry_find_header(r, &ngx_http_ferry_slack_retry_num, &h);
 
     if (h) {
         n = NGX_ERROR;
@@ -208,7 +158,7 @@ ngx_http_ferry_webhook_retry(
         }
     }
 
-    (void) ngx_http_ferry_webhook_header(
+    (void) ngx_http_ferry_find_header(
         r, &ngx_http_ferry_slack_retry_reason, &h);
 
     if (h) {
@@ -339,9 +289,7 @@ ngx_int_t
 ngx_http_ferry_webhook_answer(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
     size_t                        len;
-    ngx_int_t                     rc;
     ngx_buf_t                    *b;
-    ngx_chain_t                   out;
     ngx_http_ferry_webhook_ctx_t *wh;
 
     wh = ctx->webhook;
@@ -360,29 +308,10 @@ ngx_http_ferry_webhook_answer(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         b->last, wh->challenge.data, wh->challenge.len);
     b->last = ngx_cpymem(b->last, "\"}", sizeof("\"}") - 1);
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
         "ferry: answered Slack's url_verification");
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    ctx->head_ok = 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_ferry_send_json(r, ctx, NGX_HTTP_OK, b);
 }
 
 

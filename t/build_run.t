@@ -52,6 +52,9 @@ ok(-l "$copy/var" && readlink("$copy/var") eq $state, './var links there');
 
 my $r = $t->http(GET => '/healthcheck', port => $port);
 is($r->{status}, 200, 'healthcheck: 200');
+like($out, qr/read API .* closed: set API_AUTH_USER and API_AUTH_PASSWORD/,
+    'without API_AUTH_USER it says the Grist read API is closed');
+is($t->http(GET => '/badges', port => $port)->{status}, 401, 'and it is');
 
 $r = $t->http(POST => '/auth/register', port => $port, json => { email => 'p@example.com', password => 'password1' });
 is($r->{status}, 201, 'register');
@@ -76,8 +79,16 @@ like($report, qr/^3,bad,invalid email/m, 'with the bad row');
 
 my $pids = sub { join ' ', map { my $f = "$state/$_.pid"; -f $f ? $t->read_file($f) =~ s/\s+//gr : '-' } qw(nginx ferryd) };
 my $before = $pids->();
+@env{qw(API_AUTH_USER API_AUTH_PASSWORD)} = ('feeder', 'pass word');
 ($rc, $out) = $run->('run');
 is($rc, 0, 'run again');
+like($out, qr/basic auth as feeder/, 'with API_AUTH_USER and API_AUTH_PASSWORD: the read API opens');
+require MIME::Base64;
+$r = $t->http(GET => '/persons', port => $port,
+    headers => { Authorization => 'Basic ' . MIME::Base64::encode_base64('feeder:pass word', '') });
+is($r->{status}, 200, 'to that user') or diag $r->{content};
+is_deeply($r->{json}, [], 'an empty list before any sync');
+is($t->http(GET => '/persons', port => $port)->{status}, 401, 'and to no one else');
 is($pids->(), $before, 'nginx and ferryd kept running (same pids), not restarted');
 like($out, qr/reloading nginx/, 'nginx reloaded');
 like($out, qr/ferryd is running/, 'ferryd left alone');

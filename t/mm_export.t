@@ -193,4 +193,17 @@ is($t->http(GET => "/export/$jid/failures?cursor=x1", headers => \%auth)->{statu
 is($t->http(GET => "/export/$jid/failures?limit=0", headers => \%auth)->{status}, 422, 'a bad limit: 422');
 is($t->http(GET => "/export/$jid/failures")->{status}, 401, 'no token: 401');
 
+# more workers than the pool has connections: the ones left without a
+# connection leave their share to the others, and the export still ends
+$t->stop_ferryd;
+$t->start_ferryd(%set, DB_POOL_SIZE => 1, DB_MAX_OVERFLOW => 0, DB_POOL_TIMEOUT => 1, EXPORT_WORKERS => 4);
+$t->psql("UPDATE entities SET status = 'pending' WHERE entity_type = 'user' AND status = 'success'");
+$mm->latency(0.2);
+$j = finished(export(team => 'migrated', types => ['user'])->{json}{id});
+$mm->latency(0);
+is($j->{status}, 'done', 'with one pooled connection and four workers: done') or diag explain $j;
+is($j->{counts}{user}{pending}, 0, 'every user done');
+like($t->read_file('ferryd.log'), qr/WARN .*a worker got no database connection/,
+     'the workers left without one are logged');
+
 $t->done;

@@ -45,7 +45,8 @@ $t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
             ferry_pass ferryd;
         }
         location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
+        location = /export { ferry_auth jwt; ferry_idempotency on; ferry_pass ferryd; }
+        location /export/ { ferry_auth jwt; ferry_pass ferryd; }
 EOF
 my $token = $t->user_token('mm@example.com');
 my %auth = (Authorization => "Bearer $token");
@@ -86,6 +87,44 @@ sub failures {
 
 is(export(team => 'migrated', mode => 'nope')->{status}, 422, 'an unknown mode: 422');
 is(export(team => 'migrated', dry_run => 'yes')->{status}, 422, 'dry_run not a boolean: 422');
+
+# ---------------------------------------------------------------- a dry run
+# one user whose e-mail Mattermost would refuse: the dry run reports them,
+# and their messages, files and reactions as failing with them, and writes
+# nothing
+my ($bad) = rows("SELECT u.slack_id FROM entities u JOIN entity_relations r ON r.from_entity_id = u.id "
+    . "AND r.relation_type = 'posted_by' WHERE u.entity_type = 'user' AND u.raw_data->'profile' ? 'email' "
+    . "GROUP BY u.slack_id ORDER BY count(*) DESC LIMIT 1");
+$bad = $bad->[0];
+my $email = $t->psql("SELECT raw_data->'profile'->>'email' FROM entities WHERE slack_id = '$bad'");
+$t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{profile,email}', '\"bad\@\@example.com\"') "
+       . "WHERE entity_type = 'user' AND slack_id = '$bad'");
+my $dry = finished(export(team => 'migrated', dry_run => \1)->{json}{id});
+is($dry->{status}, 'done', 'a dry run of every type: done');
+ok($dry->{dry_run}, 'and says it is one');
+is(scalar $mm->journal(method => qr/^(POST|PUT|DELETE)$/), 0, 'it wrote nothing to Mattermost');
+my @found;
+my $page = $t->http(GET => "/export/$dry->{id}/failures?limit=100", headers => \%auth)->{json};
+while (1) {
+    push @found, @{ $page->{items} };
+    last unless $page->{next_cursor};
+    $page = $t->http(GET => "/export/$dry->{id}/failures?limit=100&cursor=$page->{next_cursor}",
+                     headers => \%auth)->{json};
+}
+my %why = map { ("$_->{type} $_->{slack_id}" => $_->{error_message}) } @found;
+like($why{"user $bad"} // '', qr/email/i, 'the user with the bad e-mail would fail, saying why');
+my @theirs = map { $_->[0] } rows("SELECT m.slack_id FROM entities m JOIN entity_relations r ON r.to_entity_id = m.id "
+    . "AND r.relation_type = 'posted_by' JOIN entities u ON u.id = r.from_entity_id AND u.slack_id = '$bad' "
+    . "WHERE m.entity_type = 'message' AND coalesce(m.raw_data->>'subtype', '') NOT IN ('message_deleted', 'message_changed')");
+is(scalar(grep { $why{"message $_"} } @theirs), scalar @theirs,
+   'and so would their ' . @theirs . ' messages (no author, or their DMs no channel)');
+my %mine = map { ("message $_" => 1) } @theirs;
+is_deeply([ grep { /^message / && !$mine{$_} && $why{$_} !~ /channel|edits/ } sort keys %why ], [],
+          "no one else's message fails, but in a DM with them or as an edit of one")
+    or diag explain \%why;
+is($t->psql("SELECT count(*) FROM entities WHERE status <> 'pending'"), 0, 'every row left pending');
+$t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{profile,email}', to_jsonb('$email'::text)) "
+       . "WHERE entity_type = 'user' AND slack_id = '$bad'");
 
 # ---------------------------------------------------------------- the export
 # a 429 storm on posts (Retry-After honoured) and a 5xx burst on reactions;
@@ -228,7 +267,16 @@ is($t->psql('SELECT count(*) FROM export_tokens'), 0, "none left listed, the kil
 
 # ---------------------------------------------------------------- a re-run
 my $writes = scalar $mm->journal(method => 'POST');
-$j = finished(export(team => 'migrated')->{json}{id});
+# with an Idempotency-Key: the same request twice is one export
+my %key = (%auth, 'Idempotency-Key' => 'rerun-1');
+my $r1 = $t->http(POST => '/export', json => { team => 'migrated' }, headers => \%key);
+is($r1->{status}, 202, 'POST /export with an Idempotency-Key: 202');
+my $r2 = $t->http(POST => '/export', json => { team => 'migrated' }, headers => \%key);
+is($r2->{json}{id}, $r1->{json}{id}, 'the same request again: the same export');
+is($r2->{headers}{'idempotent-replayed'}, 'true', '... replayed');
+is($t->http(POST => '/export', json => { team => 'other' }, headers => \%key)->{status}, 422,
+   'another request with that key: 422');
+$j = finished($r1->{json}{id});
 is($j->{status}, 'done', 'a re-run: done');
 is(scalar $mm->journal(method => 'POST'), $writes, 'a re-run makes no write at all');
 

@@ -95,6 +95,9 @@ sub archive {
 }
 
 is(export(team => 'migrated', mode => 'nope')->{status}, 422, 'an unknown mode: 422');
+my $r503 = export(team => 'migrated', mode => 'api');
+is($r503->{status}, 503, 'without MM_URL the api mode is refused at once: 503');
+like($r503->{json}{error} // '', qr/MM_URL/, '... saying why');
 
 # ---- a bad team: the job fails with the reason, nothing reaches Mattermost
 $t->stop_ferryd;

@@ -1,10 +1,12 @@
 /*
  * COPY's text format: tabs between columns, a newline after each row,
- * backslash escapes for the bytes that would break them, \\N for NULL.
+ * backslash escapes for the bytes that would break them, \\N for NULL;
+ * and the COPY FROM STDIN that sends such rows.
  */
 #include "db_copy.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int
 db_copy_grow(char **buf, size_t *cap, size_t need)
@@ -76,4 +78,37 @@ db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     *len = (size_t) (p - *buf);
 
     return 0;
+}
+
+int
+db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len)
+{
+    PGresult   *res;
+    const char *state;
+    int         rc;
+
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+
+    if ((len && PQputCopyData(conn, data, (int) len) != 1)
+        || PQputCopyEnd(conn, NULL) != 1)
+    {
+        return -1;
+    }
+
+    rc = 0;
+
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            rc = (state && strcmp(state, "23505") == 0) ? 1 : -1;
+        }
+        PQclear(res);
+    }
+
+    return rc;
 }

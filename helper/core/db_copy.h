@@ -6,6 +6,7 @@
 #define FERRY_DB_COPY_H
 
 #include <stddef.h>
+#include <libpq-fe.h>
 
 /* Makes room for need bytes in buf (capacity cap, doubling). 0, or -1. */
 int db_copy_grow(char **buf, size_t *cap, size_t need);
@@ -14,5 +15,10 @@ int db_copy_grow(char **buf, size_t *cap, size_t need);
  * 0, or -1 when out of memory. */
 int db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     int null_if_empty);
+
+/* COPY sql FROM STDIN with the len bytes of data, every result drained:
+ * 0; 1 when a unique constraint refused a row (SQLSTATE 23505); -1 on any
+ * other error (in PQerrorMessage(conn)). */
+int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len);
 
 #endif

@@ -93,41 +93,6 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
     return 0;
 }
 
-/* COPY sql FROM STDIN with data; 0, -1 (error in conn), or the SQLSTATE
- * class 23505 reported as 1. */
-static int
-import_copy(PGconn *conn, const char *sql, const char *data, size_t len)
-{
-    PGresult   *res;
-    const char *state;
-    int         rc;
-
-    res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-
-    if ((len && PQputCopyData(conn, data, (int) len) != 1)
-        || PQputCopyEnd(conn, NULL) != 1)
-    {
-        return -1;
-    }
-
-    rc = 0;
-
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            rc = (state && strcmp(state, "23505") == 0) ? 1 : -1;
-        }
-        PQclear(res);
-    }
-
-    return rc;
-}
-
 /* The live rows as COPY text, with or without the line column. */
 static char *
 import_rows_text(import_batch_t *b, int with_line, size_t *len)
@@ -215,7 +180,7 @@ import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
         return -1;
     }
 
-    rc = import_copy(conn,
+    rc = db_copy_in(conn,
         "COPY customers (email, first_name, last_name, phone, city) "
         "FROM STDIN",
         text, len);
@@ -252,7 +217,7 @@ staged:
         return -1;
     }
 
-    rc = import_copy(conn, "COPY import_stage FROM STDIN", text, len);
+    rc = db_copy_in(conn, "COPY import_stage FROM STDIN", text, len);
     free(text);
 
     if (rc != 0) {
@@ -345,7 +310,7 @@ import_copy_errors(PGconn *conn, import_batch_t *b)
         return 0;
     }
 
-    return import_copy(conn,
+    return db_copy_in(conn,
                "COPY import_errors (job_id, line, email, error, raw) FROM "
                "STDIN",
                b->errs, b->errs_len)

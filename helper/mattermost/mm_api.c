@@ -154,6 +154,17 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         return;
     }
 
+    /* only the bulk mode does without Mattermost (it writes its archive) */
+    if (ferry->cfg.mm_url[0] == '\0'
+        && config_mm_mode(mode ? mode->valuestring : ferry->cfg.mm_api_mode)
+            != MM_MODE_BULK)
+    {
+        resp_error(resp, 503,
+            "MM_URL is not set: ferryd cannot reach Mattermost (the bulk "
+            "mode writes its archive without it)");
+        return;
+    }
+
     conn = caller_conn(ferry, req, resp);
     if (conn == NULL) {
         return;

@@ -24,6 +24,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "ferry_json.h"
+#include "ferry_map.h"
 #include "ferry_utf8.h"
 #include "mm_bulk_files.h"
 #include "mm_emoji.h"
@@ -36,113 +37,6 @@
 #define MM_BULK_MAX_RUNES 16383
 #define MM_BULK_MAX_FILES 5
 #define MM_BULK_FETCH     "FETCH 1000 FROM mm_bulk_rows"
-
-/* A string -> pointer map, open addressing; keys are copied. */
-typedef struct {
-    char **keys;
-    void **vals;
-    size_t cap;
-    size_t n;
-} mm_map_t;
-
-static size_t
-mm_map_hash(const char *k)
-{
-    size_t h = 14695981039346656037UL;
-
-    while (*k) {
-        h = (h ^ (unsigned char) *k++) * 1099511628211UL;
-    }
-
-    return h;
-}
-
-static void *
-mm_map_get(const mm_map_t *m, const char *k)
-{
-    size_t i;
-
-    if (m->cap == 0 || k == NULL) {
-        return NULL;
-    }
-    for (i = mm_map_hash(k) & (m->cap - 1); m->keys[i];
-         i = (i + 1) & (m->cap - 1)) {
-        if (strcmp(m->keys[i], k) == 0) {
-            return m->vals[i];
-        }
-    }
-
-    return NULL;
-}
-
-/* The key as the map keeps it, or NULL when out of memory. */
-static const char *
-mm_map_put(mm_map_t *m, const char *k, void *v)
-{
-    mm_map_t g;
-    size_t   i;
-
-    if (m->n * 2 >= m->cap) {
-        g.cap = m->cap ? m->cap * 2 : 256;
-        g.n = 0;
-        g.keys = calloc(g.cap, sizeof(char *));
-        g.vals = calloc(g.cap, sizeof(void *));
-        if (g.keys == NULL || g.vals == NULL) {
-            free(g.keys);
-            free(g.vals);
-            return NULL;
-        }
-        for (i = 0; i < m->cap; i++) {
-            if (m->keys[i]) {
-                size_t j = mm_map_hash(m->keys[i]) & (g.cap - 1);
-
-                while (g.keys[j]) {
-                    j = (j + 1) & (g.cap - 1);
-                }
-                g.keys[j] = m->keys[i];
-                g.vals[j] = m->vals[i];
-                g.n++;
-            }
-        }
-        free(m->keys);
-        free(m->vals);
-        *m = g;
-    }
-
-    for (i = mm_map_hash(k) & (m->cap - 1); m->keys[i];
-         i = (i + 1) & (m->cap - 1)) {
-        if (strcmp(m->keys[i], k) == 0) {
-            m->vals[i] = v;
-            return m->keys[i];
-        }
-    }
-    m->keys[i] = strdup(k);
-    if (m->keys[i] == NULL) {
-        return NULL;
-    }
-    m->vals[i] = v;
-    m->n++;
-
-    return m->keys[i];
-}
-
-static void
-mm_map_free(mm_map_t *m, void (*val_free)(void *))
-{
-    size_t i;
-
-    for (i = 0; i < m->cap; i++) {
-        if (m->keys[i]) {
-            free(m->keys[i]);
-            if (val_free) {
-                val_free(m->vals[i]);
-            }
-        }
-    }
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof(*m));
-}
 
 /* A Slack conversation as the archive has it. */
 typedef struct {
@@ -178,10 +72,10 @@ typedef struct {
     FILE             *jsonl;
     zip_t            *zip;
     mm_bulk_files_t  *files;
-    mm_map_t          users;    /* Slack id -> username */
-    mm_map_t          names;    /* username and e-mail -> username */
-    mm_map_t          channels; /* Slack id -> mm_bulk_channel_t */
-    mm_map_t          taken;    /* channel names written */
+    ferry_map_t       users;    /* Slack id -> username */
+    ferry_map_t       names;    /* username and e-mail -> username */
+    ferry_map_t       channels; /* Slack id -> mm_bulk_channel_t */
+    ferry_map_t       taken;    /* channel names written */
     mm_bulk_thread_t  thread;
     int               direct; /* this pass writes direct_post lines */
     mm_bulk_counts_t *c;
@@ -378,7 +272,8 @@ mm_bulk_channel_load(mm_bulk_t *b, PGresult *res, int i)
     raw = cJSON_Parse(PQgetvalue(res, i, 2));
     c = calloc(1, sizeof(*c));
     if (raw == NULL || c == NULL
-        || mm_map_put(&b->channels, slack_id, c) == NULL) {
+        || ferry_map_put(&b->channels, slack_id, c) == NULL)
+    {
         cJSON_Delete(raw);
         free(c);
         snprintf(b->err, b->errlen, "out of memory");
@@ -405,13 +300,13 @@ mm_bulk_channel_load(mm_bulk_t *b, PGresult *res, int i)
 
     /* a second Slack channel of the same name joins the first, as a
      * channel that exists already does in the API mode */
-    if (mm_map_get(&b->taken, c->name)) {
+    if (ferry_map_get(&b->taken, c->name)) {
         log_debug(
             b->job->worker, "channel %s: one more Slack channel", c->name);
         cJSON_Delete(raw);
         return 0;
     }
-    if (mm_map_put(&b->taken, c->name, c) == NULL) {
+    if (ferry_map_put(&b->taken, c->name, c) == NULL) {
         cJSON_Delete(raw);
         return -1;
     }
@@ -455,7 +350,7 @@ mm_bulk_direct_channels(mm_bulk_t *b)
         names = cJSON_CreateArray();
         cJSON_ArrayForEach(m, c->members)
         {
-            u = cJSON_IsString(m) ? mm_map_get(&b->users, m->valuestring)
+            u = cJSON_IsString(m) ? ferry_map_get(&b->users, m->valuestring)
                                   : NULL;
             if (u) {
                 cJSON_AddItemToArray(names, cJSON_CreateString(u));
@@ -491,7 +386,7 @@ mm_bulk_direct_channels(mm_bulk_t *b)
 static int
 mm_bulk_direct_left_out(mm_bulk_t *b, PGresult *res, int i)
 {
-    mm_bulk_channel_t *c = mm_map_get(&b->channels, PQgetvalue(res, i, 1));
+    mm_bulk_channel_t *c = ferry_map_get(&b->channels, PQgetvalue(res, i, 1));
 
     if (c && c->type == 0) {
         return mm_bulk_left_out(b, PQgetvalue(res, i, 0), "skipped",
@@ -525,20 +420,20 @@ mm_bulk_user(mm_bulk_t *b, PGresult *res, int i)
 
     /* a username or e-mail taken by an earlier user: the same person in
      * Mattermost, as the API mode maps an existing user */
-    same = mm_map_get(&b->names, username);
-    same = same ? same : mm_map_get(&b->names, email);
+    same = ferry_map_get(&b->names, username);
+    same = same ? same : ferry_map_get(&b->names, email);
     if (same) {
         log_debug(
             b->job->worker, "user %s is %s in the archive", slack_id, same);
         cJSON_Delete(raw);
-        return mm_map_put(&b->users, slack_id, (void *) same) ? 0 : -1;
+        return ferry_map_put(&b->users, slack_id, (void *) same) ? 0 : -1;
     }
 
     /* the names map's key is the one copy of the username */
-    same = mm_map_put(&b->names, username, NULL);
-    if (same == NULL || mm_map_put(&b->names, same, (void *) same) == NULL
-        || mm_map_put(&b->names, email, (void *) same) == NULL
-        || mm_map_put(&b->users, slack_id, (void *) same) == NULL)
+    same = ferry_map_put(&b->names, username, NULL);
+    if (same == NULL || ferry_map_put(&b->names, same, (void *) same) == NULL
+        || ferry_map_put(&b->names, email, (void *) same) == NULL
+        || ferry_map_put(&b->users, slack_id, (void *) same) == NULL)
     {
         cJSON_Delete(raw);
         snprintf(b->err, b->errlen, "out of memory");
@@ -569,7 +464,7 @@ mm_bulk_user(mm_bulk_t *b, PGresult *res, int i)
     ids = cJSON_Parse(PQgetvalue(res, i, 3));
     cJSON_ArrayForEach(cid, ids)
     {
-        c = cJSON_IsString(cid) ? mm_map_get(&b->channels, cid->valuestring)
+        c = cJSON_IsString(cid) ? ferry_map_get(&b->channels, cid->valuestring)
                                 : NULL;
         if (c && (c->type == 'O' || c->type == 'P')) {
             ch = cJSON_CreateObject();
@@ -594,9 +489,9 @@ mm_bulk_name(void *ctx, char kind, const char *slack_id)
     mm_bulk_channel_t *c;
 
     if (kind == '@') {
-        return mm_map_get(&b->users, slack_id);
+        return ferry_map_get(&b->users, slack_id);
     }
-    c = mm_map_get(&b->channels, slack_id);
+    c = ferry_map_get(&b->channels, slack_id);
 
     return c && (c->type == 'O' || c->type == 'P') ? c->name : NULL;
 }
@@ -631,7 +526,7 @@ mm_bulk_reactions(mm_bulk_t *b, const char *json, long create_at)
     cJSON_ArrayForEach(r, in)
     {
         id = ferry_json_str(r, "id");
-        user = mm_map_get(&b->users, ferry_json_str(r, "user"));
+        user = ferry_map_get(&b->users, ferry_json_str(r, "user"));
         if (user == NULL) {
             (void) mm_bulk_left_out(
                 b, id, "skipped", "its user is not in the archive");
@@ -708,20 +603,6 @@ mm_bulk_attachments(mm_bulk_t *b, const char *json)
     cJSON_Delete(in);
 
     return out;
-}
-
-/* The byte length of text's first max characters. */
-static size_t
-mm_bulk_runes(const char *text, size_t max)
-{
-    size_t n = 0, len = strlen(text), k;
-
-    while (n < len && max--) {
-        k = ferry_utf8_char_len((const unsigned char *) text + n, len - n);
-        n += k ? k : 1;
-    }
-
-    return n;
 }
 
 static int
@@ -821,7 +702,7 @@ mm_bulk_overflow(
     cJSON_Delete(files);
 
     while (*rest) {
-        n = mm_bulk_runes(rest, MM_BULK_MAX_RUNES);
+        n = ferry_utf8_prefix(rest, MM_BULK_MAX_RUNES, (size_t) -1);
         save = rest[n];
         rest[n] = '\0';
         p = cJSON_CreateObject();
@@ -848,7 +729,7 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
     int                reply, rc;
     size_t             n;
 
-    c = mm_map_get(&b->channels, cid);
+    c = ferry_map_get(&b->channels, cid);
     if (c == NULL || c->type == 0) {
         return mm_bulk_left_out(
             b, id, "skipped", "its conversation is not in the archive");
@@ -859,7 +740,7 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
     bot = ferry_json_str(raw, "bot_id");
     /* a bot's message is its placeholder user's, as the ingestion made it */
     author = user == NULL || user[0] == 'B' ? (bot ? bot : user) : user;
-    author = mm_map_get(&b->users, author);
+    author = ferry_map_get(&b->users, author);
     snprintf(ts, sizeof(ts), "%s",
         ferry_json_str(raw, "ts") ? ferry_json_str(raw, "ts") : "");
     create_at = mm_bulk_ms(ts);
@@ -893,7 +774,7 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
         cJSON_AddStringToObject(post, "channel", c->name);
     }
     cJSON_AddStringToObject(post, "user", author);
-    n = mm_bulk_runes(text, MM_BULK_MAX_RUNES);
+    n = ferry_utf8_prefix(text, MM_BULK_MAX_RUNES, (size_t) -1);
     rest = text[n] ? strdup(text + n) : NULL;
     text[n] = '\0';
     cJSON_AddStringToObject(post, "message", text);
@@ -1183,10 +1064,10 @@ done:
     }
     (void) db_exec(b.reader, "ROLLBACK");
     db_release(job->ferry->db, b.reader);
-    mm_map_free(&b.taken, NULL);
-    mm_map_free(&b.channels, mm_bulk_channel_free);
-    mm_map_free(&b.users, NULL);
-    mm_map_free(&b.names, NULL);
+    ferry_map_free(&b.taken, NULL);
+    ferry_map_free(&b.channels, mm_bulk_channel_free);
+    ferry_map_free(&b.users, NULL);
+    ferry_map_free(&b.names, NULL);
 
     return rc;
 }

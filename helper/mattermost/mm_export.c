@@ -33,6 +33,15 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *p[4] = { entity_id, status, mattermost_id, error };
     const char *f[4] = { x->job_id, entity_id, status, error };
 
+    /* a refusal is worth a look; a skip says why at DEBUG */
+    if (strcmp(status, "failed") == 0) {
+        log_warn(x->worker, "export %s: entity %s %s: %s", x->job_id, entity_id,
+            x->dry_run ? "would fail" : "failed", error ? error : "");
+    } else if (strcmp(status, "skipped") == 0) {
+        log_debug(x->worker, "export %s: entity %s skipped: %s", x->job_id,
+            entity_id, error ? error : "");
+    }
+
     if (x->dry_run) {
         /* the report of a dry run; the rows stay as they are */
         if (strcmp(status, "success") == 0) {
@@ -225,7 +234,8 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
         "JOIN entities m ON m.id = r.from_entity_id "
         "WHERE r.to_entity_id = $1::bigint AND r.relation_type = 'posted_in' "
         "AND m.status IN ('pending', 'failed') "
-        "ORDER BY CASE WHEN m.raw_data->>'ts' ~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' "
+        "ORDER BY CASE WHEN m.raw_data->>'ts' "
+        "~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' "
         "THEN (m.raw_data->>'ts')::numeric END NULLS LAST, m.id",
         1, p);
     if (res == NULL) {
@@ -338,6 +348,31 @@ mm_wants(const cJSON *types, const char *type)
     return 0;
 }
 
+/* A phase's one INFO line: its type's rows by status. */
+static void
+mm_export_phase_log(mm_export_t *x, const char *type)
+{
+    const char *p[1] = { type };
+    PGresult   *res;
+
+    res = db_query(x->conn,
+        "SELECT count(*) FILTER (WHERE status = 'success'), "
+        "count(*) FILTER (WHERE status = 'failed'), "
+        "count(*) FILTER (WHERE status = 'skipped'), "
+        "count(*) FILTER (WHERE status = 'pending') "
+        "FROM entities WHERE entity_type = $1",
+        1, p);
+    if (res && PQntuples(res) == 1) {
+        log_info(x->worker,
+            "export %s: %s phase done%s: %s exported, %s failed, %s skipped, "
+            "%s pending",
+            x->job_id, type, x->dry_run ? " (dry run)" : "",
+            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+            PQgetvalue(res, 0, 3));
+    }
+    PQclear(res);
+}
+
 /* The id of MM_TOKEN's user; NULL with the reason in err. */
 static char *
 mm_owner_id(ferryd_t *ferry, char *err, size_t errlen)
@@ -435,6 +470,8 @@ mm_export_run(job_t *job)
             log_warn(job->worker,
                 "export %s: stopped in the %s phase, to be resumed", job->id,
                 mm_phases[i].type);
+        } else if (rc == 0) {
+            mm_export_phase_log(&x, mm_phases[i].type);
         }
     }
 

@@ -39,6 +39,22 @@ typedef struct {
 int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
 
+/*
+ * SQL: the Mattermost id of the entity e (an alias), with $2 the job's id
+ * in a dry run and NULL otherwise. A dry run writes nothing, so there an
+ * entity that would be exported (a success, or one the run found nothing
+ * against so far) reads as 'dry-run': later phases then check what they
+ * would check, instead of finding every author and channel missing.
+ */
+#define MM_EXPORTED(e)                                                         \
+    "CASE WHEN $2::uuid IS NULL THEN " e ".mattermost_id WHEN " e              \
+    ".status = 'success' OR NOT EXISTS (SELECT 1 FROM export_findings f "      \
+    "WHERE f.job_id = $2::uuid AND f.entity_id = " e ".id) THEN "              \
+    "coalesce(" e ".mattermost_id, 'dry-run') END"
+
+/* $2 of a query that uses MM_EXPORTED */
+#define MM_DRY_JOB(x) ((x)->dry_run ? (x)->job_id : NULL)
+
 /* The Mattermost id of the entity at the other end of entity_id's
  * relation (the "to" end, or with from set the "from" end) into out (64
  * bytes): 0; 1 when that entity was not exported (no id yet); 2 when there

@@ -22,7 +22,8 @@
 /* the upload's job, the message's channel and author (Mattermost ids),
  * the file's own id when it was uploaded before */
 static const char mm_attachment_sql[] =
-    "SELECT a.job_id, c.mattermost_id, u.mattermost_id, a.mattermost_id "
+    "SELECT a.job_id, " MM_EXPORTED("c") ", " MM_EXPORTED("u") ", "
+    "a.mattermost_id "
     "FROM entities a "
     "LEFT JOIN entity_relations am ON am.from_entity_id = a.id "
     "AND am.relation_type = 'attached_to' "
@@ -33,7 +34,7 @@ static const char mm_attachment_sql[] =
     "AND mu.relation_type = 'posted_by' "
     "LEFT JOIN entities u ON u.id = mu.from_entity_id "
     "WHERE a.id = $1::bigint "
-    "ORDER BY c.mattermost_id IS NULL, am.to_entity_id LIMIT 1";
+    "ORDER BY 2 NULLS LAST, am.to_entity_id LIMIT 1";
 /* clang-format on */
 
 /* POST /files?channel_id=&filename= with the bytes as the body. */
@@ -92,12 +93,12 @@ mm_attachment_upload(mm_export_t *x, const char *token, const char *channel,
 int
 mm_export_attachment(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
-    const char *p[1] = { entity_id }, *name, *url;
+    const char *p[2] = { entity_id, MM_DRY_JOB(x) }, *name, *url;
     char        token[MM_TOKEN_LEN], path[MM_PATH_LEN], id[64], err[600];
     PGresult   *res;
     int         rc;
 
-    res = db_query(x->conn, mm_attachment_sql, 1, p);
+    res = db_query(x->conn, mm_attachment_sql, 2, p);
     if (res == NULL) {
         return -1;
     }
@@ -128,8 +129,12 @@ mm_export_attachment(mm_export_t *x, const char *entity_id, cJSON *raw)
     url = url ? url : ferry_json_str(raw, "url_private");
 
     if (x->dry_run) {
+        rc = mm_slack_file_check(x,
+            PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0),
+            ferry_json_str(raw, "zip_member"), url, err, sizeof(err));
         PQclear(res);
-        return 0;
+        return rc == 0 ? 0
+                       : mm_export_status(x, entity_id, "skipped", NULL, err);
     }
 
     if (mm_user_token(x, PQgetvalue(res, 0, 2), token, err, sizeof(err)) != 0) {

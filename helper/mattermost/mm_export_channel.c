@@ -57,7 +57,7 @@ mm_member_ids(mm_export_t *x, const cJSON *raw)
 {
     const cJSON *members = cJSON_GetObjectItemCaseSensitive(raw, "members");
     cJSON       *ids = cJSON_CreateArray();
-    const char  *p[1];
+    const char  *p[2];
     char        *json;
     PGresult    *res;
     int          i;
@@ -68,13 +68,16 @@ mm_member_ids(mm_export_t *x, const cJSON *raw)
     }
 
     p[0] = json;
+    p[1] = MM_DRY_JOB(x);
     res = db_query(x->conn,
-        "SELECT u.mattermost_id "
-        "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY m(v, n) "
-        "JOIN entities u ON u.entity_type = 'user' "
-        "AND u.slack_id = m.v #>> '{}' AND u.mattermost_id IS NOT NULL "
-        "WHERE jsonb_typeof(m.v) = 'string' ORDER BY m.n",
-        1, p);
+        "SELECT x.id FROM (SELECT " MM_EXPORTED(
+            "u") " AS id, m.n "
+                 "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY m(v, n) "
+                 "JOIN entities u ON u.entity_type = 'user' "
+                 "AND u.slack_id = m.v #>> '{}' "
+                 "WHERE jsonb_typeof(m.v) = 'string') x "
+                 "WHERE x.id IS NOT NULL ORDER BY x.n",
+        2, p);
     cJSON_free(json);
 
     for (i = 0; res && i < PQntuples(res); i++) {

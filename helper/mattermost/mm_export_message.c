@@ -30,13 +30,13 @@
  * none), the exported files, the row's mark, its key, its post if it was
  * exported before */
 static const char mm_message_sql[] =
-    "SELECT (SELECT c.mattermost_id FROM entity_relations r "
+    "SELECT (SELECT " MM_EXPORTED("c") " FROM entity_relations r "
     "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "
     "AND r.relation_type = 'posted_in' LIMIT 1), "
-    "(SELECT u.mattermost_id FROM entity_relations r "
+    "(SELECT " MM_EXPORTED("u") " FROM entity_relations r "
     "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "
     "AND r.relation_type = 'posted_by' LIMIT 1), "
-    "(SELECT coalesce(t.mattermost_id, '') FROM entity_relations r "
+    "(SELECT coalesce(" MM_EXPORTED("t") ", '') FROM entity_relations r "
     "JOIN entities t ON t.id = r.to_entity_id WHERE r.from_entity_id = e.id "
     "AND r.relation_type = 'thread_reply' LIMIT 1), "
     "(SELECT coalesce(json_agg(a.mattermost_id ORDER BY a.id), '[]') "
@@ -278,7 +278,7 @@ mm_message_edit(mm_export_t *x, const char *entity_id, cJSON *raw)
 int
 mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
-    const char *p[1] = { entity_id }, *at, *why = NULL;
+    const char *p[2] = { entity_id, MM_DRY_JOB(x) }, *at, *why = NULL;
     char        channel[64], author[64], root[64], first[64], id[64],
         token[MM_TOKEN_LEN], key[256], err[600];
     char      *text = NULL;
@@ -297,7 +297,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
             "Slack's note of a deleted message: nothing to post");
     }
 
-    res = db_query(x->conn, mm_message_sql, 1, p);
+    res = db_query(x->conn, mm_message_sql, 2, p);
     if (res == NULL) {
         return -1;
     }

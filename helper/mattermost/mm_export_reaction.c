@@ -20,10 +20,10 @@
 /* the user, the post, the post's channel, the custom emoji's outcome
  * (NULL: not a custom emoji of the export) */
 static const char mm_reaction_sql[] =
-    "SELECT (SELECT u.mattermost_id FROM entity_relations r "
+    "SELECT (SELECT " MM_EXPORTED("u") " FROM entity_relations r "
     "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "
     "AND r.relation_type = 'reacted_by' LIMIT 1), "
-    "(SELECT m.mattermost_id FROM entity_relations r "
+    "(SELECT " MM_EXPORTED("m") " FROM entity_relations r "
     "JOIN entities m ON m.id = r.to_entity_id WHERE r.from_entity_id = e.id "
     "AND r.relation_type = 'reacted_to' LIMIT 1), "
     "(SELECT c.mattermost_id FROM entity_relations r "
@@ -31,7 +31,8 @@ static const char mm_reaction_sql[] =
     "AND mc.relation_type = 'posted_in' "
     "JOIN entities c ON c.id = mc.to_entity_id WHERE r.from_entity_id = e.id "
     "AND r.relation_type = 'reacted_to' LIMIT 1), "
-    "(SELECT k.status FROM entity_relations r "
+    "(SELECT CASE WHEN (" MM_EXPORTED("k") ") IS NOT NULL "
+    "THEN 'success' ELSE k.status END FROM entity_relations r "
     "JOIN entities k ON k.id = r.to_entity_id WHERE r.from_entity_id = e.id "
     "AND r.relation_type = 'custom_emoji_used' LIMIT 1) "
     "FROM entities e WHERE e.id = $1::bigint";
@@ -40,7 +41,7 @@ static const char mm_reaction_sql[] =
 int
 mm_export_reaction(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
-    const char *p[1] = { entity_id }, *why = NULL, *slack;
+    const char *p[2] = { entity_id, MM_DRY_JOB(x) }, *why = NULL, *slack;
     char        user[64], post[64], channel[64], emoji[65], why2[160],
         token[MM_TOKEN_LEN], err[600];
     cJSON    *body;
@@ -51,7 +52,7 @@ mm_export_reaction(mm_export_t *x, const char *entity_id, cJSON *raw)
     slack = ferry_json_str(raw, "name");
     known = slack ? mm_emoji_name(slack, emoji, sizeof(emoji)) : -1;
 
-    res = db_query(x->conn, mm_reaction_sql, 1, p);
+    res = db_query(x->conn, mm_reaction_sql, 2, p);
     if (res == NULL) {
         return -1;
     }

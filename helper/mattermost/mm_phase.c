@@ -28,8 +28,9 @@ typedef struct {
     pthread_cond_t  cond;
     int             next;
     int             running;
-    int             failed; /* a worker hit an error: the others stop */
-    int             lost;   /* the job is not this runner's any more */
+    int             failed;    /* a worker hit an error: the others stop */
+    int             connected; /* workers that got a connection */
+    int             lost;      /* the job is not this runner's any more */
     long            done;
 } mm_phase_t;
 
@@ -40,9 +41,18 @@ mm_phase_worker(void *arg)
     mm_export_t x = *p->proto;
     int         i, rc = 0;
 
+    /* a worker the pool cannot serve leaves the items to the others */
     x.conn = db_acquire(x.ferry->db);
     if (x.conn == NULL) {
-        rc = -1;
+        log_warn(x.worker,
+            "export %s: a worker got no database connection (raise "
+            "DB_POOL_SIZE or DB_MAX_OVERFLOW, or lower the export's workers)",
+            x.job_id);
+        rc = 1;
+    } else {
+        pthread_mutex_lock(&p->lock);
+        p->connected++;
+        pthread_mutex_unlock(&p->lock);
     }
 
     while (rc == 0) {
@@ -66,7 +76,7 @@ mm_phase_worker(void *arg)
     }
 
     pthread_mutex_lock(&p->lock);
-    if (rc != 0) {
+    if (rc < 0) {
         p->failed = 1;
     }
     p->running--;
@@ -142,7 +152,9 @@ mm_phase_run(const mm_export_t *proto, job_t *job, const PGresult *ids,
     free(t);
 
     *done += p.done;
-    rc = p.failed || p.lost ? -1 : p.next < PQntuples(ids) ? 1 : 0;
+    rc = p.failed || p.lost || p.connected == 0 ? -1
+        : p.next < PQntuples(ids)               ? 1
+                                                : 0;
 
     pthread_mutex_destroy(&p.lock);
     pthread_cond_destroy(&p.cond);

@@ -76,6 +76,39 @@ mm_slack_file_unzip(mm_export_t *x, const char *zip_job, const char *member,
     return rc;
 }
 
+int
+mm_slack_file_check(mm_export_t *x, const char *zip_job, const char *member,
+    const char *url, char *err, size_t errlen)
+{
+    char   zpath[MM_PATH_LEN];
+    zip_t *z;
+    int    zerr, found = 0;
+
+    if (zip_job && member) {
+        snprintf(zpath, sizeof(zpath), "%s/slack_ingest-%s.zip",
+            x->ferry->cfg.spool_dir, zip_job);
+        z = zip_open(zpath, ZIP_RDONLY, &zerr);
+        found = z && zip_name_locate(z, member, 0) >= 0;
+        if (z) {
+            zip_discard(z);
+        }
+    }
+
+    if (found
+        || (url
+            && (strncmp(url, "https://", 8) == 0
+                || strncmp(url, "http://", 7) == 0)))
+    {
+        return 0;
+    }
+
+    snprintf(err, errlen, "%s",
+        member ? "not in the Slack upload's zip, and Slack gives no address"
+               : "Slack gives no address for the file");
+
+    return 1;
+}
+
 /* 1 when url may carry SLACK_TOKEN */
 static int
 mm_slack_host(const ferryd_t *ferry, const char *url)

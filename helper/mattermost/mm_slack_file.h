@@ -20,6 +20,11 @@
 int mm_slack_file(mm_export_t *x, const char *zip_job, const char *member,
     const char *url, char *path, char *err, size_t errlen);
 
+/* For a dry run: 0 when the file's bytes can be had (the member is in the
+ * upload's zip, or Slack gives an address), else 1 with why in err. */
+int mm_slack_file_check(mm_export_t *x, const char *zip_job, const char *member,
+    const char *url, char *err, size_t errlen);
+
 /* url's bytes into the file path, SLACK_TOKEN sent only to Slack's own
  * hosts (https, *.slack.com) and to SLACK_API_URL's: an export names its
  * URLs, and a crafted one must not get the token sent elsewhere. 0; 1 when

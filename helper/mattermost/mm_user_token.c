@@ -15,19 +15,13 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "ferry_json.h"
+#include "ferry_map.h"
 #include "mm_client.h"
 
-typedef struct {
-    char user[MM_TOKEN_LEN];
-    char token[MM_TOKEN_LEN];
-} mm_token_t;
-
-/* open addressing on the user id, at most half full */
+/* user id -> token (malloc'd) */
 struct mm_tokens_s {
     pthread_mutex_t lock;
-    mm_token_t     *slots;
-    size_t          cap;
-    size_t          n;
+    ferry_map_t     map;
 };
 
 mm_tokens_t *
@@ -35,19 +29,21 @@ mm_tokens_create(void)
 {
     mm_tokens_t *t = calloc(1, sizeof(*t));
 
-    if (t == NULL) {
-        return NULL;
+    if (t != NULL) {
+        pthread_mutex_init(&t->lock, NULL);
     }
-
-    t->cap = 64;
-    t->slots = calloc(t->cap, sizeof(mm_token_t));
-    if (t->slots == NULL) {
-        free(t);
-        return NULL;
-    }
-    pthread_mutex_init(&t->lock, NULL);
 
     return t;
+}
+
+/* the tokens are secrets: not left in freed memory */
+static void
+mm_token_free(void *p)
+{
+    char *token = p;
+
+    explicit_bzero(token, strlen(token));
+    free(token);
 }
 
 void
@@ -57,60 +53,9 @@ mm_tokens_free(mm_tokens_t *t)
         return;
     }
 
-    /* the tokens are secrets: not left in freed memory */
-    memset(t->slots, 0, t->cap * sizeof(mm_token_t));
-    free(t->slots);
+    ferry_map_free(&t->map, mm_token_free);
     pthread_mutex_destroy(&t->lock);
     free(t);
-}
-
-static mm_token_t *
-mm_tokens_slot(mm_token_t *slots, size_t cap, const char *user)
-{
-    size_t               h = 14695981039346656037UL;
-    const unsigned char *p;
-
-    for (p = (const unsigned char *) user; *p; p++) {
-        h = (h ^ *p) * 1099511628211UL;
-    }
-
-    for (h %= cap; slots[h].user[0] && strcmp(slots[h].user, user) != 0;
-         h = (h + 1) % cap)
-    {
-    }
-
-    return &slots[h];
-}
-
-static int
-mm_tokens_add(mm_tokens_t *t, const char *user, const char *token)
-{
-    mm_token_t *slots, *s;
-    size_t      i, cap;
-
-    if ((t->n + 1) * 2 > t->cap) {
-        cap = t->cap * 2;
-        slots = calloc(cap, sizeof(mm_token_t));
-        if (slots == NULL) {
-            return -1;
-        }
-        for (i = 0; i < t->cap; i++) {
-            if (t->slots[i].user[0]) {
-                *mm_tokens_slot(slots, cap, t->slots[i].user) = t->slots[i];
-            }
-        }
-        memset(t->slots, 0, t->cap * sizeof(mm_token_t));
-        free(t->slots);
-        t->slots = slots;
-        t->cap = cap;
-    }
-
-    s = mm_tokens_slot(t->slots, t->cap, user);
-    snprintf(s->user, sizeof(s->user), "%s", user);
-    snprintf(s->token, sizeof(s->token), "%s", token);
-    t->n++;
-
-    return 0;
 }
 
 /* POST /users/{id}/tokens, its id listed for the revocation; 0 or -1. */
@@ -174,7 +119,8 @@ mm_user_token(
     mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen)
 {
     mm_tokens_t *t = x->tokens;
-    mm_token_t  *s;
+    const char  *known;
+    char        *copy;
     int          rc = 0;
 
     if (x->mode != MM_MODE_API || strcmp(user_id, x->owner_id) == 0) {
@@ -182,20 +128,17 @@ mm_user_token(
         return 0;
     }
 
-    if (strlen(user_id) >= MM_TOKEN_LEN) {
-        snprintf(err, errlen, "not a Mattermost user id: %.64s", user_id);
-        return -1;
-    }
-
     pthread_mutex_lock(&t->lock);
 
-    s = mm_tokens_slot(t->slots, t->cap, user_id);
-    if (s->user[0]) {
-        snprintf(out, MM_TOKEN_LEN, "%s", s->token);
+    known = ferry_map_get(&t->map, user_id);
+    if (known) {
+        snprintf(out, MM_TOKEN_LEN, "%s", known);
 
     } else if ((rc = mm_token_mint(x, user_id, out, err, errlen)) == 0
-        && mm_tokens_add(t, user_id, out) != 0)
+        && ((copy = strdup(out)) == NULL
+            || ferry_map_put(&t->map, user_id, copy) == NULL))
     {
+        free(copy);
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
@@ -254,8 +197,9 @@ mm_tokens_revoke(mm_export_t *x)
     }
     PQclear(res);
 
-    memset(x->tokens->slots, 0, x->tokens->cap * sizeof(mm_token_t));
-    x->tokens->n = 0;
+    pthread_mutex_lock(&x->tokens->lock);
+    ferry_map_free(&x->tokens->map, mm_token_free);
+    pthread_mutex_unlock(&x->tokens->lock);
 
     return rc;
 }

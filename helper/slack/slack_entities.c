@@ -14,6 +14,7 @@
 #include "core/db.h"
 #include "core/db_copy.h"
 #include "ferry_json.h"
+#include "ferry_map.h"
 
 const char *const slack_type_names[SLACK_NTYPES] = { "user", "custom_emoji",
     "attachment", "channel", "message", "reaction" };
@@ -21,12 +22,7 @@ const char *const slack_type_names[SLACK_NTYPES] = { "user", "custom_emoji",
 void
 slack_rows_free(slack_rows_t *r)
 {
-    size_t i;
-
-    for (i = 0; i < r->files_cap; i++) {
-        free(r->files[i]);
-    }
-    free(r->files);
+    ferry_map_free(&r->files, NULL);
     free(r->buf);
     memset(r, 0, sizeof(*r));
 }
@@ -35,49 +31,12 @@ slack_rows_free(slack_rows_t *r)
 static int
 slack_rows_seen(slack_rows_t *r, const char *id)
 {
-    size_t h = 5381, i, j, cap;
-    char **t, *k;
-
-    if (r->nfiles * 2 >= r->files_cap) {
-        cap = r->files_cap ? r->files_cap * 2 : 1024;
-        t = calloc(cap, sizeof(char *));
-        if (t == NULL) {
-            return -1;
-        }
-        for (i = 0; i < r->files_cap; i++) {
-            if ((k = r->files[i]) == NULL) {
-                continue;
-            }
-            for (h = 5381, j = 0; k[j]; j++) {
-                h = h * 33 + (unsigned char) k[j];
-            }
-            for (j = h % cap; t[j]; j = (j + 1) % cap) {
-                /* void */
-            }
-            t[j] = k;
-        }
-        free(r->files);
-        r->files = t;
-        r->files_cap = cap;
+    if (ferry_map_get(&r->files, id)) {
+        return 1;
     }
 
-    for (h = 5381, j = 0; id[j]; j++) {
-        h = h * 33 + (unsigned char) id[j];
-    }
-
-    for (i = h % r->files_cap; r->files[i]; i = (i + 1) % r->files_cap) {
-        if (strcmp(r->files[i], id) == 0) {
-            return 1;
-        }
-    }
-
-    r->files[i] = strdup(id);
-    if (r->files[i] == NULL) {
-        return -1;
-    }
-    r->nfiles++;
-
-    return 0;
+    /* a set: the value only says "seen" */
+    return ferry_map_put(&r->files, id, r) ? 0 : -1;
 }
 
 /* One staged row: type, key, raw_data (JSON text), placeholder. */
@@ -394,8 +353,6 @@ int
 slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
 {
     const char *params[1] = { job_id };
-    PGresult   *res;
-    int         ok;
 
     if (r->rows == 0) {
         return 0;
@@ -410,26 +367,12 @@ slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
         return -1;
     }
 
-    res = PQexec(conn,
-        "COPY slack_stage (entity_type, slack_id, raw_data, "
-        "placeholder) FROM STDIN");
-    ok = PQresultStatus(res) == PGRES_COPY_IN;
-    PQclear(res);
-
-    if (!ok || PQputCopyData(conn, r->buf, (int) r->len) != 1
-        || PQputCopyEnd(conn, NULL) != 1)
-    {
-        return -1;
-    }
-
-    res = PQgetResult(conn);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    while ((res = PQgetResult(conn)) != NULL) {
-        PQclear(res);
-    }
-
-    if (!ok || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
+    if (db_copy_in(conn,
+            "COPY slack_stage (entity_type, slack_id, raw_data, "
+            "placeholder) FROM STDIN",
+            r->buf, r->len)
+            != 0
+        || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
         || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0)
     {
         return -1;

@@ -11,6 +11,8 @@
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
+#include "ferry_map.h"
+
 typedef enum {
     SLACK_USER = 0,
     SLACK_CUSTOM_EMOJI,
@@ -32,9 +34,7 @@ typedef struct {
     long   counts[SLACK_NTYPES];
 
     /* file ids seen: a file shared twice is one attachment */
-    char **files;
-    size_t files_cap;
-    size_t nfiles;
+    ferry_map_t files;
 } slack_rows_t;
 
 void slack_rows_free(slack_rows_t *r);

@@ -612,6 +612,27 @@ $extra
 EOF
 }
 
+# The http{} snippet of conf/ferry-locations.conf as shipped, in a server
+# with the files it needs (JWT and Slack secrets, the spool); its basic
+# auth reads ferry-api.htpasswd in the test's dir, written by the test.
+sub shipped_conf {
+    my ($self) = @_;
+    $self->jwt_secret;
+    $self->write_file('slack.secret', "slack-signing-secret-for-tests\n");
+    $self->writable_dir('spool');
+    return <<"EOF";
+    ferry_zone ferry_idem:1m;
+    upstream ferryd { server unix:%%SOCK%%; keepalive 8; }
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        ferry_jwt_secret_file %%DIR%%/jwt.secret;
+        ferry_spool_path %%DIR%%/spool;
+        ferry_slack_signing_secret_file %%DIR%%/slack.secret;
+        include %%ROOT%%/conf/ferry-locations.conf;
+    }
+EOF
+}
+
 # A user registered through nginx and a token for it (needs /auth/register
 # and /auth/token locations).
 sub user_token {

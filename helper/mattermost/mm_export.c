@@ -452,21 +452,15 @@ mm_export_run(job_t *job)
         goto done;
     }
 
+    /* a missing team, or in the plugin mode a missing plugin: every write
+     * would fail, so nothing is written */
     if (job->ferry->cfg.mm_url[0]
         && ((owner_id = mm_owner_id(job->ferry, err, sizeof(err))) == NULL
             || (team_id = mm_team_id(
                     job->ferry, team->valuestring, err, sizeof(err)))
-                == NULL))
-    {
-        /* nothing was written */
-        (void) job_finish(job, "failed", NULL, err);
-        log_info(job->worker, "export %s failed: %s", job->id, err);
-        goto done;
-    }
-
-    /* without the plugin every write would fail: nothing is written */
-    if (x.mode == MM_MODE_PLUGIN
-        && mm_plugin_check(job->ferry, err, sizeof(err)) != 0)
+                == NULL
+            || (x.mode == MM_MODE_PLUGIN
+                && mm_plugin_check(job->ferry, err, sizeof(err)) != 0)))
     {
         (void) job_finish(job, "failed", NULL, err);
         log_info(job->worker, "export %s failed: %s", job->id, err);

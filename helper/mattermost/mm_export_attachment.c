@@ -42,17 +42,49 @@ static const char mm_attachment_sql[] =
     "ORDER BY 2 NULLS LAST, am.to_entity_id LIMIT 1";
 /* clang-format on */
 
+/* An upload of the file body_path (a second one makes an unattached copy,
+ * which nobody sees, so it may be repeated); the file's id into id: 0, or
+ * -1 with the reason in err. */
+static int
+mm_attachment_send(mm_export_t *x, mm_req_t *req, const char *path, char *id,
+    char *err, size_t errlen)
+{
+    const char *found = NULL;
+    mm_resp_t   r;
+
+    req->method = "POST";
+    req->body_path = path;
+    req->repeatable = 1;
+
+    /* Mattermost answers {"file_infos":[{"id"}]}, the plugin {"file_id"} */
+    if (mm_send(x->ferry, req, &r) == 0) {
+        found = ferry_json_str(r.json, "file_id");
+        found = found
+            ? found
+            : ferry_json_str(
+                cJSON_GetArrayItem(
+                    cJSON_GetObjectItemCaseSensitive(r.json, "file_infos"), 0),
+                "id");
+    }
+    if (found) {
+        snprintf(id, 64, "%s", found);
+    } else {
+        snprintf(err, errlen, "%s",
+            r.message[0] ? r.message : "Mattermost kept no file");
+    }
+    mm_resp_free(&r);
+
+    return found ? 0 : -1;
+}
+
 /* POST /files?channel_id=&filename= with the bytes as the body. */
 static int
 mm_attachment_upload(mm_export_t *x, const char *token, const char *channel,
     const char *name, const char *path, char *id, char *err, size_t errlen)
 {
-    char        *enc, *url;
-    const cJSON *infos;
-    const char  *found;
-    mm_req_t     req;
-    mm_resp_t    r;
-    int          rc = -1;
+    char    *enc, *url;
+    mm_req_t req;
+    int      rc;
 
     enc = malloc(3 * strlen(name) + 1);
     if (enc == NULL) {
@@ -70,26 +102,9 @@ mm_attachment_upload(mm_export_t *x, const char *token, const char *channel,
 
     memset(&req, 0, sizeof(req));
     req.token = token;
-    req.method = "POST";
     req.path = url;
     req.content_type = "application/octet-stream";
-    req.body_path = path;
-    /* a second upload makes an unattached copy, which nobody sees */
-    req.repeatable = 1;
-
-    infos = NULL;
-    if (mm_send(x->ferry, &req, &r) == 0) {
-        infos = cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(r.json, "file_infos"), 0);
-    }
-    if ((found = ferry_json_str(infos, "id"))) {
-        snprintf(id, 64, "%s", found);
-        rc = 0;
-    } else {
-        snprintf(err, errlen, "%s",
-            r.message[0] ? r.message : "Mattermost kept no file");
-    }
-    mm_resp_free(&r);
+    rc = mm_attachment_send(x, &req, path, id, err, errlen);
     free(url);
 
     return rc;
@@ -107,8 +122,6 @@ mm_attachment_plugin(mm_export_t *x, const char *channel, const char *name,
     const char   *c;
     FILE         *in, *out = NULL;
     mm_req_t      req;
-    mm_resp_t     r;
-    const char   *found;
     size_t        n;
     int           i, fd, rc;
 
@@ -168,24 +181,9 @@ mm_attachment_plugin(mm_export_t *x, const char *channel, const char *name,
 
     snprintf(type, sizeof(type), "multipart/form-data; boundary=%s", boundary);
     memset(&req, 0, sizeof(req));
-    req.method = "POST";
     req.path = MM_PLUGIN_API "/attachment_multipart";
     req.content_type = type;
-    req.body_path = form;
-    /* a second upload makes an unattached copy, which nobody sees */
-    req.repeatable = 1;
-
-    rc = -1;
-    if (mm_send(x->ferry, &req, &r) == 0
-        && (found = ferry_json_str(r.json, "file_id")))
-    {
-        snprintf(id, 64, "%s", found);
-        rc = 0;
-    } else {
-        snprintf(err, errlen, "%s",
-            r.message[0] ? r.message : "the plugin kept no file");
-    }
-    mm_resp_free(&r);
+    rc = mm_attachment_send(x, &req, form, id, err, errlen);
     unlink(form);
 
     return rc;

@@ -11,6 +11,7 @@ use Test::More;
 use lib 't/lib';
 use Ferry::Test;
 use Ferry::SlackExport;
+use Ferry::Export;
 use Ferry::Mattermost;
 use Encode ();
 
@@ -23,16 +24,7 @@ my $mm = Ferry::Mattermost->new($t, team_name => 'migrated',
 $t->start_pg->migrate;
 my %set = (SPOOL_DIR => $spool, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token);
 $t->start_ferryd(%set);
-$t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
-        location = /slack/upload {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload field=file type=zip;
-            ferry_pass ferryd;
-        }
-        location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
-EOF
+$t->start_nginx(Ferry::Export::conf());
 my $token = $t->user_token('mm@example.com');
 my %auth = (Authorization => "Bearer $token");
 

@@ -15,6 +15,7 @@ use Test::More;
 use lib 't/lib';
 use Ferry::Test;
 use Ferry::SlackExport;
+use Ferry::Export;
 use Ferry::Mattermost;
 use Ferry::Peer;
 use IO::Uncompress::Unzip qw($UnzipError);
@@ -39,17 +40,9 @@ $t->start_pg->migrate;
 my %set = (SPOOL_DIR => $spool, REPORTS_DIR => $reports, REPORTS_URL => "http://127.0.0.1:$port/reports",
            SLACK_API_URL => $slack->url . '/api', SLACK_TOKEN => 'xoxb-bulk-test', MM_API_MODE => 'bulk');
 $t->start_ferryd(%set);
-$t->start_nginx(Ferry::Test::imports_conf(<<'EOF2'));
-        location = /slack/upload {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload field=file type=zip;
-            ferry_pass ferryd;
-        }
-        location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
+$t->start_nginx(Ferry::Export::conf(<<'EOF'));
         location /reports/ { ferry_signed_download on; alias %%DIR%%/reports/; }
-EOF2
+EOF
 my $token = $t->user_token('bulk@example.com');
 my %auth = (Authorization => "Bearer $token");
 

@@ -183,36 +183,6 @@ mm_bulk_line(mm_bulk_t *b, const char *type, cJSON *obj)
     return rc;
 }
 
-/* Slack's ts ("1609459200.000100") in milliseconds; 0 when it is none. */
-static long
-mm_bulk_ms(const char *ts)
-{
-    char *end;
-    long  s, ms = 0;
-    int   i;
-
-    if (ts == NULL) {
-        return 0;
-    }
-    s = strtol(ts, &end, 10);
-    if (end == ts || s <= 0 || (*end != '.' && *end != '\0')) {
-        return 0;
-    }
-    if (*end == '.') {
-        for (i = 1; i <= 3; i++) {
-            ms = ms * 10 + (end[i] >= '0' && end[i] <= '9' ? end[i] - '0' : 0);
-            if (end[i] < '0' || end[i] > '9') {
-                for (i++; i <= 3; i++) {
-                    ms *= 10;
-                }
-                break;
-            }
-        }
-    }
-
-    return s * 1000 + ms;
-}
-
 static void
 mm_bulk_add_cut(cJSON *o, const char *name, const char *v, size_t max)
 {
@@ -743,7 +713,7 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
     author = ferry_map_get(&b->users, author);
     snprintf(ts, sizeof(ts), "%s",
         ferry_json_str(raw, "ts") ? ferry_json_str(raw, "ts") : "");
-    create_at = mm_bulk_ms(ts);
+    create_at = mm_ts_ms(ts);
     if (author == NULL || create_at == 0) {
         cJSON_Delete(raw);
         return mm_bulk_left_out(b, id, "skipped",
@@ -779,7 +749,7 @@ mm_bulk_message(mm_bulk_t *b, PGresult *res, int i)
     text[n] = '\0';
     cJSON_AddStringToObject(post, "message", text);
     cJSON_AddNumberToObject(post, "create_at", (double) create_at);
-    edit_at = mm_bulk_ms(
+    edit_at = mm_ts_ms(
         ferry_json_str(cJSON_GetObjectItemCaseSensitive(raw, "edited"), "ts"));
     if (edit_at) {
         cJSON_AddNumberToObject(post, "edit_at", (double) edit_at);

@@ -1,7 +1,7 @@
 /*
  * A 429 from Mattermost has a plain-text body ("limit exceeded") and its
  * reset headers, which the HTTP client honours; only JSON answers are
- * parsed here.
+ * parsed here, Mattermost's errors and a plugin's alike.
  */
 #include "mm_client.h"
 
@@ -49,7 +49,11 @@ mm_send(ferryd_t *ferry, const mm_req_t *mr, mm_resp_t *resp)
         v = cJSON_GetObjectItemCaseSensitive(resp->json, "id");
         snprintf(resp->id, sizeof(resp->id), "%s",
             cJSON_IsString(v) ? v->valuestring : "");
+        /* a plugin's error JSON is its own: {"error": "..."} */
         v = cJSON_GetObjectItemCaseSensitive(resp->json, "message");
+        v = cJSON_IsString(v)
+            ? v
+            : cJSON_GetObjectItemCaseSensitive(resp->json, "error");
         snprintf(resp->message, sizeof(resp->message), "%s",
             cJSON_IsString(v) ? v->valuestring : err);
     }

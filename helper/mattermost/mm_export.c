@@ -24,6 +24,7 @@
 #include "mm_export_reaction.h"
 #include "mm_export_user.h"
 #include "mm_phase.h"
+#include "mm_plugin.h"
 #include "mm_user_token.h"
 
 int
@@ -68,6 +69,35 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             == 1
         ? 0
         : -1;
+}
+
+long
+mm_ts_ms(const char *ts)
+{
+    char *end;
+    long  s, ms = 0;
+    int   i;
+
+    if (ts == NULL) {
+        return 0;
+    }
+    s = strtol(ts, &end, 10);
+    if (end == ts || s <= 0 || (*end != '.' && *end != '\0')) {
+        return 0;
+    }
+    if (*end == '.') {
+        for (i = 1; i <= 3; i++) {
+            ms = ms * 10 + (end[i] >= '0' && end[i] <= '9' ? end[i] - '0' : 0);
+            if (end[i] < '0' || end[i] > '9') {
+                for (i++; i <= 3; i++) {
+                    ms *= 10;
+                }
+                break;
+            }
+        }
+    }
+
+    return s * 1000 + ms;
 }
 
 /* The team's id from its name; NULL with the reason in err. */
@@ -422,13 +452,16 @@ mm_export_run(job_t *job)
         goto done;
     }
 
+    /* a missing team, or in the plugin mode a missing plugin: every write
+     * would fail, so nothing is written */
     if (job->ferry->cfg.mm_url[0]
         && ((owner_id = mm_owner_id(job->ferry, err, sizeof(err))) == NULL
             || (team_id = mm_team_id(
                     job->ferry, team->valuestring, err, sizeof(err)))
-                == NULL))
+                == NULL
+            || (x.mode == MM_MODE_PLUGIN
+                && mm_plugin_check(job->ferry, err, sizeof(err)) != 0)))
     {
-        /* nothing was written */
         (void) job_finish(job, "failed", NULL, err);
         log_info(job->worker, "export %s failed: %s", job->id, err);
         goto done;

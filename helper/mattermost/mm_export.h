@@ -62,6 +62,9 @@ int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
 int mm_export_related(mm_export_t *x, const char *entity_id,
     const char *relation, int from, char *out);
 
+/* Slack's ts ("1609459200.000100") in milliseconds; 0 when it is none. */
+long mm_ts_ms(const char *ts);
+
 void mm_export_run(job_t *job);
 
 /* 1 when this version exports entities of type, else 0. */

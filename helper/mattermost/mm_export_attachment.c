@@ -1,13 +1,17 @@
 /*
- * The file is uploaded, not yet attached: the message phase attaches it.
+ * The file is uploaded, not yet attached: the message phase attaches it
+ * (the plugin mode uploads through the plugin, which any post may claim).
  * A file Slack no longer serves (deleted, or hidden by the plan's limit)
  * is skipped with that reason, so that its message is still posted.
  */
 #include "mm_export_attachment.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/db.h"
@@ -15,6 +19,7 @@
 #include "ferry_json.h"
 #include "ferry_uri.h"
 #include "mm_client.h"
+#include "mm_plugin.h"
 #include "mm_slack_file.h"
 #include "mm_user_token.h"
 
@@ -37,17 +42,49 @@ static const char mm_attachment_sql[] =
     "ORDER BY 2 NULLS LAST, am.to_entity_id LIMIT 1";
 /* clang-format on */
 
+/* An upload of the file body_path (a second one makes an unattached copy,
+ * which nobody sees, so it may be repeated); the file's id into id: 0, or
+ * -1 with the reason in err. */
+static int
+mm_attachment_send(mm_export_t *x, mm_req_t *req, const char *path, char *id,
+    char *err, size_t errlen)
+{
+    const char *found = NULL;
+    mm_resp_t   r;
+
+    req->method = "POST";
+    req->body_path = path;
+    req->repeatable = 1;
+
+    /* Mattermost answers {"file_infos":[{"id"}]}, the plugin {"file_id"} */
+    if (mm_send(x->ferry, req, &r) == 0) {
+        found = ferry_json_str(r.json, "file_id");
+        found = found
+            ? found
+            : ferry_json_str(
+                cJSON_GetArrayItem(
+                    cJSON_GetObjectItemCaseSensitive(r.json, "file_infos"), 0),
+                "id");
+    }
+    if (found) {
+        snprintf(id, 64, "%s", found);
+    } else {
+        snprintf(err, errlen, "%s",
+            r.message[0] ? r.message : "Mattermost kept no file");
+    }
+    mm_resp_free(&r);
+
+    return found ? 0 : -1;
+}
+
 /* POST /files?channel_id=&filename= with the bytes as the body. */
 static int
 mm_attachment_upload(mm_export_t *x, const char *token, const char *channel,
     const char *name, const char *path, char *id, char *err, size_t errlen)
 {
-    char        *enc, *url;
-    const cJSON *infos;
-    const char  *found;
-    mm_req_t     req;
-    mm_resp_t    r;
-    int          rc = -1;
+    char    *enc, *url;
+    mm_req_t req;
+    int      rc;
 
     enc = malloc(3 * strlen(name) + 1);
     if (enc == NULL) {
@@ -65,27 +102,89 @@ mm_attachment_upload(mm_export_t *x, const char *token, const char *channel,
 
     memset(&req, 0, sizeof(req));
     req.token = token;
-    req.method = "POST";
     req.path = url;
     req.content_type = "application/octet-stream";
-    req.body_path = path;
-    /* a second upload makes an unattached copy, which nobody sees */
-    req.repeatable = 1;
-
-    infos = NULL;
-    if (mm_send(x->ferry, &req, &r) == 0) {
-        infos = cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(r.json, "file_infos"), 0);
-    }
-    if ((found = ferry_json_str(infos, "id"))) {
-        snprintf(id, 64, "%s", found);
-        rc = 0;
-    } else {
-        snprintf(err, errlen, "%s",
-            r.message[0] ? r.message : "Mattermost kept no file");
-    }
-    mm_resp_free(&r);
+    rc = mm_attachment_send(x, &req, path, id, err, errlen);
     free(url);
+
+    return rc;
+}
+
+/* The plugin's /attachment_multipart: the form (channel_id, filename,
+ * file) written around the file's bytes into a second file of the spool,
+ * sent from there; never the whole file in memory. */
+static int
+mm_attachment_plugin(mm_export_t *x, const char *channel, const char *name,
+    const char *path, char *id, char *err, size_t errlen)
+{
+    char          form[MM_PATH_LEN + 8], boundary[64], type[128], buf[65536];
+    unsigned char rnd[16];
+    const char   *c;
+    FILE         *in, *out = NULL;
+    mm_req_t      req;
+    size_t        n;
+    int           i, fd, rc;
+
+    /* a boundary the file's bytes cannot be expected to hold */
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        snprintf(err, errlen, "no random bytes: %s", strerror(errno));
+        return -1;
+    }
+    n = (size_t) snprintf(boundary, sizeof(boundary), "ferry-");
+    for (i = 0; i < (int) sizeof(rnd); i++) {
+        n += (size_t) snprintf(
+            boundary + n, sizeof(boundary) - n, "%02x", rnd[i]);
+    }
+
+    snprintf(form, sizeof(form), "%s.form", path);
+    in = fopen(path, "r");
+    fd = in ? open(form, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+    if (fd < 0 || (out = fdopen(fd, "w")) == NULL) {
+        snprintf(err, errlen, "cannot write a form: %s", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(form);
+        }
+        if (in) {
+            fclose(in);
+        }
+        return -1;
+    }
+
+    fprintf(out,
+        "--%s\r\nContent-Disposition: form-data; name=\"channel_id\"\r\n\r\n"
+        "%s\r\n--%s\r\nContent-Disposition: form-data; name=\"filename\""
+        "\r\n\r\n%s\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+        "filename=\"",
+        boundary, channel, boundary, name, boundary);
+    /* a quoted-string, as Go's mime/multipart writes one */
+    for (c = name; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            fputc('\\', out);
+        }
+        fputc(*c == '\r' || *c == '\n' ? ' ' : *c, out);
+    }
+    fprintf(out, "\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        if (fwrite(buf, 1, n, out) != n) {
+            break;
+        }
+    }
+    fprintf(out, "\r\n--%s--\r\n", boundary);
+    rc = ferror(in) || ferror(out) ? -1 : 0;
+    fclose(in);
+    if (fclose(out) != 0 || rc != 0) {
+        snprintf(err, errlen, "cannot write a form: %s", strerror(errno));
+        unlink(form);
+        return -1;
+    }
+
+    snprintf(type, sizeof(type), "multipart/form-data; boundary=%s", boundary);
+    memset(&req, 0, sizeof(req));
+    req.path = MM_PLUGIN_API "/attachment_multipart";
+    req.content_type = type;
+    rc = mm_attachment_send(x, &req, form, id, err, errlen);
+    unlink(form);
 
     return rc;
 }
@@ -150,8 +249,11 @@ mm_export_attachment(mm_export_t *x, const char *entity_id, cJSON *raw)
             x, entity_id, rc == 1 ? "skipped" : "failed", NULL, err);
     }
 
-    rc = mm_attachment_upload(
-        x, token, PQgetvalue(res, 0, 1), name, path, id, err, sizeof(err));
+    rc = x->mode == MM_MODE_PLUGIN
+        ? mm_attachment_plugin(
+            x, PQgetvalue(res, 0, 1), name, path, id, err, sizeof(err))
+        : mm_attachment_upload(
+            x, token, PQgetvalue(res, 0, 1), name, path, id, err, sizeof(err));
     unlink(path);
     PQclear(res);
 

@@ -3,7 +3,8 @@
  * name became a random "ch-xxxxxx" (another one on each run); here such a
  * channel is named after its Slack id, stable across runs, and shows its
  * Slack name as display name. Archiving waits for the messages (a later
- * phase): the original archived first and its posts then failed.
+ * phase): the original archived first and its posts then failed. The
+ * plugin mode makes the same channels through the plugin's routes.
  */
 #include "mm_export_channel.h"
 
@@ -16,6 +17,7 @@
 #include "ferry_json.h"
 #include "ferry_utf8.h"
 #include "mm_client.h"
+#include "mm_plugin.h"
 
 void
 mm_channel_name(const char *name, const char *slack_id, char *out)
@@ -88,6 +90,45 @@ mm_member_ids(mm_export_t *x, const cJSON *raw)
     return ids;
 }
 
+/* The channel's message authors that are not among its Slack members,
+ * added to ids. 0, or -1 on a database error. */
+static int
+mm_author_ids(
+    mm_export_t *x, const char *entity_id, const cJSON *raw, cJSON *ids)
+{
+    const cJSON *members = cJSON_GetObjectItemCaseSensitive(raw, "members");
+    const char  *p[2] = { entity_id, "[]" };
+    char        *json = NULL;
+    PGresult    *res;
+    int          i;
+
+    if (cJSON_IsArray(members)
+        && (json = cJSON_PrintUnformatted(members)) != NULL) {
+        p[1] = json;
+    }
+
+    res = db_query(x->conn,
+        "SELECT DISTINCT u.mattermost_id FROM entity_relations pi "
+        "JOIN entity_relations pb ON pb.to_entity_id = pi.from_entity_id "
+        "AND pb.relation_type = 'posted_by' "
+        "JOIN entities u ON u.id = pb.from_entity_id "
+        "WHERE pi.to_entity_id = $1::bigint AND pi.relation_type = 'posted_in' "
+        "AND u.entity_type = 'user' AND u.mattermost_id IS NOT NULL "
+        "AND NOT $2::jsonb ? u.slack_id ORDER BY 1",
+        2, p);
+    cJSON_free(json);
+    if (res == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        cJSON_AddItemToArray(ids, cJSON_CreateString(PQgetvalue(res, i, 0)));
+    }
+    PQclear(res);
+
+    return 0;
+}
+
 /* A channel of the team by its name (it exists already). */
 static int
 mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
@@ -97,8 +138,9 @@ mm_channel_existing(mm_export_t *x, const char *name, char *id, size_t len)
     const char *found;
     int         rc = -1;
 
-    snprintf(path, sizeof(path), "/api/v4/teams/%s/channels/name/%s",
-        x->team_id, name);
+    snprintf(path, sizeof(path),
+        "/api/v4/teams/%s/channels/name/%s?include_deleted=true", x->team_id,
+        name);
 
     if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) == 0
         && (found = ferry_json_str(r.json, "id")))
@@ -194,15 +236,138 @@ mm_call_in_channel(mm_export_t *x, const char *token, const char *method,
     }
 }
 
+/* The channel's id into id when it was made; 0, or -1 with the reason in
+ * err. The plugin's /channel never finds an existing channel (it swaps
+ * GetChannelByName's arguments) and fails to create it again, so a
+ * failure is followed by the same look-up as Mattermost's "exists". */
+static int
+mm_channel_create(mm_export_t *x, const cJSON *body, const char *name, char *id,
+    char *err, size_t errlen)
+{
+    mm_resp_t   r;
+    const char *found;
+    int         rc, exists;
+
+    if (x->mode == MM_MODE_PLUGIN) {
+        rc = mm_plugin_post(x, MM_PLUGIN_API "/channel", body, 1, "channel_id",
+            id, err, errlen);
+        exists = rc != 0;
+    } else {
+        rc = mm_call(x->ferry, NULL, "POST", "/api/v4/channels", body, 1, &r);
+        if (rc == 0 && (found = ferry_json_str(r.json, "id"))) {
+            snprintf(id, 64, "%s", found);
+        } else {
+            rc = -1;
+            snprintf(err, errlen, "%s", r.message);
+        }
+        exists = strcmp(r.id, "store.sql_channel.save_channel.exists.app_error")
+            == 0;
+        mm_resp_free(&r);
+    }
+
+    if (rc != 0 && exists && mm_channel_existing(x, name, id, 64) == 0) {
+        log_debug(x->worker, "channel %s exists in Mattermost as %s", name, id);
+        rc = 0;
+    }
+
+    return rc == 0 ? 0 : -1;
+}
+
+/* A DM (2 members) or a group DM (3 to 8); its id into id. 0, or -1 with
+ * the reason in err. */
+static int
+mm_channel_direct(mm_export_t *x, int group, cJSON *members, char *id,
+    char *err, size_t errlen)
+{
+    const char *path;
+    cJSON      *body;
+    mm_resp_t   r;
+    int         rc;
+
+    if (x->mode == MM_MODE_PLUGIN) {
+        body = cJSON_CreateObject();
+        cJSON_AddItemReferenceToObject(body, "user_ids", members);
+        rc = mm_plugin_post(x,
+            group ? MM_PLUGIN_API "/gdm" : MM_PLUGIN_API "/dm", body, 1,
+            "channel_id", id, err, errlen);
+        cJSON_Delete(body);
+        return rc == 0 ? 0 : -1;
+    }
+
+    path = group ? "/api/v4/channels/group" : "/api/v4/channels/direct";
+    rc = mm_call(x->ferry, NULL, "POST", path, members, 1, &r);
+    if (rc == 0 && ferry_json_str(r.json, "id")) {
+        snprintf(id, 64, "%s", ferry_json_str(r.json, "id"));
+    } else {
+        rc = -1;
+        snprintf(err, errlen, "%s", r.message);
+    }
+    mm_resp_free(&r);
+
+    return rc;
+}
+
+/* The channel's members added (the plugin: in one call); how many could
+ * not be. */
+static int
+mm_channel_members(
+    mm_export_t *x, const char *id, const char *name, const cJSON *members)
+{
+    const cJSON *m;
+    cJSON       *body;
+    mm_resp_t    r;
+    char         err[512];
+    int          failed = 0;
+
+    if (x->mode != MM_MODE_PLUGIN) {
+        cJSON_ArrayForEach(m, members)
+        {
+            if (mm_channel_join(x, id, m->valuestring, err, sizeof(err)) != 0) {
+                failed++;
+                log_warn(x->worker, "channel %s: member %s: %s", name,
+                    m->valuestring, err);
+            }
+        }
+        return failed;
+    }
+
+    if (cJSON_GetArraySize(members) == 0) {
+        return 0;
+    }
+
+    /* the plugin only logs a member it could not add: it is left out of
+     * "added" */
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "channel_id", id);
+    cJSON_AddItemReferenceToObject(body, "user_ids", (cJSON *) members);
+    if (mm_call(x->ferry, NULL, "POST", MM_PLUGIN_API "/channel/members", body,
+            1, &r)
+        == 0)
+    {
+        failed = cJSON_GetArraySize(members)
+            - cJSON_GetArraySize(
+                cJSON_GetObjectItemCaseSensitive(r.json, "added"));
+    } else {
+        failed = cJSON_GetArraySize(members);
+    }
+    if (failed) {
+        log_warn(x->worker, "channel %s: %d member(s) not added: %s", name,
+            failed, r.message[0] ? r.message : "the plugin could not");
+    }
+    mm_resp_free(&r);
+    cJSON_Delete(body);
+
+    return failed;
+}
+
 int
 mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
     const char *kind = ferry_json_str(raw, "channel_kind");
-    const char *slack_id = ferry_json_str(raw, "id"), *path, *why;
-    char        name[65], id[64], cut[4200], p2[512];
+    const char *slack_id = ferry_json_str(raw, "id"), *why;
+    char        name[65], id[64], cut[4200], err[512];
     cJSON      *members, *body, *m;
-    mm_resp_t   r;
-    int         n, rc, group, failed = 0;
+    int         n, rc, group;
 
     kind = kind ? kind : "public";
     members = mm_member_ids(x, raw);
@@ -222,19 +387,11 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
             return 0;
         }
 
-        path = group ? "/api/v4/channels/group" : "/api/v4/channels/direct";
-        rc = mm_call(x->ferry, NULL, "POST", path, members, 1, &r);
+        rc = mm_channel_direct(x, group, members, id, err, sizeof(err));
         cJSON_Delete(members);
 
-        if (rc == 0 && ferry_json_str(r.json, "id")) {
-            snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
-            mm_resp_free(&r);
-            return mm_export_status(x, entity_id, "success", id, NULL);
-        }
-
-        rc = mm_export_status(x, entity_id, "failed", NULL, r.message);
-        mm_resp_free(&r);
-        return rc;
+        return rc == 0 ? mm_export_status(x, entity_id, "success", id, NULL)
+                       : mm_export_status(x, entity_id, "failed", NULL, err);
     }
 
     /* a public or private channel (an mpim of more than 8: private) */
@@ -267,38 +424,25 @@ mm_export_channel(mm_export_t *x, const char *entity_id, cJSON *raw)
         return 0;
     }
 
-    rc = mm_call(x->ferry, NULL, "POST", "/api/v4/channels", body, 1, &r);
+    rc = mm_channel_create(x, body, name, id, err, sizeof(err));
     cJSON_Delete(body);
-
-    if (rc == 0 && ferry_json_str(r.json, "id")) {
-        snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
-
-    } else if (strcmp(r.id, "store.sql_channel.save_channel.exists.app_error")
-            == 0
-        && mm_channel_existing(x, name, id, sizeof(id)) == 0)
-    {
-        log_debug(x->worker, "channel %s exists in Mattermost as %s", name, id);
-
-    } else {
-        rc = mm_export_status(x, entity_id, "failed", NULL, r.message);
-        mm_resp_free(&r);
+    if (rc != 0) {
         cJSON_Delete(members);
-        return rc;
+        return mm_export_status(x, entity_id, "failed", NULL, err);
     }
-    mm_resp_free(&r);
 
-    /* its members */
-    cJSON_ArrayForEach(m, members)
-    {
-        if (mm_channel_join(x, id, m->valuestring, p2, sizeof(p2)) != 0) {
-            failed++;
-            log_warn(x->worker, "channel %s: member %s: %s", name,
-                m->valuestring, p2);
-        }
+    /* the plugin posts as anyone, member or not: the authors join with the
+     * members, as the api mode has them join when Mattermost refuses */
+    if (x->mode == MM_MODE_PLUGIN
+        && mm_author_ids(x, entity_id, raw, members) != 0) {
+        cJSON_Delete(members);
+        return -1;
     }
+
+    rc = mm_channel_members(x, id, name, members);
     cJSON_Delete(members);
 
-    return failed ? mm_export_status(
+    return rc ? mm_export_status(
                x, entity_id, "failed", id, "some members could not be added")
-                  : mm_export_status(x, entity_id, "success", id, NULL);
+              : mm_export_status(x, entity_id, "success", id, NULL);
 }

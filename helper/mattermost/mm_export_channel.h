@@ -3,7 +3,8 @@
  * (POST /channels, its name made to Mattermost's rules, its Slack name kept
  * as display name, purpose and topic as purpose and header) with its
  * members, a DM (POST /channels/direct) or a group DM (/channels/group, 3
- * to 8 people; a larger one becomes a private channel).
+ * to 8 people; a larger one becomes a private channel); in the plugin mode
+ * through its /channel, /channel/members, /dm and /gdm.
  */
 #ifndef FERRY_MM_EXPORT_CHANNEL_H
 #define FERRY_MM_EXPORT_CHANNEL_H

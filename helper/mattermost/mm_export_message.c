@@ -5,7 +5,8 @@
  * top level and called it done). A post is marked before it is sent: a
  * crash between Mattermost's answer and the row's update leaves the mark,
  * and the resumed export looks for the post (by its ferry_slack_id prop)
- * before it posts again.
+ * before it posts again. The plugin mode sends the same posts through the
+ * plugin's /import, which keeps their author and Slack's time.
  */
 #include "mm_export_message.h"
 
@@ -21,6 +22,7 @@
 #include "mm_export_channel.h"
 #include "mm_export_user.h"
 #include "mm_markup.h"
+#include "mm_plugin.h"
 #include "mm_user_token.h"
 
 #define MM_POSTING "posting"
@@ -116,16 +118,24 @@ mm_message_find(
     return rc;
 }
 
-/* One post; when the author is not in the channel (left it in Slack) or
- * the channel is archived, that is put right first. Its id into id; 0, or
- * with the reason in err -1 (refused) or -2 (no answer: it may have been
- * made). */
+/* One post, made at create_at (ms) where the mode keeps it: through the
+ * plugin's /import as its author, or by the author's own token, when the
+ * author is not in the channel (left it in Slack) or the channel is
+ * archived put right first. Its id into id; 0, or with the reason in err
+ * -1 (refused) or -2 (no answer: it may have been made). */
 static int
 mm_message_post(mm_export_t *x, const char *token, const char *author,
-    cJSON *post, char *id, char *err, size_t errlen)
+    long create_at, cJSON *post, char *id, char *err, size_t errlen)
 {
     mm_resp_t r;
     int       rc;
+
+    if (x->mode == MM_MODE_PLUGIN) {
+        cJSON_AddStringToObject(post, "user_id", author);
+        cJSON_AddNumberToObject(post, "create_at", (double) create_at);
+        return mm_plugin_post(
+            x, MM_PLUGIN_API "/import", post, 0, "post_id", id, err, errlen);
+    }
 
     rc = mm_call_in_channel(x, token, "POST", "/api/v4/posts", post, 0,
         ferry_json_str(post, "channel_id"), author, &r);
@@ -285,6 +295,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     cJSON     *files = NULL, *post;
     PGresult  *res;
     mm_names_t names;
+    long       create_at;
     int        f = 0, rc = 0, marked;
 
     /* Slack's notes of a change, not messages of their own */
@@ -377,10 +388,13 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
      * length, files past 5) follow in its thread */
     at = text;
     first[0] = '\0';
+    /* the continuations a millisecond apart, in their order */
+    create_at = mm_ts_ms(ferry_json_str(raw, "ts"));
     do {
         post = mm_message_part(channel, first[0] && !root[0] ? first : root,
             first[0] ? NULL : key, &at, files, &f);
-        rc = mm_message_post(x, token, author, post, id, err, sizeof(err));
+        rc = mm_message_post(x, token, author, create_at ? create_at++ : 0,
+            post, id, err, sizeof(err));
         cJSON_Delete(post);
         if (rc == 0 && first[0] == '\0') {
             snprintf(first, sizeof(first), "%s", id);

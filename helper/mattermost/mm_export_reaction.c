@@ -2,7 +2,8 @@
  * Saving a reaction twice is no error in Mattermost (it keeps the first),
  * so a re-run or a retry after a lost answer makes nothing twice. An emoji
  * Mattermost does not know is skipped with its name, not failed: a re-run
- * would not change that.
+ * would not change that. The plugin mode adds it through the plugin's
+ * /reaction, dated as its message.
  */
 #include "mm_export_reaction.h"
 
@@ -14,6 +15,7 @@
 #include "mm_client.h"
 #include "mm_emoji.h"
 #include "mm_export_channel.h"
+#include "mm_plugin.h"
 #include "mm_user_token.h"
 
 /* clang-format off */
@@ -107,10 +109,18 @@ mm_export_reaction(mm_export_t *x, const char *entity_id, cJSON *raw)
     cJSON_AddStringToObject(body, "post_id", post);
     cJSON_AddStringToObject(body, "emoji_name", emoji);
 
-    rc = mm_call_in_channel(
-        x, token, "POST", "/api/v4/reactions", body, 1, channel, user, &r);
-    snprintf(err, sizeof(err), "%s", r.message);
-    mm_resp_free(&r);
+    if (x->mode == MM_MODE_PLUGIN) {
+        /* Slack keeps no reaction's time: its message's */
+        cJSON_AddNumberToObject(body, "create_at",
+            (double) mm_ts_ms(ferry_json_str(raw, "message_ts")));
+        rc = mm_plugin_post(x, MM_PLUGIN_API "/reaction", body, 1, NULL, NULL,
+            err, sizeof(err));
+    } else {
+        rc = mm_call_in_channel(
+            x, token, "POST", "/api/v4/reactions", body, 1, channel, user, &r);
+        snprintf(err, sizeof(err), "%s", r.message);
+        mm_resp_free(&r);
+    }
     cJSON_Delete(body);
 
     return rc == 0 ? mm_export_status(x, entity_id, "success", NULL, NULL)

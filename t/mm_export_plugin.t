@@ -1,0 +1,178 @@
+#!/usr/bin/perl
+# The Mattermost export in the plugin mode (issue 12): the synthetic Slack
+# export ingested, then every phase into the emulator through the
+# mm-importer plugin's routes — users and custom emoji by REST, channels,
+# DMs and group DMs, files, posts and reactions by the plugin — asserting
+# what arrives: each post in its channel by its author AND at its Slack
+# time, replies under their roots, files on their posts, reactions by their
+# users dated as their message, archived channels archived after their
+# posts. First, a Mattermost without the plugin: the job fails saying so,
+# nothing written. Then: a re-run writes nothing; a 429 storm and 5xx
+# bursts still finish; kill -9 of ferryd mid-export and a restart make
+# nothing twice; messages changed in Slack since update their posts.
+
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use Ferry::Test;
+use Ferry::Export;
+use Ferry::Mattermost;
+use Ferry::Peer;
+
+Ferry::Test::skip_unless_built();
+
+my $t = Ferry::Test->new;
+my $spool = $t->writable_dir('spool');
+
+my $slack = Ferry::Export::slack_files($t);
+
+my $bare = Ferry::Mattermost->new($t, name => 'mm-without-plugin', team_name => 'migrated',
+    plugin => 0)->start;
+my $mm = Ferry::Mattermost->new($t, team_name => 'migrated',
+    rate_limit => { per_sec => 100000, max_burst => 100000 })->start;
+$t->start_pg->migrate;
+my %common = (SPOOL_DIR => $spool, EXPORT_WORKERS => 4, EXPORT_CHANNEL_CONCURRENCY => 3,
+              JOB_STALE_SECONDS => 2);
+$t->start_ferryd(%common, MM_URL => $bare->url, MM_TOKEN => $bare->admin_token);
+$t->start_nginx(Ferry::Export::conf());
+my $x = Ferry::Export->new($t, 'mm@example.com');
+$x->ingest(seed => 12, users => 10, days => 3, messages_per_day => 4,
+    file_bytes => 'in_zip', emoji_base => $slack->url, custom_emoji => 3);
+
+# ------------------------------------------------- no plugin on MM_URL
+my $r = $x->export(team => 'migrated', mode => 'plugin');
+is($r->{status}, 202, 'POST /export in the plugin mode: 202');
+my $j = $x->finished($r->{json}{id});
+is($j->{status}, 'failed', 'without the plugin the job fails');
+like($j->{error} // '', qr/the mm-importer plugin is not installed or not enabled on MM_URL/,
+     'saying that the plugin is missing');
+is($j->{mode}, 'plugin', 'the job is in the plugin mode');
+is(scalar $bare->journal(method => qr/^(POST|PUT|DELETE|PATCH)$/), 0, 'nothing written to Mattermost');
+is(scalar $bare->journal(path => '/plugins/mm-importer/api/v1/hello', status => 404), 1,
+   'the plugin looked for once');
+is($t->psql("SELECT count(*) FROM entities WHERE status <> 'pending'"), 0, 'no row touched');
+
+# someone who posted in a channel and left it since: no longer a member
+my ($left) = $x->rows("SELECT c.id, u.slack_id FROM entities c "
+    . "JOIN entity_relations pi ON pi.to_entity_id = c.id AND pi.relation_type = 'posted_in' "
+    . "JOIN entity_relations pb ON pb.to_entity_id = pi.from_entity_id AND pb.relation_type = 'posted_by' "
+    . "JOIN entities u ON u.id = pb.from_entity_id "
+    . "WHERE c.entity_type = 'channel' AND c.raw_data->>'channel_kind' = 'public' "
+    . "AND c.raw_data->'members' ? u.slack_id ORDER BY c.id, u.id LIMIT 1");
+$t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{members}', "
+       . "(raw_data->'members') - '$left->[1]') WHERE id = $left->[0]");
+
+# ---------------------------------------------------------------- the export
+# MM_API_MODE=plugin makes the plugin mode the default. A 429 storm on the
+# posts (Retry-After honoured), 5xx bursts on channels, files and reactions;
+# Mattermost slow enough that a kill -9 lands in the message phase
+$t->stop_ferryd;
+my %set = (%common, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token, MM_API_MODE => 'plugin');
+$t->start_ferryd(%set);
+my $P = '/plugins/mm-importer/api/v1';
+$mm->fault(method => 'POST', path => "$P/import", status => 429, times => 6,
+           retry_after => 1, body => 'limit exceeded');
+$mm->fault(method => 'POST', path => "$P/channel", status => 502, times => 2);
+$mm->fault(method => 'POST', path => "$P/attachment_multipart", status => 503, times => 2);
+$mm->fault(method => 'POST', path => "$P/reaction", status => 502, times => 3);
+$mm->latency(0.03);
+my $id = $x->start_and_kill(team => 'migrated');
+$mm->latency(0);
+$t->start_ferryd(%set);
+$j = $x->finished($id);
+$x->check_done($j);
+is($j->{mode}, 'plugin', 'in the plugin mode (MM_API_MODE)');
+is(scalar $mm->journal(path => "$P/import", status => 429), 6, 'the 429 storm was met (and got over)');
+is(scalar $mm->journal(path => "$P/channel", status => 502), 2, 'so was a 5xx burst on channels');
+is(scalar $mm->journal(path => "$P/attachment_multipart", status => 503), 2, 'on files');
+is(scalar $mm->journal(path => "$P/reaction", status => 502), 3, 'and on reactions');
+
+# the plugin did the writing: no post, file or reaction by REST, no token
+is(scalar $mm->journal(method => 'POST', path => qr{^/api/v4/(posts|files|reactions)$}), 0,
+   'no post, file or reaction made by REST');
+is(scalar $mm->journal(method => 'POST', path => qr{^/api/v4/users/\w+/tokens$}), 0, 'no user token minted');
+my $forms = grep { ($_->{headers}{'content-type'} // '') =~ m{^multipart/form-data; boundary=} }
+            $mm->journal(path => "$P/attachment_multipart", status => 200);
+ok($forms > 0, "files sent as multipart forms ($forms)");
+
+$x->check_once($mm);
+
+my $st = $mm->state;
+my %ch = map { $_->{id} => $_ } @{ $st->{channels} };
+ok(!grep({ ($_->{props}{from_plugin} // '') ne 'true' } @{ $st->{posts} }), 'every post made by the plugin');
+$x->check_posts($st, 'timed');
+
+# files on their posts, whole
+$x->check_files($st);
+my %file = map { $_->{id} => $_ } @{ $st->{files} };
+my %bytes = map { $_->[0] => $_->[1] } $x->rows("SELECT mattermost_id, raw_data->>'size' FROM entities "
+    . "WHERE entity_type = 'attachment' AND status = 'success' AND raw_data ? 'size'");
+ok(%bytes, 'files of known size');
+is(scalar(grep { $file{$_} && $file{$_}{size} == $bytes{$_} } keys %bytes), scalar(keys %bytes),
+   'each file whole (its Slack size)');
+
+# reactions by their users on their posts, dated as their message
+my @rx = $x->check_reactions($st);
+my %rx;
+push @{ $rx{"$_->{user_id}:$_->{post_id}"} }, $_->{create_at} for @{ $st->{reactions} };
+is(scalar(grep { my $w = Ferry::Export::ms($_->[2]); grep { $_ == $w } @{ $rx{"$_->[0]:$_->[1]"} || [] } } @rx),
+   scalar @rx, "each dated as its message (Slack keeps no reaction's time)");
+
+$x->check_emoji($st);
+
+# DMs and group DMs: their own channel types, holding their posts; a group
+# of more than 8 a private channel
+my %kind;
+for my $c ($x->rows("SELECT raw_data->>'channel_kind', mattermost_id, jsonb_array_length(raw_data->'members') "
+              . "FROM entities WHERE entity_type = 'channel' AND status = 'success'")) {
+    push @{ $kind{ $c->[0] } }, $c;
+}
+my %has_posts;
+$has_posts{ $_->{channel_id} }++ for @{ $st->{posts} };
+ok(@{ $kind{dm} || [] } > 0, scalar(@{ $kind{dm} || [] }) . ' DMs');
+is(scalar(grep { $ch{ $_->[1] }{type} eq 'D' && $has_posts{ $_->[1] } } @{ $kind{dm} }),
+   scalar @{ $kind{dm} }, 'each a direct channel holding its posts');
+my @gdm = grep { $_->[2] <= 8 } @{ $kind{mpim} || [] };
+my @big = grep { $_->[2] > 8 } @{ $kind{mpim} || [] };
+ok(@gdm > 0, scalar(@gdm) . ' group DMs');
+is(scalar(grep { $ch{ $_->[1] }{type} eq 'G' && $has_posts{ $_->[1] } } @gdm), scalar @gdm,
+   'each a group channel holding its posts');
+is(scalar(grep { $ch{ $_->[1] }{type} eq 'P' } @big), scalar @big,
+   'a group DM of more than 8 a private channel (' . @big . ')');
+
+# the authors are members of the channels they posted in
+my %member = map { ("$_->{channel_id}:$_->{user_id}" => 1) } @{ $st->{channel_members} };
+my @named = map { $_->[1] } map { @{ $kind{$_} || [] } } qw(public private);
+my %named = map { $_ => 1 } @named;
+my @auth = grep { $named{ $_->{channel_id} } } @{ $st->{posts} };
+is(scalar(grep { $member{"$_->{channel_id}:$_->{user_id}"} } @auth), scalar @auth,
+   'every author a member of the channel posted in');
+my ($gone) = $x->rows("SELECT c.mattermost_id, u.mattermost_id FROM entities c, entities u "
+    . "WHERE c.id = $left->[0] AND u.entity_type = 'user' AND u.slack_id = '$left->[1]'");
+ok($member{"$gone->[0]:$gone->[1]"}, 'one who left the channel in Slack too');
+
+# archived channels archived, after their posts
+my @arch = $x->rows("SELECT mattermost_id FROM entities WHERE entity_type = 'channel' "
+    . "AND status = 'success' AND raw_data->>'is_archived' = 'true'");
+ok(@arch > 0, scalar(@arch) . ' archived channels');
+is(scalar(grep { $ch{ $_->[0] }{delete_at} } @arch), scalar @arch, 'archived in Mattermost');
+my @journal = $mm->journal(method => 'POST');
+my (%last_post, %archived_at);
+for my $i (0 .. $#journal) {
+    my $e = $journal[$i];
+    next unless ($e->{status} // 0) == 200 && ref $e->{json} eq 'HASH';
+    $last_post{ $e->{json}{channel_id} } = $i if $e->{path} eq "$P/import";
+    $archived_at{ $e->{json}{channel_id} } = $i if $e->{path} eq "$P/channel/archive";
+}
+is(scalar(grep { defined $archived_at{ $_->[0] } } @arch), scalar @arch, 'by the plugin');
+is(scalar(grep { ($last_post{ $_->[0] } // -1) < $archived_at{ $_->[0] } } @arch), scalar @arch,
+   'each after its last post');
+
+# ------------------------------------ a re-run, then a newer Slack export
+# (the changed posts patched by REST, with the admin's token)
+my @changed = $x->check_rerun($mm);
+is(scalar(grep { $_->{user_id} ne $mm->admin_id && $_->{create_at} < $_->{edit_at} } @changed), 5,
+   'still by their authors, at their Slack time');
+
+$t->done;

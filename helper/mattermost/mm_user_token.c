@@ -18,6 +18,10 @@
 #include "ferry_map.h"
 #include "mm_client.h"
 
+/* what the minted tokens say they are for, and an id not yet known */
+#define MM_TOKEN_DESC    "ferry export "
+#define MM_TOKEN_MINTING "minting:"
+
 /* user id -> token (malloc'd) */
 struct mm_tokens_s {
     pthread_mutex_t lock;
@@ -70,9 +74,26 @@ mm_token_mint(
     int         rc = -1;
 
     snprintf(path, sizeof(path), "/api/v4/users/%s/tokens", user_id);
-    snprintf(desc, sizeof(desc), "ferry export %s", x->job_id);
+    snprintf(desc, sizeof(desc), MM_TOKEN_DESC "%s", x->job_id);
     body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "description", desc);
+
+    /* listed before it exists: a crash between Mattermost's answer and the
+     * listing of its id still leaves the user's name for the revocation */
+    p[0] = x->job_id;
+    p[1] = user_id;
+    if (db_run(x->conn,
+            "INSERT INTO export_tokens (job_id, token_id, user_id) "
+            "VALUES ($1::uuid, '" MM_TOKEN_MINTING "' || $2, $2) "
+            "ON CONFLICT DO NOTHING",
+            2, p)
+        < 0)
+    {
+        snprintf(
+            err, errlen, "cannot list a token: %s", PQerrorMessage(x->conn));
+        cJSON_Delete(body);
+        return -1;
+    }
 
     if (mm_call(x->ferry, NULL, "POST", path, body, 0, &r) != 0) {
         snprintf(err, errlen, "cannot get a token for user %s: %s", user_id,
@@ -92,8 +113,8 @@ mm_token_mint(
     p[1] = id;
     p[2] = user_id;
     if (db_run(x->conn,
-            "INSERT INTO export_tokens (job_id, token_id, user_id) "
-            "VALUES ($1::uuid, $2, $3)",
+            "UPDATE export_tokens SET token_id = $2 WHERE job_id = $1::uuid "
+            "AND token_id = '" MM_TOKEN_MINTING "' || $3",
             3, p)
         != 1)
     {
@@ -148,47 +169,97 @@ mm_user_token(
     return rc;
 }
 
+/* 0 when the token is revoked or gone, -1 when Mattermost refused. */
+static int
+mm_token_revoke(mm_export_t *x, const char *token_id)
+{
+    cJSON    *body;
+    mm_resp_t r;
+    int       gone;
+
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "token_id", token_id);
+
+    /* a token already gone (its user deleted, revoked by hand) is as good
+     * as revoked */
+    gone = mm_call(x->ferry, NULL, "POST", "/api/v4/users/tokens/revoke", body,
+               1, &r)
+            == 0
+        || r.status == 404;
+    if (!gone) {
+        log_warn(x->worker, "export %s: cannot revoke token %s: %s", x->job_id,
+            token_id, r.message);
+    }
+    mm_resp_free(&r);
+    cJSON_Delete(body);
+
+    return gone ? 0 : -1;
+}
+
+/* The tokens of a user that this job may have minted without listing their
+ * ids (a crash in between): found by their description. */
+static int
+mm_token_revoke_unlisted(mm_export_t *x, const char *user_id)
+{
+    char         path[256], desc[128];
+    const cJSON *t;
+    mm_resp_t    r;
+    int          rc = 0;
+
+    snprintf(
+        path, sizeof(path), "/api/v4/users/%s/tokens?per_page=200", user_id);
+    snprintf(desc, sizeof(desc), MM_TOKEN_DESC "%s", x->job_id);
+
+    if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
+        rc = r.status == 404 ? 0 : -1;
+        mm_resp_free(&r);
+        return rc;
+    }
+
+    cJSON_ArrayForEach(t, r.json)
+    {
+        if (ferry_json_str(t, "description")
+            && strcmp(ferry_json_str(t, "description"), desc) == 0
+            && ferry_json_str(t, "id")
+            && mm_token_revoke(x, ferry_json_str(t, "id")) != 0)
+        {
+            rc = -1;
+        }
+    }
+    mm_resp_free(&r);
+
+    return rc;
+}
+
 int
 mm_tokens_revoke(mm_export_t *x)
 {
     const char *p[2] = { x->job_id, NULL };
     PGresult   *res;
-    cJSON      *body;
-    mm_resp_t   r;
     int         i, rc = 0, gone;
 
     res = db_query(x->conn,
-        "SELECT token_id FROM export_tokens WHERE job_id = $1::uuid", 1, p);
+        "SELECT token_id, user_id FROM export_tokens WHERE job_id = $1::uuid",
+        1, p);
     if (res == NULL) {
         return -1;
     }
 
     for (i = 0; i < PQntuples(res); i++) {
         p[1] = PQgetvalue(res, i, 0);
-        body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "token_id", p[1]);
-
-        /* a token already gone (its user deleted, revoked by hand) is as
-         * good as revoked */
-        gone = mm_call(x->ferry, NULL, "POST", "/api/v4/users/tokens/revoke",
-                   body, 1, &r)
-                == 0
-            || r.status == 404;
-        if (!gone) {
-            log_warn(x->worker, "export %s: cannot revoke token %s: %s",
-                x->job_id, p[1], r.message);
-            rc = -1;
-        } else if (db_run(x->conn,
-                       "DELETE FROM export_tokens WHERE job_id = $1::uuid "
-                       "AND token_id = $2",
-                       2, p)
-            < 0)
+        gone =
+            strncmp(p[1], MM_TOKEN_MINTING, sizeof(MM_TOKEN_MINTING) - 1) == 0
+            ? mm_token_revoke_unlisted(x, PQgetvalue(res, i, 1))
+            : mm_token_revoke(x, p[1]);
+        if (gone != 0
+            || db_run(x->conn,
+                   "DELETE FROM export_tokens WHERE job_id = $1::uuid "
+                   "AND token_id = $2",
+                   2, p)
+                < 0)
         {
             rc = -1;
         }
-
-        mm_resp_free(&r);
-        cJSON_Delete(body);
     }
 
     if (PQntuples(res)) {

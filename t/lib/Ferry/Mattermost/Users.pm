@@ -23,6 +23,7 @@ sub routes {
         [GET  => '/api/v4/users/username/#username', \&user_by_username],
         [GET  => '/api/v4/users/:user_id', sub { get_user(@_, $_[1]->param('user_id')) }],
         [POST => '/api/v4/users/:user_id/tokens', \&create_token],
+        [GET  => '/api/v4/users/:user_id/tokens', \&user_tokens],
         [PUT  => '/api/v4/users/:user_id/active', \&set_active],
         [POST => '/api/v4/users/:user_id/image', \&set_image, file_api => 1],
         [GET  => '/api/v4/teams/name/#name', \&team_by_name],
@@ -147,6 +148,26 @@ sub create_token {
     my $t = $s->insert_token($u->{id}, $in->{description});
     return (200, { id => $t->{id}, token => $t->{token}, user_id => $u->{id},
                    description => $t->{description}, is_active => JSON::PP::true });
+}
+
+# getUserAccessTokensForUser: read_user_access_token (an admin's, for
+# another user), a page of the user's tokens with the token itself left out
+sub user_tokens {
+    my ($s, $req, $ctx) = @_;
+    my $id = require_user_id($ctx, $req->param('user_id'));
+    $s->require_admin($ctx, 'read_user_access_token') unless $id eq $ctx->{user}{id};
+    my $q = $req->query;
+    for my $k (qw(page per_page)) {
+        app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => $k })
+            if defined $q->{$k} && $q->{$k} !~ /^\d+\z/;
+    }
+    my $per = $q->{per_page} // 60;
+    $per = 200 if $per > 200;
+    my $page = $q->{page} // 0;
+    my @all = sort { $a->{seq} <=> $b->{seq} } grep { $_->{user_id} eq $id } values %{ $s->{st}{tokens} };
+    my @page = grep { defined } @all[ $page * $per .. $page * $per + $per - 1 ];
+    return (200, [ map { { id => $_->{id}, user_id => $_->{user_id}, description => $_->{description},
+                           is_active => JSON::PP::true } } @page ]);
 }
 
 # revokeUserAccessToken deletes the token and the session made from it

@@ -217,19 +217,11 @@ sub channel_posts {
         unless is_valid_id($cid);
     my $ch = Ferry::Mattermost::Channels::load_channel($s, $cid);
     Ferry::Mattermost::Channels::read_access($s, $ctx, $ch);
-    my $q = $req->query;
-    for my $k (qw(page per_page)) {
-        app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => $k })
-            if defined $q->{$k} && $q->{$k} !~ /^\d+\z/;
-    }
-    my $per = $q->{per_page} // 60;
-    $per = 200 if $per > 200;
-    my $page = $q->{page} // 0;
-    my @all = sort { $b->{create_at} <=> $a->{create_at} || $b->{seq} <=> $a->{seq} }
-              grep { $_->{channel_id} eq $cid && !$_->{delete_at} } values %{ $s->{st}{posts} };
-    my @page = grep { defined } @all[ $page * $per .. $page * $per + $per - 1 ];
-    return (200, { order => [ map { $_->{id} } @page ], posts => { map { $_->{id} => $s->post_json($_) } @page },
-                   next_post_id => '', prev_post_id => '', has_next => Ferry::Mattermost::Server::bool(@all > ($page + 1) * $per) });
+    my ($page, $more) = $s->page_of($req,
+        sort { $b->{create_at} <=> $a->{create_at} || $b->{seq} <=> $a->{seq} }
+        grep { $_->{channel_id} eq $cid && !$_->{delete_at} } values %{ $s->{st}{posts} });
+    return (200, { order => [ map { $_->{id} } @$page ], posts => { map { $_->{id} => $s->post_json($_) } @$page },
+                   next_post_id => '', prev_post_id => '', has_next => Ferry::Mattermost::Server::bool($more) });
 }
 
 # patchPost: the author needs edit_post, anyone else edit_others_posts

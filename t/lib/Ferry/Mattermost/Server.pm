@@ -280,6 +280,21 @@ sub emoji_json { strip($_[1]) }
 
 sub ok_status { return (200, { status => 'OK' }) }
 
+# A page of @all by the request's page and per_page (web/params.go: both
+# numbers, per_page 60 by default and at most 200); 400 for a bad one.
+sub page_of {
+    my ($self, $req, @all) = @_;
+    my $q = $req->query;
+    for my $k (qw(page per_page)) {
+        app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => $k })
+            if defined $q->{$k} && $q->{$k} !~ /^\d+\z/;
+    }
+    my $per = $q->{per_page} // 60;
+    $per = 200 if $per > 200;
+    my $page = $q->{page} // 0;
+    return ([ grep { defined } @all[ $page * $per .. $page * $per + $per - 1 ] ], @all > ($page + 1) * $per);
+}
+
 # ------------------------------------------------------------------ requests
 
 # The JSON body as Go's decoder would take it (whatever the content type);

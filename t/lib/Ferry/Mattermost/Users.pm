@@ -156,18 +156,10 @@ sub user_tokens {
     my ($s, $req, $ctx) = @_;
     my $id = require_user_id($ctx, $req->param('user_id'));
     $s->require_admin($ctx, 'read_user_access_token') unless $id eq $ctx->{user}{id};
-    my $q = $req->query;
-    for my $k (qw(page per_page)) {
-        app_error(400, 'api.context.invalid_url_param.app_error', params => { Name => $k })
-            if defined $q->{$k} && $q->{$k} !~ /^\d+\z/;
-    }
-    my $per = $q->{per_page} // 60;
-    $per = 200 if $per > 200;
-    my $page = $q->{page} // 0;
-    my @all = sort { $a->{seq} <=> $b->{seq} } grep { $_->{user_id} eq $id } values %{ $s->{st}{tokens} };
-    my @page = grep { defined } @all[ $page * $per .. $page * $per + $per - 1 ];
+    my ($page) = $s->page_of($req,
+        sort { $a->{seq} <=> $b->{seq} } grep { $_->{user_id} eq $id } values %{ $s->{st}{tokens} });
     return (200, [ map { { id => $_->{id}, user_id => $_->{user_id}, description => $_->{description},
-                           is_active => JSON::PP::true } } @page ]);
+                           is_active => JSON::PP::true } } @$page ]);
 }
 
 # revokeUserAccessToken deletes the token and the session made from it

@@ -36,7 +36,8 @@ $t->start_nginx(Ferry::Export::conf());
 my $x = Ferry::Export->new($t, 'mm@example.com');
 my %auth = %{ $x->auth };
 $x->ingest(seed => 12, users => 10, days => 3, messages_per_day => 4,
-    file_bytes => 'in_zip', emoji_base => $slack->url, custom_emoji => 3);
+    file_bytes => 'in_zip', emoji_base => $slack->url, avatars_base => $slack->url,
+    custom_emoji => 3);
 
 is($x->export(team => 'migrated', mode => 'nope')->{status}, 422, 'an unknown mode: 422');
 is($x->export(team => 'migrated', dry_run => 'yes')->{status}, 422, 'dry_run not a boolean: 422');
@@ -132,6 +133,7 @@ $x->check_reactions($st);
 
 # custom emoji made by the admin
 my @emoji = $x->check_emoji($st);
+$x->check_avatars($st);
 is(scalar(grep { $_ && $_->{creator_id} eq $mm->admin_id } @emoji), scalar @emoji, 'made by the admin');
 
 # DMs hold their posts

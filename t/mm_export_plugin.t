@@ -38,7 +38,8 @@ $t->start_ferryd(%common, MM_URL => $bare->url, MM_TOKEN => $bare->admin_token);
 $t->start_nginx(Ferry::Export::conf());
 my $x = Ferry::Export->new($t, 'mm@example.com');
 $x->ingest(seed => 12, users => 10, days => 3, messages_per_day => 4,
-    file_bytes => 'in_zip', emoji_base => $slack->url, custom_emoji => 3);
+    file_bytes => 'in_zip', emoji_base => $slack->url, avatars_base => $slack->url,
+    custom_emoji => 3);
 
 # ------------------------------------------------- no plugin on MM_URL
 my $r = $x->export(team => 'migrated', mode => 'plugin');
@@ -120,6 +121,7 @@ is(scalar(grep { my $w = Ferry::Export::ms($_->[2]); grep { $_ == $w } @{ $rx{"$
    scalar @rx, "each dated as its message (Slack keeps no reaction's time)");
 
 $x->check_emoji($st);
+$x->check_avatars($st);
 
 # DMs and group DMs: their own channel types, holding their posts; a group
 # of more than 8 a private channel

@@ -7,11 +7,9 @@
 #include "mm_export_attachment.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/db.h"
@@ -19,6 +17,7 @@
 #include "ferry_json.h"
 #include "ferry_uri.h"
 #include "mm_client.h"
+#include "mm_form.h"
 #include "mm_plugin.h"
 #include "mm_slack_file.h"
 #include "mm_user_token.h"
@@ -117,69 +116,20 @@ static int
 mm_attachment_plugin(mm_export_t *x, const char *channel, const char *name,
     const char *path, char *id, char *err, size_t errlen)
 {
-    char          form[MM_PATH_LEN + 8], boundary[64], type[128], buf[65536];
-    unsigned char rnd[16];
-    const char   *c;
-    FILE         *in, *out = NULL;
-    mm_req_t      req;
-    size_t        n;
-    int           i, fd, rc;
-
-    /* a boundary the file's bytes cannot be expected to hold */
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
-        snprintf(err, errlen, "no random bytes: %s", strerror(errno));
-        return -1;
-    }
-    n = (size_t) snprintf(boundary, sizeof(boundary), "ferry-");
-    for (i = 0; i < (int) sizeof(rnd); i++) {
-        n += (size_t) snprintf(
-            boundary + n, sizeof(boundary) - n, "%02x", rnd[i]);
-    }
+    char                  form[MM_PATH_LEN + 8], type[MM_FORM_TYPE_LEN];
+    const mm_form_field_t fields[] = { { "channel_id", channel },
+        { "filename", name }, { NULL, NULL } };
+    mm_req_t              req;
+    int                   rc;
 
     snprintf(form, sizeof(form), "%s.form", path);
-    in = fopen(path, "r");
-    fd = in ? open(form, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
-    if (fd < 0 || (out = fdopen(fd, "w")) == NULL) {
-        snprintf(err, errlen, "cannot write a form: %s", strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(form);
-        }
-        if (in) {
-            fclose(in);
-        }
+    if (mm_form_write(form, fields, "file", name, "application/octet-stream",
+            path, type, err, errlen)
+        != 0)
+    {
         return -1;
     }
 
-    fprintf(out,
-        "--%s\r\nContent-Disposition: form-data; name=\"channel_id\"\r\n\r\n"
-        "%s\r\n--%s\r\nContent-Disposition: form-data; name=\"filename\""
-        "\r\n\r\n%s\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; "
-        "filename=\"",
-        boundary, channel, boundary, name, boundary);
-    /* a quoted-string, as Go's mime/multipart writes one */
-    for (c = name; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            fputc('\\', out);
-        }
-        fputc(*c == '\r' || *c == '\n' ? ' ' : *c, out);
-    }
-    fprintf(out, "\"\r\nContent-Type: application/octet-stream\r\n\r\n");
-    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
-        if (fwrite(buf, 1, n, out) != n) {
-            break;
-        }
-    }
-    fprintf(out, "\r\n--%s--\r\n", boundary);
-    rc = ferror(in) || ferror(out) ? -1 : 0;
-    fclose(in);
-    if (fclose(out) != 0 || rc != 0) {
-        snprintf(err, errlen, "cannot write a form: %s", strerror(errno));
-        unlink(form);
-        return -1;
-    }
-
-    snprintf(type, sizeof(type), "multipart/form-data; boundary=%s", boundary);
     memset(&req, 0, sizeof(req));
     req.path = MM_PLUGIN_API "/attachment_multipart";
     req.content_type = type;

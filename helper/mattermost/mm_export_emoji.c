@@ -11,64 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 #include "ferry_json.h"
 #include "mm_client.h"
 #include "mm_emoji.h"
+#include "mm_form.h"
 #include "mm_slack_file.h"
 
 /* Mattermost's MaxEmojiFileSize */
 #define MM_EMOJI_MAX (512 * 1024)
-
-#define MM_BOUNDARY "ferry-emoji-5c1f0a7e3b"
-
-static const char *
-mm_image_type(const unsigned char *p, size_t n)
-{
-    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
-        return "image/png";
-    }
-    if (n >= 3 && memcmp(p, "\xff\xd8\xff", 3) == 0) {
-        return "image/jpeg";
-    }
-    if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
-    {
-        return "image/gif";
-    }
-
-    return NULL;
-}
-
-/* The image's bytes (at most MM_EMOJI_MAX) from path; NULL with err. */
-static unsigned char *
-mm_emoji_image(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE          *f;
-    unsigned char *buf;
-
-    f = fopen(path, "rb");
-    buf = f ? malloc(MM_EMOJI_MAX + 1) : NULL;
-    if (buf == NULL) {
-        snprintf(err, errlen, "cannot read the image: %s", strerror(errno));
-        if (f) {
-            fclose(f);
-        }
-        return NULL;
-    }
-
-    *len = fread(buf, 1, MM_EMOJI_MAX + 1, f);
-    fclose(f);
-
-    if (*len > MM_EMOJI_MAX) {
-        snprintf(err, errlen, "the image is over Mattermost's %d KiB",
-            MM_EMOJI_MAX / 1024);
-        free(buf);
-        return NULL;
-    }
-
-    return buf;
-}
 
 /* An emoji of that name exists: its id into id (64 bytes). */
 static int
@@ -91,54 +44,49 @@ mm_emoji_existing(mm_export_t *x, const char *name, char *id)
     return rc;
 }
 
-/* POST /emoji, a multipart form of the image and the emoji's JSON. */
+/* POST /emoji, a multipart form of the emoji's JSON and the image at
+ * path. */
 static int
-mm_emoji_create(mm_export_t *x, const char *name, const unsigned char *img,
-    size_t n, const char *type, char *id, char *err, size_t errlen)
+mm_emoji_create(mm_export_t *x, const char *name, const char *path,
+    const char *type, char *id, char *err, size_t errlen)
 {
-    char       *body = NULL, *json = NULL;
-    size_t      len = 0;
-    FILE       *m;
-    cJSON      *e;
-    mm_req_t    req;
-    mm_resp_t   r;
-    const char *found;
-    int         rc = -1;
+    char            form[MM_PATH_LEN + 8], ctype[MM_FORM_TYPE_LEN], file[80];
+    char           *json;
+    mm_form_field_t fields[2] = { { "emoji", NULL }, { NULL, NULL } };
+    cJSON          *e;
+    mm_req_t        req;
+    mm_resp_t       r;
+    const char     *found;
+    int             rc = -1;
 
     e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", name);
     cJSON_AddStringToObject(e, "creator_id", x->owner_id);
     json = cJSON_PrintUnformatted(e);
     cJSON_Delete(e);
-
-    m = json ? open_memstream(&body, &len) : NULL;
-    if (m == NULL) {
+    if (json == NULL) {
         snprintf(err, errlen, "out of memory");
-        cJSON_free(json);
         return -1;
     }
-    fprintf(m,
-        "--" MM_BOUNDARY "\r\n"
-        "Content-Disposition: form-data; name=\"image\"; "
-        "filename=\"%s.%s\"\r\nContent-Type: %s\r\n\r\n",
-        name, type + 6, type);
-    fwrite(img, 1, n, m);
-    fprintf(m,
-        "\r\n--" MM_BOUNDARY "\r\n"
-        "Content-Disposition: form-data; name=\"emoji\"\r\n\r\n"
-        "%s\r\n--" MM_BOUNDARY "--\r\n",
-        json);
-    fclose(m);
+
+    fields[0].value = json;
+    snprintf(form, sizeof(form), "%s.form", path);
+    snprintf(file, sizeof(file), "%s.%s", name, type + 6);
+    rc = mm_form_write(
+        form, fields, "image", file, type, path, ctype, err, errlen);
     cJSON_free(json);
+    if (rc != 0) {
+        return -1;
+    }
 
     memset(&req, 0, sizeof(req));
     req.method = "POST";
     req.path = "/api/v4/emoji";
-    req.content_type = "multipart/form-data; boundary=" MM_BOUNDARY;
-    req.body = body;
-    req.body_len = len;
+    req.content_type = ctype;
+    req.body_path = form;
     req.repeatable = 1; /* a second one is refused as a duplicate */
 
+    rc = -1;
     if (mm_send(x->ferry, &req, &r) == 0
         && (found = ferry_json_str(r.json, "id"))) {
         snprintf(id, 64, "%s", found);
@@ -154,7 +102,7 @@ mm_emoji_create(mm_export_t *x, const char *name, const unsigned char *img,
         snprintf(err, errlen, "%s", r.message);
     }
     mm_resp_free(&r);
-    free(body);
+    unlink(form);
 
     return rc;
 }
@@ -164,10 +112,9 @@ mm_export_emoji(mm_export_t *x, const char *entity_id, cJSON *raw)
 {
     const char *slack = ferry_json_str(raw, "name"),
                *url = ferry_json_str(raw, "url"), *type;
-    char           name[65], id[64], path[MM_PATH_LEN], err[512], why[600];
-    unsigned char *img;
-    size_t         n;
-    int            rc;
+    char        name[65], id[64], path[MM_PATH_LEN], err[512], why[600];
+    struct stat st;
+    int         rc;
 
     if (slack == NULL || mm_emoji_name(slack, name, sizeof(name)) < 0) {
         return mm_export_status(x, entity_id, "skipped", NULL,
@@ -201,21 +148,17 @@ mm_export_emoji(mm_export_t *x, const char *entity_id, cJSON *raw)
         return mm_export_status(x, entity_id, "failed", NULL, err);
     }
 
-    img = mm_emoji_image(path, &n, err, sizeof(err));
-    unlink(path);
-    if (img == NULL) {
-        return mm_export_status(x, entity_id, "failed", NULL, err);
-    }
-
-    type = mm_image_type(img, n);
-    if (type == NULL) {
-        free(img);
+    /* what Mattermost would refuse, said here with the reason */
+    type = mm_image_type(path);
+    if (type == NULL || stat(path, &st) != 0 || st.st_size > MM_EMOJI_MAX) {
+        unlink(path);
         return mm_export_status(x, entity_id, "failed", NULL,
-            "the image is not a PNG, JPEG or GIF");
+            type == NULL ? "the image is not a PNG, JPEG or GIF"
+                         : "the image is over Mattermost's 512 KiB");
     }
 
-    rc = mm_emoji_create(x, name, img, n, type, id, err, sizeof(err));
-    free(img);
+    rc = mm_emoji_create(x, name, path, type, id, err, sizeof(err));
+    unlink(path);
 
     return rc == 0 ? mm_export_status(x, entity_id, "success", id, NULL)
                    : mm_export_status(x, entity_id, "failed", NULL, err);

@@ -9,11 +9,14 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "ferry_json.h"
 #include "ferry_utf8.h"
 #include "mm_client.h"
+#include "mm_form.h"
+#include "mm_slack_file.h"
 
 void
 mm_username(const char *name, const char *slack_id, char *out)
@@ -63,6 +66,66 @@ mm_user_existing(mm_export_t *x, const char *email, const char *username,
     }
 
     return -1;
+}
+
+/* The Slack profile's picture as the new user's avatar: the largest one
+ * that is Slack's own (a Gravatar is Mattermost's to show). A failure is
+ * only logged: the user is there all the same. */
+static void
+mm_user_avatar(mm_export_t *x, const char *user_id, const cJSON *profile)
+{
+    static const char *const sizes[] = { "image_original", "image_1024",
+        "image_512", "image_192", "image_72", "image_48", "image_32",
+        "image_24" };
+    char                     path[MM_PATH_LEN], form[MM_PATH_LEN + 8], api[128],
+        ctype[MM_FORM_TYPE_LEN], err[512];
+    const char *url = NULL, *type;
+    mm_req_t    req;
+    mm_resp_t   r;
+    size_t      i;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && url == NULL; i++) {
+        url = ferry_json_str(profile, sizes[i]);
+        if (url && strstr(url, "gravatar.com")) {
+            url = NULL;
+        }
+    }
+    if (url == NULL) {
+        return;
+    }
+
+    if (mm_slack_file(x, NULL, NULL, url, path, err, sizeof(err)) != 0) {
+        log_warn(x->worker, "user %s: no avatar: %s", user_id, err);
+        return;
+    }
+
+    type = mm_image_type(path);
+    snprintf(form, sizeof(form), "%s.form", path);
+    if (type == NULL
+        || mm_form_write(form, NULL, "image", "avatar", type, path, ctype, err,
+               sizeof(err))
+            != 0)
+    {
+        log_warn(x->worker, "user %s: no avatar: %s", user_id,
+            type ? err : "Slack's picture is not a PNG, JPEG or GIF");
+        unlink(path);
+        return;
+    }
+    unlink(path);
+
+    snprintf(api, sizeof(api), "/api/v4/users/%s/image", user_id);
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.path = api;
+    req.content_type = ctype;
+    req.body_path = form;
+    req.repeatable = 1; /* the same picture twice is the same avatar */
+
+    if (mm_send(x->ferry, &req, &r) != 0) {
+        log_warn(x->worker, "user %s: avatar refused: %s", user_id, r.message);
+    }
+    mm_resp_free(&r);
+    unlink(form);
 }
 
 /* RFC 5322's atext, ASCII only */
@@ -217,6 +280,7 @@ mm_export_user(mm_export_t *x, const char *entity_id, cJSON *raw)
 
     if (rc == 0 && ferry_json_str(r.json, "id")) {
         snprintf(id, sizeof(id), "%s", ferry_json_str(r.json, "id"));
+        mm_user_avatar(x, id, profile);
 
     } else if ((strcmp(r.id, "app.user.save.email_exists.app_error") == 0
                    || strcmp(r.id, "app.user.save.username_exists.app_error")

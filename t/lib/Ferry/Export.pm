@@ -210,6 +210,17 @@ sub check_reactions {
     return @rx;
 }
 
+# The users Ferry created have their Slack picture as avatar (a Gravatar is
+# Mattermost's own to show; existing users keep theirs).
+sub check_avatars {
+    my ($self, $st) = @_;
+    my %img = map { $_->{user_id} => $_ } @{ $st->{images} };
+    my @made = map { $_->[0] } $self->rows("SELECT mattermost_id FROM entities WHERE entity_type = 'user' "
+        . "AND status = 'success' AND raw_data->'profile'->>'image_72' NOT LIKE '%gravatar.com%'");
+    ok(@made > 0, scalar(@made) . ' users with a Slack picture');
+    is(scalar(grep { $img{$_} && $img{$_}{format} eq 'png' } @made), scalar @made, 'each has it as avatar');
+}
+
 # Custom emoji kept with their Mattermost ids; returns the emoji.
 sub check_emoji {
     my ($self, $st) = @_;

@@ -6,6 +6,7 @@
 #include "accounts/accounts.h"
 #include "core/health.h"
 #include "grist/grist_api.h"
+#include "grist/grist_back_sync.h"
 #include "grist/grist_feeder.h"
 #include "grist/grist_status.h"
 #include "import/import_api.h"
@@ -45,6 +46,7 @@ const route_t ferryd_routes[] = {
     { "GET", "/directions", grist_api_directions, 0 },
     { "GET", "/places", grist_api_directions, 0 },
     { "GET", "/feeder/sync", grist_feeder_sync, 0 },
+    { "POST", "/feeder/back-sync", grist_back_sync, 0 },
     { "GET", "/sync/status", grist_status, 0 },
 };
 

@@ -23,15 +23,8 @@ Ferry::GristRows::seed($t, 30);
 my $conf = $t->shipped_conf;
 $t->start_ferryd(SPOOL_DIR => $t->dir . '/spool', GRIST_YEAR => 2027);
 
-# the htpasswd file as ./build.sh run writes it
-my ($rc, $hash) = $t->run_cmd(['sh', '-c', "printf '%s\\n' 's3cret pass' | openssl passwd -apr1 -stdin"]);
-chomp $hash;
-die "openssl: $hash" if $rc;
-$t->write_file('ferry-api.htpasswd', "feeder:$hash\n");
-chmod 0644, $t->dir . '/ferry-api.htpasswd';
+my %auth = (Authorization => $t->api_user(feeder => 's3cret pass'));
 $t->start_nginx($conf);
-
-my %auth = (Authorization => 'Basic ' . encode_base64('feeder:s3cret pass', ''));
 
 sub get {
     my ($path, %h) = @_;

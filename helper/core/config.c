@@ -91,7 +91,7 @@ static const setting_t settings[] = {
     { "JWT_SECRET_FILE", SET_STR, OFF(jwt_secret_file), "", 0, 0 },
     { "LOG_FILE", SET_STR, OFF(log_file), "", 0, 0 },
     { "LOG_LEVEL", SET_LEVEL, OFF(log_level), "info", 0, 0 },
-    { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "1048576", 64,
+    { "MAX_FRAME_BYTES", SET_LONG, OFF(max_frame_bytes), "16777216", 64,
         1L << 30 },
     { "MIGRATIONS_DIR", SET_STR, OFF(migrations_dir), "migrations", 0, 0 },
     { "MM_API_MODE", SET_STR, OFF(mm_api_mode), "api", 0, 0 },

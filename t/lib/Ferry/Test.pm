@@ -633,6 +633,20 @@ sub shipped_conf {
 EOF
 }
 
+# ferry-api.htpasswd with one user, as ./build.sh run writes it (openssl's
+# apr1 hash); returns the Authorization header's value for that user.
+sub api_user {
+    my ($self, $user, $password) = @_;
+    my ($rc, $hash) = $self->run_cmd(['sh', '-c',
+        "printf '%s\\n' '$password' | openssl passwd -apr1 -stdin"]);
+    chomp $hash;
+    die "openssl: $hash" if $rc;
+    $self->write_file('ferry-api.htpasswd', "$user:$hash\n");
+    chmod 0644, $self->dir . '/ferry-api.htpasswd';
+    require MIME::Base64;
+    return 'Basic ' . MIME::Base64::encode_base64("$user:$password", '');
+}
+
 # A user registered through nginx and a token for it (needs /auth/register
 # and /auth/token locations).
 sub user_token {

@@ -40,12 +40,6 @@ my %auth = (Authorization => $t->api_user(feeder => 'feed pass'));
 $t->start_nginx($conf);
 
 sub q1 { Encode::decode_utf8($t->psql($_[0])) }
-sub cycles { my @l = grep { /sync cycle:/ } split /\n/, $t->read_file('ferryd.log'); scalar @l }
-sub wait_cycles {
-    my ($n) = @_;
-    my $want = cycles() + $n;
-    $t->wait_for("$want sync cycles", sub { cycles() >= $want }, 120);
-}
 sub hex_id { sprintf '%08x%024x', @_ }
 sub dashed { my ($h) = @_; join '-', unpack 'A8 A4 A4 A4 A12', $h }
 sub uuid_of { dashed(hex_id(@_)) }
@@ -58,7 +52,7 @@ sub back {
 }
 sub writes { grep { $_->{method} =~ /^(POST|PATCH)$/ && $_->{path} =~ m{/records$} } $g->journal }
 
-$t->wait_for('the first cycle', sub { cycles() >= 1 }, 90);
+$t->wait_for('the first cycle', sub { $t->sync_cycles >= 1 }, 90);
 is(q1('SELECT count(*) FROM badge'), $N, 'the document is in PostgreSQL');
 
 # ---------------------------------------------------------------- auth
@@ -119,7 +113,7 @@ is($na->{badge}, $N + 1, 'an arrival names the badge created in the same request
 is($na->{arrival_date}, timegm(0, 0, 0, 2, 6, 2026), 'a date -> its midnight UTC');
 is($g->row(Arrivals_2026 => 2)->{status}, 2, 'a status code -> its Participation_statuses row');
 
-wait_cycles(2);
+$t->wait_sync_cycles(2);
 is(q1("SELECT name || ' ' || diet || ' ' || feed || ' ' || role_code || ' ' || gender "
       . "|| ' ' || person_id FROM badge WHERE nocode_int_id = 3"),
    'Изменённый Веган Платно ORGANIZER Ж 5', 'the patched badge in PostgreSQL after a cycle');
@@ -140,7 +134,7 @@ is(join(' ', $fb->{feed}, $fb->{vegan} ? 'vegan' : 'any', $fb->{role}), 'FREE an
 
 $g->edit(Badges_2026 => { 7 => { UUID => uc dashed(hex_id(4, 7)) } });
 $g->edit(Badges_2026 => { 8 => { UUID => '' } });
-wait_cycles(2);
+$t->wait_sync_cycles(2);
 my $rows_before = @{ $g->rows('Badges_2026') };
 $r = back({ badges => [ { data => { id => uuid_of(4, 7), comment => 'dashed' } },
                         { data => { id => uuid_of(4, 8), comment => 'no UUID' } } ] });

@@ -20,6 +20,7 @@
 #include "ferry_json.h"
 #include "core/log.h"
 #include "grist_client.h"
+#include "grist_directions.h"
 #include "grist_map.h"
 #include "grist_queue.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     long rejected;    /* rows that failed validation or PostgreSQL */
     long deleted;     /* rows gone from Grist, marked deleted */
     long queued;      /* delete/restore messages added */
+    long created;     /* participations created in Grist for heads */
     int  unavailable; /* Grist did not answer: the next table would not */
     char error[512];
 } sync_result_t;
@@ -795,14 +797,57 @@ failed:
     return -1;
 }
 
+typedef int (*sync_try_pt)(void *arg, sync_result_t *res);
+
+/* One step of the cycle (a table, the directions) with its retries; a
+ * step that still fails has its error stored in its state. */
+static int
+with_retries(ferryd_t *ferry, PGconn *conn, const char *id, sync_try_pt fn,
+    void *arg, sync_result_t *res)
+{
+    const char *params[2];
+    int         attempt, rc = -1;
+
+    for (attempt = 1; attempt <= SYNC_TABLE_ATTEMPTS; attempt++) {
+        rc = fn(arg, res);
+        if (rc == 0 || ferry->stopping) {
+            break;
+        }
+        log_debug(
+            "grist", "%s: attempt %d failed: %s", id, attempt, res->error);
+        if (attempt < SYNC_TABLE_ATTEMPTS
+            && grist_pause(ferry,
+                   grist_backoff_ms(
+                       attempt, SYNC_TABLE_BASE_MS, SYNC_TABLE_CAP_MS))
+                != 0)
+        {
+            break;
+        }
+    }
+
+    if (rc != 0 && !ferry->stopping) {
+        log_warn("grist", "%s not synced this cycle: %s", id, res->error);
+        params[0] = id;
+        params[1] = res->error;
+        db_run(conn, SQL_STATE_FAILED, 2, params);
+    }
+
+    return rc;
+}
+
+static int
+try_table(void *arg, sync_result_t *res)
+{
+    return sync_table_once(arg, res);
+}
+
 /* A table with its retries. */
 static int
 sync_table(ferryd_t *ferry, PGconn *conn, const grist_entity_t *e,
     const grist_lookups_t *lk, sync_result_t *res)
 {
-    table_t     t;
-    const char *params[2];
-    int         attempt, rc = -1;
+    table_t t;
+    int     rc;
 
     memset(&t, 0, sizeof(t));
     t.ferry = ferry;
@@ -816,35 +861,42 @@ sync_table(ferryd_t *ferry, PGconn *conn, const grist_entity_t *e,
         return -1;
     }
 
-    for (attempt = 1; attempt <= SYNC_TABLE_ATTEMPTS; attempt++) {
-        rc = sync_table_once(&t, res);
-        if (rc == 0 || ferry->stopping) {
-            break;
-        }
-        log_debug(
-            "grist", "%s: attempt %d failed: %s", t.id, attempt, res->error);
-        if (attempt < SYNC_TABLE_ATTEMPTS
-            && grist_pause(ferry,
-                   grist_backoff_ms(
-                       attempt, SYNC_TABLE_BASE_MS, SYNC_TABLE_CAP_MS))
-                != 0)
-        {
-            break;
-        }
-    }
-
-    if (rc != 0 && !ferry->stopping) {
-        log_warn("grist", "%s not synced this cycle: %s", t.id, res->error);
-        params[0] = t.id;
-        params[1] = res->error;
-        db_run(conn, SQL_STATE_FAILED, 2, params);
-    }
+    rc = with_retries(ferry, conn, t.id, try_table, &t, res);
 
     free(t.upsert);
     free(t.ids);
     cJSON_Delete(t.parents);
 
     return rc;
+}
+
+typedef struct {
+    ferryd_t              *ferry;
+    PGconn                *conn;
+    const grist_lookups_t *lk;
+} directions_t;
+
+static int
+try_directions(void *arg, sync_result_t *res)
+{
+    directions_t *d = arg;
+
+    memset(res, 0, sizeof(*res));
+    return grist_directions_sync(d->ferry, d->conn, d->lk, &res->seen,
+        &res->created, &res->unavailable, res->error, sizeof(res->error));
+}
+
+/* Directions<year>, after the tables: participations for its heads. */
+static int
+sync_directions(ferryd_t *ferry, PGconn *conn, const grist_lookups_t *lk,
+    sync_result_t *res)
+{
+    directions_t d = { ferry, conn, lk };
+    char         id[64];
+
+    grist_directions_table(ferry, id);
+
+    return with_retries(ferry, conn, id, try_directions, &d, res);
 }
 
 /* ------------------------------------------------------------------ a cycle */
@@ -900,11 +952,16 @@ grist_sync_cycle(ferryd_t *ferry)
             snprintf(errors, sizeof(errors), "%s", res.error);
         }
 
-        for (i = 0; !failed && i < grist_nentities && !ferry->stopping; i++) {
+        /* the tables, then Directions<year> (i == grist_nentities) */
+        for (i = 0; !failed && i <= grist_nentities && !ferry->stopping; i++) {
             if (done[i]) {
                 continue;
             }
-            if (sync_table(ferry, conn, &grist_entities[i], &lk, &res) != 0) {
+            if ((i < grist_nentities
+                        ? sync_table(ferry, conn, &grist_entities[i], &lk, &res)
+                        : sync_directions(ferry, conn, &lk, &res))
+                != 0)
+            {
                 failed++;
                 snprintf(errors + strlen(errors),
                     sizeof(errors) - strlen(errors), "%s%s",
@@ -922,6 +979,7 @@ grist_sync_cycle(ferryd_t *ferry)
             total.rejected += res.rejected;
             total.deleted += res.deleted;
             total.queued += res.queued;
+            total.created += res.created;
         }
         free_lookups(&lk);
 
@@ -945,15 +1003,16 @@ grist_sync_cycle(ferryd_t *ferry)
     if (failed) {
         log_warn("grist",
             "sync cycle: %ld rows read, %ld written, %ld rejected, %ld "
-            "deleted, %ld queued in %.0f ms; not synced: %s",
+            "deleted, %ld queued, %ld participations created in %.0f ms; "
+            "not synced: %s",
             total.seen, total.written, total.rejected, total.deleted,
-            total.queued, now_ms() - start, errors);
+            total.queued, total.created, now_ms() - start, errors);
         return;
     }
 
     log_info("grist",
         "sync cycle: %ld rows read, %ld written, %ld rejected, %ld deleted, "
-        "%ld queued in %.0f ms",
+        "%ld queued, %ld participations created in %.0f ms",
         total.seen, total.written, total.rejected, total.deleted, total.queued,
-        now_ms() - start);
+        total.created, now_ms() - start);
 }

@@ -633,6 +633,20 @@ sub shipped_conf {
 EOF
 }
 
+# How many Grist sync cycles ferryd has ended (its INFO or WARN line).
+sub sync_cycles {
+    my ($self) = @_;
+    my @l = grep { /sync cycle:/ } split /\n/, $self->read_file('ferryd.log');
+    return scalar @l;
+}
+
+# Waits for n more sync cycles to end.
+sub wait_sync_cycles {
+    my ($self, $n, $timeout) = @_;
+    my $want = $self->sync_cycles + ($n // 1);
+    $self->wait_for("$want sync cycles", sub { $self->sync_cycles >= $want }, $timeout // 120);
+}
+
 # ferry-api.htpasswd with one user, as ./build.sh run writes it (openssl's
 # apr1 hash); returns the Authorization header's value for that user.
 sub api_user {

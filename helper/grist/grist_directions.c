@@ -4,9 +4,10 @@
  * a participation (person, year, team) existed, POSTing one record when
  * not. Here the check is one /sql query per 200 heads and the creations
  * one POST per 1,000, in the cycle itself. The cursor is the original's:
- * the largest last_updated_at<yy> seen (Grist's clock), read again with
- * ">=" so that a row stamped in the same instant is not missed; a row read
- * twice creates nothing twice, since what exists is checked first.
+ * the largest last_updated_at<yy> seen (Grist's clock, stored at full
+ * precision: rounded up, it would skip the rows stamped with it), and the
+ * next read asks for later ones (">"). A row read twice creates nothing
+ * twice, since what exists is checked first.
  * Where the original wrote role 1 (its organizer row) and no status, the
  * participation gets the Roles row whose Code is ORGANIZER (row 1 when
  * there is none) and the PLANNED status row: without a status the sync
@@ -140,7 +141,7 @@ read_changes(
 
     cond[0] = '\0';
     if (cursor) {
-        snprintf(cond, sizeof(cond), " AND last_updated_at%s >= ?", d->yy);
+        snprintf(cond, sizeof(cond), " AND last_updated_at%s > ?", d->yy);
     }
     snprintf(sql, sizeof(sql),
         "SELECT id, last_updated_at%1$s, direction_location%1$s, head%1$s "
@@ -352,7 +353,7 @@ grist_directions_sync(ferryd_t *ferry, PGconn *conn, const grist_lookups_t *lk,
     if (!has_cursor && max < 0) {
         max = 0;
     }
-    snprintf(max_s, sizeof(max_s), "%.6f", max);
+    snprintf(max_s, sizeof(max_s), "%.17g", max);
     snprintf(nums[0], sizeof(nums[0]), "%ld", *seen);
     snprintf(nums[1], sizeof(nums[1]), "%ld", *created);
     params[1] = max >= 0 ? max_s : NULL;

@@ -5,6 +5,7 @@
  *   ferryd [-c FILE] migrate [up|down] apply or revert database migrations
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,11 @@ main(int argc, char **argv)
     const char *conf = NULL, *cmd = "serve";
     ferryd_t    ferry;
     int         opt, rc;
+
+    /* Large buffers (an import's batches, a result) go back to the system
+     * when freed: glibc would otherwise raise this threshold as they come
+     * and go and keep them on its heap, where they add up across threads. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     while ((opt = getopt(argc, argv, "c:h")) != -1) {
         switch (opt) {

@@ -79,6 +79,7 @@ static const setting_t settings[] = {
     { "GRIST_SYNC_INTERVAL", SET_INT, OFF(grist_sync_interval), "30", 1,
         86400 },
     { "GRIST_YEAR", SET_INT, OFF(grist_year), "2026", 2000, 2999 },
+    { "IMPORT_BATCH_MS", SET_INT, OFF(import_batch_ms), "250", 0, 10000 },
     { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024",
         16, 1048576 },
     { "IMPORT_SLOW_MS", SET_INT, OFF(import_slow_ms), "0", 0, 600000 },

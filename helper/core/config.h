@@ -28,6 +28,7 @@ typedef struct {
     int   grist_year;              /* Badges_<year>, Arrivals_<year> … */
     int   import_max_field_bytes;
     int   import_slow_ms;
+    int   import_batch_ms;
     int   job_stale_seconds;
     int   job_workers;
     int   jwt_access_ttl_seconds;

@@ -5,6 +5,7 @@
  */
 #include "db_copy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,35 +81,92 @@ db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     return 0;
 }
 
-int
-db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len)
+/* Feeds one COPY FROM STDIN its rows, in pieces that keep libpq's buffer
+ * small whatever the batch. */
+static int
+db_copy_send(PGconn *conn, const char *data, size_t len)
 {
-    PGresult   *res;
-    const char *state;
-    int         rc;
+    size_t k;
 
-    res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-
-    if ((len && PQputCopyData(conn, data, (int) len) != 1)
-        || PQputCopyEnd(conn, NULL) != 1)
-    {
-        return -1;
+    while (len) {
+        k = len < 262144 ? len : 262144;
+        if (PQputCopyData(conn, data, (int) k) != 1) {
+            return -1;
+        }
+        data += k;
+        len -= k;
     }
 
-    rc = 0;
+    return PQputCopyEnd(conn, NULL) == 1 ? 0 : -1;
+}
+
+int
+db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
+    int ndata, PGresult **rows, char state[6])
+{
+    PGresult      *res;
+    const char    *st;
+    ExecStatusType status;
+    int            rc = 0, i = 0;
+
+    state[0] = '\0';
+    if (rows) {
+        *rows = NULL;
+    }
+
+    if (PQsendQuery(conn, sql) != 1) {
+        return -1;
+    }
 
     while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            rc = (state && strcmp(state, "23505") == 0) ? 1 : -1;
+        status = PQresultStatus(res);
+
+        if (status == PGRES_COPY_IN) {
+            PQclear(res);
+            /* a COPY the caller has no rows for gets none */
+            if ((i < ndata ? db_copy_send(conn, data[i].data, data[i].len)
+                           : db_copy_send(conn, NULL, 0))
+                != 0)
+            {
+                return -1;
+            }
+            i++;
+            continue;
         }
+
+        if (status == PGRES_TUPLES_OK && rows) {
+            PQclear(*rows);
+            *rows = res;
+            continue;
+        }
+
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && rc == 0)
+        {
+            st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            snprintf(state, 6, "%s", st ? st : "");
+            rc = -1;
+        }
+
         PQclear(res);
+    }
+
+    if (rc != 0 && rows) {
+        PQclear(*rows);
+        *rows = NULL;
     }
 
     return rc;
+}
+
+int
+db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len)
+{
+    db_copy_data_t d = { data, len };
+    char           state[6];
+
+    if (db_copy_script(conn, sql, &d, 1, NULL, state) == 0) {
+        return 0;
+    }
+
+    return strcmp(state, "23505") == 0 ? 1 : -1;
 }

@@ -11,8 +11,9 @@
 /* Makes room for need bytes in buf (capacity cap, doubling). 0, or -1. */
 int db_copy_grow(char **buf, size_t *cap, size_t need);
 
-/* Appends s as one COPY text value (\\N for an empty s when null_if_empty).
- * 0, or -1 when out of memory. */
+/* Appends s as one COPY text value (\\N for an empty s when null_if_empty),
+ * with room left for one more byte (the separator after it). 0, or -1 when
+ * out of memory. */
 int db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     int null_if_empty);
 
@@ -20,5 +21,22 @@ int db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
  * 0; 1 when a unique constraint refused a row (SQLSTATE 23505); -1 on any
  * other error (in PQerrorMessage(conn)). */
 int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len);
+
+/* The rows of one COPY FROM STDIN of a db_copy_script. */
+typedef struct {
+    const char *data;
+    size_t      len;
+} db_copy_data_t;
+
+/*
+ * Runs sql, one simple query of several statements (one transaction unless
+ * it says otherwise), feeding its COPY FROM STDIN statements data[0],
+ * data[1]... in turn: one round trip per COPY plus one, however many
+ * statements. rows (may be NULL) keeps the last result that had rows (NULL
+ * when none; PQclear it). 0; or -1 with the SQLSTATE of the first error in
+ * state ("" when the connection failed) and the error in PQerrorMessage().
+ */
+int db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
+    int ndata, PGresult **rows, char state[6]);
 
 #endif

@@ -87,16 +87,48 @@ job_create(PGconn *conn, const char *id, const char *kind, const char *owner,
         : -1;
 }
 
+/* clang-format off */
+#define JOB_PROGRESS_SQL(progress, id, worker)                                \
+    "UPDATE jobs SET progress = coalesce(" progress "::jsonb, progress), "    \
+    "heartbeat_at = now() "                                                   \
+    "WHERE id = " id " AND worker = " worker " AND status = 'processing'"
+/* clang-format on */
+
 int
 job_progress(job_t *job, const char *progress)
 {
     const char *p[3] = { job->id, job->worker, progress };
 
-    return db_run(job->conn,
-        "UPDATE jobs SET progress = coalesce($3::jsonb, progress), "
-        "heartbeat_at = now() "
-        "WHERE id = $1 AND worker = $2 AND status = 'processing'",
-        3, p);
+    return db_run(job->conn, JOB_PROGRESS_SQL("$3", "$1", "$2"), 3, p);
+}
+
+char *
+job_progress_stmt(job_t *job, const char *progress)
+{
+    char *id, *worker, *json, *sql = NULL;
+
+    id = PQescapeLiteral(job->conn, job->id, strlen(job->id));
+    worker = PQescapeLiteral(job->conn, job->worker, strlen(job->worker));
+    json = PQescapeLiteral(job->conn, progress, strlen(progress));
+
+    /* no row updated: a division by zero fails the statement, and with it
+     * the transaction it belongs to */
+    /* clang-format off */
+    if (id && worker && json
+        && asprintf(&sql, "WITH u AS ("
+               JOB_PROGRESS_SQL("%s", "%s", "%s")
+               " RETURNING 1) SELECT 1 / count(*) FROM u", json, id, worker)
+            < 0)
+    {
+        sql = NULL;
+    }
+    /* clang-format on */
+
+    PQfreemem(id);
+    PQfreemem(worker);
+    PQfreemem(json);
+
+    return sql;
 }
 
 int

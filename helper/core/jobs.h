@@ -67,6 +67,14 @@ int job_create(PGconn *conn, const char *id, const char *kind,
  * when it is not any more (cancelled, or taken over), -1 on an error. */
 int job_progress(job_t *job, const char *progress);
 
+/* job_progress as one SQL statement, for a query of several that commits
+ * the data the progress describes: the statement fails with SQLSTATE
+ * JOB_LOST_STATE when the job is no longer this runner's, so that nothing
+ * commits. NULL when out of memory; free() it. */
+char *job_progress_stmt(job_t *job, const char *progress);
+
+#define JOB_LOST_STATE "22012"
+
 /* The final state: "done", "failed" or "cancelled", with the last progress
  * (NULL keeps it) and an error text (NULL for none). Returns as
  * job_progress(). */

@@ -1,6 +1,8 @@
 /*
- * Batch loading. The direct COPY runs under a savepoint: a unique
- * violation rolls back only the attempt, and the batch goes the staging way.
+ * Batch loading. A batch's transaction holds only that batch, so a unique
+ * violation in the direct COPY rolls back the whole attempt (no savepoint)
+ * and the batch goes the staging way. Statements travel together as one
+ * simple query: a round trip per COPY plus one, not one per statement.
  */
 #include "import_copy.h"
 
@@ -10,39 +12,82 @@
 
 #include "core/db.h"
 #include "core/db_copy.h"
+#include "core/jobs.h"
 
 int
 import_batch_init(import_batch_t *b, size_t rows)
 {
     memset(b, 0, sizeof(*b));
 
+    /* calloc'd pages cost memory only once a batch that large uses them */
     b->rows_cap = rows;
     b->rows = calloc(rows, sizeof(import_row_t));
-    b->hash_size = rows * 2 + 1;
-    b->hash = calloc(b->hash_size, sizeof(size_t));
+    b->hash = calloc(rows * 2 + 1, sizeof(size_t));
 
-    return (b->rows && b->hash) ? 0 : -1;
+    if (b->rows == NULL || b->hash == NULL) {
+        return -1;
+    }
+
+    import_batch_reset(b, rows);
+
+    return 0;
 }
 
 void
-import_batch_reset(import_batch_t *b)
+import_batch_reset(import_batch_t *b, size_t rows)
 {
+    b->text_len = 0;
     b->arena_len = 0;
     b->nrows = 0;
     b->errs_len = 0;
     b->nerrs = 0;
     b->superseded = 0;
+    b->hash_size = (rows < b->rows_cap ? rows : b->rows_cap) * 2 + 1;
     memset(b->hash, 0, b->hash_size * sizeof(size_t));
 }
 
 void
 import_batch_free(import_batch_t *b)
 {
+    free(b->text);
     free(b->arena);
     free(b->rows);
     free(b->errs);
     free(b->hash);
     memset(b, 0, sizeof(*b));
+}
+
+static size_t
+import_hash(const char *s, size_t n)
+{
+    size_t h = 1469598103934665603ULL;
+
+    while (n--) {
+        h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
+    }
+
+    return h;
+}
+
+size_t *
+import_batch_slot(import_batch_t *b, const char *email, size_t len)
+{
+    size_t              i, k;
+    const import_row_t *r;
+
+    i = import_hash(email, len) % b->hash_size;
+
+    while ((k = b->hash[i]) != 0) {
+        r = &b->rows[k - 1];
+
+        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0)
+        {
+            break;
+        }
+        i = (i + 1) % b->hash_size;
+    }
+
+    return &b->hash[i];
 }
 
 int
@@ -93,13 +138,12 @@ import_batch_error(import_batch_t *b, const char *job_id, long line,
     return 0;
 }
 
-/* The live rows as COPY text, with or without the line column. */
+/* The live rows as COPY text, without the rows superseded in the batch. */
 static char *
-import_rows_text(import_batch_t *b, int with_line, size_t *len)
+import_rows_text(import_batch_t *b, size_t *len)
 {
     size_t i, cap = 0, n = 0;
-    char  *buf = NULL, num[32];
-    int    k;
+    char  *buf = NULL;
 
     for (i = 0; i < b->nrows; i++) {
         import_row_t *r = &b->rows[i];
@@ -108,18 +152,13 @@ import_rows_text(import_batch_t *b, int with_line, size_t *len)
             continue;
         }
 
-        k = with_line ? snprintf(num, sizeof(num), "%ld\t", r->line) : 0;
-
-        if (db_copy_grow(&buf, &cap, n + (size_t) k + r->text_len + 1) != 0) {
+        if (db_copy_grow(&buf, &cap, n + r->text_len + 1) != 0) {
             free(buf);
             return NULL;
         }
 
-        memcpy(buf + n, num, (size_t) k);
-        n += (size_t) k;
-        memcpy(buf + n, b->arena + r->text, r->text_len);
-        n += r->text_len;
-        buf[n++] = '\n';
+        memcpy(buf + n, b->text + r->text, r->text_len + 1);
+        n += r->text_len + 1;
     }
 
     *len = n;
@@ -127,32 +166,87 @@ import_rows_text(import_batch_t *b, int with_line, size_t *len)
     return buf ? buf : calloc(1, 1);
 }
 
-static const import_row_t *
-import_row_by_line(import_batch_t *b, long line)
-{
-    size_t lo = 0, hi = b->nrows, mid;
+/* clang-format off */
+#define IMPORT_COPY_ROWS                                                      \
+    "COPY customers (email, first_name, last_name, phone, city) FROM STDIN;"
+#define IMPORT_COPY_ERRORS                                                    \
+    "COPY import_errors (job_id, line, email, error, raw) FROM STDIN;"
+/* clang-format on */
 
-    while (lo < hi) {
-        mid = (lo + hi) / 2;
-        if (b->rows[mid].line < line) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+/* Runs the COPYs of sql with the batch's rows (when rows) and bad rows
+ * (when it has any), in that order. */
+static int
+import_copy_run(PGconn *conn, import_batch_t *b, const char *sql,
+    const char *rows, size_t rows_len)
+{
+    db_copy_data_t data[2];
+    char           state[6];
+    int            n = 0;
+
+    if (rows) {
+        data[n].data = rows;
+        data[n++].len = rows_len;
+    }
+    if (b->nerrs) {
+        data[n].data = b->errs;
+        data[n++].len = b->errs_len;
     }
 
-    return lo < b->nrows && b->rows[lo].line == line ? &b->rows[lo] : NULL;
+    if (db_copy_script(conn, sql, data, n, NULL, state) == 0) {
+        return IMPORT_LOAD_DONE;
+    }
+
+    if (strcmp(state, "23505") == 0) {
+        return IMPORT_LOAD_CONFLICT;
+    }
+
+    return strcmp(state, JOB_LOST_STATE) == 0 ? IMPORT_LOAD_LOST
+                                              : IMPORT_LOAD_FAILED;
 }
 
 int
-import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
+import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql)
+{
+    char  *sql, *text = NULL;
+    size_t len;
+    int    rc;
+
+    /* rows superseded inside the batch are left out: the text without them */
+    if (b->superseded) {
+        text = import_rows_text(b, &len);
+        if (text == NULL) {
+            return IMPORT_LOAD_FAILED;
+        }
+    }
+
+    /* no BEGIN: the statements of one query are one transaction */
+    if (asprintf(&sql, "%s%s%s", b->nrows ? IMPORT_COPY_ROWS : "",
+            b->nerrs ? IMPORT_COPY_ERRORS : "", commit_sql)
+        < 0)
+    {
+        free(text);
+        return IMPORT_LOAD_FAILED;
+    }
+
+    rc = import_copy_run(conn, b, sql,
+        b->nrows ? (text ? text : b->text) : NULL, text ? len : b->text_len);
+
+    free(sql);
+    free(text);
+
+    return rc;
+}
+
+int
+import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
     const char *job_id, import_counts_t *counts)
 {
-    char               *text;
-    size_t              len, live = 0, i;
+    char                state[6], *text = NULL;
+    size_t              live = 0, i, k;
     int                 rc;
     PGresult           *res;
     const import_row_t *r;
+    db_copy_data_t      data;
 
     memset(counts, 0, sizeof(*counts));
 
@@ -161,130 +255,88 @@ import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
     }
 
     if (live == 0) {
-        return 0;
+        return db_exec(conn, "BEGIN") == 0 ? IMPORT_LOAD_DONE
+                                           : IMPORT_LOAD_FAILED;
     }
 
-    if (!direct) {
-        goto staged;
+    if (b->superseded) {
+        text = import_rows_text(b, &data.len);
+        if (text == NULL) {
+            return IMPORT_LOAD_FAILED;
+        }
+        data.data = text;
+    } else {
+        data.data = b->text;
+        data.len = b->text_len;
     }
 
-    /* the fast way: no conflict, straight in */
-
-    text = import_rows_text(b, 0, &len);
-    if (text == NULL) {
-        return -1;
-    }
-
-    if (db_exec(conn, "SAVEPOINT batch") != 0) {
-        free(text);
-        return -1;
-    }
-
-    rc = db_copy_in(conn,
-        "COPY customers (email, first_name, last_name, phone, city) "
-        "FROM STDIN",
-        text, len);
-    free(text);
-
-    if (rc == 0) {
-        counts->inserted = (long) live;
-        return db_exec(conn, "RELEASE SAVEPOINT batch");
-    }
-
-    if (rc < 0 || db_exec(conn, "ROLLBACK TO SAVEPOINT batch") != 0) {
-        return -1;
-    }
-
-staged:
-
-    /* some emails exist already: stage the batch, merge it in one statement */
-
-    counts->staged = 1;
-
-    if (db_exec(conn,
-            "CREATE TEMP TABLE IF NOT EXISTS import_stage (line bigint, "
-            "email text, first_name text, last_name text, phone text, city "
-            "text) "
-            "ON COMMIT DELETE ROWS")
-            != 0
-        || db_exec(conn, "TRUNCATE import_stage") != 0)
-    {
-        return -1;
-    }
-
-    text = import_rows_text(b, 1, &len);
-    if (text == NULL) {
-        return -1;
-    }
-
-    rc = db_copy_in(conn, "COPY import_stage FROM STDIN", text, len);
+    /* clang-format off */
+    rc = db_copy_script(conn,
+        "BEGIN;"
+        "CREATE TEMP TABLE IF NOT EXISTS import_stage (email text, "
+        "first_name text, last_name text, phone text, city text) "
+        "ON COMMIT DELETE ROWS;"
+        "TRUNCATE import_stage;"
+        "COPY import_stage FROM STDIN;",
+        &data, 1, NULL, state);
     free(text);
 
     if (rc != 0) {
-        return -1;
+        return IMPORT_LOAD_FAILED;
     }
 
+    /*
+     * Upsert: a row whose values are already those of the file is left
+     * alone (no new row version, no index entries, updated_at kept): it is
+     * counted as updated all the same, the file's values being in place.
+     * xmax = 0 marks a new row; counting here rather than with an
+     * aggregate over a CTE saves ~15 % of the merge.
+     */
     if (upsert) {
-        /*
-         * A row whose values are already those of the file is left alone
-         * (no new row version, no index entries, updated_at kept): it is
-         * counted as updated all the same, the file's values being in
-         * place. xmax = 0 marks a new row; counting here rather than with
-         * an aggregate over a CTE saves ~15 % of the merge.
-         */
         res = PQexec(conn,
-            "INSERT INTO customers (email, first_name, last_name, phone, city) "
-            "SELECT email, first_name, last_name, phone, city FROM "
-            "import_stage "
-            "ON CONFLICT (email) DO UPDATE SET first_name = "
-            "EXCLUDED.first_name, "
-            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, city = "
-            "EXCLUDED.city, "
-            "updated_at = now() "
+            "INSERT INTO customers (email, first_name, last_name, phone, "
+            "city) "
+            "SELECT email, first_name, last_name, phone, city "
+            "FROM import_stage "
+            "ON CONFLICT (email) DO UPDATE SET "
+            "first_name = EXCLUDED.first_name, "
+            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, "
+            "city = EXCLUDED.city, updated_at = now() "
             "WHERE (customers.first_name, customers.last_name, "
             "customers.phone, customers.city) "
             "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, "
-            "EXCLUDED.phone, "
-            "EXCLUDED.city) "
+            "EXCLUDED.phone, EXCLUDED.city) "
             "RETURNING xmax = 0");
-
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            PQclear(res);
-            return -1;
-        }
-
-        for (i = 0; i < (size_t) PQntuples(res); i++) {
-            if (PQgetvalue(res, (int) i, 0)[0] == 't') {
-                counts->inserted++;
-            }
-        }
-
-        counts->updated = (long) live - counts->inserted;
-
-        PQclear(res);
-
-        return 0;
+    } else {
+        res = PQexec(conn,
+            "WITH ins AS (INSERT INTO customers (email, first_name, "
+            "last_name, phone, city) "
+            "SELECT email, first_name, last_name, phone, city "
+            "FROM import_stage "
+            "ON CONFLICT (email) DO NOTHING RETURNING email) "
+            "SELECT s.email FROM import_stage s LEFT JOIN ins USING (email) "
+            "WHERE ins.email IS NULL");
     }
-
-    res = PQexec(conn,
-        "WITH ins AS (INSERT INTO customers (email, first_name, last_name, "
-        "phone, city) "
-        "SELECT email, first_name, last_name, phone, city FROM import_stage "
-        "ORDER BY line "
-        "ON CONFLICT (email) DO NOTHING RETURNING email) "
-        "SELECT s.line FROM import_stage s LEFT JOIN ins USING (email) "
-        "WHERE ins.email IS NULL ORDER BY s.line");
+    /* clang-format on */
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
-        return -1;
+        return IMPORT_LOAD_FAILED;
     }
 
     for (i = 0; i < (size_t) PQntuples(res); i++) {
-        r = import_row_by_line(b, atol(PQgetvalue(res, (int) i, 0)));
-        if (r == NULL) {
+        if (upsert) {
+            counts->inserted += PQgetvalue(res, (int) i, 0)[0] == 't';
             continue;
         }
+
+        /* the batch's emails are unique: a refused one names its row */
+        k = *import_batch_slot(b, PQgetvalue(res, (int) i, 0),
+            (size_t) PQgetlength(res, (int) i, 0));
+        if (k == 0) {
+            continue;
+        }
+        r = &b->rows[k - 1];
 
         if (import_batch_error(b, job_id, r->line, b->arena + r->email,
                 r->email_len, "email already exists", b->arena + r->raw,
@@ -292,29 +344,37 @@ staged:
             != 0)
         {
             PQclear(res);
-            return -1;
+            return IMPORT_LOAD_FAILED;
         }
         counts->errors++;
     }
 
-    counts->inserted = (long) live - counts->errors;
     PQclear(res);
 
-    return 0;
+    if (upsert) {
+        counts->updated = (long) live - counts->inserted;
+    } else {
+        counts->inserted = (long) live - counts->errors;
+    }
+
+    return IMPORT_LOAD_DONE;
 }
 
 int
-import_copy_errors(PGconn *conn, import_batch_t *b)
+import_copy_commit(PGconn *conn, import_batch_t *b, const char *commit_sql)
 {
-    if (b->nerrs == 0) {
-        return 0;
+    char *sql;
+    int   rc;
+
+    if (asprintf(
+            &sql, "%s%s;COMMIT", b->nerrs ? IMPORT_COPY_ERRORS : "", commit_sql)
+        < 0)
+    {
+        return IMPORT_LOAD_FAILED;
     }
 
-    return db_copy_in(conn,
-               "COPY import_errors (job_id, line, email, error, raw) FROM "
-               "STDIN",
-               b->errs, b->errs_len)
-            == 0
-        ? 0
-        : -1;
+    rc = import_copy_run(conn, b, sql, NULL, 0);
+    free(sql);
+
+    return rc;
 }

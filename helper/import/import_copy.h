@@ -12,7 +12,7 @@
 
 typedef struct {
     long   line;
-    size_t text; /* the row as COPY text (5 columns), in the arena */
+    size_t text; /* the row as COPY text (5 columns), in the batch's text */
     size_t text_len;
     size_t email; /* the email (no escapes needed), in the arena */
     size_t email_len;
@@ -22,6 +22,12 @@ typedef struct {
 } import_row_t;
 
 typedef struct {
+    /* the live rows' COPY text, a newline after each: what the direct
+     * COPY sends as it is */
+    char  *text;
+    size_t text_len;
+    size_t text_cap;
+
     char         *arena;
     size_t        arena_len;
     size_t        arena_cap;
@@ -38,7 +44,8 @@ typedef struct {
     /* upsert rows replaced by a later row of the same batch */
     size_t superseded;
 
-    /* email -> row index + 1, for duplicates inside the batch */
+    /* email -> row index + 1, for duplicates inside the batch; sized for
+     * the rows the batch is meant to hold, within rows_cap */
     size_t *hash;
     size_t  hash_size;
 } import_batch_t;
@@ -47,24 +54,47 @@ typedef struct {
     long inserted;
     long updated;
     long errors; /* rows refused by the database (insert_only duplicates) */
-    int  staged; /* the batch conflicted and went through staging */
 } import_counts_t;
 
-int  import_batch_init(import_batch_t *b, size_t rows);
-void import_batch_reset(import_batch_t *b);
+/* What loading a batch came to. */
+enum {
+    IMPORT_LOAD_FAILED = -1, /* the error is in PQerrorMessage() */
+    IMPORT_LOAD_DONE = 0,
+    IMPORT_LOAD_CONFLICT = 1, /* an email was in the table: nothing kept */
+    IMPORT_LOAD_LOST = 2      /* commit_sql said the job is not ours */
+};
+
+/* rows: the most rows a batch will ever hold. */
+int import_batch_init(import_batch_t *b, size_t rows);
+
+/* Empties the batch for up to rows rows (at most its rows_cap). */
+void import_batch_reset(import_batch_t *b, size_t rows);
 void import_batch_free(import_batch_t *b);
+
+/* The hash slot of an email: holds its row index + 1, or 0 when the batch
+ * has no row of that email yet (the slot is then where it would go). */
+size_t *import_batch_slot(import_batch_t *b, const char *email, size_t len);
 
 /* Adds a bad row; job_id goes into its COPY line. */
 int import_batch_error(import_batch_t *b, const char *job_id, long line,
     const char *email, size_t email_len, const char *error, const char *raw,
     size_t raw_len);
 
-/* Loads the live rows; counts what happened. -1 with the error in conn.
- * direct = 0 skips the straight COPY (the batches before conflicted). */
-int import_copy_load(PGconn *conn, import_batch_t *b, int upsert, int direct,
+/*
+ * The fast way, one query and one transaction: the live rows straight
+ * into customers, the bad rows into import_errors, then commit_sql (the
+ * job's progress, see job_progress_stmt). Nothing commits on a conflict or
+ * when the job is lost.
+ */
+int import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql);
+
+/* The way for a batch that conflicts: staged, then one set-based INSERT ...
+ * ON CONFLICT, in a transaction left open for import_copy_commit. Counts
+ * what happened; an insert_only duplicate becomes a bad row of the batch. */
+int import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
     const char *job_id, import_counts_t *counts);
 
-/* Writes the batch's bad rows to import_errors. */
-int import_copy_errors(PGconn *conn, import_batch_t *b);
+/* The staged batch's bad rows, commit_sql, and COMMIT. */
+int import_copy_commit(PGconn *conn, import_batch_t *b, const char *commit_sql);
 
 #endif

@@ -13,43 +13,6 @@
 
 #include "core/db_copy.h"
 
-static size_t
-import_hash(const char *s, size_t n)
-{
-    size_t h = 1469598103934665603ULL;
-
-    while (n--) {
-        h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
-    }
-
-    return h;
-}
-
-/* The row index + 1 of an email seen earlier in the batch, or 0 (it is
- * then recorded for row). */
-static size_t
-import_seen(import_batch_t *b, const char *email, size_t len, size_t row)
-{
-    size_t i, k;
-
-    i = import_hash(email, len) % b->hash_size;
-
-    while ((k = b->hash[i]) != 0) {
-        import_row_t *r = &b->rows[k - 1];
-
-        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0)
-        {
-            b->hash[i] = row + 1;
-            return k;
-        }
-        i = (i + 1) % b->hash_size;
-    }
-
-    b->hash[i] = row + 1;
-
-    return 0;
-}
-
 /* The raw text goes into a text column: bytes that are not UTF-8 become
  * U+FFFD, so the report shows where they were. */
 static char *
@@ -146,9 +109,9 @@ import_rows_add(
     const import_rows_t *ir, import_batch_t *b, const csv_record_t *rec)
 {
     char          email[256], err[128];
-    size_t        i, elen, prev;
+    size_t        i, elen, prev, *slot;
     import_row_t *row;
-    size_t        tlen, off;
+    size_t        tlen;
 
     if (rec->nfields != IMPORT_COLUMNS) {
         snprintf(err, sizeof(err), "expected %d fields, found %d",
@@ -198,13 +161,13 @@ import_rows_add(
 
     elen = strlen(email);
 
-    prev = import_seen(b, email, elen, b->nrows);
+    slot = import_batch_slot(b, email, elen);
+    prev = *slot;
 
     if (prev && !ir->upsert) {
+        /* the first occurrence stays the one recorded */
         snprintf(err, sizeof(err), "duplicate email (first on line %ld)",
             b->rows[prev - 1].line);
-        /* the first occurrence stays the one recorded */
-        import_seen(b, email, elen, prev - 1);
         return import_rows_bad(ir, b, rec, email, elen, err);
     }
 
@@ -219,29 +182,31 @@ import_rows_add(
         return -1;
     }
 
-    /* the row's COPY text straight into the arena */
+    /* the row's COPY text straight into the batch's text */
 
     row = &b->rows[b->nrows];
     memset(row, 0, sizeof(*row));
     row->line = rec->line;
-    row->text = b->arena_len;
+    row->text = b->text_len;
 
-    if (db_copy_value(&b->arena, &b->arena_len, &b->arena_cap, email, elen, 0)
+    if (db_copy_value(&b->text, &b->text_len, &b->text_cap, email, elen, 0)
         != 0) {
         return -1;
     }
 
     for (i = 1; i < IMPORT_COLUMNS; i++) {
-        if (import_arena(b, "\t", 1, &off) != 0
-            || db_copy_value(&b->arena, &b->arena_len, &b->arena_cap,
-                   rec->field[i], rec->len[i], 1)
-                != 0)
+        /* db_copy_value leaves room for the separator after the value */
+        b->text[b->text_len++] = '\t';
+        if (db_copy_value(&b->text, &b->text_len, &b->text_cap, rec->field[i],
+                rec->len[i], 1)
+            != 0)
         {
             return -1;
         }
     }
 
-    tlen = b->arena_len - row->text;
+    tlen = b->text_len - row->text;
+    b->text[b->text_len++] = '\n';
 
     if (import_arena(b, email, elen, &row->email) != 0
         || import_arena(b, rec->raw, rec->raw_len, &row->raw) != 0)
@@ -249,6 +214,7 @@ import_rows_add(
         return -1;
     }
 
+    *slot = b->nrows + 1;
     row->text_len = tlen;
     row->email_len = elen;
     row->raw_len = rec->raw_len;

@@ -1,7 +1,7 @@
 /*
  * Validating CSV records into an import batch: five fields, UTF-8, an
  * address in the email column, duplicates inside the batch. A good row's
- * COPY text goes into the batch's arena, a bad row into its errors.
+ * COPY text goes into the batch's text, a bad row into its errors.
  */
 #ifndef FERRY_IMPORT_ROWS_H
 #define FERRY_IMPORT_ROWS_H

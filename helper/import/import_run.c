@@ -21,12 +21,18 @@
 #include "import_csv.h"
 #include "import_report.h"
 #include "import_rows.h"
+#include "core/jobs.h"
 #include "core/log.h"
 #include "ferry_json.h"
 
 #define IMPORT_CHUNK (1024 * 1024)
 
 #define IMPORT_STAGED_RUN 16
+
+/* A batch sized by time holds at most this many rows and bytes of text:
+ * with both parts full ferryd stays well under 64 MB. */
+#define IMPORT_BATCH_MAX_ROWS  50000
+#define IMPORT_BATCH_MAX_BYTES (8 * 1024 * 1024)
 
 /* A batch sealed by the reader, with where the file stood at its end. */
 typedef struct {
@@ -58,6 +64,7 @@ typedef struct {
     long               parse_errors;
     unsigned long long batch_end;
     long               batch_line;
+    size_t             batch_rows; /* when to seal the batch being read */
 
     /* the loader's side: what is committed */
     unsigned long long offset;
@@ -73,6 +80,10 @@ typedef struct {
      * a conflict the next batches likely conflict too (an upsert into a
      * full table), and a failed COPY is work thrown away */
     int staged_run;
+
+    /* the last batch loaded: how many rows in how long */
+    size_t flush_rows;
+    double flush_secs;
 
     const char *report; /* where errors.csv went: "local" or "s3" */
 
@@ -116,65 +127,115 @@ import_progress_json(import_t *im, unsigned long long offset, long line,
     return strdup(buf);
 }
 
-/* One batch, one transaction: its rows, its bad rows, the job's progress.
- * Runs on the loader thread. */
+/* The progress as it will be once the batch commits, as the statement
+ * that commits it. */
+static char *
+import_flush_sql(import_t *im, import_part_t *part)
+{
+    char *progress, *sql;
+
+    progress = import_progress_json(im, part->end, part->line, part->processed,
+        part->parse_errors + im->db_errors, 0);
+    if (progress == NULL) {
+        return NULL;
+    }
+
+    sql = job_progress_stmt(im->job, progress);
+    free(progress);
+
+    return sql;
+}
+
+/* The batch that conflicted (or follows batches that did), staged. */
+static int
+import_flush_staged(import_t *im, import_part_t *part)
+{
+    job_t          *job = im->job;
+    import_counts_t counts;
+    char           *sql;
+    int             rc;
+
+    rc = import_copy_stage(
+        job->conn, &part->batch, im->upsert, job->id, &counts);
+
+    if (rc == IMPORT_LOAD_DONE) {
+        im->inserted += counts.inserted;
+        im->updated += counts.updated + (long) part->batch.superseded;
+        im->db_errors += counts.errors;
+
+        sql = import_flush_sql(im, part);
+        rc = sql ? import_copy_commit(job->conn, &part->batch, sql)
+                 : IMPORT_LOAD_FAILED;
+        free(sql);
+    }
+
+    if (rc != IMPORT_LOAD_DONE) {
+        (void) db_exec(job->conn, "ROLLBACK");
+    }
+
+    return rc == IMPORT_LOAD_CONFLICT ? IMPORT_LOAD_FAILED : rc;
+}
+
+/* One batch, one transaction: its rows, its bad rows, the job's progress;
+ * a batch never commits when the job is no longer this runner's. Runs on
+ * the loader thread. */
 static int
 import_flush(import_t *im, import_part_t *part)
 {
     job_t          *job = im->job;
-    PGconn         *conn = job->conn;
-    import_counts_t counts;
-    char           *progress;
+    import_batch_t *b = &part->batch;
+    struct timespec t0, t1;
     long            inserted, updated, db_errors;
-    int             rc;
+    char           *sql;
+    int             rc = IMPORT_LOAD_CONFLICT, staged = 0;
 
-    if (db_exec(conn, "BEGIN") != 0) {
-        goto failed;
-    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     if (job->ferry->cfg.import_slow_ms) {
         usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
     }
 
-    if (import_copy_load(conn, &part->batch, im->upsert, im->staged_run == 0,
-            job->id, &counts)
-            != 0
-        || import_copy_errors(conn, &part->batch) != 0)
-    {
-        goto failed;
-    }
-
-    /* the counters as they will be once this commits */
     inserted = im->inserted;
     updated = im->updated;
     db_errors = im->db_errors;
-    im->inserted += counts.inserted;
-    im->updated += counts.updated + (long) part->batch.superseded;
-    im->db_errors += counts.errors;
 
-    progress = import_progress_json(im, part->end, part->line, part->processed,
-        part->parse_errors + im->db_errors, 0);
-    rc = job_progress(job, progress);
-    free(progress);
+    if (im->staged_run == 0) {
+        /* straight in, every live row inserted, if nothing conflicts */
+        im->inserted += (long) (b->nrows - b->superseded);
+        im->updated += (long) b->superseded;
 
-    if (rc != 1 || db_exec(conn, "COMMIT") != 0) {
+        sql = import_flush_sql(im, part);
+        rc = sql ? import_copy_direct(job->conn, b, sql) : IMPORT_LOAD_FAILED;
+        free(sql);
+    }
+
+    if (rc == IMPORT_LOAD_CONFLICT) {
+        im->inserted = inserted;
+        im->updated = updated;
+        staged = 1;
+        rc = import_flush_staged(im, part);
+    }
+
+    if (rc != IMPORT_LOAD_DONE) {
         im->inserted = inserted;
         im->updated = updated;
         im->db_errors = db_errors;
 
-        if (rc == 0) {
+        if (rc == IMPORT_LOAD_LOST) {
             /* cancelled, or taken over after we looked stale: not ours */
-            (void) db_exec(conn, "ROLLBACK");
             im->lost = 1;
             return IMPORT_STOP;
         }
 
-        goto failed;
+        log_error(job->worker, "job %s: loading a batch: %s", job->id,
+            PQerrorMessage(job->conn));
+
+        return IMPORT_FAIL;
     }
 
     if (im->staged_run > 0) {
         im->staged_run--;
-    } else if (counts.staged) {
+    } else if (staged) {
         im->staged_run = IMPORT_STAGED_RUN;
     }
 
@@ -183,20 +244,18 @@ import_flush(import_t *im, import_part_t *part)
     im->done_processed = part->processed;
     im->done_parse_errors = part->parse_errors;
 
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    im->flush_rows = b->nrows + (size_t) b->nerrs;
+    im->flush_secs = (double) (t1.tv_sec - t0.tv_sec)
+        + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+
     log_debug(job->worker,
-        "job %s: %ld rows (%ld inserted, %ld updated, %ld bad)", job->id,
-        im->done_processed, im->inserted, im->updated,
-        im->done_parse_errors + im->db_errors);
+        "job %s: %ld rows (%ld inserted, %ld updated, %ld bad), a batch of "
+        "%zu in %.3f s",
+        job->id, im->done_processed, im->inserted, im->updated,
+        im->done_parse_errors + im->db_errors, im->flush_rows, im->flush_secs);
 
     return *job->stop ? IMPORT_STOP : IMPORT_GO_ON;
-
-failed:
-
-    log_error(job->worker, "job %s: loading a batch: %s", job->id,
-        PQerrorMessage(conn));
-    (void) db_exec(conn, "ROLLBACK");
-
-    return IMPORT_FAIL;
 }
 
 static void *
@@ -248,6 +307,33 @@ import_wait(import_t *im)
     return rc;
 }
 
+/*
+ * The next batch holds what the database loads in IMPORT_BATCH_MS at the
+ * pace of the last one: few round trips on a fast machine, progress (and
+ * what a crash can lose) still every fraction of a second on a slow one.
+ * Never fewer than BATCH_SIZE rows; 0 ms keeps BATCH_SIZE.
+ */
+static void
+import_next_size(import_t *im)
+{
+    const config_t *cfg = &im->job->ferry->cfg;
+    double          want;
+
+    if (cfg->import_batch_ms == 0 || im->flush_secs <= 0) {
+        return;
+    }
+
+    want =
+        (double) im->flush_rows / im->flush_secs * cfg->import_batch_ms / 1000;
+
+    if (want > (double) im->parts[0].batch.rows_cap - 1) {
+        want = (double) im->parts[0].batch.rows_cap - 1;
+    }
+
+    im->batch_rows =
+        want > cfg->batch_size ? (size_t) want : (size_t) cfg->batch_size;
+}
+
 /* Hands the current batch to the loader and starts filling the other. */
 static int
 import_seal(import_t *im)
@@ -279,7 +365,8 @@ import_seal(import_t *im)
 
     /* the other part was loaded before this one was handed over */
     im->cur ^= 1;
-    import_batch_reset(&im->parts[im->cur].batch);
+    import_next_size(im);
+    import_batch_reset(&im->parts[im->cur].batch, im->batch_rows);
     im->parts[im->cur].end = part->end;
 
     return IMPORT_GO_ON;
@@ -310,8 +397,9 @@ import_on_record(void *data, const csv_record_t *rec)
     im->batch_end = rec->end;
     im->batch_line = im->csv.line;
 
-    if (b->nrows + b->nerrs >= (size_t) im->job->ferry->cfg.batch_size
-        || b->nrows == b->rows_cap)
+    if (b->nrows + (size_t) b->nerrs >= im->batch_rows
+        || b->nrows == b->rows_cap
+        || b->text_len + b->arena_len >= IMPORT_BATCH_MAX_BYTES)
     {
         return import_seal(im);
     }
@@ -378,6 +466,7 @@ import_run(job_t *job)
     char       *buf = NULL, msg[256];
     const char *spool = NULL;
     ssize_t     n = 0;
+    size_t      cap;
     int         fd = -1, rc = IMPORT_GO_ON, i;
 
     memset(&im, 0, sizeof(im));
@@ -432,13 +521,15 @@ import_run(job_t *job)
         goto done;
     }
 
+    im.batch_rows = (size_t) job->ferry->cfg.batch_size;
+    cap =
+        job->ferry->cfg.import_batch_ms && im.batch_rows < IMPORT_BATCH_MAX_ROWS
+        ? IMPORT_BATCH_MAX_ROWS
+        : im.batch_rows;
+
     if (lseek(fd, (off_t) im.offset, SEEK_SET) == (off_t) -1
-        || import_batch_init(
-               &im.parts[0].batch, (size_t) job->ferry->cfg.batch_size + 1)
-            != 0
-        || import_batch_init(
-               &im.parts[1].batch, (size_t) job->ferry->cfg.batch_size + 1)
-            != 0
+        || import_batch_init(&im.parts[0].batch, cap + 1) != 0
+        || import_batch_init(&im.parts[1].batch, cap + 1) != 0
         || (buf = malloc(IMPORT_CHUNK)) == NULL
         || pthread_create(&im.loader, NULL, import_loader, &im) != 0)
     {

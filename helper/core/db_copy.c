@@ -33,12 +33,18 @@ db_copy_grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
+/* The bytes COPY's text format escapes, and what follows their backslash. */
+static const char db_copy_escape[256] = {
+    ['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r'
+};
+
 int
 db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
     int null_if_empty)
 {
-    size_t i;
-    char  *p;
+    const unsigned char *u = (const unsigned char *) s;
+    size_t               i, run;
+    char                *p;
 
     if (db_copy_grow(buf, cap, *len + 2 * n + 3) != 0) {
         return -1;
@@ -53,26 +59,17 @@ db_copy_value(char **buf, size_t *len, size_t *cap, const char *s, size_t n,
         return 0;
     }
 
+    /* runs of plain bytes are copied whole: escapes are rare */
     for (i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '\\':
+        for (run = i; i < n && !db_copy_escape[u[i]]; i++) { /* void */
+        }
+
+        memcpy(p, s + run, i - run);
+        p += i - run;
+
+        if (i < n) {
             *p++ = '\\';
-            *p++ = '\\';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        default:
-            *p++ = s[i];
+            *p++ = db_copy_escape[u[i]];
         }
     }
 

@@ -95,6 +95,74 @@ csv_raw(csv_t *csv, char c)
     return 0;
 }
 
+/* Runs of plain bytes, copied whole: n bytes of the current field, and of
+ * the raw text. */
+static int
+csv_put_run(csv_t *csv, const char *s, size_t n)
+{
+    size_t k, room;
+
+    room = csv->max_field - csv->cur_len;
+    k = n < room ? n : room;
+    if (k < n) {
+        csv->too_long = 1;
+    }
+
+    if (csv_grow(&csv->vals, &csv->vals_cap, csv->vals_len + k) != 0) {
+        return -1;
+    }
+
+    memcpy(csv->vals + csv->vals_len, s, k);
+    csv->vals_len += k;
+    csv->cur_len += k;
+
+    room = 4 * csv->max_field + 64 - csv->raw_len;
+    k = n < room ? n : room;
+
+    if (csv_grow(&csv->raw, &csv->raw_cap, csv->raw_len + k) != 0) {
+        return -1;
+    }
+
+    memcpy(csv->raw + csv->raw_len, s, k);
+    csv->raw_len += k;
+
+    return 0;
+}
+
+/* The bytes that end a run: in an unquoted field, and in a quoted one. */
+#define CSV_STOP_UNQUOTED 1
+#define CSV_STOP_QUOTED   2
+
+static const unsigned char csv_stop[256] = {
+    ['\0'] = CSV_STOP_UNQUOTED | CSV_STOP_QUOTED,
+    [','] = CSV_STOP_UNQUOTED,
+    ['\r'] = CSV_STOP_UNQUOTED,
+    ['\n'] = CSV_STOP_UNQUOTED | CSV_STOP_QUOTED,
+    ['"'] = CSV_STOP_QUOTED,
+};
+
+/* The length of the run of bytes from p that no byte of stop ends. */
+static size_t
+csv_run(const char *p, size_t n, unsigned char stop)
+{
+    const unsigned char *u = (const unsigned char *) p;
+    size_t               i = 0;
+
+    while (i + 4 <= n
+        && !((csv_stop[u[i]] | csv_stop[u[i + 1]] | csv_stop[u[i + 2]]
+                 | csv_stop[u[i + 3]])
+            & stop))
+    {
+        i += 4;
+    }
+
+    while (i < n && !(csv_stop[u[i]] & stop)) {
+        i++;
+    }
+
+    return i;
+}
+
 static void
 csv_end_field(csv_t *csv)
 {
@@ -146,7 +214,7 @@ csv_end_record(csv_t *csv, csv_record_pt cb, void *data, uint64_t end)
 int
 csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
 {
-    size_t i;
+    size_t i, run;
     char   c;
     int    rc;
 
@@ -257,26 +325,33 @@ csv_feed(csv_t *csv, const char *p, size_t n, csv_record_pt cb, void *data)
                 continue;
             }
 
+            /* the field's bytes up to the next comma or line end at once */
+            run = 1 + csv_run(p + i + 1, n - i - 1, CSV_STOP_UNQUOTED);
             csv->any = 1;
-            if (csv_put(csv, c) != 0 || csv_raw(csv, c) != 0) {
+            if (csv_put_run(csv, p + i, run) != 0) {
                 return -1;
             }
+            csv->offset += run - 1;
+            i += run - 1;
             continue;
 
         case CSV_QUOTED:
-            if (csv_raw(csv, c) != 0) {
-                return -1;
-            }
             if (c == '"') {
+                if (csv_raw(csv, c) != 0) {
+                    return -1;
+                }
                 csv->state = CSV_QUOTE_IN_QUOTED;
                 continue;
             }
             if (c == '\n') {
                 csv->line++;
             }
-            if (csv_put(csv, c) != 0) {
+            run = 1 + csv_run(p + i + 1, n - i - 1, CSV_STOP_QUOTED);
+            if (csv_put_run(csv, p + i, run) != 0) {
                 return -1;
             }
+            csv->offset += run - 1;
+            i += run - 1;
             continue;
 
         case CSV_QUOTE_IN_QUOTED:

@@ -136,6 +136,28 @@ test_csv_field_too_long_and_bad_quote(void **state)
         "3|27|1|open|raw=\"open,|LONG|BADQ\n");
 }
 
+static void
+test_csv_quote_inside_unquoted_field_and_long_quoted_field(void **state)
+{
+    (void) state;
+    check_all_splits("x\"y,\"abcdefgh\"\n", 4,
+        "1|15|2|x\"y|abcd|raw=x\"y,\"abcdefgh\"|LONG\n");
+}
+
+/* The raw text of a record stops at four field lengths and 64 bytes,
+ * wherever the chunks end. */
+static void
+test_csv_raw_text_cut_at_its_limit(void **state)
+{
+    char text[128], expect[256];
+
+    (void) state;
+    memset(text, 'a', 100);
+    strcpy(text + 100, "\n");
+    snprintf(expect, sizeof(expect), "1|101|1|aaaa|raw=%.80s|LONG\n", text);
+    check_all_splits(text, 4, expect);
+}
+
 /* Reading again from a record's end offset gives the records after it. */
 static void
 test_csv_resume_from_offset(void **state)
@@ -222,6 +244,9 @@ main(void)
         cmocka_unit_test(test_csv_crlf_bom_blank_lines_and_no_final_newline),
         cmocka_unit_test(test_csv_short_long_rows_and_lone_cr),
         cmocka_unit_test(test_csv_field_too_long_and_bad_quote),
+        cmocka_unit_test(
+            test_csv_quote_inside_unquoted_field_and_long_quoted_field),
+        cmocka_unit_test(test_csv_raw_text_cut_at_its_limit),
         cmocka_unit_test(test_csv_resume_from_offset),
         cmocka_unit_test(test_csv_nul_byte_stops),
         cmocka_unit_test(test_csv_callback_stops),

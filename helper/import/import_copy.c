@@ -22,7 +22,7 @@ import_batch_init(import_batch_t *b, size_t rows)
     /* calloc'd pages cost memory only once a batch that large uses them */
     b->rows_cap = rows;
     b->rows = calloc(rows, sizeof(import_row_t));
-    b->hash = calloc(rows * 2 + 1, sizeof(size_t));
+    b->hash = calloc(rows * 2 + 1, sizeof(uint64_t));
 
     if (b->rows == NULL || b->hash == NULL) {
         return -1;
@@ -43,7 +43,7 @@ import_batch_reset(import_batch_t *b, size_t rows)
     b->nerrs = 0;
     b->superseded = 0;
     b->hash_size = (rows < b->rows_cap ? rows : b->rows_cap) * 2 + 1;
-    memset(b->hash, 0, b->hash_size * sizeof(size_t));
+    memset(b->hash, 0, b->hash_size * sizeof(uint64_t));
 }
 
 void
@@ -57,10 +57,10 @@ import_batch_free(import_batch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static size_t
+static uint64_t
 import_hash(const char *s, size_t n)
 {
-    size_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL;
 
     while (n--) {
         h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
@@ -69,25 +69,42 @@ import_hash(const char *s, size_t n)
     return h;
 }
 
-size_t *
-import_batch_slot(import_batch_t *b, const char *email, size_t len)
+size_t
+import_batch_find(
+    import_batch_t *b, const char *email, size_t len, import_slot_t *slot)
 {
-    size_t              i, k;
+    uint64_t            h, e;
+    size_t              i;
     const import_row_t *r;
 
-    i = import_hash(email, len) % b->hash_size;
+    h = import_hash(email, len);
+    slot->tag = h & 0xffffffff00000000ULL;
+    i = (size_t) (h % b->hash_size);
 
-    while ((k = b->hash[i]) != 0) {
-        r = &b->rows[k - 1];
+    /* rows and emails are only looked at when the hash bits match: most
+     * probes stay in the table */
+    while ((e = b->hash[i]) != 0) {
+        if ((e & 0xffffffff00000000ULL) == slot->tag) {
+            r = &b->rows[(e & 0xffffffff) - 1];
 
-        if (r->email_len == len && memcmp(b->arena + r->email, email, len) == 0)
-        {
-            break;
+            if (r->email_len == len
+                && memcmp(b->arena + r->email, email, len) == 0) {
+                slot->at = &b->hash[i];
+                return (size_t) (e & 0xffffffff);
+            }
         }
-        i = (i + 1) % b->hash_size;
+        i = i + 1 == b->hash_size ? 0 : i + 1;
     }
 
-    return &b->hash[i];
+    slot->at = &b->hash[i];
+
+    return 0;
+}
+
+void
+import_batch_keep(const import_slot_t *slot, size_t row)
+{
+    *slot->at = slot->tag | (uint64_t) (row + 1);
 }
 
 int
@@ -243,6 +260,7 @@ import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
 {
     char                state[6], *text = NULL;
     size_t              live = 0, i, k;
+    import_slot_t       slot;
     int                 rc;
     PGresult           *res;
     const import_row_t *r;
@@ -331,8 +349,8 @@ import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
         }
 
         /* the batch's emails are unique: a refused one names its row */
-        k = *import_batch_slot(b, PQgetvalue(res, (int) i, 0),
-            (size_t) PQgetlength(res, (int) i, 0));
+        k = import_batch_find(b, PQgetvalue(res, (int) i, 0),
+            (size_t) PQgetlength(res, (int) i, 0), &slot);
         if (k == 0) {
             continue;
         }

@@ -8,6 +8,7 @@
 #define FERRY_IMPORT_COPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 
 typedef struct {
@@ -44,10 +45,11 @@ typedef struct {
     /* upsert rows replaced by a later row of the same batch */
     size_t superseded;
 
-    /* email -> row index + 1, for duplicates inside the batch; sized for
-     * the rows the batch is meant to hold, within rows_cap */
-    size_t *hash;
-    size_t  hash_size;
+    /* email -> row index + 1 (low 32 bits) and hash bits (high 32 bits,
+     * compared before any email is), for duplicates inside the batch;
+     * sized for the rows the batch is meant to hold, within rows_cap */
+    uint64_t *hash;
+    size_t    hash_size;
 } import_batch_t;
 
 typedef struct {
@@ -71,9 +73,19 @@ int import_batch_init(import_batch_t *b, size_t rows);
 void import_batch_reset(import_batch_t *b, size_t rows);
 void import_batch_free(import_batch_t *b);
 
-/* The hash slot of an email: holds its row index + 1, or 0 when the batch
- * has no row of that email yet (the slot is then where it would go). */
-size_t *import_batch_slot(import_batch_t *b, const char *email, size_t len);
+/* Where an email is, or would go, in the batch's hash. */
+typedef struct {
+    uint64_t *at;
+    uint64_t  tag; /* the email's hash bits kept beside its row */
+} import_slot_t;
+
+/* The row index + 1 of the batch's row of this email, or 0; the slot
+ * either way. */
+size_t import_batch_find(
+    import_batch_t *b, const char *email, size_t len, import_slot_t *slot);
+
+/* Makes a slot from import_batch_find name row. */
+void import_batch_keep(const import_slot_t *slot, size_t row);
 
 /* Adds a bad row; job_id goes into its COPY line. */
 int import_batch_error(import_batch_t *b, const char *job_id, long line,

@@ -109,7 +109,8 @@ import_rows_add(
     const import_rows_t *ir, import_batch_t *b, const csv_record_t *rec)
 {
     char          email[256], err[128];
-    size_t        i, elen, prev, *slot;
+    size_t        i, elen, prev;
+    import_slot_t slot;
     import_row_t *row;
     size_t        tlen;
 
@@ -161,8 +162,7 @@ import_rows_add(
 
     elen = strlen(email);
 
-    slot = import_batch_slot(b, email, elen);
-    prev = *slot;
+    prev = import_batch_find(b, email, elen, &slot);
 
     if (prev && !ir->upsert) {
         /* the first occurrence stays the one recorded */
@@ -214,7 +214,7 @@ import_rows_add(
         return -1;
     }
 
-    *slot = b->nrows + 1;
+    import_batch_keep(&slot, b->nrows);
     row->text_len = tlen;
     row->email_len = elen;
     row->raw_len = rec->raw_len;

@@ -184,6 +184,12 @@ import_rows_text(import_batch_t *b, size_t *len)
 }
 
 /* clang-format off */
+#define IMPORT_STAGE_SQL                                                      \
+    "BEGIN;"                                                                  \
+    "CREATE TEMP TABLE IF NOT EXISTS import_stage (email text, "              \
+    "first_name text, last_name text, phone text, city text) "                \
+    "ON COMMIT DELETE ROWS;"                                                  \
+    "COPY import_stage FROM STDIN;"
 #define IMPORT_COPY_ROWS                                                      \
     "COPY customers (email, first_name, last_name, phone, city) FROM STDIN;"
 #define IMPORT_COPY_ERRORS                                                    \
@@ -288,56 +294,45 @@ import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
         data.len = b->text_len;
     }
 
-    /* clang-format off */
-    rc = db_copy_script(conn,
-        "BEGIN;"
-        "CREATE TEMP TABLE IF NOT EXISTS import_stage (email text, "
-        "first_name text, last_name text, phone text, city text) "
-        "ON COMMIT DELETE ROWS;"
-        "TRUNCATE import_stage;"
-        "COPY import_stage FROM STDIN;",
-        &data, 1, NULL, state);
-    free(text);
-
-    if (rc != 0) {
-        return IMPORT_LOAD_FAILED;
-    }
-
     /*
+     * One query: the rows into the staging table (emptied by every commit
+     * or rollback), then the merge, whose rows come back.
+     *
      * Upsert: a row whose values are already those of the file is left
      * alone (no new row version, no index entries, updated_at kept): it is
      * counted as updated all the same, the file's values being in place.
      * xmax = 0 marks a new row; counting here rather than with an
      * aggregate over a CTE saves ~15 % of the merge.
      */
-    if (upsert) {
-        res = PQexec(conn,
-            "INSERT INTO customers (email, first_name, last_name, phone, "
-            "city) "
-            "SELECT email, first_name, last_name, phone, city "
-            "FROM import_stage "
-            "ON CONFLICT (email) DO UPDATE SET "
-            "first_name = EXCLUDED.first_name, "
-            "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, "
-            "city = EXCLUDED.city, updated_at = now() "
-            "WHERE (customers.first_name, customers.last_name, "
-            "customers.phone, customers.city) "
-            "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, "
-            "EXCLUDED.phone, EXCLUDED.city) "
-            "RETURNING xmax = 0");
-    } else {
-        res = PQexec(conn,
-            "WITH ins AS (INSERT INTO customers (email, first_name, "
-            "last_name, phone, city) "
-            "SELECT email, first_name, last_name, phone, city "
-            "FROM import_stage "
-            "ON CONFLICT (email) DO NOTHING RETURNING email) "
-            "SELECT s.email FROM import_stage s LEFT JOIN ins USING (email) "
-            "WHERE ins.email IS NULL");
-    }
+    /* clang-format off */
+    rc = db_copy_script(conn, upsert
+        ? IMPORT_STAGE_SQL
+          "INSERT INTO customers (email, first_name, last_name, phone, "
+          "city) "
+          "SELECT email, first_name, last_name, phone, city "
+          "FROM import_stage "
+          "ON CONFLICT (email) DO UPDATE SET "
+          "first_name = EXCLUDED.first_name, "
+          "last_name = EXCLUDED.last_name, phone = EXCLUDED.phone, "
+          "city = EXCLUDED.city, updated_at = now() "
+          "WHERE (customers.first_name, customers.last_name, "
+          "customers.phone, customers.city) "
+          "IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, "
+          "EXCLUDED.phone, EXCLUDED.city) "
+          "RETURNING xmax = 0"
+        : IMPORT_STAGE_SQL
+          "WITH ins AS (INSERT INTO customers (email, first_name, "
+          "last_name, phone, city) "
+          "SELECT email, first_name, last_name, phone, city "
+          "FROM import_stage "
+          "ON CONFLICT (email) DO NOTHING RETURNING email) "
+          "SELECT s.email FROM import_stage s LEFT JOIN ins USING (email) "
+          "WHERE ins.email IS NULL",
+        &data, 1, &res, state);
     /* clang-format on */
+    free(text);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (rc != 0 || res == NULL) {
         PQclear(res);
         return IMPORT_LOAD_FAILED;
     }

@@ -40,15 +40,18 @@ typedef struct {
     unsigned long long end;       /* offset just past its last record */
     long               line;      /* line of the record after it */
     long               processed; /* rows read up to its end */
-    long parse_errors;            /* rows refused by validation up to its end */
+    long   parse_errors;          /* rows refused by validation up to its end */
+    double load_secs;             /* how long loading it took */
 } import_part_t;
 
 /*
  * Two threads share an import: the reader (the runner thread) parses and
  * validates the file into one batch while the loader (a thread of this
  * import) loads and commits the other, so that ferryd's work on the file
- * overlaps PostgreSQL's. Only the loader uses the connection until the
- * reader has waited for it to be idle.
+ * overlaps PostgreSQL's. A sealed batch waits in "ready" for the loader,
+ * which takes it as soon as it is done with the one before: the database
+ * never waits for the reader to wake up. Only the loader uses the
+ * connection until the reader has waited for it to be idle.
  */
 typedef struct {
     job_t        *job;
@@ -81,9 +84,12 @@ typedef struct {
      * full table), and a failed COPY is work thrown away */
     int staged_run;
 
-    /* the last batch loaded: how many rows in how long */
-    size_t flush_rows;
-    double flush_secs;
+    /* the last batch loaded: how many rows in how long (the loader's
+     * figures under the lock, then the reader's copy) */
+    size_t loaded_rows;
+    double loaded_secs;
+    size_t pace_rows;
+    double pace_secs;
 
     const char *report; /* where errors.csv went: "local" or "s3" */
 
@@ -92,7 +98,8 @@ typedef struct {
     int             loader_up;
     pthread_mutex_t lock;
     pthread_cond_t  cond;
-    int             pending; /* the part handed over, or -1 */
+    int             ready; /* the part sealed for the loader, or -1 */
+    int             busy;  /* the part the loader is loading, or -1 */
     int             quit;
     int             loader_rc; /* IMPORT_GO_ON, or why the loader stopped */
 } import_t;
@@ -245,15 +252,15 @@ import_flush(import_t *im, import_part_t *part)
     im->done_parse_errors = part->parse_errors;
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    im->flush_rows = b->nrows + (size_t) b->nerrs;
-    im->flush_secs = (double) (t1.tv_sec - t0.tv_sec)
+    part->load_secs = (double) (t1.tv_sec - t0.tv_sec)
         + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 
     log_debug(job->worker,
         "job %s: %ld rows (%ld inserted, %ld updated, %ld bad), a batch of "
         "%zu in %.3f s",
         job->id, im->done_processed, im->inserted, im->updated,
-        im->done_parse_errors + im->db_errors, im->flush_rows, im->flush_secs);
+        im->done_parse_errors + im->db_errors, b->nrows + (size_t) b->nerrs,
+        part->load_secs);
 
     return *job->stop ? IMPORT_STOP : IMPORT_GO_ON;
 }
@@ -261,28 +268,37 @@ import_flush(import_t *im, import_part_t *part)
 static void *
 import_loader(void *data)
 {
-    import_t *im = data;
-    int       i, rc;
+    import_t      *im = data;
+    import_part_t *part;
+    int            rc;
 
     pthread_mutex_lock(&im->lock);
 
     for (;;) {
-        while (im->pending == -1 && !im->quit) {
+        while (im->ready == -1 && !im->quit) {
             pthread_cond_wait(&im->cond, &im->lock);
         }
 
-        if (im->pending == -1) {
+        if (im->ready == -1) {
             break;
         }
 
-        i = im->pending;
-        pthread_mutex_unlock(&im->lock);
+        part = &im->parts[im->ready];
+        im->busy = im->ready;
+        im->ready = -1;
 
-        rc = import_flush(im, &im->parts[i]);
+        /* after a failure or a stop nothing more is loaded */
+        if (im->loader_rc == IMPORT_GO_ON) {
+            pthread_mutex_unlock(&im->lock);
+            rc = import_flush(im, part);
+            pthread_mutex_lock(&im->lock);
 
-        pthread_mutex_lock(&im->lock);
-        im->loader_rc = rc;
-        im->pending = -1;
+            im->loader_rc = rc;
+            im->loaded_rows = part->batch.nrows + (size_t) part->batch.nerrs;
+            im->loaded_secs = part->load_secs;
+        }
+
+        im->busy = -1;
         pthread_cond_broadcast(&im->cond);
     }
 
@@ -298,7 +314,7 @@ import_wait(import_t *im)
     int rc;
 
     pthread_mutex_lock(&im->lock);
-    while (im->pending != -1) {
+    while (im->ready != -1 || im->busy != -1) {
         pthread_cond_wait(&im->cond, &im->lock);
     }
     rc = im->loader_rc;
@@ -319,12 +335,11 @@ import_next_size(import_t *im)
     const config_t *cfg = &im->job->ferry->cfg;
     double          want;
 
-    if (cfg->import_batch_ms == 0 || im->flush_secs <= 0) {
+    if (cfg->import_batch_ms == 0 || im->pace_secs <= 0) {
         return;
     }
 
-    want =
-        (double) im->flush_rows / im->flush_secs * cfg->import_batch_ms / 1000;
+    want = (double) im->pace_rows / im->pace_secs * cfg->import_batch_ms / 1000;
 
     if (want > (double) im->parts[0].batch.rows_cap - 1) {
         want = (double) im->parts[0].batch.rows_cap - 1;
@@ -353,17 +368,32 @@ import_seal(import_t *im)
     part->processed = im->processed;
     part->parse_errors = im->parse_errors;
 
-    rc = import_wait(im);
+    pthread_mutex_lock(&im->lock);
+
+    /* the batch before may still wait for the loader */
+    while (im->ready != -1 && im->loader_rc == IMPORT_GO_ON) {
+        pthread_cond_wait(&im->cond, &im->lock);
+    }
+
+    if (im->loader_rc == IMPORT_GO_ON) {
+        im->ready = im->cur;
+        pthread_cond_broadcast(&im->cond);
+
+        /* the other part is free once the loader is done with it */
+        while (im->busy == (im->cur ^ 1) && im->loader_rc == IMPORT_GO_ON) {
+            pthread_cond_wait(&im->cond, &im->lock);
+        }
+    }
+
+    rc = im->loader_rc;
+    im->pace_rows = im->loaded_rows;
+    im->pace_secs = im->loaded_secs;
+    pthread_mutex_unlock(&im->lock);
+
     if (rc != IMPORT_GO_ON) {
         return rc;
     }
 
-    pthread_mutex_lock(&im->lock);
-    im->pending = im->cur;
-    pthread_cond_broadcast(&im->cond);
-    pthread_mutex_unlock(&im->lock);
-
-    /* the other part was loaded before this one was handed over */
     im->cur ^= 1;
     import_next_size(im);
     import_batch_reset(&im->parts[im->cur].batch, im->batch_rows);
@@ -471,7 +501,8 @@ import_run(job_t *job)
 
     memset(&im, 0, sizeof(im));
     im.job = job;
-    im.pending = -1;
+    im.ready = -1;
+    im.busy = -1;
     pthread_mutex_init(&im.lock, NULL);
     pthread_cond_init(&im.cond, NULL);
 

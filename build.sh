@@ -3,7 +3,7 @@
 #   ./build.sh run            install deps, build, start PostgreSQL + ferryd + nginx on 127.0.0.1:8080
 #   ./build.sh stop           stop what `run` started
 #   ./build.sh test [--asan]  build, then every unit and integration test
-#   ./build.sh bench [NAME]   benchmarks, each beside its baseline from the same run
+#   ./build.sh bench [NAME]   benchmarks (NAME and NAME_*), each beside its baseline from the same run
 #   ./build.sh build [--asan] build ferryd, the unit tests and the nginx module only
 #   ./build.sh fuzz [NAME]    libFuzzer targets for every parser (FUZZ_SECONDS each)
 #   ./build.sh fmt            format the C sources with clang-format (.clang-format)
@@ -392,8 +392,11 @@ bench() {
     local which=${1:-all} f
     deps; build
     command -v wrk >/dev/null || die "wrk is missing"
+    # a name runs its family too: `bench export` is export.pl, export_bulk.pl
     for f in t/bench/*.pl; do
-        case "$which" in all|"$(basename "$f" .pl)") ;; *) continue ;; esac
+        case "$(basename "$f" .pl)" in "$which"|"$which"_*) ;; *)
+            [ "$which" = all ] || continue ;;
+        esac
         log "bench $(basename "$f" .pl)"
         FERRY_BUILD=$(build_dir) perl -I t/lib "$f"
     done

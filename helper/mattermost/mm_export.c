@@ -249,6 +249,49 @@ mm_export_item(mm_export_t *x, const char *id, void *arg)
     return mm_export_one(x, id, phase->export);
 }
 
+/* Messages whose rows are read in one round trip (rather than one each:
+ * a message's own work is a round trip to Mattermost and two to
+ * PostgreSQL), few enough that their raw_data is small. */
+#define MM_MESSAGE_BATCH 64
+
+/* Messages [from, to) of ids, those still to export, one after the other
+ * in that order. */
+static int
+mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
+    mm_exporter_pt export)
+{
+    char        list[MM_MESSAGE_BATCH * 24 + 4];
+    const char *p[1] = { list };
+    PGresult   *res;
+    cJSON      *raw;
+    size_t      n = 0;
+    int         i, rc = 0;
+
+    list[n++] = '{';
+    for (i = from; i < to; i++) {
+        n += (size_t) snprintf(list + n, sizeof(list) - n, "%s%s",
+            i > from ? "," : "", PQgetvalue(ids, i, 0));
+    }
+    snprintf(list + n, sizeof(list) - n, "}");
+
+    res = db_query(x->conn,
+        "SELECT id, raw_data FROM entities WHERE id = ANY($1::bigint[]) "
+        "AND status IN ('pending', 'failed') "
+        "ORDER BY array_position($1::bigint[], id)",
+        1, p);
+    if (res == NULL) {
+        return -1;
+    }
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        raw = cJSON_Parse(PQgetvalue(res, i, 1));
+        rc = export(x, PQgetvalue(res, i, 0), raw);
+        cJSON_Delete(raw);
+    }
+    PQclear(res);
+
+    return rc;
+}
+
 /* A channel's messages, one after the other in Slack's order: a thread's
  * root is posted before its replies (a reply's ts is later). */
 static int
@@ -257,7 +300,7 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     const mm_phase_def_t *phase = arg;
     const char           *p[1] = { id };
     PGresult             *res;
-    int                   i, rc = 0;
+    int                   i, n, rc = 0;
 
     res = db_query(x->conn,
         "SELECT m.id FROM entity_relations r "
@@ -271,8 +314,10 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     if (res == NULL) {
         return -1;
     }
-    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
-        rc = mm_export_one(x, PQgetvalue(res, i, 0), phase->export);
+    n = PQntuples(res);
+    for (i = 0; i < n && rc == 0; i += MM_MESSAGE_BATCH) {
+        rc = mm_export_messages(x, res, i,
+            i + MM_MESSAGE_BATCH < n ? i + MM_MESSAGE_BATCH : n, phase->export);
     }
     PQclear(res);
 
@@ -319,12 +364,15 @@ mm_export_phase(mm_export_t *x, job_t *job, size_t phase, long *done)
         if (mm_export_orphans(x) != 0) {
             return -1;
         }
+        /* the channels with most to post first: a large one started last
+         * would leave the other workers idle at the end */
         res = db_query(job->conn,
-            "SELECT c.id FROM entities c WHERE c.entity_type = 'channel' "
-            "AND EXISTS (SELECT 1 FROM entity_relations r "
+            "SELECT c.id FROM entities c JOIN entity_relations r "
+            "ON r.to_entity_id = c.id AND r.relation_type = 'posted_in' "
             "JOIN entities m ON m.id = r.from_entity_id "
-            "WHERE r.to_entity_id = c.id AND r.relation_type = 'posted_in' "
-            "AND m.status IN ('pending', 'failed')) ORDER BY c.id",
+            "AND m.status IN ('pending', 'failed') "
+            "WHERE c.entity_type = 'channel' "
+            "GROUP BY c.id ORDER BY count(*) DESC, c.id",
             0, NULL);
         item = mm_export_channel_messages;
         workers = cfg->export_channel_concurrency
@@ -515,7 +563,7 @@ mm_export_run(job_t *job)
         rc = -1;
     }
 
-    if (x.tokens && mm_tokens_revoke(&x) != 0 && rc == 0) {
+    if (x.tokens && mm_tokens_revoke(&x, job) != 0 && rc == 0) {
         rc = -1;
     }
 

@@ -30,23 +30,32 @@
 /* clang-format off */
 /* channel, author, the thread's root ('' when not exported, NULL when
  * none), the exported files, the row's mark, its key, its post if it was
- * exported before */
+ * exported before; of a row still to export. In the same round trip the
+ * row is marked (outside a dry run) when it is to be posted: its channel,
+ * author and root exported, no post yet (the columns read are the row as
+ * it was before the mark). */
 static const char mm_message_sql[] =
-    "SELECT (SELECT " MM_EXPORTED("c") " FROM entity_relations r "
+    "WITH m AS (SELECT (SELECT " MM_EXPORTED("c") " FROM entity_relations r "
     "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "
-    "AND r.relation_type = 'posted_in' LIMIT 1), "
+    "AND r.relation_type = 'posted_in' LIMIT 1) AS channel, "
     "(SELECT " MM_EXPORTED("u") " FROM entity_relations r "
     "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "
-    "AND r.relation_type = 'posted_by' LIMIT 1), "
+    "AND r.relation_type = 'posted_by' LIMIT 1) AS author, "
     "(SELECT coalesce(" MM_EXPORTED("t") ", '') FROM entity_relations r "
     "JOIN entities t ON t.id = r.to_entity_id WHERE r.from_entity_id = e.id "
-    "AND r.relation_type = 'thread_reply' LIMIT 1), "
+    "AND r.relation_type = 'thread_reply' LIMIT 1) AS root, "
     "(SELECT coalesce(json_agg(a.mattermost_id ORDER BY a.id), '[]') "
     "FROM entity_relations r JOIN entities a ON a.id = r.from_entity_id "
     "WHERE r.to_entity_id = e.id AND r.relation_type = 'attached_to' "
     "AND a.status = 'success' AND a.mattermost_id IS NOT NULL), "
     "e.error_message, e.slack_id, e.mattermost_id "
-    "FROM entities e WHERE e.id = $1::bigint";
+    "FROM entities e WHERE e.id = $1::bigint "
+    "AND e.status IN ('pending', 'failed')), "
+    "mark AS (UPDATE entities e SET error_message = '" MM_POSTING "' FROM m "
+    "WHERE e.id = $1::bigint AND $2::uuid IS NULL AND m.channel IS NOT NULL "
+    "AND m.author IS NOT NULL AND coalesce(m.root, '-') <> '' "
+    "AND m.mattermost_id IS NULL) "
+    "SELECT * FROM m";
 /* clang-format on */
 
 /* mentions: the names the exporters gave users and channels */
@@ -368,18 +377,6 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     names.x = x;
     text = mm_markup_message(raw, mm_message_name, &names);
     if (text == NULL) {
-        cJSON_Delete(files);
-        return -1;
-    }
-
-    p[0] = entity_id;
-    if (db_run(x->conn,
-            "UPDATE entities SET error_message = '" MM_POSTING "' "
-            "WHERE id = $1::bigint",
-            1, p)
-        != 1)
-    {
-        free(text);
         cJSON_Delete(files);
         return -1;
     }

@@ -1,13 +1,17 @@
 /*
  * The tokens are kept in memory only; their ids go to export_tokens in the
  * same step as the minting, so a crash leaves nothing unrevoked for long:
- * the resumed job revokes them at its end. Minting is rare (once per user
- * and export), so it happens under the table's lock: two workers never
- * mint twice for one user.
+ * the resumed job revokes them at its end. A user's token is minted
+ * outside the table's lock (a round trip to Mattermost each, thousands at
+ * the start of a large export, which would otherwise stop every worker in
+ * turn); the user's entry says it is being minted, and another worker that
+ * needs the same user waits for it: two workers never mint twice for one
+ * user. The revocation at the end goes EXPORT_WORKERS at a time.
  */
 #include "mm_user_token.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +21,22 @@
 #include "ferry_json.h"
 #include "ferry_map.h"
 #include "mm_client.h"
+#include "mm_phase.h"
 
 /* what the minted tokens say they are for, and an id not yet known */
 #define MM_TOKEN_DESC    "ferry export "
 #define MM_TOKEN_MINTING "minting:"
 
-/* user id -> token (malloc'd) */
+/* a user's entry, made once and then changed in place under the lock */
+typedef struct {
+    int  minting;
+    char token[MM_TOKEN_LEN]; /* "" until minted */
+} mm_token_t;
+
+/* user id -> mm_token_t (malloc'd) */
 struct mm_tokens_s {
     pthread_mutex_t lock;
+    pthread_cond_t  minted;
     ferry_map_t     map;
 };
 
@@ -35,6 +47,7 @@ mm_tokens_create(void)
 
     if (t != NULL) {
         pthread_mutex_init(&t->lock, NULL);
+        pthread_cond_init(&t->minted, NULL);
     }
 
     return t;
@@ -44,10 +57,8 @@ mm_tokens_create(void)
 static void
 mm_token_free(void *p)
 {
-    char *token = p;
-
-    explicit_bzero(token, strlen(token));
-    free(token);
+    explicit_bzero(p, sizeof(mm_token_t));
+    free(p);
 }
 
 void
@@ -59,6 +70,7 @@ mm_tokens_free(mm_tokens_t *t)
 
     ferry_map_free(&t->map, mm_token_free);
     pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->minted);
     free(t);
 }
 
@@ -140,9 +152,8 @@ mm_user_token(
     mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen)
 {
     mm_tokens_t *t = x->tokens;
-    const char  *known;
-    char        *copy;
-    int          rc = 0;
+    mm_token_t  *s;
+    int          rc;
 
     if (x->mode != MM_MODE_API || strcmp(user_id, x->owner_id) == 0) {
         snprintf(out, MM_TOKEN_LEN, "%s", x->ferry->cfg.mm_token);
@@ -151,19 +162,39 @@ mm_user_token(
 
     pthread_mutex_lock(&t->lock);
 
-    known = ferry_map_get(&t->map, user_id);
-    if (known) {
-        snprintf(out, MM_TOKEN_LEN, "%s", known);
-
-    } else if ((rc = mm_token_mint(x, user_id, out, err, errlen)) == 0
-        && ((copy = strdup(out)) == NULL
-            || ferry_map_put(&t->map, user_id, copy) == NULL))
+    s = ferry_map_get(&t->map, user_id);
+    if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL
+        && ferry_map_put(&t->map, user_id, s) == NULL)
     {
-        free(copy);
+        free(s);
+        s = NULL;
+    }
+    if (s == NULL) {
+        pthread_mutex_unlock(&t->lock);
         snprintf(err, errlen, "out of memory");
-        rc = -1;
+        return -1;
     }
 
+    while (s->minting) {
+        pthread_cond_wait(&t->minted, &t->lock);
+    }
+    if (s->token[0]) {
+        snprintf(out, MM_TOKEN_LEN, "%s", s->token);
+        pthread_mutex_unlock(&t->lock);
+        return 0;
+    }
+    s->minting = 1;
+    pthread_mutex_unlock(&t->lock);
+
+    /* a failed mint leaves no token: the next call tries again */
+    rc = mm_token_mint(x, user_id, out, err, errlen);
+
+    pthread_mutex_lock(&t->lock);
+    if (rc == 0) {
+        snprintf(s->token, sizeof(s->token), "%s", out);
+    }
+    s->minting = 0;
+    pthread_cond_broadcast(&t->minted);
     pthread_mutex_unlock(&t->lock);
 
     return rc;
@@ -231,40 +262,55 @@ mm_token_revoke_unlisted(mm_export_t *x, const char *user_id)
     return rc;
 }
 
-int
-mm_tokens_revoke(mm_export_t *x)
+/* One listed token revoked (or a user's unlisted ones, for a row still
+ * 'minting:<user>') and unlisted; one Mattermost would not revoke stays
+ * listed, for the next run, and is counted in *arg. */
+static int
+mm_token_revoke_listed(mm_export_t *x, const char *token_id, void *arg)
 {
-    const char *p[2] = { x->job_id, NULL };
+    const char *p[2] = { x->job_id, token_id };
+    atomic_int *kept = arg;
+    int         gone;
+
+    gone =
+        strncmp(token_id, MM_TOKEN_MINTING, sizeof(MM_TOKEN_MINTING) - 1) == 0
+        ? mm_token_revoke_unlisted(x, token_id + sizeof(MM_TOKEN_MINTING) - 1)
+        : mm_token_revoke(x, token_id);
+    if (gone != 0) {
+        atomic_fetch_add(kept, 1);
+        return 0;
+    }
+
+    return db_run(x->conn,
+               "DELETE FROM export_tokens WHERE job_id = $1::uuid "
+               "AND token_id = $2",
+               2, p)
+            < 0
+        ? -1
+        : 0;
+}
+
+int
+mm_tokens_revoke(mm_export_t *x, job_t *job)
+{
+    const char *p[1] = { x->job_id };
     PGresult   *res;
-    int         i, rc = 0, gone;
+    atomic_int  kept = 0;
+    long        done = 0;
+    int         rc;
 
     res = db_query(x->conn,
-        "SELECT token_id, user_id FROM export_tokens WHERE job_id = $1::uuid",
-        1, p);
+        "SELECT token_id FROM export_tokens WHERE job_id = $1::uuid", 1, p);
     if (res == NULL) {
         return -1;
     }
 
-    for (i = 0; i < PQntuples(res); i++) {
-        p[1] = PQgetvalue(res, i, 0);
-        gone =
-            strncmp(p[1], MM_TOKEN_MINTING, sizeof(MM_TOKEN_MINTING) - 1) == 0
-            ? mm_token_revoke_unlisted(x, PQgetvalue(res, i, 1))
-            : mm_token_revoke(x, p[1]);
-        if (gone != 0
-            || db_run(x->conn,
-                   "DELETE FROM export_tokens WHERE job_id = $1::uuid "
-                   "AND token_id = $2",
-                   2, p)
-                < 0)
-        {
-            rc = -1;
-        }
-    }
+    rc = mm_phase_run(x, job, res, job->ferry->cfg.export_workers,
+        mm_token_revoke_listed, &kept, &done);
 
     if (PQntuples(res)) {
-        log_info(x->worker, "export %s: %d user token(s) revoked", x->job_id,
-            PQntuples(res));
+        log_info(x->worker, "export %s: %ld user token(s) revoked", x->job_id,
+            done - kept);
     }
     PQclear(res);
 
@@ -272,5 +318,5 @@ mm_tokens_revoke(mm_export_t *x)
     ferry_map_free(&x->tokens->map, mm_token_free);
     pthread_mutex_unlock(&x->tokens->lock);
 
-    return rc;
+    return rc != 0 || kept ? -1 : 0;
 }

@@ -24,8 +24,9 @@ int mm_user_token(
     mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen);
 
 /* Revokes every token the job minted, in this run or in an earlier one
- * that stopped before its end. 0, or -1 when some could not be revoked
- * (they stay listed, for the next run). */
-int mm_tokens_revoke(mm_export_t *x);
+ * that stopped before its end, EXPORT_WORKERS at a time (job keeps its
+ * heartbeat meanwhile). 0, or -1 when some could not be revoked (they stay
+ * listed, for the next run). */
+int mm_tokens_revoke(mm_export_t *x, job_t *job);
 
 #endif

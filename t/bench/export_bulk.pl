@@ -26,18 +26,7 @@ my $spool = $t->writable_dir('spool');
 my $reports = $t->writable_dir('reports');
 $t->start_pg->migrate;
 $t->start_ferryd(SPOOL_DIR => $spool, REPORTS_DIR => $reports, LOG_LEVEL => 'info', JOB_WORKERS => 1);
-$t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
-        access_log off;
-        location = /slack/upload {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload field=file type=zip;
-            client_max_body_size 4g;
-            ferry_pass ferryd;
-        }
-        location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
-EOF
+$t->start_nginx(Ferry::Test::export_conf());
 my $token = $t->user_token('bench@example.com');
 my %auth = (Authorization => "Bearer $token");
 
@@ -51,11 +40,7 @@ my $f = Ferry::SlackExport->new(seed => 1, users => $users, messages => $message
 printf "export: %d messages, %d users, %.1f MB zip, generated in %.0f s\n",
     $f->{counts}{message}, $f->{counts}{user}, (-s $zip) / 1e6, time - $t0;
 
-my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
-    '-H', 'Idempotency-Key: bench', '-F', "file=\@$zip", 'http://127.0.0.1:' . $t->port . '/slack/upload']);
-my $up = Ferry::Test::json()->decode($out)->{id} or die "upload: $out";
-$t->wait_for('the ingestion', sub {
-    ($t->http(GET => "/slack/uploads/$up", headers => \%auth)->{json}{status} // '') =~ /^(done|failed)$/ }, 3600);
+$t->ingest_slack($zip, $token);
 printf "ingested in %.0f s\n\n", time - $t0;
 
 my $copy = $t->dir . '/copy.out';

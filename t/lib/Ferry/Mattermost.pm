@@ -76,7 +76,8 @@ use Ferry::Mattermost::Server;
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
 # Options: name (the peer's, default "mattermost"), latency (seconds every
-# call waits, e.g. 0.005 for the benchmark), and those of
+# call waits, e.g. 0.005 for the benchmark), journal (0: none, see
+# Ferry::Peer), and those of
 # Ferry::Mattermost::Server (%DEFAULTS there): seed, admin_username,
 # admin_email, admin_token, team_name, team_display_name, users, plugin,
 # max_file_size, max_payload, emoji_max_bytes, custom_emoji,
@@ -87,9 +88,10 @@ sub new {
     my ($class, $t, %opt) = @_;
     my $name = delete $opt{name} // 'mattermost';
     my $latency = delete $opt{latency} // 0;
+    my $journal = delete $opt{journal} // 1;
     $opt{data_dir} = $t->dir . "/mm-$name";
     my $server = Ferry::Mattermost::Server->new(%opt);
-    my $peer = Ferry::Peer->new($t, name => $name, latency => $latency);
+    my $peer = Ferry::Peer->new($t, name => $name, latency => $latency, journal => $journal);
     $server->install($peer);
     return bless { t => $t, server => $server, peer => $peer }, $class;
 }

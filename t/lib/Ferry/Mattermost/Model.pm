@@ -14,6 +14,8 @@ use Compress::Raw::Zlib ();
 use Digest::SHA qw(sha1);
 use Exporter 'import';
 use JSON::PP;
+
+use Ferry::Peer ();
 use Time::HiRes ();
 
 our @EXPORT_OK = qw(new_id is_valid_id now_ms runes app_error error_message
@@ -24,6 +26,8 @@ our @EXPORT_OK = qw(new_id is_valid_id now_ms runes app_error error_message
                     json_runes);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+# characters, not bytes: what json_runes counts
+my $RUNES_JSON = Ferry::Peer::json_codec();
 
 # ------------------------------------------------------------------ ids
 
@@ -49,8 +53,7 @@ sub runes { length($_[0] // '') }
 # utf8.RuneCount of the JSON Go would write for a value
 sub json_runes {
     my ($v) = @_;
-    my $s = JSON::PP->new->canonical->allow_nonref->encode($v);
-    return length $s;
+    return length $RUNES_JSON->encode($v);
 }
 
 # ------------------------------------------------------------------ errors

@@ -142,6 +142,7 @@ sub create_post {
     $post->{file_ids} = attach_files($s, $post, $p->{file_ids});
     $s->{st}{posts}{ $post->{id} } = $post;
     if ($post->{root_id} ne '') {
+        $s->{replies}{ $post->{root_id} }++;
         my $root = $s->post($post->{root_id});
         $root->{update_at} = $post->{create_at} if $post->{create_at} > $root->{update_at};
     }

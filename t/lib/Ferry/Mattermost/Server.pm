@@ -16,6 +16,8 @@ use Encode ();
 use JSON::PP;
 use Scalar::Util qw(blessed);
 
+use Ferry::Peer ();
+
 use Ferry::Mattermost::Model qw(new_id is_valid_id now_ms app_error error_message);
 use Ferry::Mattermost::Users;
 use Ferry::Mattermost::Channels;
@@ -23,7 +25,7 @@ use Ferry::Mattermost::Posts;
 use Ferry::Mattermost::Import;
 use Ferry::Mattermost::Plugin;
 
-my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+my $JSON = Ferry::Peer::json_codec()->utf8;
 
 our %DEFAULTS = (
     seed => 'ferry',
@@ -265,9 +267,9 @@ sub team_json { strip($_[1]) }
 sub post_json {
     my ($self, $p) = @_;
     my $h = strip($p);
-    my @replies = grep { $_->{root_id} eq $p->{id} && !$_->{delete_at} } values %{ $self->{st}{posts} };
-    $h->{reply_count} = $p->{root_id} eq '' ? scalar @replies
-        : scalar grep { $_->{root_id} eq $p->{root_id} && !$_->{delete_at} } values %{ $self->{st}{posts} };
+    # the thread's replies, counted as they are made (no route deletes a
+    # post): a scan of every post per answer made a long export quadratic
+    $h->{reply_count} = $self->{replies}{ $p->{root_id} eq '' ? $p->{id} : $p->{root_id} } // 0;
     $h->{has_reactions} = bool($p->{has_reactions}) if $p->{has_reactions};
     delete $h->{has_reactions} unless $p->{has_reactions};
     $h->{metadata} = {};

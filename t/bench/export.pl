@@ -1,0 +1,171 @@
+#!/usr/bin/perl
+# Benchmark (issue 12, api mode): a synthetic Slack export of about 100,000
+# messages (BENCH_MESSAGES; 2,000 users, BENCH_USERS; 120 channels, the
+# large ones of equal size) ingested once, then its
+# messages exported into the Mattermost emulator answering every call after
+# BENCH_LATENCY seconds (0.005), at EXPORT_CHANNEL_CONCURRENCY = each of
+# BENCH_CHANNELS (1,4,16), BENCH_RUNS times each (2). Printed beside the
+# bound EXPORT_CHANNEL_CONCURRENCY / latency (each channel's posts go one
+# after the other, so no client can beat it) and the emulator's own ceiling,
+# measured in the same run the same way: wrk posting with as many
+# connections for BENCH_WRK_SECONDS (5), a client that costs nothing.
+#
+# Each run gets a fresh emulator (it keeps every post in memory) and a fresh
+# ferryd (its peak RSS is the run's); users and channels are exported into
+# it first, untimed and without latency, then the messages are timed
+# (types ["message"]). At the top concurrency every message is exported; at
+# a lower one only the earliest share (concurrency / top) of each channel's
+# messages, so that a run at 1 channel takes about as long as one at 16 and
+# every thread's root is still in before its replies; the rest is marked
+# skipped for the run. Two rates: the message phase (first post recorded to
+# last, from the rows' updated_at) and the whole export (POST /export to
+# done, which adds minting a token per author and revoking them).
+#
+# `./build.sh bench export` runs export_bulk.pl after this one.
+
+use strict;
+use warnings;
+use POSIX qw(ceil);
+use Time::HiRes qw(time);
+use lib 't/lib';
+use Ferry::Test;
+use Ferry::SlackExport;
+use Ferry::Mattermost;
+
+my $runs = $ENV{BENCH_RUNS} || 2;
+my $messages = $ENV{BENCH_MESSAGES} || 100_000;
+my $users = $ENV{BENCH_USERS} || 2_000;
+my $latency = $ENV{BENCH_LATENCY} // 0.005;
+my @levels = sort { $a <=> $b } split /,/, ($ENV{BENCH_CHANNELS} || '1,4,16');
+my $wrk_seconds = $ENV{BENCH_WRK_SECONDS} || 5;
+my $top = $levels[-1];
+
+$ENV{TMPDIR} = '/dev/shm' if -d '/dev/shm' && -w '/dev/shm';
+my $t = Ferry::Test->new;
+$t->{nginx_log_level} = 'error';
+my $spool = $t->writable_dir('spool');
+$t->start_pg->migrate;
+my %base = (SPOOL_DIR => $spool, LOG_LEVEL => 'info', JOB_WORKERS => 1);
+$t->start_ferryd(%base);
+$t->start_nginx(Ferry::Test::export_conf());
+my $token = $t->user_token('bench@example.com');
+my %auth = (Authorization => "Bearer $token");
+
+# No files and no custom emoji: their bytes are only Slack URLs here, and
+# the message phase is what is measured. Messages per day rather than a
+# total: a total is spread Zipf-like (general gets a third), and a channel's
+# posts go one after the other, so one large channel would bound the run
+# whatever the concurrency; per day, the 50 channels get 30 days each and
+# the 70 DMs and group DMs 10 days of half as many.
+my $zip = $t->dir . '/export.zip';
+my $t0 = time;
+my $f = Ferry::SlackExport->new(seed => 1, users => $users, days => 30,
+                                messages_per_day => int($messages / (50 * 30 + 70 * 10 / 2) + 0.5),
+                                public => 40, private => 10, dms => 60, mpims => 10,
+                                files => 0, custom_emoji => 0, facts => 'counts')->write($zip);
+$t->ingest_slack($zip, $token);
+my $channels = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'channel'");
+my $biggest = $t->psql("SELECT max(n) FROM (SELECT count(*) AS n FROM entity_relations "
+                     . "WHERE relation_type = 'posted_in' GROUP BY to_entity_id) c");
+printf "export: %d messages, %d users, %d channels (the largest %d messages); generated and "
+     . "ingested in %.0f s\nemulator latency %.1f ms a call; %d run(s) per concurrency\n\n",
+    $f->{counts}{message}, $f->{counts}{user}, $channels, $biggest, time - $t0, $latency * 1000, $runs;
+
+sub export {
+    my (@types) = @_;
+    my $r = $t->http(POST => '/export', json => { team => 'bench', types => \@types }, headers => \%auth);
+    my $id = $r->{json}{id} or die "POST /export: $r->{content}";
+    my $j;
+    # not too often: each look counts every row's status
+    $t->wait_for("the export of @types", sub {
+        select undef, undef, undef, 0.2;
+        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
+        ($j->{status} // '') =~ /^(done|failed)$/ }, 3600);
+    die "export $j->{status}: " . ($j->{error} // '') unless $j->{status} eq 'done';
+    return $j;
+}
+
+# wrk's posts into one channel with C connections: the emulator's ceiling
+sub wrk_ceiling {
+    my ($mm, $c) = @_;
+    my $ch = $t->psql("SELECT mattermost_id FROM entities WHERE entity_type = 'channel' "
+                    . "AND status = 'success' ORDER BY id LIMIT 1");
+    my $lua = $t->dir . '/post.lua';
+    $t->write_file('post.lua', <<"EOF");
+wrk.method = "POST"
+wrk.body = '{"channel_id":"$ch","file_ids":[],"message":"a message of some length, as Slack has them","props":{"ferry_slack_id":"1600000000.000100"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer ${\ $mm->admin_token }"
+EOF
+    my ($rc, $o) = $t->run_cmd(['wrk', '-t1', "-c$c", "-d${wrk_seconds}s", '-s', $lua,
+                                $mm->url . '/api/v4/posts']);
+    die "wrk: $o" if $rc || $o =~ /Non-2xx/;
+    return ($o =~ /Requests\/sec:\s+([\d.]+)/)[0] // die "wrk: $o";
+}
+
+my (%phase, %whole, %wrk, %n, $hwm);
+for my $c (@levels) {
+    my $share = $c / $top;
+    for my $run (1 .. $runs) {
+        my $mm = Ferry::Mattermost->new($t, name => "mm-$c-$run", team_name => 'bench', journal => 0)->start;
+        $t->stop_ferryd;
+        $t->start_ferryd(%base, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token, EXPORT_WORKERS => 16,
+                         EXPORT_CHANNEL_CONCURRENCY => $c, DB_POOL_SIZE => $c + 8);
+        $t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = NULL "
+               . "WHERE entity_type IN ('user', 'channel')");
+        $t->psql("UPDATE entities SET status = 'skipped', mattermost_id = NULL, "
+               . "error_message = 'left out of this benchmark run' WHERE entity_type = 'message'");
+        $t->psql("WITH k AS (SELECT m.id, row_number() OVER w AS i, count(*) OVER w AS n "
+               . "FROM entities m JOIN entity_relations r ON r.from_entity_id = m.id "
+               . "AND r.relation_type = 'posted_in' WHERE m.entity_type = 'message' "
+               . "WINDOW w AS (PARTITION BY r.to_entity_id ORDER BY (m.raw_data->>'ts')::numeric, m.id "
+               . "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) "
+               . "UPDATE entities e SET status = 'pending', error_message = NULL FROM k "
+               . "WHERE e.id = k.id AND k.i <= ceil(k.n * $share)");
+        export('user', 'channel');
+
+        $mm->latency($latency);
+        push @{ $wrk{$c} }, wrk_ceiling($mm, $c);
+
+        my $s = time;
+        my $j = export('message');
+        push @{ $whole{$c} }, time - $s;
+        my ($done, $span) = split /\|/, $t->psql(
+            "SELECT count(*), extract(epoch FROM max(updated_at) - min(updated_at)) FROM entities "
+          . "WHERE entity_type = 'message' AND status = 'success'");
+        my $m = $j->{counts}{message};
+        die "no message exported" unless $done;
+        push @{ $phase{$c} }, $span / ($done - 1);
+        $n{$c} = $done;
+        my $h = (`grep VmHWM /proc/$t->{procs}{ferryd}/status` =~ /(\d+)/)[0] // 0;
+        $hwm = $h if !$hwm || $h > $hwm;
+        my $emu = (`grep VmRSS /proc/${\ $mm->peer->pid}/status` =~ /(\d+)/)[0] // 0;
+        printf "%2d channel(s), run %d: wrk %.0f posts/s; Ferry %d messages (%d failed), message phase "
+             . "%.2f s = %.0f messages/s, POST /export to done %.2f s = %.0f/s; ferryd peak RSS %.1f MB, "
+             . "emulator %.0f MB\n", $c, $run, $wrk{$c}[-1], $done, $m->{failed} // 0, $span,
+            1 / $phase{$c}[-1], $whole{$c}[-1], $done / $whole{$c}[-1], $h / 1024, $emu / 1024;
+        $mm->stop;
+    }
+}
+
+sub best { (sort { $a <=> $b } @_)[0] }
+sub median { my @s = sort { $a <=> $b } @_; @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2 }
+
+print "\nmessages/s (one post each), best / median of $runs run(s):\n";
+printf "%-9s %8s %17s %17s %17s %9s\n", 'channels', 'bound', 'wrk (ceiling)', 'Ferry: phase',
+    'Ferry: whole', 'messages';
+for my $c (@levels) {
+    my $bound = $c / $latency;
+    # wrk's best is its highest rate; Ferry's best its shortest time
+    my @w = sort { $b <=> $a } @{ $wrk{$c} };
+    printf "%-9d %8.0f %8.0f / %6.0f %8.0f / %6.0f %8.0f / %6.0f %9d\n", $c, $bound, $w[0], median(@w),
+        1 / best(@{ $phase{$c} }), 1 / median(@{ $phase{$c} }),
+        $n{$c} / best(@{ $whole{$c} }), $n{$c} / median(@{ $whole{$c} }), $n{$c};
+    printf "%-9s %8s %8.2fx / %5.2fx %8.2fx / %5.2fx %8.2fx / %5.2fx  (of the bound; target >= 0.8x)\n", '',
+        '1.00x', $w[0] / $bound, median(@w) / $bound,
+        1 / best(@{ $phase{$c} }) / $bound, 1 / median(@{ $phase{$c} }) / $bound,
+        $n{$c} / best(@{ $whole{$c} }) / $bound, $n{$c} / median(@{ $whole{$c} }) / $bound;
+}
+printf "ferryd peak RSS: %.1f MB (target < 128 MB)\n", $hwm / 1024;
+
+$t->done;

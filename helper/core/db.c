@@ -278,13 +278,10 @@ db_exec(PGconn *conn, const char *sql)
     return ok ? 0 : -1;
 }
 
-PGresult *
-db_query(PGconn *conn, const char *sql, int n, const char *const *params)
+/* res when it holds rows or a command status, else NULL (res cleared). */
+static PGresult *
+db_ok(PGresult *res)
 {
-    PGresult *res;
-
-    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-
     if (PQresultStatus(res) != PGRES_TUPLES_OK
         && PQresultStatus(res) != PGRES_COMMAND_OK)
     {
@@ -295,13 +292,12 @@ db_query(PGconn *conn, const char *sql, int n, const char *const *params)
     return res;
 }
 
-int
-db_run(PGconn *conn, const char *sql, int n, const char *const *params)
+/* The rows res returned or touched, res cleared; -1 for no result. */
+static int
+db_rows(PGresult *res)
 {
-    PGresult *res;
-    int       rc;
+    int rc;
 
-    res = db_query(conn, sql, n, params);
     if (res == NULL) {
         return -1;
     }
@@ -311,4 +307,56 @@ db_run(PGconn *conn, const char *sql, int n, const char *const *params)
     PQclear(res);
 
     return rc;
+}
+
+PGresult *
+db_query(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    return db_ok(PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0));
+}
+
+int
+db_run(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    return db_rows(db_query(conn, sql, n, params));
+}
+
+/*
+ * The statement is prepared when the server says it does not know the name
+ * (SQLSTATE 26000): a connection the pool made again knows none, and the
+ * pool keeps no list of what each connection prepared. That error would
+ * abort a transaction, hence the plain path inside one.
+ */
+PGresult *
+db_query_prepared(PGconn *conn, const char *name, const char *sql, int n,
+    const char *const *params)
+{
+    PGresult   *res;
+    const char *state;
+
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        return db_query(conn, sql, n, params);
+    }
+
+    res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state == NULL || strcmp(state, "26000") != 0) {
+        return db_ok(res);
+    }
+    PQclear(res);
+
+    res = PQprepare(conn, name, sql, n, NULL);
+    if (db_ok(res) == NULL) {
+        return NULL;
+    }
+    PQclear(res);
+
+    return db_ok(PQexecPrepared(conn, name, n, params, NULL, NULL, 0));
+}
+
+int
+db_run_prepared(PGconn *conn, const char *name, const char *sql, int n,
+    const char *const *params)
+{
+    return db_rows(db_query_prepared(conn, name, sql, n, params));
 }

@@ -38,6 +38,16 @@ PGresult *db_query(
 /* The number of rows a statement returned or touched, or -1 on an error. */
 int db_run(PGconn *conn, const char *sql, int n, const char *const *params);
 
+/* db_query and db_run for a statement run over and over (once per row of
+ * an export): prepared on the connection under name the first time, so
+ * that PostgreSQL does not plan it again each time (planning can cost more
+ * than running). One name per SQL text. Inside a transaction they are
+ * db_query and db_run. */
+PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql,
+    int n, const char *const *params);
+int db_run_prepared(PGconn *conn, const char *name, const char *sql, int n,
+    const char *const *params);
+
 /* One connection outside the pool (migrations). */
 PGconn *db_connect(
     const char *url, int connect_timeout, char *err, size_t errlen);

@@ -48,7 +48,7 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
         if (strcmp(status, "success") == 0) {
             return 0;
         }
-        return db_run(x->conn,
+        return db_run_prepared(x->conn, "mm_export_finding",
                    "INSERT INTO export_findings "
                    "(job_id, entity_id, status, error_message) "
                    "VALUES ($1::uuid, $2::bigint, $3, coalesce($4, '')) "
@@ -61,7 +61,7 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             : -1;
     }
 
-    return db_run(x->conn,
+    return db_run_prepared(x->conn, "mm_export_status",
                "UPDATE entities SET status = $2, "
                "mattermost_id = coalesce($3, mattermost_id), "
                "error_message = $4, updated_at = now() WHERE id = $1::bigint",
@@ -222,7 +222,7 @@ mm_export_one(mm_export_t *x, const char *id, mm_exporter_pt export)
     cJSON      *raw;
     int         rc = 0;
 
-    res = db_query(x->conn,
+    res = db_query_prepared(x->conn, "mm_export_one",
         "SELECT raw_data FROM entities WHERE id = $1::bigint "
         "AND status IN ('pending', 'failed')",
         1, p);
@@ -274,7 +274,7 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
     }
     snprintf(list + n, sizeof(list) - n, "}");
 
-    res = db_query(x->conn,
+    res = db_query_prepared(x->conn, "mm_export_messages",
         "SELECT id, raw_data FROM entities WHERE id = ANY($1::bigint[]) "
         "AND status IN ('pending', 'failed') "
         "ORDER BY array_position($1::bigint[], id)",

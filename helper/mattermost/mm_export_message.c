@@ -72,7 +72,7 @@ mm_message_name(void *ctx, char kind, const char *slack_id)
     PGresult   *res;
     const char *name = NULL;
 
-    res = db_query(n->x->conn,
+    res = db_query_prepared(n->x->conn, "mm_message_name",
         "SELECT raw_data->>'name', raw_data->>'channel_kind' FROM entities "
         "WHERE entity_type = $1 AND slack_id = $2",
         2, p);
@@ -317,7 +317,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
             "Slack's note of a deleted message: nothing to post");
     }
 
-    res = db_query(x->conn, mm_message_sql, 2, p);
+    res = db_query_prepared(x->conn, "mm_message", mm_message_sql, 2, p);
     if (res == NULL) {
         return -1;
     }

@@ -21,6 +21,7 @@
 # last, from the rows' updated_at) and the whole export (POST /export to
 # done, which adds minting a token per author and revoking them).
 #
+# BENCH_LOG_LEVEL sets ferryd's (info); debug logs each call's time.
 # `./build.sh bench export` runs export_bulk.pl after this one.
 
 use strict;
@@ -45,7 +46,7 @@ my $t = Ferry::Test->new;
 $t->{nginx_log_level} = 'error';
 my $spool = $t->writable_dir('spool');
 $t->start_pg->migrate;
-my %base = (SPOOL_DIR => $spool, LOG_LEVEL => 'info', JOB_WORKERS => 1);
+my %base = (SPOOL_DIR => $spool, LOG_LEVEL => $ENV{BENCH_LOG_LEVEL} || 'info', JOB_WORKERS => 1);
 $t->start_ferryd(%base);
 $t->start_nginx(Ferry::Test::export_conf());
 my $token = $t->user_token('bench@example.com');
@@ -165,6 +166,9 @@ for my $c (@levels) {
         '1.00x', $w[0] / $bound, median(@w) / $bound,
         1 / best(@{ $phase{$c} }) / $bound, 1 / median(@{ $phase{$c} }) / $bound,
         $n{$c} / best(@{ $whole{$c} }) / $bound, $n{$c} / median(@{ $whole{$c} }) / $bound;
+    printf "%-9s %8s %17s %8.2fx / %5.2fx %8.2fx / %5.2fx  (of wrk's ceiling)\n", '', '', '',
+        1 / best(@{ $phase{$c} }) / $w[0], 1 / median(@{ $phase{$c} }) / median(@w),
+        $n{$c} / best(@{ $whole{$c} }) / $w[0], $n{$c} / median(@{ $whole{$c} }) / median(@w);
 }
 printf "ferryd peak RSS: %.1f MB (target < 128 MB)\n", $hwm / 1024;
 

@@ -83,7 +83,7 @@ mm_token_mint(
     const char *id, *token, *p[3];
     cJSON      *body;
     mm_resp_t   r;
-    int         rc = -1;
+    int         rc = -1, placed;
 
     snprintf(path, sizeof(path), "/api/v4/users/%s/tokens", user_id);
     snprintf(desc, sizeof(desc), MM_TOKEN_DESC "%s", x->job_id);
@@ -94,13 +94,12 @@ mm_token_mint(
      * listing of its id still leaves the user's name for the revocation */
     p[0] = x->job_id;
     p[1] = user_id;
-    if (db_run(x->conn,
-            "INSERT INTO export_tokens (job_id, token_id, user_id) "
-            "VALUES ($1::uuid, '" MM_TOKEN_MINTING "' || $2, $2) "
-            "ON CONFLICT DO NOTHING",
-            2, p)
-        < 0)
-    {
+    placed = db_run(x->conn,
+        "INSERT INTO export_tokens (job_id, token_id, user_id) "
+        "VALUES ($1::uuid, '" MM_TOKEN_MINTING "' || $2, $2) "
+        "ON CONFLICT DO NOTHING",
+        2, p);
+    if (placed < 0) {
         snprintf(
             err, errlen, "cannot list a token: %s", PQerrorMessage(x->conn));
         cJSON_Delete(body);
@@ -121,12 +120,18 @@ mm_token_mint(
         goto done;
     }
 
+    /* a placeholder that was there already (a run killed while it minted,
+     * maybe after Mattermost made the token) stays: at the end the user's
+     * tokens are looked up by their description, that one among them */
     p[0] = x->job_id;
     p[1] = id;
     p[2] = user_id;
     if (db_run(x->conn,
-            "UPDATE export_tokens SET token_id = $2 WHERE job_id = $1::uuid "
-            "AND token_id = '" MM_TOKEN_MINTING "' || $3",
+            placed ? "UPDATE export_tokens SET token_id = $2 "
+                     "WHERE job_id = $1::uuid "
+                     "AND token_id = '" MM_TOKEN_MINTING "' || $3"
+                   : "INSERT INTO export_tokens (job_id, token_id, user_id) "
+                     "VALUES ($1::uuid, $2, $3)",
             3, p)
         != 1)
     {

@@ -26,11 +26,10 @@
 
 use strict;
 use warnings;
-use POSIX qw(ceil);
 use Time::HiRes qw(time);
 use lib 't/lib';
 use Ferry::Test;
-use Ferry::SlackExport;
+use Ferry::Export;
 use Ferry::Mattermost;
 
 my $runs = $ENV{BENCH_RUNS} || 2;
@@ -48,23 +47,22 @@ my $spool = $t->writable_dir('spool');
 $t->start_pg->migrate;
 my %base = (SPOOL_DIR => $spool, LOG_LEVEL => $ENV{BENCH_LOG_LEVEL} || 'info', JOB_WORKERS => 1);
 $t->start_ferryd(%base);
-$t->start_nginx(Ferry::Test::export_conf());
-my $token = $t->user_token('bench@example.com');
-my %auth = (Authorization => "Bearer $token");
+$t->start_nginx(Ferry::Export::conf("        access_log off;\n        client_max_body_size 4g;\n"));
+my $x = Ferry::Export->new($t, 'bench@example.com');
+# Slack's avatars (a user's picture is uploaded as they are made)
+my $slack = Ferry::Export::slack_files($t);
 
-# No files and no custom emoji: their bytes are only Slack URLs here, and
-# the message phase is what is measured. Messages per day rather than a
-# total: a total is spread Zipf-like (general gets a third), and a channel's
-# posts go one after the other, so one large channel would bound the run
-# whatever the concurrency; per day, the 50 channels get 30 days each and
-# the 70 DMs and group DMs 10 days of half as many.
-my $zip = $t->dir . '/export.zip';
+# No files and no custom emoji: the message phase is what is measured.
+# Messages per day rather than a total: a total is spread Zipf-like
+# (general gets a third), and a channel's posts go one after the other, so
+# one large channel would bound the run whatever the concurrency; per day,
+# the 50 channels get 30 days each and the 70 DMs and group DMs 10 days of
+# half as many.
 my $t0 = time;
-my $f = Ferry::SlackExport->new(seed => 1, users => $users, days => 30,
-                                messages_per_day => int($messages / (50 * 30 + 70 * 10 / 2) + 0.5),
-                                public => 40, private => 10, dms => 60, mpims => 10,
-                                files => 0, custom_emoji => 0, facts => 'counts')->write($zip);
-$t->ingest_slack($zip, $token);
+my $f = $x->ingest(seed => 1, users => $users, days => 30,
+                   messages_per_day => int($messages / (50 * 30 + 70 * 10 / 2) + 0.5),
+                   public => 40, private => 10, dms => 60, mpims => 10, files => 0,
+                   custom_emoji => 0, avatars_base => $slack->url, facts => 'counts', wait => 3600);
 my $channels = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'channel'");
 my $biggest = $t->psql("SELECT max(n) FROM (SELECT count(*) AS n FROM entity_relations "
                      . "WHERE relation_type = 'posted_in' GROUP BY to_entity_id) c");
@@ -74,14 +72,9 @@ printf "export: %d messages, %d users, %d channels (the largest %d messages); ge
 
 sub export {
     my (@types) = @_;
-    my $r = $t->http(POST => '/export', json => { team => 'bench', types => \@types }, headers => \%auth);
+    my $r = $x->export(team => 'bench', types => \@types);
     my $id = $r->{json}{id} or die "POST /export: $r->{content}";
-    my $j;
-    # not too often: each look counts every row's status
-    $t->wait_for("the export of @types", sub {
-        select undef, undef, undef, 0.2;
-        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
-        ($j->{status} // '') =~ /^(done|failed)$/ }, 3600);
+    my $j = $x->finished($id, 3600, 0.2);
     die "export $j->{status}: " . ($j->{error} // '') unless $j->{status} eq 'done';
     return $j;
 }

@@ -13,7 +13,7 @@ use warnings;
 use Time::HiRes qw(time);
 use lib 't/lib';
 use Ferry::Test;
-use Ferry::SlackExport;
+use Ferry::Export;
 
 my $runs = $ENV{BENCH_RUNS} || 2;
 my $messages = $ENV{BENCH_MESSAGES} || 100_000;
@@ -26,22 +26,17 @@ my $spool = $t->writable_dir('spool');
 my $reports = $t->writable_dir('reports');
 $t->start_pg->migrate;
 $t->start_ferryd(SPOOL_DIR => $spool, REPORTS_DIR => $reports, LOG_LEVEL => 'info', JOB_WORKERS => 1);
-$t->start_nginx(Ferry::Test::export_conf());
-my $token = $t->user_token('bench@example.com');
-my %auth = (Authorization => "Bearer $token");
+$t->start_nginx(Ferry::Export::conf("        access_log off;\n        client_max_body_size 4g;\n"));
+my $x = Ferry::Export->new($t, 'bench@example.com');
 
 # files in the upload (no download from Slack: no network here), no custom
 # emoji (their images are only URLs)
-my $zip = $t->dir . '/export.zip';
 my $t0 = time;
-my $f = Ferry::SlackExport->new(seed => 1, users => $users, messages => $messages, days => 30,
-                                public => 40, private => 10, dms => 60, mpims => 10,
-                                file_bytes => 'in_zip', custom_emoji => 0, facts => 'counts')->write($zip);
-printf "export: %d messages, %d users, %.1f MB zip, generated in %.0f s\n",
-    $f->{counts}{message}, $f->{counts}{user}, (-s $zip) / 1e6, time - $t0;
-
-$t->ingest_slack($zip, $token);
-printf "ingested in %.0f s\n\n", time - $t0;
+my $f = $x->ingest(seed => 1, users => $users, messages => $messages, days => 30,
+                   public => 40, private => 10, dms => 60, mpims => 10,
+                   file_bytes => 'in_zip', custom_emoji => 0, facts => 'counts', wait => 3600);
+printf "export: %d messages, %d users, %.1f MB zip, generated and ingested in %.0f s\n\n",
+    $f->{counts}{message}, $f->{counts}{user}, (-s $t->dir . '/e.zip') / 1e6, time - $t0;
 
 my $copy = $t->dir . '/copy.out';
 my $jsonl = $t->dir . '/import.jsonl';
@@ -54,12 +49,9 @@ for my $run (1 .. $runs) {
     push @copy, time - $s;
 
     $s = time;
-    my $r = $t->http(POST => '/export', json => { team => 'bench', mode => 'bulk' }, headers => \%auth);
+    my $r = $x->export(team => 'bench', mode => 'bulk');
     my $id = $r->{json}{id} or die "POST /export: $r->{content}";
-    my $j;
-    $t->wait_for('the export', sub {
-        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
-        ($j->{status} // '') =~ /^(done|failed)$/ }, 3600);
+    my $j = $x->finished($id, 3600);
     die "export $j->{status}: " . ($j->{error} // '') unless $j->{status} eq 'done';
     push @ferry, time - $s;
     $bulk = $j->{bulk};

@@ -52,10 +52,12 @@ sub new {
 
 sub auth { $_[0]{auth} }
 
-# A synthetic export (Ferry::SlackExport's options) uploaded and ingested;
-# returns its facts.
+# A synthetic export (Ferry::SlackExport's options, and wait: seconds the
+# ingestion may take, 20 by default) uploaded and ingested; returns its
+# facts.
 sub ingest {
     my ($self, %gen) = @_;
+    my $wait = delete $gen{wait};
     my $t = $self->{t};
     my $zip = $t->dir . '/e.zip';
     my $facts = Ferry::SlackExport->new(%gen)->write($zip);
@@ -63,7 +65,8 @@ sub ingest {
         '-H', 'Idempotency-Key: up', '-F', "file=\@$zip", 'http://127.0.0.1:' . $t->port . '/slack/upload']);
     my $up = Ferry::Test::json()->decode($out)->{id};
     $t->wait_for('the upload', sub {
-        ($t->http(GET => "/slack/uploads/$up", headers => $self->{auth})->{json}{status} // '') eq 'done' });
+        ($t->http(GET => "/slack/uploads/$up", headers => $self->{auth})->{json}{status} // '') eq 'done' },
+        $wait);
     return $facts;
 }
 
@@ -88,11 +91,13 @@ sub start_and_kill {
     return $r->{json}{id};
 }
 
-# GET /export/{id} once the job is done or failed
+# GET /export/{id} once the job is done or failed; asked every $every
+# seconds (each answer counts every row's status: a benchmark asks seldom)
 sub finished {
-    my ($self, $id, $timeout) = @_;
+    my ($self, $id, $timeout, $every) = @_;
     my $j;
     $self->{t}->wait_for("export $id", sub {
+        select undef, undef, undef, $every if $every;
         $j = $self->{t}->http(GET => "/export/$id", headers => $self->{auth})->{json};
         ($j->{status} // '') =~ /^(done|failed)$/ }, $timeout // 120);
     return $j;

@@ -661,39 +661,6 @@ sub api_user {
     return 'Basic ' . MIME::Base64::encode_base64("$user:$password", '');
 }
 
-# imports_conf plus the Slack upload and the export, without access log:
-# the nginx of the export benchmarks.
-sub export_conf {
-    return imports_conf(<<'EOF');
-        access_log off;
-        location = /slack/upload {
-            ferry_auth jwt;
-            ferry_idempotency required;
-            ferry_upload field=file type=zip;
-            client_max_body_size 4g;
-            ferry_pass ferryd;
-        }
-        location /slack/uploads { ferry_auth jwt; ferry_pass ferryd; }
-        location /export { ferry_auth jwt; ferry_pass ferryd; }
-EOF
-}
-
-# A Slack export zip uploaded through nginx (export_conf's locations) with
-# the JWT $token, waited for until ingested; dies unless it is done.
-sub ingest_slack {
-    my ($self, $zip, $token) = @_;
-    my ($rc, $out) = $self->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
-        '-H', "Idempotency-Key: ingest-$zip", '-F', "file=\@$zip",
-        'http://127.0.0.1:' . $self->port . '/slack/upload']);
-    my $id = eval { $JSON->decode($out)->{id} } or die "upload: $out";
-    my $j;
-    $self->wait_for('the ingestion', sub {
-        $j = $self->http(GET => "/slack/uploads/$id", headers => { Authorization => "Bearer $token" })->{json};
-        ($j->{status} // '') =~ /^(done|failed)$/ }, 3600);
-    die "ingestion $j->{status}: " . ($j->{error} // '') unless $j->{status} eq 'done';
-    return $j;
-}
-
 # A user registered through nginx and a token for it (needs /auth/register
 # and /auth/token locations).
 sub user_token {

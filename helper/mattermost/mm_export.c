@@ -364,6 +364,17 @@ mm_export_phase(mm_export_t *x, job_t *job, size_t phase, long *done)
         if (mm_export_orphans(x) != 0) {
             return -1;
         }
+        rc = mm_tokens_mint_ahead(x, job,
+            "SELECT DISTINCT u.mattermost_id FROM entities m "
+            "JOIN entity_relations r ON r.to_entity_id = m.id "
+            "AND r.relation_type = 'posted_by' "
+            "JOIN entities u ON u.id = r.from_entity_id "
+            "WHERE m.entity_type = 'message' "
+            "AND m.status IN ('pending', 'failed') "
+            "AND u.mattermost_id IS NOT NULL");
+        if (rc != 0) {
+            return rc;
+        }
         /* the channels with most to post first: a large one started last
          * would leave the other workers idle at the end */
         res = db_query(job->conn,

@@ -23,6 +23,14 @@ void mm_tokens_free(mm_tokens_t *t);
 int mm_user_token(
     mm_export_t *x, const char *user_id, char *out, char *err, size_t errlen);
 
+/* Mints ahead, EXPORT_WORKERS at a time, the tokens of the users (their
+ * Mattermost ids) that sql selects, so that no worker of the phase to come
+ * waits for one (a channel's worker minting for each new author holds up
+ * its channel); nothing outside the api mode or in a dry run. A token that
+ * cannot be had is left for the entity that needs it to report. 0, 1 when
+ * stopped early, -1 on an error. */
+int mm_tokens_mint_ahead(mm_export_t *x, job_t *job, const char *sql);
+
 /* Revokes every token the job minted, in this run or in an earlier one
  * that stopped before its end, EXPORT_WORKERS at a time (job keeps its
  * heartbeat meanwhile). 0, or -1 when some could not be revoked (they stay

@@ -336,6 +336,9 @@ Try:
   perl $ROOT/t/tools/gen_slack_export.pl /tmp/export.zip --messages 2000 --users 40 --public 4 --dms 3 --private 2 --mpims 1
   curl -s localhost:$PORT/slack/upload -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: s1' -F file=@/tmp/export.zip
   curl -s localhost:$PORT/slack/uploads -H "Authorization: Bearer \$TOKEN"      # counts, errors
+  curl -s localhost:$PORT/export -H "Authorization: Bearer \$TOKEN" -d '{"team":"migrated","mode":"bulk"}'  # a Mattermost bulk-import archive
+  curl -s localhost:$PORT/export -H "Authorization: Bearer \$TOKEN"             # the exports; /export/<id> has the archive's link
+  # with MM_URL and MM_TOKEN in the environment of ./build.sh run: "mode":"api" or "plugin" exports live
   curl -s -u "\$API_AUTH_USER:\$API_AUTH_PASSWORD" 'localhost:$PORT/badges?role=VOLUNTEER&page_size=20'  # Grist read API ($(api_auth_state))
   curl -s 'localhost:$PORT/feeder/sync?from_date=2026-06-01T00:00:00Z'      # the feeder's changes since
   curl -s localhost:$PORT/sync/status -H "Authorization: Bearer \$TOKEN"    # the Grist sync's state

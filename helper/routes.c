@@ -35,6 +35,7 @@ const route_t ferryd_routes[] = {
     { "POST", "/slack/events", slack_events_receive, 0 },
 
     { "POST", "/export", mm_export_create, 0 },
+    { "GET", "/export", mm_export_list, 0 },
     { "GET", "/export/{id}", mm_export_show, 0 },
     { "GET", "/export/{id}/failures", mm_export_failures, 0 },
 

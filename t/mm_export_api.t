@@ -173,4 +173,23 @@ $x->check_rerun($mm, sub {
     return $r1->{json}{id};
 });
 
+# ------------------------------------------------ the caller's exports
+my $list = $t->http(GET => '/export?limit=2', headers => \%auth);
+is($list->{status}, 200, 'GET /export: 200');
+is(scalar @{ $list->{json}{items} }, 2, 'a page of two');
+my $n = $t->psql("SELECT count(*) FROM jobs WHERE kind = 'export'");
+my @all = @{ $list->{json}{items} };
+while (my $c = $list->{json}{next_cursor}) {
+    $list = $t->http(GET => "/export?limit=2&cursor=$c", headers => \%auth);
+    push @all, @{ $list->{json}{items} };
+}
+is(scalar @all, $n, "every export of the caller, page by page ($n)");
+is_deeply([ map { $_->{id} } @all ],
+          [ split /\n/, $t->psql("SELECT id FROM jobs WHERE kind = 'export' ORDER BY created_at DESC, id DESC") ],
+          'newest first');
+ok((grep { $_->{dry_run} } @all) == 1, 'the dry run shows as one');
+is_deeply([ sort { $a cmp $b } keys %{ $all[0] } ],
+          [ sort qw(id status phase mode dry_run team error created_at finished_at) ], 'with its status, mode and team');
+is($t->http(GET => '/export')->{status}, 401, 'no token: 401');
+
 $t->done;

@@ -195,3 +195,14 @@ job_api_list(const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp)
     db_release(ferry->db, conn);
     PQclear(res);
 }
+
+void
+job_api_text(
+    cJSON *json, const char *name, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        cJSON_AddNullToObject(json, name);
+    } else {
+        cJSON_AddStringToObject(json, name, PQgetvalue(res, row, col));
+    }
+}

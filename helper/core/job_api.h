@@ -40,6 +40,10 @@ void job_api_show(
 void job_api_list(
     const job_api_t *api, ferryd_t *ferry, req_t *req, resp_t *resp);
 
+/* Column col of a row as the member name: its text, or null for NULL. */
+void job_api_text(
+    cJSON *json, const char *name, const PGresult *res, int row, int col);
+
 /* The ISO 8601 UTC text of a timestamptz column, for columns lists. */
 #define JOB_API_ISO(col)                                                       \
     "to_char(" col " AT TIME ZONE 'UTC', "                                     \

@@ -56,6 +56,43 @@ mm_export_archive(const ferryd_t *ferry, cJSON *json, const char *id,
     }
 }
 
+/* GET /export: the caller's exports, newest first; each as its status, not
+ * its counts (which are the rows', the same for every export) */
+static cJSON *
+mm_export_row_json(PGresult *res, int row)
+{
+    cJSON *json = cJSON_CreateObject();
+
+    job_api_text(json, "id", res, row, 0);
+    cJSON_AddStringToObject(json, "status",
+        strcmp(PQgetvalue(res, row, 1), "processing") == 0
+            ? "running"
+            : PQgetvalue(res, row, 1));
+    job_api_text(json, "phase", res, row, 2);
+    job_api_text(json, "mode", res, row, 3);
+    cJSON_AddBoolToObject(json, "dry_run", PQgetvalue(res, row, 4)[0] == 't');
+    job_api_text(json, "team", res, row, 5);
+    job_api_text(json, "error", res, row, 6);
+    job_api_text(json, "created_at", res, row, 7);
+    job_api_text(json, "finished_at", res, row, 8);
+
+    return json;
+}
+
+/* clang-format off */
+static const job_api_t mm_export_list_api = { "export", "export",
+    "id, status, progress->>'phase', coalesce(params->>'mode', 'api'), "
+    "coalesce((params->>'dry_run')::boolean, false), params->>'team', "
+    "error, " JOB_API_ISO("created_at") ", " JOB_API_ISO("finished_at"),
+    mm_export_row_json };
+/* clang-format on */
+
+void
+mm_export_list(ferryd_t *ferry, req_t *req, resp_t *resp)
+{
+    job_api_list(&mm_export_list_api, ferry, req, resp);
+}
+
 static int
 mm_export_answer(ferryd_t *ferry, PGconn *conn, req_t *req, resp_t *resp,
     int status, const char *id)
@@ -75,11 +112,7 @@ mm_export_answer(ferryd_t *ferry, PGconn *conn, req_t *req, resp_t *resp,
         strcmp(PQgetvalue(res, 0, 1), "processing") == 0
             ? "running"
             : PQgetvalue(res, 0, 1));
-    if (PQgetisnull(res, 0, 2)) {
-        cJSON_AddNullToObject(json, "phase");
-    } else {
-        cJSON_AddStringToObject(json, "phase", PQgetvalue(res, 0, 2));
-    }
+    job_api_text(json, "phase", res, 0, 2);
     if (!PQgetisnull(res, 0, 3)) {
         cJSON_AddStringToObject(json, "error", PQgetvalue(res, 0, 3));
     }

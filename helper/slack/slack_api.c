@@ -23,16 +23,6 @@
     "error"
 /* clang-format on */
 
-static void
-slack_add_text(cJSON *json, const char *name, PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col)) {
-        cJSON_AddNullToObject(json, name);
-    } else {
-        cJSON_AddStringToObject(json, name, PQgetvalue(res, row, col));
-    }
-}
-
 static cJSON *
 slack_upload_json(PGresult *res, int row)
 {
@@ -40,12 +30,12 @@ slack_upload_json(PGresult *res, int row)
     int    i;
 
     json = cJSON_CreateObject();
-    slack_add_text(json, "id", res, row, 0);
-    slack_add_text(json, "status", res, row, 1);
-    slack_add_text(json, "file_name", res, row, 2);
+    job_api_text(json, "id", res, row, 0);
+    job_api_text(json, "status", res, row, 1);
+    job_api_text(json, "file_name", res, row, 2);
     cJSON_AddNumberToObject(
         json, "file_size", strtod(PQgetvalue(res, row, 3), NULL));
-    slack_add_text(json, "sha256", res, row, 4);
+    job_api_text(json, "sha256", res, row, 4);
 
     /* every type, 0 until the ingest has seen one */
     c = cJSON_Parse(PQgetvalue(res, row, 5));
@@ -68,10 +58,10 @@ slack_upload_json(PGresult *res, int row)
     cJSON_AddNumberToObject(
         json, "error_count", strtod(PQgetvalue(res, row, 7), NULL));
 
-    slack_add_text(json, "created_at", res, row, 8);
-    slack_add_text(json, "started_at", res, row, 9);
-    slack_add_text(json, "finished_at", res, row, 10);
-    slack_add_text(json, "error", res, row, 11);
+    job_api_text(json, "created_at", res, row, 8);
+    job_api_text(json, "started_at", res, row, 9);
+    job_api_text(json, "finished_at", res, row, 10);
+    job_api_text(json, "error", res, row, 11);
 
     return json;
 }

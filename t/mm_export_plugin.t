@@ -177,4 +177,24 @@ my @changed = $x->check_rerun($mm);
 is(scalar(grep { $_->{user_id} ne $mm->admin_id && $_->{create_at} < $_->{edit_at} } @changed), 5,
    'still by their authors, at their Slack time');
 
+# ------------------------- a post in flight behind 250 newer system posts
+# a run that stopped between the plugin's answer and the row's update left
+# the mark; since then the channel got 250 posts made now (what "joined the
+# channel" messages are): the look-up pages past them and keeps the post
+my ($fl) = $x->rows("SELECT m.id, m.mattermost_id, c.mattermost_id FROM entities m "
+    . "JOIN entity_relations r ON r.from_entity_id = m.id AND r.relation_type = 'posted_in' "
+    . "JOIN entities c ON c.id = r.to_entity_id WHERE m.entity_type = 'message' "
+    . "AND m.status = 'success' AND c.raw_data->>'channel_kind' = 'public' "
+    . "AND coalesce(m.raw_data->>'subtype', '') = '' ORDER BY (m.raw_data->>'ts')::numeric DESC LIMIT 1");
+$mm->api(POST => '/api/v4/posts', $mm->admin_token, { channel_id => $fl->[2], message => "later $_" })
+    for 1 .. 250;
+$t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = 'posting' "
+       . "WHERE id = $fl->[0]");
+my $before = scalar $mm->posts;
+my $jf = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
+is($jf->{status}, 'done', 'the export after the stop: done');
+is(scalar $mm->posts, $before, 'no post made again');
+is($t->psql("SELECT mattermost_id || ' ' || status FROM entities WHERE id = $fl->[0]"), "$fl->[1] success",
+   'the post in flight found past 250 newer ones, and kept');
+
 $t->done;

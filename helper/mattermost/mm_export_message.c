@@ -94,35 +94,61 @@ mm_message_name(void *ctx, char kind, const char *slack_id)
 }
 
 /* A post already made for this message by a run that stopped before it
- * could say so: its id into id. 0 found, 1 not found, -1 no answer. */
+ * could say so: its id into id. The channel's posts come newest first
+ * (by create_at), 200 a page: the post sought is among the newest in the
+ * api mode (made now) and, in the plugin mode (made at Slack's time, the
+ * latest of its channel so far), before the first post older than it —
+ * after any system messages ("joined the channel") made now. At most
+ * MM_FIND_PAGES pages. 0 found, 1 not found, -1 no answer. */
+#define MM_FIND_PAGES 20
+
 static int
-mm_message_find(
-    mm_export_t *x, const char *channel, const char *slack_id, char *id)
+mm_message_find(mm_export_t *x, const char *channel, const char *slack_id,
+    long create_at, char *id)
 {
     char         path[256];
     mm_resp_t    r;
     const cJSON *post, *props;
     const char  *key;
-    int          rc = 1;
+    double       oldest;
+    int          page, n, rc = 1;
 
-    snprintf(path, sizeof(path),
-        "/api/v4/channels/%s/posts?page=0&per_page=200", channel);
-    if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
+    for (page = 0; page < MM_FIND_PAGES && rc == 1; page++) {
+        snprintf(path, sizeof(path),
+            "/api/v4/channels/%s/posts?page=%d&per_page=200", channel, page);
+        if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
+            mm_resp_free(&r);
+            return -1;
+        }
+
+        n = 0;
+        oldest = -1;
+        cJSON_ArrayForEach(
+            post, cJSON_GetObjectItemCaseSensitive(r.json, "posts"))
+        {
+            const cJSON *at =
+                cJSON_GetObjectItemCaseSensitive(post, "create_at");
+
+            n++;
+            if (cJSON_IsNumber(at) && (oldest < 0 || at->valuedouble < oldest))
+            {
+                oldest = at->valuedouble;
+            }
+            props = cJSON_GetObjectItemCaseSensitive(post, "props");
+            key = ferry_json_str(props, "ferry_slack_id");
+            if (key && strcmp(key, slack_id) == 0 && ferry_json_str(post, "id"))
+            {
+                snprintf(id, 64, "%s", ferry_json_str(post, "id"));
+                rc = 0;
+            }
+        }
         mm_resp_free(&r);
-        return -1;
-    }
 
-    cJSON_ArrayForEach(post, cJSON_GetObjectItemCaseSensitive(r.json, "posts"))
-    {
-        props = cJSON_GetObjectItemCaseSensitive(post, "props");
-        key = ferry_json_str(props, "ferry_slack_id");
-        if (key && strcmp(key, slack_id) == 0 && ferry_json_str(post, "id")) {
-            snprintf(id, 64, "%s", ferry_json_str(post, "id"));
-            rc = 0;
+        /* the last page, or past where the post would be */
+        if (n < 200 || (create_at > 0 && oldest >= 0 && oldest < create_at)) {
             break;
         }
     }
-    mm_resp_free(&r);
 
     return rc;
 }
@@ -359,7 +385,13 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     }
 
     /* sent before and maybe made: the post is kept, not made twice */
-    if (marked && (rc = mm_message_find(x, channel, key, id)) <= 0) {
+    if (marked
+        && (rc = mm_message_find(x, channel, key,
+                x->mode == MM_MODE_PLUGIN ? mm_ts_ms(ferry_json_str(raw, "ts"))
+                                          : 0,
+                id))
+            <= 0)
+    {
         cJSON_Delete(files);
         if (rc < 0) {
             return mm_export_status(x, entity_id, "failed", NULL,

@@ -14,7 +14,7 @@
 const job_kind_t job_kinds[] = {
     { "import", import_run, upload_job_cancel, import_report_sweep },
     { "slack_ingest", slack_ingest_run, upload_job_cancel, NULL },
-    { "export", mm_export_run, NULL, mm_bulk_sweep },
+    { "export", mm_export_run, mm_export_cancel, mm_bulk_sweep },
 };
 
 const int job_nkinds = sizeof(job_kinds) / sizeof(job_kinds[0]);

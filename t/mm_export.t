@@ -65,6 +65,9 @@ is($j->{status}, 'failed', 'an unknown team: failed');
 like($j->{error}, qr/no-such-team.*no such team/, 'saying why');
 is(scalar $mm->users, 2, 'nothing written to Mattermost (the admin and the existing user)');
 
+is(export(team => 'x/../../users/me')->{status}, 422, 'a team name Mattermost could not have: 422');
+is(export(team => 'Migrated')->{status}, 422, '... upper case too (Mattermost names are lower case)');
+
 $r = export(team => 'migrated', types => ['user', 'bogus']);
 is($r->{status}, 422, 'an unknown type: 422');
 like($r->{content}, qr/user, custom_emoji, channel, attachment, message and reaction/,

@@ -29,7 +29,10 @@ my $slack = Ferry::Export::slack_files($t);
 my $mm = Ferry::Mattermost->new($t, team_name => 'migrated',
     rate_limit => { per_sec => 100000, max_burst => 100000 })->start;
 $t->start_pg->migrate;
+# the synthetic export's files, avatars and emoji are "Slack's" through
+# SLACK_API_URL's host, the one address besides Slack's own ferryd fetches
 my %set = (SPOOL_DIR => $spool, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token,
+           SLACK_API_URL => $slack->url . '/api',
            EXPORT_WORKERS => 4, EXPORT_CHANNEL_CONCURRENCY => 3, JOB_STALE_SECONDS => 2);
 $t->start_ferryd(%set);
 $t->start_nginx(Ferry::Export::conf());
@@ -80,6 +83,15 @@ is($t->psql("SELECT count(*) FROM entities WHERE status <> 'pending'"), 0, 'ever
 $t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{profile,email}', to_jsonb('$email'::text)) "
        . "WHERE entity_type = 'user' AND slack_id = '$bad'");
 
+# a file whose address is not Slack's (a crafted export naming a host inside
+# the network): not fetched, skipped with the reason; its message still goes
+my $crafted = $t->psql("INSERT INTO entities (entity_type, slack_id, raw_data) VALUES ('attachment', "
+    . "'FCRAFTED', jsonb_build_object('id', 'FCRAFTED', 'name', 'x.txt', 'url_private_download', '"
+    . $mm->url . "/internal-secret')) RETURNING id");
+$t->psql("INSERT INTO entity_relations (from_entity_id, to_entity_id, relation_type) "
+       . "SELECT $crafted, id, 'attached_to' FROM entities WHERE entity_type = 'message' "
+       . "AND coalesce(raw_data->>'subtype', '') = '' ORDER BY id LIMIT 1");
+
 # ---------------------------------------------------------------- the export
 # a 429 storm on posts (Retry-After honoured) and a 5xx burst on reactions;
 # Mattermost slow enough that a kill -9 lands in the message phase
@@ -121,6 +133,11 @@ SKIP: {
 
 # files: on their posts, uploaded by the post's author
 my @att = $x->check_files($st);
+is($t->psql("SELECT status FROM entities WHERE id = $crafted"), 'skipped',
+   'the file with an address that is not Slack\'s: skipped');
+like($t->psql("SELECT error_message FROM entities WHERE id = $crafted"), qr/not an address of Slack/,
+     '... saying why');
+is(scalar $mm->journal(path => '/internal-secret'), 0, 'and never fetched');
 my %file = map { $_->{id} => $_ } @{ $st->{files} };
 my $by_author = grep { my $f = $file{ $_->[0] }; $f && $post{ $f->{post_id} }
     && $f->{user_id} eq $post{ $f->{post_id} }{user_id} } @att;
@@ -191,5 +208,20 @@ ok((grep { $_->{dry_run} } @all) == 1, 'the dry run shows as one');
 is_deeply([ sort { $a cmp $b } keys %{ $all[0] } ],
           [ sort qw(id status phase mode dry_run team error created_at finished_at) ], 'with its status, mode and team');
 is($t->http(GET => '/export')->{status}, 401, 'no token: 401');
+
+# -------------------- an export given up after its attempts: its tokens go
+# (an export that crashed ferryd five times in a row; the tokens its runs
+# minted and listed are revoked when the job is given up)
+my ($someone) = grep { $_->{username} ne 'admin' && $_->{id} ne $mm->admin_id } $mm->users;
+my $gone_job = $t->psql("INSERT INTO jobs (kind, status, params, attempts) VALUES ('export', 'pending', "
+                      . "'{\"team\":\"migrated\"}', 5) RETURNING id");
+my $tok = $mm->api(POST => "/api/v4/users/$someone->{id}/tokens", $mm->admin_token,
+                   { description => "ferry export $gone_job" })->{json};
+$t->psql("INSERT INTO export_tokens (job_id, token_id, user_id) VALUES ('$gone_job', '$tok->{id}', '$someone->{id}')");
+$t->wait_for('the job given up', sub {
+    $t->psql("SELECT status FROM jobs WHERE id = '$gone_job'") eq 'failed' }, 60);
+$t->wait_for('its token revoked', sub {
+    $t->psql("SELECT count(*) FROM export_tokens WHERE job_id = '$gone_job'") == 0 }, 30);
+ok(!grep({ $_->{id} eq $tok->{id} } $mm->tokens), "the given-up export's token is revoked in Mattermost");
 
 $t->done;

@@ -104,9 +104,9 @@ is(scalar(() = glob("$reports/*")), 0, 'no archive written');
 # ---- without MM_URL: the archive only
 $t->stop_ferryd;
 $t->start_ferryd(%set);
-$j = finished(export(team => 'Not A Team!')->{json}{id});
-is($j->{status}, 'failed', 'without MM_URL, a name Mattermost would refuse: failed');
-like($j->{error}, qr/not a valid Mattermost team name/, 'saying why');
+my $bad = export(team => 'Not A Team!');
+is($bad->{status}, 422, 'without MM_URL, a name Mattermost would refuse: 422 at once');
+like($bad->{content}, qr/Mattermost team name/, 'saying why');
 
 my $r = export(team => 'migrated');
 is($r->{status}, 202, 'POST /export in bulk mode (MM_API_MODE): 202');

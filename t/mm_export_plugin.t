@@ -32,7 +32,7 @@ my $bare = Ferry::Mattermost->new($t, name => 'mm-without-plugin', team_name => 
 my $mm = Ferry::Mattermost->new($t, team_name => 'migrated',
     rate_limit => { per_sec => 100000, max_burst => 100000 })->start;
 $t->start_pg->migrate;
-my %common = (SPOOL_DIR => $spool, EXPORT_WORKERS => 4, EXPORT_CHANNEL_CONCURRENCY => 3,
+my %common = (SPOOL_DIR => $spool, SLACK_API_URL => $slack->url . '/api', EXPORT_WORKERS => 4, EXPORT_CHANNEL_CONCURRENCY => 3,
               JOB_STALE_SECONDS => 2);
 $t->start_ferryd(%common, MM_URL => $bare->url, MM_TOKEN => $bare->admin_token);
 $t->start_nginx(Ferry::Export::conf());

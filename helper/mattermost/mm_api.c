@@ -4,6 +4,7 @@
  */
 #include "mm_api.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,19 @@ mm_export_archive(const ferryd_t *ferry, cJSON *json, const char *id,
     {
         cJSON_AddItemToObject(json, "archive", report_link_json(link, t));
     }
+}
+
+/* Mattermost's team names (model/team.go, IsValidTeamName): 2 to 64 of
+ * [a-z0-9_-], alphanumeric at both ends. */
+static int
+mm_team_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n >= 2 && n <= 64
+        && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n
+        && isalnum((unsigned char) name[0])
+        && isalnum((unsigned char) name[n - 1]);
 }
 
 /* GET /export: the caller's exports, newest first; each as its status, not
@@ -158,6 +172,14 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
     team = cJSON_GetObjectItemCaseSensitive(req->body, "team");
     if (!cJSON_IsString(team) || team->valuestring[0] == '\0') {
         resp_field_error(resp, 422, "team", "team (a team name) is required");
+        return;
+    }
+
+    /* a team's name as Mattermost has them (it goes into a path) */
+    if (!mm_team_name_valid(team->valuestring)) {
+        resp_field_error(resp, 422, "team",
+            "team is a Mattermost team name: 2 to 64 of a-z, 0-9, - and _, "
+            "a letter or digit at both ends");
         return;
     }
 

@@ -22,7 +22,6 @@
 #include "ferry_json.h"
 #include "mm_bulk.h"
 #include "mm_bulk_upload.h"
-#include "mm_export_channel.h"
 
 /* clang-format off */
 #define MM_BULK_FINDINGS_SQL                                                   \
@@ -137,7 +136,7 @@ mm_bulk_run(job_t *job, mm_export_t *x, const char *team)
     mm_bulk_counts_t c;
     cJSON           *progress;
     PGresult        *res;
-    char             path[4096], err[1024], name[65], snapshot[64];
+    char             path[4096], err[1024], snapshot[64];
     char             mm_job[32], *text;
     const char      *v;
 
@@ -157,18 +156,6 @@ mm_bulk_run(job_t *job, mm_export_t *x, const char *team)
     if (job->ferry->cfg.reports_dir[0] == '\0') {
         (void) job_finish(job, "failed", NULL,
             "the bulk mode writes to REPORTS_DIR: not set");
-        return;
-    }
-
-    /* without Mattermost to ask, the name at least follows its rules */
-    mm_channel_name(team, "x", name);
-    if (strcmp(name, team) != 0) {
-        snprintf(err, sizeof(err),
-            "team %.64s: not a valid Mattermost team "
-            "name",
-            team);
-        (void) job_finish(job, "failed", NULL, err);
-        log_info(job->worker, "export %s failed: %s", job->id, err);
         return;
     }
 

@@ -484,6 +484,16 @@ mm_owner_id(ferryd_t *ferry, char *err, size_t errlen)
 }
 
 void
+mm_export_cancel(ferryd_t *ferry, const char *id, const char *params)
+{
+    (void) params;
+
+    if (ferry->cfg.mm_url[0]) {
+        mm_tokens_revoke_orphaned(ferry, id);
+    }
+}
+
+void
 mm_export_run(job_t *job)
 {
     mm_export_t x;

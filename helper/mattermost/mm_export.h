@@ -67,6 +67,9 @@ long mm_ts_ms(const char *ts);
 
 void mm_export_run(job_t *job);
 
+/* The export ended without its runner: its user tokens revoked. */
+void mm_export_cancel(ferryd_t *ferry, const char *id, const char *params);
+
 /* 1 when this version exports entities of type, else 0. */
 int mm_export_has_type(const char *type);
 

@@ -16,6 +16,8 @@
 #include "core/log.h"
 #include "http/http_client.h"
 
+static int mm_slack_fetchable(const ferryd_t *ferry, const char *url);
+
 static int
 mm_slack_file_tmp(mm_export_t *x, char *path)
 {
@@ -94,46 +96,68 @@ mm_slack_file_check(mm_export_t *x, const char *zip_job, const char *member,
         }
     }
 
-    if (found
-        || (url
-            && (strncmp(url, "https://", 8) == 0
-                || strncmp(url, "http://", 7) == 0)))
-    {
+    if (found || (url && mm_slack_fetchable(x->ferry, url))) {
         return 0;
     }
 
     snprintf(err, errlen, "%s",
-        member ? "not in the Slack upload's zip, and Slack gives no address"
-               : "Slack gives no address for the file");
+        member ? "not in the Slack upload's zip, and Slack gives no address "
+                 "of its own"
+               : "Slack gives no address of its own for the file");
 
     return 1;
 }
 
-/* 1 when url may carry SLACK_TOKEN */
+/* 1 when url's scheme, host and port are SLACK_API_URL's */
 static int
-mm_slack_host(const ferryd_t *ferry, const char *url)
+mm_slack_api_host(const ferryd_t *ferry, const char *url)
 {
     const char *api = ferry->cfg.slack_api_url, *h, *end;
     size_t      n;
 
-    /* SLACK_API_URL's scheme, host and port */
     h = strstr(api, "://");
-    if (h) {
-        end = strchr(h + 3, '/');
-        n = end ? (size_t) (end - api) : strlen(api);
-        if (strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '\0')) {
-            return 1;
-        }
+    if (h == NULL) {
+        return 0;
     }
+    end = strchr(h + 3, '/');
+    n = end ? (size_t) (end - api) : strlen(api);
+
+    return strncmp(url, api, n) == 0 && (url[n] == '/' || url[n] == '\0');
+}
+
+/* 1 when url is https on a host that is domain or ends in "." domain */
+static int
+mm_https_in(const char *url, const char *domain)
+{
+    const char *h;
+    size_t      n, d = strlen(domain);
 
     if (strncmp(url, "https://", 8) != 0) {
         return 0;
     }
     h = url + 8;
-    n = strcspn(h, "/:?#");
+    n = strcspn(h, "/:?#@");
 
-    return (n == 9 && strncmp(h, "slack.com", 9) == 0)
-        || (n > 10 && strncmp(h + n - 10, ".slack.com", 10) == 0);
+    return (n == d && strncmp(h, domain, d) == 0)
+        || (n > d && h[n - d - 1] == '.' && strncmp(h + n - d, domain, d) == 0);
+}
+
+/* 1 when url may carry SLACK_TOKEN: Slack's own hosts, SLACK_API_URL's */
+static int
+mm_slack_host(const ferryd_t *ferry, const char *url)
+{
+    return mm_slack_api_host(ferry, url) || mm_https_in(url, "slack.com");
+}
+
+/* 1 when ferryd may fetch url at all: the export names its addresses, and
+ * a crafted one must not make ferryd fetch from inside the network (the
+ * cloud's metadata, a database) for the caller to read back; so only
+ * where Slack serves files, avatars and emoji, and SLACK_API_URL's host */
+static int
+mm_slack_fetchable(const ferryd_t *ferry, const char *url)
+{
+    return mm_slack_host(ferry, url) || mm_https_in(url, "slack-edge.com")
+        || mm_https_in(url, "slack-files.com");
 }
 
 int
@@ -151,6 +175,14 @@ mm_slack_download(ferryd_t *ferry, const char *url, const char *path, char *err,
             && strncmp(url, "http://", 7) != 0))
     {
         snprintf(err, errlen, "Slack gives no address for the file");
+        return 1;
+    }
+
+    if (!mm_slack_fetchable(ferry, url)) {
+        snprintf(err, errlen,
+            "not an address of Slack's (slack.com, slack-edge.com, "
+            "slack-files.com or SLACK_API_URL's host): %.200s",
+            url);
         return 1;
     }
 

@@ -25,11 +25,13 @@ int mm_slack_file(mm_export_t *x, const char *zip_job, const char *member,
 int mm_slack_file_check(mm_export_t *x, const char *zip_job, const char *member,
     const char *url, char *err, size_t errlen);
 
-/* url's bytes into the file path, SLACK_TOKEN sent only to Slack's own
- * hosts (https, *.slack.com) and to SLACK_API_URL's: an export names its
- * URLs, and a crafted one must not get the token sent elsewhere. 0; 1 when
- * Slack does not have the file (4xx); -1 on any other error; both with the
- * reason in err. */
+/* url's bytes into the file path. An export names its URLs, so a crafted
+ * one must neither get the token sent elsewhere nor make ferryd fetch from
+ * inside the network: only https on Slack's hosts (slack.com,
+ * slack-edge.com, slack-files.com) and SLACK_API_URL's host are fetched,
+ * SLACK_TOKEN sent to slack.com and SLACK_API_URL's only. 0; 1 when Slack
+ * does not have the file (4xx) or the address is not Slack's; -1 on any
+ * other error; both with the reason in err. */
 int mm_slack_download(ferryd_t *ferry, const char *url, const char *path,
     char *err, size_t errlen);
 

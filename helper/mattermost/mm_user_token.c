@@ -31,6 +31,7 @@
 typedef struct {
     int  minting;
     char token[MM_TOKEN_LEN]; /* "" until minted */
+    char refused[256];        /* why Mattermost refused one: not asked again */
 } mm_token_t;
 
 /* user id -> mm_token_t (malloc'd) */
@@ -109,6 +110,8 @@ mm_token_mint(
     if (mm_call(x->ferry, NULL, "POST", path, body, 0, &r) != 0) {
         snprintf(err, errlen, "cannot get a token for user %s: %s", user_id,
             r.message);
+        /* refused (tokens off, a deactivated user): as good as final */
+        rc = r.status >= 400 && r.status < 500 ? -2 : -1;
         goto done;
     }
 
@@ -188,15 +191,24 @@ mm_user_token(
         pthread_mutex_unlock(&t->lock);
         return 0;
     }
+    if (s->refused[0]) {
+        snprintf(err, errlen, "%s", s->refused);
+        pthread_mutex_unlock(&t->lock);
+        return -1;
+    }
     s->minting = 1;
     pthread_mutex_unlock(&t->lock);
 
-    /* a failed mint leaves no token: the next call tries again */
+    /* a mint that got no answer leaves no token: the next call tries
+     * again; a refusal is kept for the user's other entities */
     rc = mm_token_mint(x, user_id, out, err, errlen);
 
     pthread_mutex_lock(&t->lock);
     if (rc == 0) {
         snprintf(s->token, sizeof(s->token), "%s", out);
+    } else if (rc == -2) {
+        snprintf(s->refused, sizeof(s->refused), "%s", err);
+        rc = -1;
     }
     s->minting = 0;
     pthread_cond_broadcast(&t->minted);
@@ -280,29 +292,33 @@ mm_token_revoke_unlisted(mm_export_t *x, const char *user_id)
     char         path[256], desc[128];
     const cJSON *t;
     mm_resp_t    r;
-    int          rc = 0;
+    int          page, n = 200, rc = 0;
 
-    snprintf(
-        path, sizeof(path), "/api/v4/users/%s/tokens?per_page=200", user_id);
     snprintf(desc, sizeof(desc), MM_TOKEN_DESC "%s", x->job_id);
 
-    if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
-        rc = r.status == 404 ? 0 : -1;
-        mm_resp_free(&r);
-        return rc;
-    }
-
-    cJSON_ArrayForEach(t, r.json)
-    {
-        if (ferry_json_str(t, "description")
-            && strcmp(ferry_json_str(t, "description"), desc) == 0
-            && ferry_json_str(t, "id")
-            && mm_token_revoke(x, ferry_json_str(t, "id")) != 0)
-        {
-            rc = -1;
+    /* every page: a user may have many tokens of their own */
+    for (page = 0; n == 200 && rc == 0; page++) {
+        snprintf(path, sizeof(path),
+            "/api/v4/users/%s/tokens?page=%d&per_page=200", user_id, page);
+        if (mm_call(x->ferry, NULL, "GET", path, NULL, 0, &r) != 0) {
+            rc = r.status == 404 ? 0 : -1;
+            mm_resp_free(&r);
+            return rc;
         }
+
+        n = cJSON_GetArraySize(r.json);
+        cJSON_ArrayForEach(t, r.json)
+        {
+            if (ferry_json_str(t, "description")
+                && strcmp(ferry_json_str(t, "description"), desc) == 0
+                && ferry_json_str(t, "id")
+                && mm_token_revoke(x, ferry_json_str(t, "id")) != 0)
+            {
+                rc = -1;
+            }
+        }
+        mm_resp_free(&r);
     }
-    mm_resp_free(&r);
 
     return rc;
 }
@@ -364,4 +380,39 @@ mm_tokens_revoke(mm_export_t *x, job_t *job)
     pthread_mutex_unlock(&x->tokens->lock);
 
     return rc != 0 || kept ? -1 : 0;
+}
+
+void
+mm_tokens_revoke_orphaned(ferryd_t *ferry, const char *job_id)
+{
+    mm_export_t x;
+    const char *p[1] = { job_id };
+    PGresult   *res;
+    atomic_int  kept = 0;
+    int         i, rc = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.ferry = ferry;
+    x.job_id = job_id;
+    x.worker = "export";
+    x.mode = MM_MODE_API;
+
+    x.conn = db_acquire(ferry->db);
+    if (x.conn == NULL) {
+        return;
+    }
+
+    res = db_query(x.conn,
+        "SELECT token_id FROM export_tokens WHERE job_id = $1::uuid", 1, p);
+    for (i = 0; res && i < PQntuples(res) && rc == 0; i++) {
+        rc = mm_token_revoke_listed(&x, PQgetvalue(res, i, 0), &kept);
+    }
+    if (res && PQntuples(res)) {
+        log_info(x.worker,
+            "export %s ended without its runner: %d of %d "
+            "user token(s) revoked",
+            job_id, PQntuples(res) - (int) kept, PQntuples(res));
+    }
+    PQclear(res);
+    db_release(ferry->db, x.conn);
 }

@@ -37,4 +37,9 @@ int mm_tokens_mint_ahead(mm_export_t *x, job_t *job, const char *sql);
  * listed, for the next run). */
 int mm_tokens_revoke(mm_export_t *x, job_t *job);
 
+/* The tokens of an export that ended without its runner (given up after
+ * its attempts, its runner gone): revoked with a pooled connection, as
+ * far as Mattermost answers. */
+void mm_tokens_revoke_orphaned(ferryd_t *ferry, const char *job_id);
+
 #endif

@@ -103,7 +103,8 @@ for my $c (@levels) {
     for my $run (1 .. $runs) {
         my $mm = Ferry::Mattermost->new($t, name => "mm-$c-$run", team_name => 'bench', journal => 0)->start;
         $t->stop_ferryd;
-        $t->start_ferryd(%base, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token, EXPORT_WORKERS => 16,
+        $t->start_ferryd(%base, SLACK_API_URL => $slack->url . '/api', MM_URL => $mm->url,
+                         MM_TOKEN => $mm->admin_token, EXPORT_WORKERS => 16,
                          EXPORT_CHANNEL_CONCURRENCY => $c, DB_POOL_SIZE => $c + 8);
         $t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = NULL "
                . "WHERE entity_type IN ('user', 'channel')");

@@ -208,6 +208,32 @@ consume_one(ferryd_t *ferry, PGconn *conn)
     PQclear(r);
 
     e = entity_of(ferry, table_id);
+
+    /*
+     * The row itself is locked before Grist is called, without waiting: a
+     * sync cycle updates table rows, then queue rows, in one transaction;
+     * waiting here for its table row while holding its queue row would be a
+     * deadlock. A row the sync holds is left for the next round.
+     */
+    if (e) {
+        snprintf(sql, sizeof(sql),
+            "SELECT 1 FROM %s WHERE nocode_int_id = $1 FOR UPDATE NOWAIT",
+            e->pg_table);
+        snprintf(row, sizeof(row), "%ld", row_id);
+        params[0] = row;
+        r = db_query(conn, sql, 1, params);
+        if (r == NULL) {
+            if (PQstatus(conn) != CONNECTION_OK) {
+                return -1;
+            }
+            log_debug("grist", "%s row %ld is busy (a sync cycle): later",
+                table_id, row_id);
+            db_exec(conn, "ROLLBACK");
+            return 0;
+        }
+        PQclear(r);
+    }
+
     if (e == NULL) {
         snprintf(err, sizeof(err), "not a synced table (GRIST_YEAR %d)",
             ferry->cfg.grist_year);

@@ -93,6 +93,16 @@ is(q1("SELECT count(*) FROM badge WHERE last_updated > '$before'"), 10, 'only th
 is(q1("SELECT count(*) FROM badge WHERE name LIKE 'Новое имя %'"), 10, 'with their new values');
 is(q1("SELECT count(*) FROM person WHERE last_updated > '$before'"), 0, 'no other row is re-stamped');
 
+# rows_total without counting the table on every cycle: the last count and
+# the rows inserted since
+my $people = q1('SELECT count(*) FROM person');
+$g->seed(People => [ map { { ntn_id => sprintf('%032x', 0xABC000 + $_), name => "Новый $_" } } 1 .. 3 ]);
+wait_cycles(1);
+$t->wait_for('the new people', sub { q1('SELECT count(*) FROM person') == $people + 3 }, 30);
+wait_cycles(1);
+is(q1("SELECT rows_total FROM grist_sync_state WHERE table_id = 'People'"), $people + 3,
+   "the sync state's rows_total follows the inserts");
+
 # ------------------------------------------------------------------ a type PostgreSQL lacks
 
 $g->edit(Teams => { 1 => { type_of_team => 'Неведомая служба', team_name => 'Переименована' } });

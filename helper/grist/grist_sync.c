@@ -40,6 +40,7 @@
 typedef struct {
     long seen;        /* rows fetched */
     long written;     /* rows inserted or changed */
+    long inserted;    /* of them, rows new to PostgreSQL */
     long rejected;    /* rows that failed validation or PostgreSQL */
     long deleted;     /* rows gone from Grist, marked deleted */
     long queued;      /* delete/restore messages added */
@@ -307,11 +308,32 @@ build_upsert(const grist_entity_t *e)
             "INSERT INTO %s AS t (%s) SELECT %s "
             "FROM jsonb_to_recordset($1::jsonb) AS x(%s) "
             "ON CONFLICT (nocode_int_id) DO UPDATE SET id = " SYNC_ID_EXPR
-            "%s WHERE (%s) IS DISTINCT FROM (%s) OR t.id <> " SYNC_ID_EXPR,
+            "%s WHERE (%s) IS DISTINCT FROM (%s) OR t.id <> " SYNC_ID_EXPR
+            " RETURNING (xmax = 0)",
             e->pg_table, names, sel, e->columns, set, tcols, xcols);
     }
 
     return sql;
+}
+
+/* The upsert: rows written (a new one counted in *inserted too), or -1. */
+static int
+upsert_run(
+    PGconn *conn, const char *sql, const char *const *params, long *inserted)
+{
+    PGresult *r = db_query(conn, sql, 2, params);
+    int       i, n;
+
+    if (r == NULL) {
+        return -1;
+    }
+    n = PQntuples(r);
+    for (i = 0; i < n; i++) {
+        *inserted += PQgetvalue(r, i, 0)[0] == 't';
+    }
+    PQclear(r);
+
+    return n;
 }
 
 /* Upserts rows (a JSON array); when the batch fails (a row PostgreSQL
@@ -335,7 +357,7 @@ upsert_rows(PGconn *conn, const char *sql, const char *table_id,
     params[0] = text;
     params[1] = table_id;
     db_exec(conn, "SAVEPOINT page");
-    n = db_run(conn, sql, 2, params);
+    n = upsert_run(conn, sql, params, &res->inserted);
     cJSON_free(text);
     if (n >= 0) {
         res->written += n;
@@ -356,7 +378,7 @@ upsert_rows(PGconn *conn, const char *sql, const char *table_id,
         cJSON_Delete(one);
         params[0] = text;
         db_exec(conn, "SAVEPOINT row");
-        n = db_run(conn, sql, 2, params);
+        n = upsert_run(conn, sql, params, &res->inserted);
         cJSON_free(text);
         if (n >= 0) {
             res->written += n;
@@ -644,8 +666,8 @@ fetch_ids(table_t *t, sync_result_t *res)
     "ON CONFLICT (table_id) DO NOTHING"
 
 #define SQL_STATE_GET                                                          \
-    "SELECT last_fetch_at, cycles_since_idset FROM grist_sync_state "          \
-    "WHERE table_id = $1 FOR UPDATE"
+    "SELECT last_fetch_at, cycles_since_idset, rows_total "                    \
+    "FROM grist_sync_state WHERE table_id = $1 FOR UPDATE"
 
 #define SQL_STATE_DONE                                                         \
     "UPDATE grist_sync_state SET last_updated_at = CASE WHEN $2::float8 "      \
@@ -674,6 +696,7 @@ sync_table_once(table_t *t, sync_result_t *res)
     struct timespec now;
     PGresult       *r;
     double          since = -1, last = -1;
+    long            total = -1;
     int             cycles = 0, idset, n;
 
     memset(res, 0, sizeof(*res));
@@ -703,6 +726,9 @@ sync_table_once(table_t *t, sync_result_t *res)
         }
     }
     cycles = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 1)) : 0;
+    total = PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)
+        ? atol(PQgetvalue(r, 0, 2))
+        : -1;
     PQclear(r);
 
     /* the id sets are compared on a full read (its ids are all there) and
@@ -758,14 +784,22 @@ sync_table_once(table_t *t, sync_result_t *res)
         }
     }
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", t->e->pg_table);
-    r = db_query(t->conn, sql, 0, NULL);
-    if (r == NULL) {
-        fail_db(res, t->conn, t->id);
-        goto failed;
+    /* the rows PostgreSQL holds: counted when the id sets are compared
+     * (a cost that grows with the table), else the last count and the
+     * rows inserted since (rows are never removed, only marked) */
+    if (idset || total < 0) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", t->e->pg_table);
+        r = db_query(t->conn, sql, 0, NULL);
+        if (r == NULL) {
+            fail_db(res, t->conn, t->id);
+            goto failed;
+        }
+        total = atol(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    } else {
+        total += res->inserted;
     }
-    snprintf(nums[4], sizeof(nums[4]), "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    snprintf(nums[4], sizeof(nums[4]), "%ld", total);
 
     snprintf(max, sizeof(max), "%.6f", t->max_seen);
     snprintf(nums[0], sizeof(nums[0]), "%ld", res->seen);

@@ -58,11 +58,11 @@ config_mm_mode(const char *name)
 static const setting_t settings[] = {
     { "API_AUTH_PASSWORD", SET_SECRET, OFF(api_auth_password), "", 0, 0 },
     { "API_AUTH_USER", SET_STR, OFF(api_auth_user), "", 0, 0 },
+    { "ATTACHMENT_WORKERS", SET_INT, OFF(attachment_workers), "0", 0, 64 },
+    { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
     { "DATABASE_URL", SET_SECRET, OFF(database_url), "postgresql:///ferry", 0,
         0 },
     { "DB_CONNECT_TIMEOUT", SET_INT, OFF(db_connect_timeout), "2", 1, 3600 },
-    { "ATTACHMENT_WORKERS", SET_INT, OFF(attachment_workers), "0", 0, 64 },
-    { "BATCH_SIZE", SET_INT, OFF(batch_size), "5000", 1, 1000000 },
     { "DB_MAX_OVERFLOW", SET_INT, OFF(db_max_overflow), "10", 0, 1000 },
     { "DB_POOL_SIZE", SET_INT, OFF(db_pool_size), "5", 1, 1000 },
     { "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "30", 1, 3600 },

@@ -168,11 +168,11 @@ m_team_type(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
     return GRIST_MAP_OK;
 }
 
+/* A row of a lookup table that must be there: its code. */
 static int
-m_role(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
-    cJSON *out)
+m_code_in(const cJSON *map, const grist_rule_t *r, const cJSON *v, cJSON *out)
 {
-    const char *code = code_of(lk->roles, v);
+    const char *code = code_of(map, v);
 
     if (code == NULL) {
         return GRIST_MAP_DEL;
@@ -182,16 +182,17 @@ m_role(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
 }
 
 static int
+m_role(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
+    cJSON *out)
+{
+    return m_code_in(lk->roles, r, v, out);
+}
+
+static int
 m_status(const grist_rule_t *r, const cJSON *v, const grist_lookups_t *lk,
     cJSON *out)
 {
-    const char *code = code_of(lk->statuses, v);
-
-    if (code == NULL) {
-        return GRIST_MAP_DEL;
-    }
-    put(r, out, cJSON_CreateString(code));
-    return GRIST_MAP_OK;
+    return m_code_in(lk->statuses, r, v, out);
 }
 
 /* A transport: its code, else the code of Arrival_type's row 1. */

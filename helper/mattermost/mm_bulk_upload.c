@@ -13,7 +13,6 @@
 
 #include "core/log.h"
 #include "ferry_json.h"
-#include "http/http_client.h"
 #include "mm_client.h"
 
 #define MM_BULK_POLL_MS 1000
@@ -23,40 +22,29 @@ static int
 mm_bulk_send(ferryd_t *ferry, const char *upload, const char *path, char *err,
     size_t errlen)
 {
-    char        url[4096], auth[1024], why[512];
-    const char *headers[3] = { auth, "Content-Type: application/octet-stream",
-        NULL };
-    http_req_t  req;
-    http_resp_t resp;
-    cJSON      *json;
-    int         rc;
+    char      api[256];
+    mm_req_t  req;
+    mm_resp_t r;
+    int       rc;
 
-    snprintf(
-        url, sizeof(url), "%s/api/v4/uploads/%s", ferry->cfg.mm_url, upload);
-    snprintf(
-        auth, sizeof(auth), "Authorization: Bearer %s", ferry->cfg.mm_token);
+    snprintf(api, sizeof(api), "/api/v4/uploads/%s", upload);
 
     memset(&req, 0, sizeof(req));
     req.method = "POST";
-    req.url = url;
-    req.headers = headers;
+    req.path = api;
+    req.content_type = "application/octet-stream";
     req.body_path = path;
-    req.tag = "mattermost";
 
-    rc = http_client_request(ferry->http, &req, &resp, why, sizeof(why));
-    if (rc != HTTP_CLIENT_OK) {
-        json = resp.body ? cJSON_Parse(resp.body) : NULL;
-        snprintf(err, errlen, "upload to Mattermost: %s",
-            ferry_json_str(json, "message") ? ferry_json_str(json, "message")
-                                            : why);
-        cJSON_Delete(json);
-    } else if (resp.status == 204) {
+    rc = mm_send(ferry, &req, &r);
+    if (rc != 0) {
+        snprintf(err, errlen, "upload to Mattermost: %s", r.message);
+    } else if (r.status == 204) {
         snprintf(err, errlen, "upload to Mattermost: not all bytes arrived");
         rc = -1;
     }
-    http_client_resp_free(&resp);
+    mm_resp_free(&r);
 
-    return rc == HTTP_CLIENT_OK ? 0 : -1;
+    return rc;
 }
 
 /* POSTs body (then freed) to path; the id of what was made into id. */

@@ -10,7 +10,6 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Ferry::Test;
-use Ferry::SlackExport;
 use Ferry::Export;
 use Ferry::Mattermost;
 use Encode ();
@@ -25,36 +24,19 @@ $t->start_pg->migrate;
 my %set = (SPOOL_DIR => $spool, MM_URL => $mm->url, MM_TOKEN => $mm->admin_token);
 $t->start_ferryd(%set);
 $t->start_nginx(Ferry::Export::conf());
-my $token = $t->user_token('mm@example.com');
-my %auth = (Authorization => "Bearer $token");
+my $x = Ferry::Export->new($t, 'mm@example.com');
+my %auth = %{ $x->auth };
 
 # an ingested export: 12 users (one whose e-mail Mattermost knows already)
-my $zip = $t->dir . '/e.zip';
-my $f = Ferry::SlackExport->new(seed => 5, users => 12, days => 2, messages_per_day => 2)->write($zip);
-my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
-    '-H', 'Idempotency-Key: up', '-F', "file=\@$zip", 'http://127.0.0.1:' . $t->port . '/slack/upload']);
-my $up = Ferry::Test::json()->decode($out)->{id};
-$t->wait_for('the upload', sub {
-    ($t->http(GET => "/slack/uploads/$up", headers => \%auth)->{json}{status} // '') eq 'done' });
+$x->ingest(seed => 5, users => 12, days => 2, messages_per_day => 2);
 my $users = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'user'");
 my $first = $t->psql("SELECT slack_id FROM entities WHERE entity_type = 'user' "
                    . "AND raw_data->'profile' ? 'email' ORDER BY slack_id LIMIT 1");
 $t->psql("UPDATE entities SET raw_data = jsonb_set(raw_data, '{profile,email}', "
        . "'\"already\@example.org\"') WHERE entity_type = 'user' AND slack_id = '$first'");
 
-sub export {
-    my (%body) = @_;
-    return $t->http(POST => '/export', json => \%body, headers => \%auth);
-}
-
-sub finished {
-    my ($id) = @_;
-    my $j;
-    $t->wait_for("export $id", sub {
-        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
-        ($j->{status} // '') =~ /^(done|failed)$/ }, 60);
-    return $j;
-}
+sub export { $x->export(@_) }
+sub finished { $x->finished($_[0], 60) }
 
 # an unknown team: the export fails, nothing is written
 my $r = export(team => 'no-such-team');

@@ -14,7 +14,6 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Ferry::Test;
-use Ferry::SlackExport;
 use Ferry::Export;
 use Ferry::Mattermost;
 use Ferry::Peer;
@@ -43,31 +42,15 @@ $t->start_ferryd(%set);
 $t->start_nginx(Ferry::Export::conf(<<'EOF'));
         location /reports/ { ferry_signed_download on; alias %%DIR%%/reports/; }
 EOF
-my $token = $t->user_token('bulk@example.com');
-my %auth = (Authorization => "Bearer $token");
+my $x = Ferry::Export->new($t, 'bulk@example.com');
+my %auth = %{ $x->auth };
 
-my $zip = $t->dir . '/e.zip';
-Ferry::SlackExport->new(seed => 7, users => 12, days => 3, messages_per_day => 4, file_bytes => 'in_zip',
-                        emoji_base => $slack->url)->write($zip);
-my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
-    '-H', 'Idempotency-Key: up', '-F', "file=\@$zip", "http://127.0.0.1:$port/slack/upload"]);
-my $up = Ferry::Test::json()->decode($out)->{id};
-$t->wait_for('the upload', sub {
-    ($t->http(GET => "/slack/uploads/$up", headers => \%auth)->{json}{status} // '') eq 'done' }, 60);
+my $zip = $t->dir . '/e.zip';    # where ingest writes it
+$x->ingest(seed => 7, users => 12, days => 3, messages_per_day => 4, file_bytes => 'in_zip',
+           emoji_base => $slack->url, wait => 60);
 
-sub export {
-    my (%body) = @_;
-    return $t->http(POST => '/export', json => \%body, headers => \%auth);
-}
-
-sub finished {
-    my ($id) = @_;
-    my $j;
-    $t->wait_for("export $id", sub {
-        $j = $t->http(GET => "/export/$id", headers => \%auth)->{json};
-        ($j->{status} // '') =~ /^(done|failed)$/ }, 120);
-    return $j;
-}
+sub export { $x->export(@_) }
+sub finished { $x->finished($_[0]) }
 
 # The archive behind a link: import.jsonl's lines and the other members.
 sub archive {

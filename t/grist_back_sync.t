@@ -33,8 +33,7 @@ my $N = 20;
 my $g = Ferry::Grist->new($t, seed_at => time - 3600, tables => Ferry::Grist::sample_tables($N))->start;
 $t->start_pg->migrate;
 my $conf = $t->shipped_conf;
-$t->start_ferryd(SPOOL_DIR => $t->dir . '/spool', GRIST__SERVER => $g->url,
-                 GRIST__DOC_ID => $g->doc, GRIST__API_KEY => $g->api_key,
+$t->start_ferryd(SPOOL_DIR => $t->dir . '/spool', $g->settings,
                  GRIST_SYNC_INTERVAL => 1, GRIST_HARD_DELETE_EVERY => 1000);
 my %auth = (Authorization => $t->api_user(feeder => 'feed pass'));
 $t->start_nginx($conf);

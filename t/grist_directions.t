@@ -36,7 +36,7 @@ $tables->{Directions2026} = [
 ];
 my $g = Ferry::Grist->new($t, seed_at => $at, tables => $tables)->start;
 $t->start_pg->migrate;
-$t->start_ferryd(GRIST__SERVER => $g->url, GRIST__DOC_ID => $g->doc, GRIST__API_KEY => $g->api_key,
+$t->start_ferryd($g->settings,
                  GRIST_SYNC_INTERVAL => 1, GRIST_HARD_DELETE_EVERY => 1000);
 $t->start_nginx($t->shipped_conf);
 

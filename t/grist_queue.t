@@ -26,7 +26,7 @@ my $t = Ferry::Test->new;
 $t->skip_unless_built;
 my $g = Ferry::Grist->new($t, seed_at => time - 3600, tables => Ferry::Grist::sample_tables(100))->start;
 $t->start_pg->migrate;
-$t->start_ferryd(GRIST__SERVER => $g->url, GRIST__DOC_ID => $g->doc, GRIST__API_KEY => $g->api_key,
+$t->start_ferryd($g->settings,
                  GRIST_SYNC_INTERVAL => 1);
 
 sub q1 { Encode::decode_utf8($t->psql($_[0])) }

@@ -28,7 +28,7 @@ $t->skip_unless_built;
 my $N = 1000;
 my $g = Ferry::Grist->new($t, seed_at => time - 3600, tables => Ferry::Grist::sample_tables($N))->start;
 $t->start_pg->migrate;
-my %set = (GRIST__SERVER => $g->url, GRIST__DOC_ID => $g->doc, GRIST__API_KEY => $g->api_key,
+my %set = ($g->settings,
            GRIST_SYNC_INTERVAL => 1, GRIST_HARD_DELETE_EVERY => 3);
 $t->start_ferryd(%set);
 

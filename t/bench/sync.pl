@@ -56,7 +56,7 @@ sub one_cycle {
     my ($g) = @_;
     my $before = $t->sync_cycles;
     my $journal_at = scalar $g->journal;
-    $t->start_ferryd(GRIST__SERVER => $g->url, GRIST__DOC_ID => $g->doc, GRIST__API_KEY => $g->api_key,
+    $t->start_ferryd($g->settings,
                      GRIST_SYNC_INTERVAL => 86400, GRIST_HARD_DELETE_EVERY => 100000,
                      LOG_LEVEL => 'info');
     $t->wait_for('a sync cycle', sub { $t->sync_cycles > $before }, 3600);

@@ -198,6 +198,8 @@ sub peer { $_[0]{peer} }
 sub url { $_[0]{peer}->url }
 sub doc { $_[0]{doc} }
 sub api_key { $_[0]{api_key} }
+# ferryd's settings that point it at this document
+sub settings { (GRIST__SERVER => $_[0]->url, GRIST__DOC_ID => $_[0]->doc, GRIST__API_KEY => $_[0]->api_key) }
 sub viewer_key { $_[0]{viewer_key} }
 sub year { $_[0]{year} }
 

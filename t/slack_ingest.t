@@ -118,6 +118,24 @@ ok(-e "$spool/slack_ingest-$id.zip", 'the zip is kept for the export');
 like(q1("EXPLAIN SELECT id FROM entities WHERE entity_type = 'user' AND raw_data->>'username' = 'x'"),
      qr/entities_user_username/, 'username lookups use the index');
 
+# relations keep the foreign keys' rules, checked a statement at a time
+# (migration 012): no relation to an entity that does not exist, and an
+# entity deleted takes its relations with it
+like(scalar $t->psql("INSERT INTO entity_relations (from_entity_id, to_entity_id, relation_type) "
+        . "SELECT max(id), max(id) + 1000, 'posted_in' FROM entities", may_fail => 1),
+     qr/names an entity that does not exist/, 'a relation to a missing entity is refused');
+like(scalar $t->psql("UPDATE entity_relations SET to_entity_id = -1 WHERE id = (SELECT min(id) FROM "
+        . "entity_relations)", may_fail => 1),
+     qr/names an entity that does not exist/, 'and so is one changed to point nowhere');
+{
+    my $m = q1("SELECT r.to_entity_id FROM entity_relations r WHERE r.relation_type = 'reacted_to' LIMIT 1");
+    my $n = q1("SELECT count(*) FROM entity_relations WHERE from_entity_id = $m OR to_entity_id = $m");
+    ok($n >= 2, "a reacted-to message has relations both ways ($n)");
+    is(q1("BEGIN; DELETE FROM entities WHERE id = $m; "
+          . "SELECT count(*) FROM entity_relations WHERE from_entity_id = $m OR to_entity_id = $m"),
+       0, 'deleting an entity deletes its relations, from and to it (rolled back)');
+}
+
 # ---------------------------------------------------------------- the same export again
 $t->psql("UPDATE entities SET status = 'success' WHERE entity_type = 'message'");
 my $before = q1('SELECT count(*) FROM entities');

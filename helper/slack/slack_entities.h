@@ -1,8 +1,8 @@
 /*
  * Slack objects as rows of entities: what each object becomes (its type,
  * its stable key, its raw_data), rows staged in COPY text and upserted on
- * (entity_type, slack_id) a batch at a time, and the relations the export
- * needs, derived in SQL once the rows are in.
+ * (entity_type, slack_id) a batch at a time. The relations between them
+ * are slack_relations.h's.
  */
 #ifndef FERRY_SLACK_ENTITIES_H
 #define FERRY_SLACK_ENTITIES_H
@@ -69,14 +69,5 @@ int slack_rows_file_stub(slack_rows_t *r, cJSON *file);
 /* Upserts the staged rows for job_id and empties r (inside the caller's
  * transaction). 0, or -1 with the error in PQerrorMessage(conn). */
 int slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id);
-
-/* Every relation of the rows job_id wrote: member_of, posted_in,
- * posted_by, thread_reply (whichever of a reply and its root came
- * first), reacted_by, reacted_to, attached_to, custom_emoji_used. With
- * reverse, also those whose other end this job left unchanged (an upload;
- * a full pass each, not for every event). beat, when given, runs between
- * statements (the job's heartbeat); non-zero stops. 0, or -1. */
-int slack_relations(PGconn *conn, const char *job_id, int reverse,
-    int (*beat)(void *data), void *data);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "slack_entities.h"
+#include "slack_relations.h"
 
 static const char *
 slack_ev_str(const cJSON *o, const char *name)
@@ -235,7 +236,7 @@ slack_events_receive(ferryd_t *ferry, req_t *req, resp_t *resp)
     rc = slack_ev_apply(&rows, conn, ev);
 
     if (rc < 0 || slack_rows_flush(conn, &rows, scope) != 0
-        || slack_relations(conn, scope, 0, NULL, NULL) != 0
+        || slack_relations(conn, NULL, scope, 0, NULL, NULL, NULL, 0) != 0
         || db_exec(conn, "COMMIT") != 0)
     {
         goto failed;

@@ -23,6 +23,7 @@
 #include "http/http_client.h"
 #include "slack_entities.h"
 #include "slack_json.h"
+#include "slack_relations.h"
 #include "slack_zip.h"
 
 #define SLACK_ERRORS_MAX 100
@@ -853,12 +854,22 @@ slack_ingest_run(job_t *job)
         in.stop = slack_commit(&in);
     }
 
-    if (in.stop == SLACK_GO_ON
-        && slack_relations(job->conn, job->id, 1, slack_beat, job) != 0)
-    {
-        log_error(job->worker, "slack upload %s: relations: %s", job->id,
-            PQerrorMessage(job->conn));
-        in.stop = SLACK_FAIL;
+    if (in.stop == SLACK_GO_ON) {
+        /* a second connection: the pass is PostgreSQL's work, two cores */
+        PGconn *extra = db_acquire(job->ferry->db);
+
+        if (slack_relations(
+                job->conn, extra, job->id, 1, slack_beat, job, err, sizeof(err))
+            != 0)
+        {
+            log_error(
+                job->worker, "slack upload %s: relations: %s", job->id, err);
+            in.stop = SLACK_FAIL;
+        }
+
+        if (extra) {
+            db_release(job->ferry->db, extra);
+        }
     }
 
     switch (in.stop) {

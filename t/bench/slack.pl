@@ -59,14 +59,40 @@ sub worker_rss {
     return $rss;
 }
 
-my (@floor, @ferry);
+sub psql_time {
+    my ($sql) = @_;
+    my $t0 = time;
+    my ($rc, $out) = $t->run_cmd(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+                                  '-d', $t->database_url, '-c', $sql]);
+    die "psql: $out" if $rc;
+    return time - $t0;
+}
+
+# Ferry's rows, as they were stored, for the database floor
+my ($ents, $rels) = map { $t->dir . "/$_.copy" } qw(entities relations);
+sub dump_rows {
+    psql_time("\\copy (SELECT id, entity_type, slack_id, raw_data, job_id FROM entities) TO '$ents'");
+    psql_time("\\copy (SELECT from_entity_id, to_entity_id, relation_type FROM entity_relations "
+        . "ORDER BY id) TO '$rels'");
+}
+sub db_floor {
+    psql_time('TRUNCATE entities CASCADE');
+    psql_time('CHECKPOINT');
+    my $s = time;
+    psql_time("\\copy entities (id, entity_type, slack_id, raw_data, job_id) FROM '$ents'");
+    psql_time("\\copy entity_relations (from_entity_id, to_entity_id, relation_type) FROM '$rels'");
+    return time - $s;
+}
+
+my (@floor, @ferry, @db);
 my $rss0 = worker_rss();
 for my $run (1 .. $runs) {
     my $s = time;
     system("unzip -p '$zip' > /dev/null") == 0 or die 'unzip failed';
     push @floor, time - $s;
 
-    $t->psql('TRUNCATE entities CASCADE');
+    psql_time('TRUNCATE entities CASCADE');
+    psql_time('CHECKPOINT');
     $s = time;
     my ($rc, $out) = $t->run_cmd(['curl', '-s', '-H', "Authorization: Bearer $token",
         '-H', "Idempotency-Key: bench-$run", '-F', "file=\@$zip",
@@ -78,9 +104,12 @@ for my $run (1 .. $runs) {
         $j->{status} =~ /^(done|failed)$/ }, 3600);
     die "ingestion $j->{status}: " . ($j->{error} // '') unless $j->{status} eq 'done';
     push @ferry, time - $s;
-    printf "run %d: unzip -p %.2f s (%.0f MB/s); Ferry %.2f s (%.0f MB/s, %.0f messages/s)\n",
-        $run, $floor[-1], $json_bytes / 1e6 / $floor[-1], $ferry[-1], $json_bytes / 1e6 / $ferry[-1],
-        $f->{counts}{message} / $ferry[-1];
+    dump_rows() if $run == 1;
+    push @db, db_floor();
+    printf "run %d: unzip -p %.2f s (%.0f MB/s); \\copy of Ferry's rows %.2f s (%.0f MB/s); "
+        . "Ferry %.2f s (%.0f MB/s, %.0f messages/s)\n",
+        $run, $floor[-1], $json_bytes / 1e6 / $floor[-1], $db[-1], $json_bytes / 1e6 / $db[-1],
+        $ferry[-1], $json_bytes / 1e6 / $ferry[-1], $f->{counts}{message} / $ferry[-1];
     unlink glob("$spool/slack_ingest-*.zip");
 }
 my $rss1 = worker_rss();
@@ -89,15 +118,25 @@ sub best { (sort { $a <=> $b } @_)[0] }
 sub median { my @s = sort { $a <=> $b } @_; @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2 }
 
 my $hwm = (`grep VmHWM /proc/$t->{procs}{ferryd}/status` =~ /(\d+)/)[0] // 0;
+# ferryd's CPU over every run: what overlapping its parsing with
+# PostgreSQL's work could save at most
+my @st = split ' ', (`cat /proc/$t->{procs}{ferryd}/stat` =~ /\)\s(.*)/)[0];
+my $cpu = ($st[11] + $st[12]) / 100;
 print "\n";
 printf "%-52s %10s %8s %10s %8s\n", '', 'best MB/s', 'ratio', 'median', 'ratio';
 printf "%-52s %10.0f %8s %10.0f %8s\n", 'unzip -p export.zip > /dev/null (the floor)',
     $json_bytes / 1e6 / best(@floor), '1.00x', $json_bytes / 1e6 / median(@floor), '1.00x';
+printf "%-52s %10.0f %7.2fx %10.0f %7.2fx\n", 'PostgreSQL: \\copy of the same rows (entities, relations)',
+    $json_bytes / 1e6 / best(@db), best(@floor) / best(@db),
+    $json_bytes / 1e6 / median(@db), median(@floor) / median(@db);
 printf "%-52s %10.0f %7.2fx %10.0f %7.2fx  (target >= 0.30x)\n", 'Ferry: upload to done (entities + relations)',
     $json_bytes / 1e6 / best(@ferry), best(@floor) / best(@ferry),
     $json_bytes / 1e6 / median(@ferry), median(@floor) / median(@ferry);
+printf "Ferry against PostgreSQL's own \\copy of its rows: %.2fx best, %.2fx median\n",
+    best(@db) / best(@ferry), median(@db) / median(@ferry);
 printf "Ferry: %.0f messages/s best, %.0f median\n", $f->{counts}{message} / best(@ferry),
     $f->{counts}{message} / median(@ferry);
+printf "ferryd CPU: %.1f s a run\n", $cpu / $runs;
 printf "ferryd peak RSS: %.1f MB (target < 128 MB); nginx worker RSS growth: %.1f MB (target < 4 MB)\n",
     $hwm / 1024, ($rss1 - $rss0) / 1024;
 

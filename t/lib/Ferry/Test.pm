@@ -239,7 +239,10 @@ sub start_pg {
     $self->spawn('postgres',
         ["$PGBIN/postgres", '-D', "$pg/data", '-p', $self->{pg_port},
          '-k', "$pg/run", '-c', "listen_addresses=", '-c', 'fsync=off',
-         '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+         '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+         # for profiling: statements slower than this (e.g. 100, or 0ms
+         # for every one) go to pg/postgres.log with their time
+         ($ENV{FERRY_PG_SLOW_MS} ? ('-c', "log_min_duration_statement=$ENV{FERRY_PG_SLOW_MS}") : ())],
         user => 'postgres', log => "$pg/postgres.log");
 
     $self->wait_for('PostgreSQL', sub {

@@ -97,23 +97,17 @@ db_copy_send(PGconn *conn, const char *data, size_t len)
     return PQputCopyEnd(conn, NULL) == 1 ? 0 : -1;
 }
 
-int
-db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
-    int ndata, PGresult **rows, char state[6])
+/* Reads sql's results, feeding its COPYs data[*fed], data[*fed + 1]...; with
+ * detach, stops once the last of the ndata COPYs has its rows (returns 1,
+ * the rest still running). 0 when every result was read, -1 on an error. */
+static int
+db_copy_results(PGconn *conn, const db_copy_data_t *data, int ndata, int *fed,
+    int detach, PGresult **rows, char state[6])
 {
     PGresult      *res;
     const char    *st;
     ExecStatusType status;
-    int            rc = 0, i = 0;
-
-    state[0] = '\0';
-    if (rows) {
-        *rows = NULL;
-    }
-
-    if (PQsendQuery(conn, sql) != 1) {
-        return -1;
-    }
+    int            rc = 0;
 
     while ((res = PQgetResult(conn)) != NULL) {
         status = PQresultStatus(res);
@@ -121,13 +115,16 @@ db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
         if (status == PGRES_COPY_IN) {
             PQclear(res);
             /* a COPY the caller has no rows for gets none */
-            if ((i < ndata ? db_copy_send(conn, data[i].data, data[i].len)
-                           : db_copy_send(conn, NULL, 0))
+            if ((*fed < ndata
+                        ? db_copy_send(conn, data[*fed].data, data[*fed].len)
+                        : db_copy_send(conn, NULL, 0))
                 != 0)
             {
                 return -1;
             }
-            i++;
+            if (++*fed == ndata && detach) {
+                return 1;
+            }
             continue;
         }
 
@@ -153,6 +150,49 @@ db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
     }
 
     return rc;
+}
+
+int
+db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
+    int ndata, PGresult **rows, char state[6])
+{
+    int fed = 0;
+
+    state[0] = '\0';
+    if (rows) {
+        *rows = NULL;
+    }
+
+    if (PQsendQuery(conn, sql) != 1) {
+        return -1;
+    }
+
+    return db_copy_results(conn, data, ndata, &fed, 0, rows, state);
+}
+
+int
+db_copy_script_start(PGconn *conn, const char *sql, const db_copy_data_t *data,
+    int ndata, char state[6])
+{
+    int fed = 0;
+
+    state[0] = '\0';
+
+    if (PQsendQuery(conn, sql) != 1) {
+        return -1;
+    }
+
+    return db_copy_results(conn, data, ndata, &fed, ndata > 0, NULL, state);
+}
+
+int
+db_copy_script_wait(PGconn *conn, char state[6])
+{
+    int fed = 0;
+
+    state[0] = '\0';
+
+    return db_copy_results(conn, NULL, 0, &fed, 0, NULL, state);
 }
 
 int

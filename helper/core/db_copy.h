@@ -39,4 +39,14 @@ typedef struct {
 int db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
     int ndata, PGresult **rows, char state[6]);
 
+/* db_copy_script in two steps, for a caller with work of its own to do
+ * while PostgreSQL runs the statements after the script's last COPY: the
+ * start returns once that COPY has its rows (1: db_copy_script_wait must
+ * follow before the connection is used again), or 0 or -1 when the script
+ * already ended as db_copy_script would. The wait returns 0 or -1 with the
+ * SQLSTATE in state. */
+int db_copy_script_start(PGconn *conn, const char *sql,
+    const db_copy_data_t *data, int ndata, char state[6]);
+int db_copy_script_wait(PGconn *conn, char state[6]);
+
 #endif

@@ -331,55 +331,82 @@ slack_rows_message(slack_rows_t *r, cJSON *msg, const char *channel_id,
 
 /* A new or changed object goes (back) to pending; an unchanged one is not
  * touched, so an upload of the same export again writes almost nothing. */
-#define SLACK_UPSERT_REAL                                                      \
+/* clang-format off */
+#define SLACK_ROWS_SCRIPT(job)                                                 \
+    "CREATE TEMP TABLE IF NOT EXISTS slack_stage (ord bigserial, "             \
+    "entity_type text, slack_id text, raw_data text, placeholder bool) "       \
+    "ON COMMIT DELETE ROWS;"                                                   \
+    "COPY slack_stage (entity_type, slack_id, raw_data, placeholder) "         \
+    "FROM STDIN;"                                                              \
     "INSERT INTO entities (entity_type, slack_id, raw_data, job_id) "          \
     "SELECT DISTINCT ON (entity_type, slack_id) entity_type, slack_id, "       \
-    "raw_data::jsonb, $1::uuid FROM slack_stage WHERE NOT placeholder "        \
+    "raw_data::jsonb, " job "::uuid FROM slack_stage WHERE NOT placeholder "   \
     "ORDER BY entity_type, slack_id, ord DESC "                                \
     "ON CONFLICT (entity_type, slack_id) DO UPDATE SET "                       \
     "raw_data = EXCLUDED.raw_data, job_id = EXCLUDED.job_id, "                 \
     "status = 'pending', error_message = NULL, updated_at = now() "            \
-    "WHERE entities.raw_data IS DISTINCT FROM EXCLUDED.raw_data"
-
-#define SLACK_UPSERT_PLACEHOLDERS                                              \
+    "WHERE entities.raw_data IS DISTINCT FROM EXCLUDED.raw_data;"              \
     "INSERT INTO entities (entity_type, slack_id, raw_data, job_id) "          \
     "SELECT DISTINCT ON (entity_type, slack_id) entity_type, slack_id, "       \
-    "raw_data::jsonb, $1::uuid FROM slack_stage s WHERE placeholder "          \
+    "raw_data::jsonb, " job "::uuid FROM slack_stage s WHERE placeholder "     \
     "AND NOT EXISTS (SELECT 1 FROM slack_stage r WHERE NOT r.placeholder "     \
     "AND r.entity_type = s.entity_type AND r.slack_id = s.slack_id) "          \
-    "ORDER BY entity_type, slack_id ON CONFLICT DO NOTHING"
+    "ORDER BY entity_type, slack_id ON CONFLICT DO NOTHING;"
+/* clang-format on */
+
+char *
+slack_rows_script(
+    PGconn *conn, const char *job_id, const char *before, const char *after)
+{
+    char *job, *sql;
+
+    job = PQescapeLiteral(conn, job_id, strlen(job_id));
+    if (job == NULL) {
+        return NULL;
+    }
+
+    if (asprintf(
+            &sql, "%s" SLACK_ROWS_SCRIPT("%s") "%s", before, job, job, after)
+        < 0)
+    {
+        sql = NULL;
+    }
+
+    PQfreemem(job);
+
+    return sql;
+}
+
+void
+slack_rows_clear(slack_rows_t *r)
+{
+    r->len = 0;
+    r->rows = 0;
+    memset(r->counts, 0, sizeof(r->counts));
+}
 
 int
 slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id)
 {
-    const char *params[1] = { job_id };
+    db_copy_data_t data = { r->buf, r->len };
+    char           state[6], *sql;
+    int            rc;
 
     if (r->rows == 0) {
         return 0;
     }
 
-    if (db_exec(conn,
-            "CREATE TEMP TABLE IF NOT EXISTS slack_stage (ord bigserial, "
-            "entity_type text, slack_id text, raw_data text, "
-            "placeholder bool) ON COMMIT DELETE ROWS")
-        != 0)
-    {
+    sql = slack_rows_script(conn, job_id, "", "");
+    if (sql == NULL) {
         return -1;
     }
 
-    if (db_copy_in(conn,
-            "COPY slack_stage (entity_type, slack_id, raw_data, "
-            "placeholder) FROM STDIN",
-            r->buf, r->len)
-            != 0
-        || db_run(conn, SLACK_UPSERT_REAL, 1, params) < 0
-        || db_run(conn, SLACK_UPSERT_PLACEHOLDERS, 1, params) < 0)
-    {
-        return -1;
+    rc = db_copy_script(conn, sql, &data, 1, NULL, state);
+    free(sql);
+
+    if (rc == 0) {
+        slack_rows_clear(r);
     }
 
-    r->len = 0;
-    r->rows = 0;
-
-    return 0;
+    return rc;
 }

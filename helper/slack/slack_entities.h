@@ -66,6 +66,16 @@ int slack_rows_reactions(slack_rows_t *r, cJSON *msg, const char *channel_id);
 /* A file known by its id only (an event): a row is made when none has it. */
 int slack_rows_file_stub(slack_rows_t *r, cJSON *file);
 
+/* The statements that upsert the staged rows for job_id, as one script for
+ * db_copy_script whose one COPY takes r's text, between before (e.g.
+ * "BEGIN;") and after (e.g. the job's progress and COMMIT). NULL when out
+ * of memory; free() it. */
+char *slack_rows_script(
+    PGconn *conn, const char *job_id, const char *before, const char *after);
+
+/* Empties r once its rows are in (the set of files seen is kept). */
+void slack_rows_clear(slack_rows_t *r);
+
 /* Upserts the staged rows for job_id and empties r (inside the caller's
  * transaction). 0, or -1 with the error in PQerrorMessage(conn). */
 int slack_rows_flush(PGconn *conn, slack_rows_t *r, const char *job_id);

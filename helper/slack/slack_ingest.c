@@ -19,6 +19,7 @@
 
 #include "ferry_json.h"
 #include "core/db.h"
+#include "core/db_copy.h"
 #include "core/log.h"
 #include "http/http_client.h"
 #include "slack_entities.h"
@@ -74,7 +75,8 @@ typedef struct {
     long        counts[SLACK_NTYPES];
     cJSON      *errors;
     long        error_count;
-    int         stop; /* SLACK_GO_ON or why the reading stopped */
+    int         stop;    /* SLACK_GO_ON or why the reading stopped */
+    int         writing; /* a batch's script still runs (slack_wait) */
 } slack_ingest_t;
 
 enum { SLACK_GO_ON = 0, SLACK_STOP, SLACK_FAIL };
@@ -188,40 +190,17 @@ slack_progress_json(slack_ingest_t *in)
     return s;
 }
 
-/* One batch, one transaction: its rows and the job's progress. */
+/* How a batch's script ended: its SQLSTATE, "" when it went in. */
 static int
-slack_commit(slack_ingest_t *in)
+slack_batch_ended(slack_ingest_t *in, int rc, const char *state)
 {
     PGconn *conn = in->job->conn;
-    long    saved[SLACK_NTYPES];
-    char   *progress;
-    int     i, rc;
 
-    memcpy(saved, in->counts, sizeof(saved));
-    for (i = 0; i < SLACK_NTYPES; i++) {
-        in->counts[i] += in->rows.counts[i];
-    }
-
-    progress = slack_progress_json(in);
-
-    if (progress == NULL || db_exec(conn, "BEGIN") != 0
-        || slack_rows_flush(conn, &in->rows, in->job->id) != 0)
-    {
-        rc = -1;
-    } else {
-        rc = job_progress(in->job, progress);
-    }
-
-    free(progress);
-
-    if (rc == 1 && db_exec(conn, "COMMIT") == 0) {
-        memset(in->rows.counts, 0, sizeof(in->rows.counts));
+    if (rc == 0) {
         return *in->job->stop ? SLACK_STOP : SLACK_GO_ON;
     }
 
-    memcpy(in->counts, saved, sizeof(saved));
-
-    if (rc == 0) {
+    if (strcmp(state, JOB_LOST_STATE) == 0) {
         /* cancelled, or taken over: not ours any more */
         (void) db_exec(conn, "ROLLBACK");
         return SLACK_STOP;
@@ -232,6 +211,82 @@ slack_commit(slack_ingest_t *in)
     (void) db_exec(conn, "ROLLBACK");
 
     return SLACK_FAIL;
+}
+
+/* Waits for the batch PostgreSQL is still writing, if any. */
+static int
+slack_wait(slack_ingest_t *in)
+{
+    char state[6];
+
+    if (!in->writing) {
+        return SLACK_GO_ON;
+    }
+
+    in->writing = 0;
+
+    return slack_batch_ended(
+        in, db_copy_script_wait(in->job->conn, state), state);
+}
+
+/*
+ * One batch, one transaction: its rows and the job's progress, sent as one
+ * script. Unless wait, it returns once the rows are sent, and PostgreSQL
+ * upserts them while the next batch is read (slack_wait before the
+ * connection is used again); a failure then shows at the next batch, and
+ * the job resumes after the last batch that committed.
+ */
+static int
+slack_commit(slack_ingest_t *in, int wait)
+{
+    db_copy_data_t data;
+    char          *progress, *stmt = NULL, *after = NULL, *sql = NULL;
+    char           state[6];
+    int            i, rc;
+
+    rc = slack_wait(in);
+    if (rc != SLACK_GO_ON) {
+        return rc;
+    }
+
+    for (i = 0; i < SLACK_NTYPES; i++) {
+        in->counts[i] += in->rows.counts[i];
+    }
+
+    progress = slack_progress_json(in);
+    if (progress) {
+        stmt = job_progress_stmt(in->job, progress);
+    }
+    if (stmt && asprintf(&after, "%s;COMMIT;", stmt) < 0) {
+        after = NULL;
+    }
+    if (after) {
+        sql = slack_rows_script(in->job->conn, in->job->id, "BEGIN;", after);
+    }
+
+    free(progress);
+    free(stmt);
+    free(after);
+
+    if (sql == NULL) {
+        log_error(
+            in->job->worker, "slack upload %s: out of memory", in->job->id);
+        return SLACK_FAIL;
+    }
+
+    data.data = in->rows.buf;
+    data.len = in->rows.len;
+
+    rc = db_copy_script_start(in->job->conn, sql, &data, 1, state);
+    free(sql);
+    slack_rows_clear(&in->rows);
+
+    if (rc == 1) {
+        in->writing = 1;
+        return wait ? slack_wait(in) : slack_batch_ended(in, 0, "");
+    }
+
+    return slack_batch_ended(in, rc, state);
 }
 
 /* One element of a users, conversations or day file. */
@@ -288,7 +343,7 @@ slack_on_element(void *data, const char *s, size_t n)
     if (in->rows.rows >= (size_t) in->job->ferry->cfg.batch_size
         || in->rows.len >= SLACK_BATCH_BYTES)
     {
-        in->stop = slack_commit(in);
+        in->stop = slack_commit(in, 0);
         return in->stop != SLACK_GO_ON;
     }
 
@@ -657,7 +712,7 @@ slack_read_member(slack_ingest_t *in)
     case SLACK_M_DAY:
         if (in->folders == NULL) {
             /* the channels read so far must be in the table to be found */
-            in->stop = slack_commit(in);
+            in->stop = slack_commit(in, 1);
             if (in->stop != SLACK_GO_ON) {
                 return;
             }
@@ -842,6 +897,7 @@ slack_ingest_run(job_t *job)
         slack_read_member(&in);
 
         if (in.zip.total > in.zip.max_total) {
+            (void) slack_wait(&in);
             slack_finish(&in, "failed",
                 "the archive inflates to more than SLACK_ZIP_MAX_BYTES",
                 zip_path);
@@ -851,7 +907,10 @@ slack_ingest_run(job_t *job)
 
     /* the last rows, and the progress that says every member was read */
     if (in.stop == SLACK_GO_ON) {
-        in.stop = slack_commit(&in);
+        in.stop = slack_commit(&in, 1);
+    } else {
+        /* a batch read before the stop may still commit */
+        (void) slack_wait(&in);
     }
 
     if (in.stop == SLACK_GO_ON) {

@@ -19,7 +19,7 @@ my $J = Ferry::Test::json();
 my $spool = $t->writable_dir('spool');
 $t->start_pg->migrate;
 my %set = (SPOOL_DIR => $spool, BATCH_SIZE => 200, JOB_WORKERS => 1,
-           SLACK_ZIP_MAX_RATIO => 100);
+           SLACK_ZIP_MAX_RATIO => 100, LOG_LEVEL => 'debug');
 $t->start_ferryd(%set);
 $t->start_nginx(Ferry::Test::imports_conf(<<'EOF'));
         location = /slack/upload {
@@ -92,7 +92,10 @@ is(q1("SELECT count(*) FROM entities WHERE entity_type = 'message' AND slack_id 
       . "('$c->{channels}[0]:$c->{ts}', '$c->{channels}[1]:$c->{ts}')"), 2,
    'a ts shared by two channels is two messages');
 
-# relations
+# relations: those of each batch derived while the next ones were read
+like($t->read_file('ferryd.log'),
+     qr/slack upload \Q$id\E: relations of ids \(\d+, \d+\] derived while reading/,
+     'relations follow the batches as they commit');
 is(rel('posted_in'), $f->{counts}{message}, 'posted_in for every message');
 is(rel('thread_reply'), $f->{threads}{replies},
    'thread_reply for every reply whose root is in the export (not the orphans)');

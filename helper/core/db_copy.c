@@ -186,13 +186,16 @@ db_copy_script_start(PGconn *conn, const char *sql, const db_copy_data_t *data,
 }
 
 int
-db_copy_script_wait(PGconn *conn, char state[6])
+db_copy_script_wait(PGconn *conn, PGresult **rows, char state[6])
 {
     int fed = 0;
 
     state[0] = '\0';
+    if (rows) {
+        *rows = NULL;
+    }
 
-    return db_copy_results(conn, NULL, 0, &fed, 0, NULL, state);
+    return db_copy_results(conn, NULL, 0, &fed, 0, rows, state);
 }
 
 int

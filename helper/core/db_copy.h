@@ -43,10 +43,11 @@ int db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
  * while PostgreSQL runs the statements after the script's last COPY: the
  * start returns once that COPY has its rows (1: db_copy_script_wait must
  * follow before the connection is used again), or 0 or -1 when the script
- * already ended as db_copy_script would. The wait returns 0 or -1 with the
- * SQLSTATE in state. */
+ * already ended as db_copy_script would. The wait returns as
+ * db_copy_script, rows (may be NULL) with the last result after the COPYs
+ * that had rows. */
 int db_copy_script_start(PGconn *conn, const char *sql,
     const db_copy_data_t *data, int ndata, char state[6]);
-int db_copy_script_wait(PGconn *conn, char state[6]);
+int db_copy_script_wait(PGconn *conn, PGresult **rows, char state[6]);
 
 #endif

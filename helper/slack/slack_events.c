@@ -236,7 +236,9 @@ slack_events_receive(ferryd_t *ferry, req_t *req, resp_t *resp)
     rc = slack_ev_apply(&rows, conn, ev);
 
     if (rc < 0 || slack_rows_flush(conn, &rows, scope) != 0
-        || slack_relations(conn, NULL, scope, 0, NULL, NULL, NULL, 0) != 0
+        || slack_relations(conn, NULL, scope, SLACK_RELATIONS_FORWARD,
+               SLACK_RELATIONS_ALL_IDS, NULL, NULL, NULL, 0)
+            != 0
         || db_exec(conn, "COMMIT") != 0)
     {
         goto failed;

@@ -10,6 +10,7 @@
 #include "slack_ingest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "core/log.h"
 #include "http/http_client.h"
 #include "slack_entities.h"
+#include "slack_follow.h"
 #include "slack_json.h"
 #include "slack_relations.h"
 #include "slack_zip.h"
@@ -77,6 +79,11 @@ typedef struct {
     long        error_count;
     int         stop;    /* SLACK_GO_ON or why the reading stopped */
     int         writing; /* a batch's script still runs (slack_wait) */
+
+    /* relations derived while reading, for the ids above start_id */
+    slack_follow_t follow;
+    int            following;
+    long long      start_id;
 } slack_ingest_t;
 
 enum { SLACK_GO_ON = 0, SLACK_STOP, SLACK_FAIL };
@@ -213,20 +220,29 @@ slack_batch_ended(slack_ingest_t *in, int rc, const char *state)
     return SLACK_FAIL;
 }
 
-/* Waits for the batch PostgreSQL is still writing, if any. */
+/* Waits for the batch PostgreSQL is still writing, if any; once it
+ * committed, its rows' relations can follow. */
 static int
 slack_wait(slack_ingest_t *in)
 {
-    char state[6];
+    PGresult *res;
+    char      state[6];
+    int       rc;
 
     if (!in->writing) {
         return SLACK_GO_ON;
     }
 
     in->writing = 0;
+    rc = db_copy_script_wait(in->job->conn, &res, state);
 
-    return slack_batch_ended(
-        in, db_copy_script_wait(in->job->conn, state), state);
+    if (rc == 0 && in->following && res && PQntuples(res) == 1) {
+        slack_follow_advance(&in->follow, atoll(PQgetvalue(res, 0, 0)));
+    }
+
+    PQclear(res);
+
+    return slack_batch_ended(in, rc, state);
 }
 
 /*
@@ -257,7 +273,13 @@ slack_commit(slack_ingest_t *in, int wait)
     if (progress) {
         stmt = job_progress_stmt(in->job, progress);
     }
-    if (stmt && asprintf(&after, "%s;COMMIT;", stmt) < 0) {
+    /* the ids' sequence, for the relations to follow: no id of this
+     * batch is above it */
+    if (stmt
+        && asprintf(&after, "%s;SELECT last_value FROM entities_id_seq;COMMIT;",
+               stmt)
+            < 0)
+    {
         after = NULL;
     }
     if (after) {
@@ -286,6 +308,7 @@ slack_commit(slack_ingest_t *in, int wait)
         return wait ? slack_wait(in) : slack_batch_ended(in, 0, "");
     }
 
+    /* the script has a COPY: it ended before it only on an error */
     return slack_batch_ended(in, rc, state);
 }
 
@@ -825,6 +848,56 @@ slack_beat(void *data)
     return job_progress(data, NULL) == 1 ? 0 : -1;
 }
 
+/* A fresh run derives its batches' relations while it reads (a resumed
+ * one in its final pass), on a second connection, for the ids above the
+ * sequence's value now. */
+static void
+slack_follow_batches(slack_ingest_t *in, PGconn *extra)
+{
+    PGresult *res;
+
+    res = db_query(
+        in->job->conn, "SELECT last_value FROM entities_id_seq", 0, NULL);
+
+    if (res && PQntuples(res) == 1) {
+        in->start_id = atoll(PQgetvalue(res, 0, 0));
+        in->following = slack_follow_start(&in->follow, extra, in->job->id,
+                            in->job->worker, in->start_id)
+            == 0;
+    }
+
+    PQclear(res);
+}
+
+/* What the following left: the relations of rows that were there before
+ * the upload (its ids up to start_id) and the reverse side; every
+ * relation when the following did not run or failed. Two relation types
+ * at once when there is a second connection: the pass is PostgreSQL's
+ * work, two cores. */
+static int
+slack_final_relations(
+    slack_ingest_t *in, PGconn *extra, char *err, size_t errlen)
+{
+    long long upto = LLONG_MAX;
+
+    if (in->following) {
+        in->following = 0;
+
+        if (slack_follow_finish(&in->follow, 1) == 0) {
+            upto = in->start_id;
+        } else {
+            log_warn(in->job->worker,
+                "slack upload %s: relations while reading: %s; all of them "
+                "at the end instead",
+                in->job->id, in->follow.err);
+        }
+    }
+
+    return slack_relations(in->job->conn, extra, in->job->id,
+        SLACK_RELATIONS_FORWARD | SLACK_RELATIONS_REVERSE, 0, upto, slack_beat,
+        in->job, err, errlen);
+}
+
 void
 slack_ingest_run(job_t *job)
 {
@@ -832,6 +905,7 @@ slack_ingest_run(job_t *job)
     cJSON         *params, *path;
     char           err[512];
     const char    *zip_path = NULL;
+    PGconn        *extra = NULL;
 
     memset(&in, 0, sizeof(in));
     in.job = job;
@@ -893,6 +967,11 @@ slack_ingest_run(job_t *job)
         }
     }
 
+    extra = db_acquire(job->ferry->db);
+    if (extra && in.member == 0 && in.skip == 0) {
+        slack_follow_batches(&in, extra);
+    }
+
     while (in.member < in.nplan && in.stop == SLACK_GO_ON) {
         slack_read_member(&in);
 
@@ -913,22 +992,11 @@ slack_ingest_run(job_t *job)
         (void) slack_wait(&in);
     }
 
-    if (in.stop == SLACK_GO_ON) {
-        /* a second connection: the pass is PostgreSQL's work, two cores */
-        PGconn *extra = db_acquire(job->ferry->db);
-
-        if (slack_relations(
-                job->conn, extra, job->id, 1, slack_beat, job, err, sizeof(err))
-            != 0)
-        {
-            log_error(
-                job->worker, "slack upload %s: relations: %s", job->id, err);
-            in.stop = SLACK_FAIL;
-        }
-
-        if (extra) {
-            db_release(job->ferry->db, extra);
-        }
+    if (in.stop == SLACK_GO_ON
+        && slack_final_relations(&in, extra, err, sizeof(err)) != 0)
+    {
+        log_error(job->worker, "slack upload %s: relations: %s", job->id, err);
+        in.stop = SLACK_FAIL;
     }
 
     switch (in.stop) {
@@ -955,6 +1023,13 @@ slack_ingest_run(job_t *job)
     }
 
 done:
+
+    if (in.following) {
+        (void) slack_follow_finish(&in.follow, 0);
+    }
+    if (extra) {
+        db_release(job->ferry->db, extra);
+    }
 
     slack_zip_close(&in.zip);
     slack_rows_free(&in.rows);

@@ -22,17 +22,21 @@
     "LIKE 'B%' THEN coalesce(" m ".raw_data->>'bot_id', " m                    \
     ".raw_data->>'user') ELSE " m ".raw_data->>'user' END"
 
+/* the rows job_id wrote whose ids are in ($2, $3] */
+#define SLACK_WROTE(a)                                                         \
+    a ".job_id = $1::uuid AND " a ".id > $2::bigint AND " a ".id <= $3::bigint"
+
 #define SLACK_RELATION_INSERT                                                  \
     "INSERT INTO entity_relations "                                            \
     "(from_entity_id, to_entity_id, relation_type) "
 
 /*
- * Each relation from the side this job wrote; the reverse side (the other
- * end written by this job, this end left unchanged by it) only for an
- * upload, where a full pass is worth it, not for each event.
+ * Each relation from the side this job wrote (forward); the reverse side
+ * (the other end written by this job, this end left unchanged by it) only
+ * for an upload, where a full pass is worth it, not for each event.
  */
 typedef struct {
-    int         reverse; /* only with slack_relations(..., 1, ...) */
+    int         reverse; /* SLACK_RELATIONS_REVERSE, else _FORWARD */
     const char *sql;
 } slack_relation_sql_t;
 
@@ -50,7 +54,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT u.id, m.id, 'posted_by' FROM entities m "
         "JOIN entities u ON u.entity_type = 'user' AND u.slack_id = "
         SLACK_MESSAGE_AUTHOR("m") " "
-        "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
+        "WHERE m.entity_type = 'message' AND " SLACK_WROTE("m") " "
         "ON CONFLICT DO NOTHING" },
         { 1, SLACK_RELATION_INSERT
         "SELECT u.id, m.id, 'posted_by' FROM entities u "
@@ -66,7 +70,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT m.id, c.id, 'posted_in' FROM entities m "
         "JOIN entities c ON c.entity_type = 'channel' "
         "AND c.slack_id = m.raw_data->>'channel_id' "
-        "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
+        "WHERE m.entity_type = 'message' AND " SLACK_WROTE("m") " "
         "ON CONFLICT DO NOTHING" },
         { 1, SLACK_RELATION_INSERT
         "SELECT m.id, c.id, 'posted_in' FROM entities c "
@@ -82,7 +86,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT u.id, x.id, 'reacted_by' FROM entities x "
         "JOIN entities u ON u.entity_type = 'user' "
         "AND u.slack_id = x.raw_data->>'user' "
-        "WHERE x.entity_type = 'reaction' AND x.job_id = $1::uuid "
+        "WHERE x.entity_type = 'reaction' AND " SLACK_WROTE("x") " "
         "ON CONFLICT DO NOTHING" },
         { 1, SLACK_RELATION_INSERT
         "SELECT u.id, x.id, 'reacted_by' FROM entities u "
@@ -98,7 +102,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT x.id, m.id, 'reacted_to' FROM entities x "
         "JOIN entities m ON m.entity_type = 'message' AND m.slack_id = "
         "(x.raw_data->>'channel_id') || ':' || (x.raw_data->>'message_ts') "
-        "WHERE x.entity_type = 'reaction' AND x.job_id = $1::uuid "
+        "WHERE x.entity_type = 'reaction' AND " SLACK_WROTE("x") " "
         "ON CONFLICT DO NOTHING" },
         { 1, SLACK_RELATION_INSERT
         "SELECT x.id, m.id, 'reacted_to' FROM entities m "
@@ -116,7 +120,7 @@ static const slack_relation_t slack_relation_types[] = {
         "jsonb_typeof(c.raw_data->'members') = 'array' THEN c.raw_data->'members' "
         "ELSE '[]' END) AS m(uid) "
         "JOIN entities u ON u.entity_type = 'user' AND u.slack_id = m.uid "
-        "WHERE c.entity_type = 'channel' AND c.job_id = $1::uuid "
+        "WHERE c.entity_type = 'channel' AND " SLACK_WROTE("c") " "
         "ON CONFLICT DO NOTHING" },
         /* ...and for the users of this upload in channels it left as they were */
         { 1, SLACK_RELATION_INSERT
@@ -133,7 +137,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT r.id, t.id, 'thread_reply' FROM entities r "
         "JOIN entities t ON t.entity_type = 'message' AND t.slack_id = "
         "(r.raw_data->>'channel_id') || ':' || (r.raw_data->>'thread_ts') "
-        "WHERE r.entity_type = 'message' AND r.job_id = $1::uuid "
+        "WHERE r.entity_type = 'message' AND " SLACK_WROTE("r") " "
         "AND r.raw_data->>'thread_ts' <> r.raw_data->>'ts' "
         "ON CONFLICT DO NOTHING" },
         /* ...and for the roots of this upload whose replies came earlier */
@@ -143,7 +147,7 @@ static const slack_relation_t slack_relation_types[] = {
         "AND r.raw_data ? 'thread_ts' AND ((r.raw_data->>'channel_id') || ':' "
         "|| (r.raw_data->>'thread_ts')) = t.slack_id "
         "AND r.raw_data->>'thread_ts' <> r.raw_data->>'ts' "
-        "WHERE t.entity_type = 'message' AND t.job_id = $1::uuid "
+        "WHERE t.entity_type = 'message' AND " SLACK_WROTE("t") " "
         "AND t.raw_data ? 'reply_count' "
         "ON CONFLICT DO NOTHING" },
     } },
@@ -153,7 +157,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT x.id, e.id, 'custom_emoji_used' FROM entities x "
         "JOIN entities e ON e.entity_type = 'custom_emoji' "
         "AND e.slack_id = split_part(x.raw_data->>'name', '::', 1) "
-        "WHERE x.entity_type = 'reaction' AND x.job_id = $1::uuid "
+        "WHERE x.entity_type = 'reaction' AND " SLACK_WROTE("x") " "
         "ON CONFLICT DO NOTHING" },
         { 1, SLACK_RELATION_INSERT
         "SELECT x.id, e.id, 'custom_emoji_used' FROM entities e "
@@ -169,7 +173,7 @@ static const slack_relation_t slack_relation_types[] = {
         "SELECT a.id, m.id, 'attached_to' FROM entities a "
         "JOIN entities m ON m.entity_type = 'message' "
         "AND m.slack_id = a.raw_data->>'message' "
-        "WHERE a.entity_type = 'attachment' AND a.job_id = $1::uuid "
+        "WHERE a.entity_type = 'attachment' AND " SLACK_WROTE("a") " "
         "ON CONFLICT DO NOTHING" },
         /* ...and for every message that shares a file, not only the last one
          * its row names */
@@ -180,7 +184,7 @@ static const slack_relation_t slack_relation_types[] = {
         "ELSE '[]' END) AS f(file) "
         "JOIN entities a ON a.entity_type = 'attachment' "
         "AND a.slack_id = f.file->>'id' "
-        "WHERE m.entity_type = 'message' AND m.job_id = $1::uuid "
+        "WHERE m.entity_type = 'message' AND " SLACK_WROTE("m") " "
         "ON CONFLICT DO NOTHING" },
     } },
 };
@@ -193,8 +197,8 @@ typedef struct {
     pthread_mutex_t lock;
     size_t          next; /* the next type to derive */
     int             failed;
-    const char     *job_id;
-    int             reverse;
+    const char     *params[3]; /* job id, ids above, ids up to */
+    int             which;
     char           *err;
     size_t          errlen;
 } slack_relations_run_t;
@@ -236,15 +240,20 @@ static int
 slack_relations_derive(PGconn *conn, slack_relations_run_t *run, size_t i)
 {
     const slack_relation_t *r = &slack_relation_types[i];
-    const char             *params[1] = { run->job_id };
     size_t                  k;
+    int                     reverse;
 
     for (k = 0; k < sizeof(r->sql) / sizeof(r->sql[0]); k++) {
-        if (r->sql[k].reverse && !run->reverse) {
+        reverse = r->sql[k].reverse;
+        if (!(run->which
+                & (reverse ? SLACK_RELATIONS_REVERSE
+                           : SLACK_RELATIONS_FORWARD)))
+        {
             continue;
         }
 
-        if (db_run(conn, r->sql[k].sql, 1, params) < 0) {
+        /* the reverse side has no range: $2 and $3 would have no type */
+        if (db_run(conn, r->sql[k].sql, reverse ? 1 : 3, run->params) < 0) {
             slack_relations_fail(run, r->type, PQerrorMessage(conn));
             return -1;
         }
@@ -269,9 +278,11 @@ slack_relations_thread(void *arg)
 }
 
 int
-slack_relations(PGconn *conn, PGconn *extra, const char *job_id, int reverse,
-    int (*beat)(void *data), void *data, char *err, size_t errlen)
+slack_relations(PGconn *conn, PGconn *extra, const char *job_id, int which,
+    long long above, long long upto, int (*beat)(void *data), void *data,
+    char *err, size_t errlen)
 {
+    char                   lo[24], hi[24];
     slack_relations_run_t  run;
     slack_relations_side_t side = { &run, extra };
     pthread_t              t;
@@ -280,8 +291,12 @@ slack_relations(PGconn *conn, PGconn *extra, const char *job_id, int reverse,
 
     memset(&run, 0, sizeof(run));
     pthread_mutex_init(&run.lock, NULL);
-    run.job_id = job_id;
-    run.reverse = reverse;
+    snprintf(lo, sizeof(lo), "%lld", above);
+    snprintf(hi, sizeof(hi), "%lld", upto);
+    run.params[0] = job_id;
+    run.params[1] = lo;
+    run.params[2] = hi;
+    run.which = which;
     run.err = err;
     run.errlen = errlen;
 

@@ -117,12 +117,12 @@ static const slack_relation_t slack_relation_types[] = {
         { 0, SLACK_RELATION_INSERT
         "SELECT u.id, c.id, 'member_of' FROM entities c "
         "CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
-        "jsonb_typeof(c.raw_data->'members') = 'array' THEN c.raw_data->'members' "
-        "ELSE '[]' END) AS m(uid) "
+        "jsonb_typeof(c.raw_data->'members') = 'array' "
+        "THEN c.raw_data->'members' ELSE '[]' END) AS m(uid) "
         "JOIN entities u ON u.entity_type = 'user' AND u.slack_id = m.uid "
         "WHERE c.entity_type = 'channel' AND " SLACK_WROTE("c") " "
         "ON CONFLICT DO NOTHING" },
-        /* ...and for the users of this upload in channels it left as they were */
+        /* ...and for this upload's users in channels it left as they were */
         { 1, SLACK_RELATION_INSERT
         "SELECT u.id, c.id, 'member_of' FROM entities u "
         "JOIN entities c ON c.entity_type = 'channel' "

@@ -39,6 +39,12 @@ slack_rows_seen(slack_rows_t *r, const char *id)
     return ferry_map_put(&r->files, id, r) ? 0 : -1;
 }
 
+int
+slack_rows_file_seen(slack_rows_t *r, const char *id)
+{
+    return slack_rows_seen(r, id) < 0 ? -1 : 0;
+}
+
 /* One staged row: type, key, raw_data (JSON text), placeholder. */
 static int
 slack_rows_add(slack_rows_t *r, slack_type_t type, const char *key, cJSON *raw,

@@ -39,6 +39,10 @@ typedef struct {
 
 void slack_rows_free(slack_rows_t *r);
 
+/* Marks a file as seen: one a resumed upload counted before it stopped.
+ * 0, or -1 when out of memory. */
+int slack_rows_file_seen(slack_rows_t *r, const char *id);
+
 /* A user of users.json (raw_data also gets "username", Slack's "name"). */
 int slack_rows_user(slack_rows_t *r, cJSON *user);
 

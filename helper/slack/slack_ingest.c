@@ -776,6 +776,34 @@ slack_read_member(slack_ingest_t *in)
 }
 
 
+/* A file shared again after a resume is not a new attachment: the files
+ * of the rows this job wrote before it stopped are seen already. (A file
+ * an earlier upload wrote, unchanged, is not among them: shared both
+ * before and after the stop, it counts twice.) */
+static int
+slack_resume_files(slack_ingest_t *in)
+{
+    const char *params[1] = { in->job->id };
+    PGresult   *res;
+    int         i, rc = 0;
+
+    res = db_query(in->job->conn,
+        "SELECT slack_id FROM entities WHERE entity_type = 'attachment' "
+        "AND job_id = $1::uuid",
+        1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        rc = slack_rows_file_seen(&in->rows, PQgetvalue(res, i, 0));
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
 /* Where an earlier run of this job stopped. */
 static void
 slack_resume(slack_ingest_t *in, const char *progress)
@@ -922,6 +950,14 @@ slack_ingest_run(job_t *job)
 
     zip_path = path->valuestring;
     slack_resume(&in, job->progress);
+
+    if ((in.member || in.skip) && slack_resume_files(&in) != 0) {
+        log_warn(job->worker,
+            "slack upload %s: the files it read before it stopped: %s; to be "
+            "resumed",
+            job->id, PQerrorMessage(job->conn));
+        goto done;
+    }
 
     if (in.member || in.skip) {
         log_info(job->worker,

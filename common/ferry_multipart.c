@@ -3,6 +3,10 @@
  * they arrive; only a possible delimiter (at most 73 bytes) is held back
  * between chunks, so memory stays flat whatever the part size.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+
 #include "ferry_multipart.h"
 
 #include <ctype.h>
@@ -148,11 +152,9 @@ mp_delimiter(ferry_mp_t *mp)
 static ferry_mp_rc_t
 mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
 {
-    size_t               i, k, cmp, end, run;
+    size_t               i, k, cmp, end;
     int                  cr;
     const unsigned char *q;
-
-    i = 0;
 
     if (mp->match) {
         /* a delimiter began in an earlier chunk */
@@ -194,56 +196,61 @@ mp_data(ferry_mp_t *mp, const unsigned char *p, size_t n, size_t *used)
         }
     }
 
-    run = 0;
+    /* the first whole delimiter, else one begun by the chunk's last bytes:
+     * memmem skips ahead, where a memchr and a memcmp at every newline (a
+     * CSV has one every few dozen bytes) cost as much as the kernel's copy
+     * of the upload */
+    q = memmem(p, n, mp->delim, mp->dlen);
 
-    for (;;) {
-        q = memchr(p + i, '\n', n - i);
+    if (q == NULL) {
+        i = n >= mp->dlen ? n - mp->dlen + 1 : 0;
 
-        if (q == NULL) {
-            end = n;
-
-            if (end > run && p[end - 1] == '\r') {
-                end--;
-                mp->cr = 1;
-            }
-
-            *used = n;
-            return mp_emit(mp, p + run, end - run) < 0 ? FERRY_MP_STOPPED
-                                                       : FERRY_MP_OK;
+        while ((q = memchr(p + i, '\n', n - i)) != NULL
+            && memcmp(q, mp->delim, n - (size_t) (q - p)) != 0)
+        {
+            i = (size_t) (q - p) + 1;
         }
-
-        k = (size_t) (q - p);
-        cmp = mp->dlen < n - k ? mp->dlen : n - k;
-
-        if (memcmp(q, mp->delim, cmp) != 0) {
-            i = k + 1;
-            continue;
-        }
-
-        if (k > run && p[k - 1] == '\r') {
-            end = k - 1;
-            cr = 1;
-
-        } else {
-            end = k;
-            cr = mp->cr;
-        }
-
-        if (mp_emit(mp, p + run, end - run) < 0) {
-            return FERRY_MP_STOPPED;
-        }
-
-        if (cmp < mp->dlen) {
-            mp->match = cmp;
-            mp->cr = cr;
-            *used = n;
-            return FERRY_MP_OK;
-        }
-
-        *used = k + mp->dlen;
-        return mp_delimiter(mp);
     }
+
+    if (q == NULL) {
+        end = n;
+
+        if (end > 0 && p[end - 1] == '\r') {
+            end--;
+            mp->cr = 1;
+        }
+
+        *used = n;
+        return mp_emit(mp, p, end) < 0 ? FERRY_MP_STOPPED : FERRY_MP_OK;
+    }
+
+    k = (size_t) (q - p);
+    cmp = mp->dlen < n - k ? mp->dlen : n - k;
+
+    if (k > 0 && p[k - 1] == '\r') {
+        end = k - 1;
+        cr = 1;
+
+    } else {
+        end = k;
+        cr = mp->cr;
+    }
+
+    if (mp_emit(mp, p, end) < 0) {
+        return FERRY_MP_STOPPED;
+    }
+
+    if (cmp < mp->dlen) {
+        mp->match = cmp;
+        mp->cr = cr;
+        *used = n;
+        return FERRY_MP_OK;
+    }
+
+    *used = k + mp->dlen;
+    return mp_delimiter(mp);
 }
+
 
 /* A Content-Disposition parameter value: a token or a quoted string. 0, 1
  * when it was longer than FERRY_MP_VALUE_MAX and out holds its start, -1

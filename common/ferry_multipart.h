@@ -13,6 +13,11 @@
 #define FERRY_MP_HEADERS_MAX  16384 /* all header lines of a part */
 #define FERRY_MP_VALUE_MAX    255
 
+/* what a feed may hand over beyond the bytes it is given: a delimiter's
+ * start held back from the chunk before ("\n--" and the boundary, less its
+ * last byte) and a CR before it */
+#define FERRY_MP_HELD_MAX (3 + FERRY_MP_BOUNDARY_MAX)
+
 typedef enum {
     FERRY_MP_OK = 0,
     FERRY_MP_ERROR = -1,  /* malformed body: see mp->err */

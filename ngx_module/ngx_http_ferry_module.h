@@ -65,6 +65,9 @@ typedef struct {
     ngx_flag_t upload_zip;
     ngx_str_t  upload_field;
     ngx_str_t  spool_path;
+#if (NGX_THREADS)
+    ngx_thread_pool_t *upload_pool; /* thread_pool=: SHA-256 off the worker */
+#endif
 
     ngx_uint_t      idempotency;
     ngx_shm_zone_t *idem_zone;
@@ -109,13 +112,30 @@ typedef struct {
     ngx_fd_t  fd;
     ngx_str_t part;
 
-    /* writes go out in client_body_buffer_size pieces, as nginx's own */
-    u_char *wbuf;
-    size_t  wlen;
-    size_t  wsize;
+    /* the file's bytes go out in client_body_buffer_size pieces, as
+     * nginx's own: one buffer, written and hashed when full; with
+     * thread_pool=, two, one filled while the other is hashed in a thread */
+    u_char    *buf[2];
+    size_t     len[2];
+    size_t     wsize;
+    ngx_uint_t fill;
 
     EVP_MD_CTX *sha;
     ferry_mp_t *mp;
+
+    /* body buffers not taken yet: their bytes wait for a buffer to go to */
+    ngx_chain_t *in;
+
+    /* an error met while a hash ran in a thread, answered once it is done */
+    ngx_int_t rc;
+
+#if (NGX_THREADS)
+    ngx_thread_task_t *task;
+#endif
+
+    unsigned hashing : 1;  /* a thread hashes the other buffer */
+    unsigned unhashed : 1; /* buf[fill] is written, its hash waits */
+    unsigned end : 1;      /* the body's end came, not passed on yet */
 
     /* set by proto.c: ferryd took the file over, it must stay */
     unsigned taken : 1;

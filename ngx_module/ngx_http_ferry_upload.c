@@ -6,6 +6,8 @@
  * whole. Size and SHA-256 are computed on the way. Nothing of the body is
  * kept in memory, so the worker stays flat whatever the upload size. Unless
  * ferryd takes the file over, it is removed before the answer goes out.
+ * With thread_pool=, the SHA-256 of one buffer runs in a thread of that pool
+ * while the worker reads, parses and writes the next one.
  */
 
 
@@ -20,9 +22,12 @@ static void      ngx_http_ferry_upload_cleanup(void *data);
 static void      ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_body_filter(
     ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_int_t ngx_http_ferry_upload_take(
+    ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx);
 static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_upload_write(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
+static ngx_int_t ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
@@ -37,6 +42,22 @@ static int ngx_http_ferry_upload_on_data(
 static int       ngx_http_ferry_upload_on_part_end(void *data);
 static ngx_int_t ngx_http_ferry_upload_set_str(
     ngx_http_request_t *r, ngx_str_t *dst, const char *src);
+
+#if (NGX_THREADS)
+
+/* one buffer's SHA-256 update, run in a thread of the pool */
+typedef struct {
+    EVP_MD_CTX   *sha;
+    const u_char *p;
+    size_t        n;
+    ngx_uint_t    failed;
+} ngx_http_ferry_upload_hash_t;
+
+static ngx_int_t ngx_http_ferry_upload_post(ngx_http_ferry_upload_ctx_t *up);
+static void      ngx_http_ferry_upload_hash_thread(void *data, ngx_log_t *log);
+static void      ngx_http_ferry_upload_hashed(ngx_event_t *ev);
+
+#endif
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -82,9 +103,11 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    /* a buffer is written once it holds wsize bytes; a multipart feed
+     * may hand over up to FERRY_MP_HELD_MAX bytes more than it is given */
     up->wsize = ngx_max(clcf->client_body_buffer_size, 65536);
-    up->wbuf = ngx_palloc(r->pool, up->wsize);
-    if (up->wbuf == NULL) {
+    up->buf[0] = ngx_palloc(r->pool, up->wsize + FERRY_MP_HELD_MAX);
+    if (up->buf[0] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -141,6 +164,22 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+#if (NGX_THREADS)
+        if (flcf->upload_pool) {
+            up->buf[1] = ngx_palloc(r->pool, up->wsize + FERRY_MP_HELD_MAX);
+            up->task = ngx_thread_task_alloc(
+                r->pool, sizeof(ngx_http_ferry_upload_hash_t));
+
+            if (up->buf[1] == NULL || up->task == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            up->task->handler = ngx_http_ferry_upload_hash_thread;
+            up->task->event.data = up;
+            up->task->event.handler = ngx_http_ferry_upload_hashed;
+        }
+#endif
     }
 
     if (ngx_http_ferry_upload_open(r, up, flcf) != NGX_OK) {
@@ -258,13 +297,19 @@ ngx_http_ferry_upload_discard(ngx_http_ferry_upload_ctx_t *up)
 }
 
 
+/*
+ * Takes the body's bytes as nginx reads them. While a thread hashes one
+ * buffer and the other waits for its turn, the rest of the body stays in
+ * nginx's buffers, kept busy: nginx stops reading until the thread is done.
+ * The end of the body goes on only when every byte is written and hashed.
+ */
+
 static ngx_int_t
 ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                       n;
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
-    ngx_chain_t                 *cl, *last;
-    ferry_mp_rc_t                rc;
+    ngx_chain_t                 *cl, *tl, **ll, out;
     ngx_http_ferry_ctx_t        *ctx;
     ngx_http_ferry_upload_ctx_t *up;
 
@@ -275,13 +320,101 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     up = ctx->upload;
-    last = NULL;
+
+#if (NGX_THREADS)
+    if (up->task) {
+        r->request_body->filter_need_buffering = 1;
+    }
+#endif
+
+    for (ll = &up->in; *ll; ll = &(*ll)->next) { /* void */
+    }
 
     for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-        n = b->last - b->pos;
+        tl = ngx_alloc_chain_link(r->pool);
+        if (tl == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        if (n) {
+        tl->buf = cl->buf;
+        *ll = tl;
+        ll = &tl->next;
+    }
+
+    *ll = NULL;
+
+    if (up->rc == NGX_OK) {
+        rc = ngx_http_ferry_upload_take(r, ctx);
+
+        if (rc != NGX_OK) {
+            /* the thread still reads a buffer of this request: the
+             * answer waits for it */
+            if (up->hashing) {
+                up->rc = rc;
+                return ngx_http_next_request_body_filter(r, NULL);
+            }
+
+            return rc;
+        }
+    }
+
+    if (up->hashing) {
+        return ngx_http_next_request_body_filter(r, NULL);
+    }
+
+    if (up->rc != NGX_OK) {
+        return up->rc;
+    }
+
+    if (up->unhashed || up->in || !up->end) {
+        return ngx_http_next_request_body_filter(r, NULL);
+    }
+
+    /* only the end of the body goes on: nginx keeps none of it */
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last_buf = 1;
+    up->end = 0;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_request_body_filter(r, &out);
+}
+
+
+/*
+ * The body's bytes, in order, into the file's buffer: no more than it has
+ * room for, so that none need to be kept anywhere else.
+ */
+
+static ngx_int_t
+ngx_http_ferry_upload_take(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
+{
+    size_t                       n;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl;
+    ferry_mp_rc_t                rc;
+    ngx_http_ferry_upload_ctx_t *up;
+
+    up = ctx->upload;
+
+    while (up->in) {
+        b = up->in->buf;
+
+        while (b->pos < b->last) {
+
+            if (up->unhashed) {
+                return NGX_OK;
+            }
+
+            n = ngx_min(
+                (size_t) (b->last - b->pos), up->wsize - up->len[up->fill]);
+
             if (up->mp) {
                 rc = ferry_mp_feed(up->mp, b->pos, n);
 
@@ -310,23 +443,24 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 return ngx_http_ferry_upload_failed(ctx);
             }
 
-            b->pos = b->last;
+            b->pos += n;
+
+            if (up->len[up->fill] >= up->wsize
+                && ngx_http_ferry_upload_seal(up) != NGX_OK) {
+                return ngx_http_ferry_upload_failed(ctx);
+            }
         }
 
         if (b->last_buf) {
-            last = cl;
+            up->end = 1;
         }
+
+        cl = up->in;
+        up->in = cl->next;
+        ngx_free_chain(r->pool, cl);
     }
 
-    if (last == NULL) {
-        return ngx_http_next_request_body_filter(r, NULL);
-    }
-
-    /* only the end of the body goes on: nginx keeps none of it */
-
-    last->next = NULL;
-
-    return ngx_http_next_request_body_filter(r, last);
+    return NGX_OK;
 }
 
 
@@ -408,51 +542,205 @@ static ngx_int_t
 ngx_http_ferry_upload_write(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
 {
-    size_t k;
-
     if (up->magic_len < sizeof(up->magic)
         && ngx_http_ferry_upload_magic(up, p, n) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
-        return NGX_ERROR;
-    }
-
     up->size += n;
 
-    while (n) {
-        if (up->wlen == 0 && n >= up->wsize) {
-            return ngx_http_ferry_upload_write_fd(up, p, n);
-        }
-
-        k = ngx_min(n, up->wsize - up->wlen);
-        ngx_memcpy(up->wbuf + up->wlen, p, k);
-        up->wlen += k;
-        p += k;
-        n -= k;
-
-        if (up->wlen == up->wsize && ngx_http_ferry_upload_flush(up) != NGX_OK)
-        {
+    /* a whole buffer of nginx's is written from there, unless a thread
+     * is to hash it: then it must be the module's own */
+    if (up->len[up->fill] == 0 && n >= up->wsize
+#if (NGX_THREADS)
+        && up->task == NULL
+#endif
+    )
+    {
+        if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
             return NGX_ERROR;
         }
+
+        return ngx_http_ferry_upload_write_fd(up, p, n);
     }
+
+    ngx_memcpy(up->buf[up->fill] + up->len[up->fill], p, n);
+    up->len[up->fill] += n;
 
     return NGX_OK;
 }
 
 
+/*
+ * The buffer is full: it is written, and hashed here or by a thread (once
+ * the thread is done with the other buffer).
+ */
+
+static ngx_int_t
+ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up)
+{
+    if (ngx_http_ferry_upload_write_fd(up, up->buf[up->fill], up->len[up->fill])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+#if (NGX_THREADS)
+    if (up->task) {
+        if (up->hashing) {
+            up->unhashed = 1;
+            return NGX_OK;
+        }
+
+        return ngx_http_ferry_upload_post(up);
+    }
+#endif
+
+    if (up->sha
+        && EVP_DigestUpdate(up->sha, up->buf[up->fill], up->len[up->fill]) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    up->len[up->fill] = 0;
+
+    return NGX_OK;
+}
+
+
+/* The body is read: what is left in the buffer is written and hashed here
+ * (no thread holds the other one any more). */
 static ngx_int_t
 ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 {
-    size_t n;
+    size_t  n;
+    u_char *p;
 
-    n = up->wlen;
-    up->wlen = 0;
+    p = up->buf[up->fill];
+    n = up->len[up->fill];
+    up->len[up->fill] = 0;
 
-    return n ? ngx_http_ferry_upload_write_fd(up, up->wbuf, n) : NGX_OK;
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ferry_upload_write_fd(up, p, n);
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * Hands the full buffer to a thread and goes on with the other one. The
+ * request stays (blocked, and counted) until the thread is done with its
+ * memory, whatever happens to the request meanwhile.
+ */
+
+static ngx_int_t
+ngx_http_ferry_upload_post(ngx_http_ferry_upload_ctx_t *up)
+{
+    ngx_http_request_t           *r;
+    ngx_http_ferry_loc_conf_t    *flcf;
+    ngx_http_ferry_upload_hash_t *h;
+
+    r = up->request;
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
+
+    h = up->task->ctx;
+    h->sha = up->sha;
+    h->p = up->buf[up->fill];
+    h->n = up->len[up->fill];
+    h->failed = 0;
+
+    if (ngx_thread_task_post(flcf->upload_pool, up->task) == NGX_OK) {
+        up->hashing = 1;
+        r->main->blocked++;
+        r->main->count++;
+
+    } else if (EVP_DigestUpdate(up->sha, h->p, h->n) != 1) {
+        /* the pool's queue is full (logged by nginx): hashed here */
+        return NGX_ERROR;
+    }
+
+    up->unhashed = 0;
+    up->fill ^= 1;
+    up->len[up->fill] = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ferry_upload_hash_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_ferry_upload_hash_t *h = data;
+
+    h->failed = EVP_DigestUpdate(h->sha, h->p, h->n) != 1;
+}
+
+
+/*
+ * Back in the worker, the thread done: the buffer that waited goes to it,
+ * and the body is read on. A request that ended meanwhile (the client
+ * gone, a timeout) is closed now that nothing reads its memory.
+ */
+
+static void
+ngx_http_ferry_upload_hashed(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_ferry_upload_ctx_t  *up;
+    ngx_http_ferry_upload_hash_t *h;
+
+    up = ev->data;
+    h = up->task->ctx;
+    r = up->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+        "ferry upload: %uz bytes hashed in a thread", h->n);
+
+    r->main->blocked--;
+    up->hashing = 0;
+
+    /* nginx's termination of the request (the client gone, a timeout)
+     * waited for the thread: it is closed now */
+    if (c->error) {
+        r->main->count--;
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    /* answered meanwhile (nginx refused the rest of the body): nothing
+     * more is read or hashed */
+    if (!r->done && !r->header_sent) {
+
+        if (h->failed) {
+            up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else if (up->unhashed && up->rc == NGX_OK
+            && ngx_http_ferry_upload_post(up) != NGX_OK)
+        {
+            up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->read_event_handler(r);
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
 
 
 static ngx_int_t
@@ -718,6 +1006,9 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t *value;
     ngx_uint_t i;
+#if (NGX_THREADS)
+    ngx_str_t name;
+#endif
 
     if (flcf->upload != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -750,6 +1041,25 @@ ngx_http_ferry_upload(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strcmp(value[i].data, "type=zip") == 0) {
             flcf->upload_zip = 1;
             continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0
+            && value[i].len > 12) {
+#if (NGX_THREADS)
+            name.data = value[i].data + 12;
+            name.len = value[i].len - 12;
+
+            flcf->upload_pool = ngx_thread_pool_add(cf, &name);
+            if (flcf->upload_pool == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+#else
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                "\"thread_pool=\" needs nginx built with threads");
+            return NGX_CONF_ERROR;
+#endif
         }
 
         ngx_conf_log_error(

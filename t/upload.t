@@ -134,18 +134,13 @@ is_deeply($r->{json}, { error => 'request body too large' }, '413 in JSON');
 ok(spool_empty(), 'nothing left');
 
 # Chunked over the limit: refused while streaming, the partial file removed.
-my $s = $t->connect_nginx;
-print $s "POST /small/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-       . "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
-print $s sprintf("%x\r\n%s\r\n", 600, 'z' x 600) for 1 .. 2;
-print $s "0\r\n\r\n";
-my ($st) = Ferry::Test::read_http($s);
+my ($st) = $t->post_chunked('/small/x', ('z' x 600) x 2);
 is($st, 413, 'chunked body over the limit: 413');
 ok(spool_empty(), 'nothing left');
 
 # A boundary split across TCP segments, one byte at a time around it.
 my $split = multipart('BoUnDaRy', ['file', "a\r\n--BoUnDaRx\r\n" . ('q' x 3000), 'split.csv']);
-$s = $t->connect_nginx;
+my $s = $t->connect_nginx;
 $s->autoflush(1);
 print $s "POST /up/x?take=1&as=split HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
        . "Content-Type: multipart/form-data; boundary=BoUnDaRy\r\nContent-Length: "
@@ -167,33 +162,15 @@ close $s;
 ok(spool_empty(), 'client gone: nothing left');
 
 # 200 MB: the worker's memory does not grow with the upload.
-my ($worker) = $t->nginx_workers;
-my $rss = sub { (`grep VmRSS /proc/$worker/status` =~ /(\d+)/)[0] };
-my $before = $rss->();
 my $mb = 200;
-my $chunk = join('', map { chr(32 + ($_ * 7) % 90) } 1 .. 65536);
-my $sha = Digest::SHA->new(256);
-my $head = "--BoUnDaRy\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n";
-my $tail = "\r\n--BoUnDaRy--\r\n";
-$s = $t->connect_nginx;
-print $s "POST /up/x?take=1&as=big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-       . "Content-Type: multipart/form-data; boundary=BoUnDaRy\r\nContent-Length: "
-       . (length($head) + $mb * 16 * length($chunk) + length($tail)) . "\r\n\r\n$head";
-my $peak = 0;
-for my $i (1 .. $mb * 16) {
-    print $s $chunk;
-    $sha->add($chunk);
-    if ($i % 400 == 0) { my $m = $rss->(); $peak = $m if $m > $peak; }
-}
-print $s $tail;
-($st, undef, my $b) = Ferry::Test::read_http($s);
-is($st, 201, "$mb MB upload: 201");
-my $big = $J->decode($b)->{frame}{file};
-is($big->{size}, $mb * 1024 * 1024, "$mb MB upload: size");
-is($big->{sha256}, $sha->hexdigest, "$mb MB upload: SHA-256");
+my $big = $t->upload_big('/up/x?take=1&as=big', $mb);
+is($big->{status}, 201, "$mb MB upload: 201");
+my $f_big = $J->decode($big->{body})->{frame}{file};
+is($f_big->{size}, $mb * 1024 * 1024, "$mb MB upload: size");
+is($f_big->{sha256}, $big->{sha256}, "$mb MB upload: SHA-256");
 is(-s "$kept/big", $mb * 1024 * 1024, "$mb MB upload: the file on disk");
-cmp_ok($peak - $before, '<', 4096, "$mb MB upload: worker RSS grew by less than 4 MB")
-    or diag "before $before kB, peak $peak kB";
+cmp_ok($big->{peak} - $big->{before}, '<', 4096, "$mb MB upload: worker RSS grew by less than 4 MB")
+    or diag "before $big->{before} kB, peak $big->{peak} kB";
 unlink "$kept/big";
 
 $t->done;

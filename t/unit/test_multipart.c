@@ -233,6 +233,40 @@ test_multipart_bulk_data_few_callbacks(void **state)
     free(body);
 }
 
+/* A chunk ending in all of a delimiter but its last byte, a CR before it:
+ * the next feed hands over those held bytes too, FERRY_MP_HELD_MAX at most
+ * (ferry_upload sizes its buffers by it). */
+static void
+test_multipart_feed_hands_over_at_most_held_max_more(void **state)
+{
+    char          b[FERRY_MP_BOUNDARY_MAX + 1], body[512];
+    size_t        n = 0, head, before;
+    sink_t        s;
+    ferry_mp_t    mp;
+    unsigned char x = 'x';
+
+    (void) state;
+    memset(b, 'b', FERRY_MP_BOUNDARY_MAX);
+    b[FERRY_MP_BOUNDARY_MAX] = '\0';
+    n += (size_t) sprintf(body + n,
+        "--%s\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n", b);
+    head = n;
+    n += (size_t) sprintf(body + n, "\r\n--%.*s", FERRY_MP_BOUNDARY_MAX - 1, b);
+
+    memset(&s, 0, sizeof(s));
+    s.want = "file";
+    ferry_mp_init(&mp, b, strlen(b), &CB, &s);
+    assert_int_equal(
+        ferry_mp_feed(&mp, (const unsigned char *) body, n), FERRY_MP_OK);
+    assert_int_equal(s.outlen, 0);
+    assert_int_equal(n - head, FERRY_MP_HELD_MAX);
+
+    before = s.outlen;
+    assert_int_equal(ferry_mp_feed(&mp, &x, 1), FERRY_MP_OK);
+    assert_int_equal(s.outlen - before, 1 + FERRY_MP_HELD_MAX);
+    assert_memory_equal(s.out, body + head, FERRY_MP_HELD_MAX);
+}
+
 static void
 test_multipart_truncated_body_is_an_error(void **state)
 {
@@ -384,6 +418,7 @@ main(void)
         cmocka_unit_test(test_multipart_empty_file_and_padding),
         cmocka_unit_test(test_multipart_quoted_params),
         cmocka_unit_test(test_multipart_bulk_data_few_callbacks),
+        cmocka_unit_test(test_multipart_feed_hands_over_at_most_held_max_more),
         cmocka_unit_test(test_multipart_truncated_body_is_an_error),
         cmocka_unit_test(test_multipart_malformed_headers),
         cmocka_unit_test(test_multipart_long_filename_is_shortened),

@@ -11,6 +11,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Digest::SHA;
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
@@ -387,10 +388,12 @@ sub read_exact {
 
 sub port { $_[0]{port} //= free_port() }
 
-# Writes nginx.conf around an http{} snippet. Placeholders: %%PORT%%,
-# %%DIR%%, %%SOCK%% (ferryd's socket), %%ROOT%%.
+# Writes nginx.conf around an http{} snippet, with $t->{nginx_main} (e.g.
+# a thread_pool) in the main context. Placeholders: %%PORT%%, %%DIR%%,
+# %%SOCK%% (ferryd's socket), %%ROOT%%.
 sub write_nginx_conf {
     my ($self, $http) = @_;
+    my $main = $self->{nginx_main} // '';
     my $module = "$BUILD/ngx_http_ferry_module.so";
     my $user = is_root() ? "user www-data;\n" : '';
     # debug detail for failing tests; benchmarks ask for less
@@ -403,6 +406,7 @@ master_process on;
 pid %%DIR%%/nginx.pid;
 error_log %%DIR%%/error.log $level;
 events { worker_connections 1024; }
+$main
 http {
     access_log %%DIR%%/access.log;
     client_body_temp_path %%DIR%%/client_body;
@@ -509,6 +513,46 @@ sub read_http {
     my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
     my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head // '';
     return ($status // 0, \%h, $body // '');
+}
+
+# A multipart upload of $mb MB (the "file" field, printable bytes) written
+# 64 KiB at a time to $path, while the worker's RSS is sampled: the answer's
+# status and body, the SHA-256 of the bytes sent, and the worker's RSS
+# before and at its peak (kB).
+sub upload_big {
+    my ($self, $path, $mb) = @_;
+    my ($worker) = $self->nginx_workers;
+    my $rss = sub { (`grep VmRSS /proc/$worker/status` =~ /(\d+)/)[0] };
+    my %r = (before => $rss->(), peak => 0);
+    my $chunk = join('', map { chr(32 + ($_ * 7) % 90) } 1 .. 65536);
+    my $sha = Digest::SHA->new(256);
+    my $head = "--BoUnDaRy\r\nContent-Disposition: form-data; name=\"file\"; "
+             . "filename=\"big.bin\"\r\n\r\n";
+    my $tail = "\r\n--BoUnDaRy--\r\n";
+    my $s = $self->connect_nginx;
+    print $s "POST $path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           . "Content-Type: multipart/form-data; boundary=BoUnDaRy\r\nContent-Length: "
+           . (length($head) + $mb * 16 * length($chunk) + length($tail)) . "\r\n\r\n$head";
+    for my $i (1 .. $mb * 16) {
+        print $s $chunk;
+        $sha->add($chunk);
+        if ($i % 400 == 0) { my $m = $rss->(); $r{peak} = $m if $m > $r{peak}; }
+    }
+    print $s $tail;
+    ($r{status}, undef, $r{body}) = read_http($s);
+    $r{sha256} = $sha->hexdigest;
+    return \%r;
+}
+
+# A chunked POST of the given chunks, text/plain: (status, headers, body).
+sub post_chunked {
+    my ($self, $path, @chunks) = @_;
+    my $s = $self->connect_nginx;
+    print $s "POST $path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           . "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    print $s sprintf("%x\r\n%s\r\n", length $_, $_) for @chunks;
+    print $s "0\r\n\r\n";
+    return read_http($s);
 }
 
 # The pids of nginx's worker processes.

@@ -94,6 +94,20 @@ typedef struct {
 
 /* ferry_upload: the file streamed into the spool */
 
+/* tasks an upload may have posted whose completion has not run yet */
+#define NGX_HTTP_FERRY_UPLOAD_TASKS 4
+
+/* one piece's SHA-256 update, run in a thread of the pool; done is set by
+ * the thread, so that the worker may go on before the completion event */
+typedef struct {
+    EVP_MD_CTX   *sha;
+    const u_char *p;
+    size_t        n;
+    ngx_uint_t    failed;
+    ngx_atomic_t  done;
+} ngx_http_ferry_upload_hash_t;
+
+
 typedef struct {
     ngx_http_request_t *request;
 
@@ -113,11 +127,11 @@ typedef struct {
     ngx_str_t part;
 
     /* the file's bytes go out in client_body_buffer_size pieces, as
-     * nginx's own: one buffer, written and hashed when full; with
-     * thread_pool=, two, one filled while the other is hashed in a thread */
-    u_char    *buf[2];
+     * nginx's own: one piece, written and hashed when full; with
+     * thread_pool=, two, one filled while a thread hashes the other */
+    u_char    *piece[2];
     size_t     len[2];
-    size_t     wsize;
+    size_t     psize;
     ngx_uint_t fill;
 
     EVP_MD_CTX *sha;
@@ -130,12 +144,17 @@ typedef struct {
     ngx_int_t rc;
 
 #if (NGX_THREADS)
-    ngx_thread_task_t *task;
+    ngx_thread_task_t *task[NGX_HTTP_FERRY_UPLOAD_TASKS];
+    ngx_uint_t         active; /* posted, completion not run yet */
+
+    /* each piece's hash while a thread has it, and the latest one: the
+     * next may go only once it is done */
+    ngx_http_ferry_upload_hash_t *hash[2];
+    ngx_http_ferry_upload_hash_t *last;
 #endif
 
-    unsigned hashing : 1;  /* a thread hashes the other buffer */
-    unsigned unhashed : 1; /* buf[fill] is written, its hash waits */
-    unsigned end : 1;      /* the body's end came, not passed on yet */
+    unsigned waiting : 1; /* piece[fill ^ 1] is written, its hash waits */
+    unsigned end : 1;     /* the body's end came, not passed on yet */
 
     /* set by proto.c: ferryd took the file over, it must stay */
     unsigned taken : 1;

@@ -27,6 +27,7 @@ static ngx_int_t ngx_http_ferry_upload_take(
 static ngx_int_t ngx_http_ferry_upload_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ferry_upload_write(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
+static size_t    ngx_http_ferry_upload_room(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
@@ -45,17 +46,9 @@ static ngx_int_t ngx_http_ferry_upload_set_str(
 
 #if (NGX_THREADS)
 
-/* one buffer's SHA-256 update, run in a thread of the pool */
-typedef struct {
-    EVP_MD_CTX   *sha;
-    const u_char *p;
-    size_t        n;
-    ngx_uint_t    failed;
-} ngx_http_ferry_upload_hash_t;
-
-static ngx_int_t ngx_http_ferry_upload_post(ngx_http_ferry_upload_ctx_t *up);
-static void      ngx_http_ferry_upload_hash_thread(void *data, ngx_log_t *log);
-static void      ngx_http_ferry_upload_hashed(ngx_event_t *ev);
+static void ngx_http_ferry_upload_post(ngx_http_ferry_upload_ctx_t *up);
+static void ngx_http_ferry_upload_hash_thread(void *data, ngx_log_t *log);
+static void ngx_http_ferry_upload_hashed(ngx_event_t *ev);
 
 #endif
 
@@ -78,10 +71,14 @@ static const ferry_mp_callbacks_t ngx_http_ferry_upload_callbacks = {
 ngx_int_t
 ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 {
-    int                          blen;
-    char                         boundary[FERRY_MP_BOUNDARY_MAX + 1];
-    ngx_str_t                   *ct;
-    ngx_pool_cleanup_t          *cln;
+    int                 blen;
+    char                boundary[FERRY_MP_BOUNDARY_MAX + 1];
+    ngx_str_t          *ct;
+    ngx_pool_cleanup_t *cln;
+#if (NGX_THREADS)
+    ngx_uint_t         i;
+    ngx_thread_task_t *task;
+#endif
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_ferry_loc_conf_t   *flcf;
     ngx_http_ferry_upload_ctx_t *up;
@@ -103,11 +100,11 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    /* a buffer is written once it holds wsize bytes; a multipart feed
+    /* a piece is written once it holds psize bytes; a multipart feed
      * may hand over up to FERRY_MP_HELD_MAX bytes more than it is given */
-    up->wsize = ngx_max(clcf->client_body_buffer_size, 65536);
-    up->buf[0] = ngx_palloc(r->pool, up->wsize + FERRY_MP_HELD_MAX);
-    if (up->buf[0] == NULL) {
+    up->psize = ngx_max(clcf->client_body_buffer_size, 65536);
+    up->piece[0] = ngx_palloc(r->pool, up->psize + FERRY_MP_HELD_MAX);
+    if (up->piece[0] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -167,17 +164,24 @@ ngx_http_ferry_upload_start(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
 #if (NGX_THREADS)
         if (flcf->upload_pool) {
-            up->buf[1] = ngx_palloc(r->pool, up->wsize + FERRY_MP_HELD_MAX);
-            up->task = ngx_thread_task_alloc(
-                r->pool, sizeof(ngx_http_ferry_upload_hash_t));
-
-            if (up->buf[1] == NULL || up->task == NULL) {
+            up->piece[1] = ngx_palloc(r->pool, up->psize + FERRY_MP_HELD_MAX);
+            if (up->piece[1] == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            up->task->handler = ngx_http_ferry_upload_hash_thread;
-            up->task->event.data = up;
-            up->task->event.handler = ngx_http_ferry_upload_hashed;
+            for (i = 0; i < NGX_HTTP_FERRY_UPLOAD_TASKS; i++) {
+                task = ngx_thread_task_alloc(
+                    r->pool, sizeof(ngx_http_ferry_upload_hash_t));
+                if (task == NULL) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                task->handler = ngx_http_ferry_upload_hash_thread;
+                task->event.data = up;
+                task->event.handler = ngx_http_ferry_upload_hashed;
+
+                up->task[i] = task;
+            }
         }
 #endif
     }
@@ -322,7 +326,7 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     up = ctx->upload;
 
 #if (NGX_THREADS)
-    if (up->task) {
+    if (up->task[0]) {
         r->request_body->filter_need_buffering = 1;
     }
 #endif
@@ -347,26 +351,29 @@ ngx_http_ferry_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         rc = ngx_http_ferry_upload_take(r, ctx);
 
         if (rc != NGX_OK) {
-            /* the thread still reads a buffer of this request: the
-             * answer waits for it */
-            if (up->hashing) {
+#if (NGX_THREADS)
+            /* a thread may still read a piece of this request: the answer
+             * waits for it */
+            if (up->active) {
                 up->rc = rc;
                 return ngx_http_next_request_body_filter(r, NULL);
             }
-
+#endif
             return rc;
         }
     }
 
-    if (up->hashing) {
+#if (NGX_THREADS)
+    if (up->active) {
         return ngx_http_next_request_body_filter(r, NULL);
     }
+#endif
 
     if (up->rc != NGX_OK) {
         return up->rc;
     }
 
-    if (up->unhashed || up->in || !up->end) {
+    if (up->waiting || up->in || !up->end) {
         return ngx_http_next_request_body_filter(r, NULL);
     }
 
@@ -408,12 +415,12 @@ ngx_http_ferry_upload_take(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
         while (b->pos < b->last) {
 
-            if (up->unhashed) {
+            n = ngx_http_ferry_upload_room(up);
+            if (n == 0) {
                 return NGX_OK;
             }
 
-            n = ngx_min(
-                (size_t) (b->last - b->pos), up->wsize - up->len[up->fill]);
+            n = ngx_min((size_t) (b->last - b->pos), n);
 
             if (up->mp) {
                 rc = ferry_mp_feed(up->mp, b->pos, n);
@@ -445,7 +452,7 @@ ngx_http_ferry_upload_take(ngx_http_request_t *r, ngx_http_ferry_ctx_t *ctx)
 
             b->pos += n;
 
-            if (up->len[up->fill] >= up->wsize
+            if (up->len[up->fill] >= up->psize
                 && ngx_http_ferry_upload_seal(up) != NGX_OK) {
                 return ngx_http_ferry_upload_failed(ctx);
             }
@@ -552,12 +559,7 @@ ngx_http_ferry_upload_write(
 
     /* a whole buffer of nginx's is written from there, unless a thread
      * is to hash it: then it must be the module's own */
-    if (up->len[up->fill] == 0 && n >= up->wsize
-#if (NGX_THREADS)
-        && up->task == NULL
-#endif
-    )
-    {
+    if (up->len[up->fill] == 0 && n >= up->psize && up->piece[1] == NULL) {
         if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
             return NGX_ERROR;
         }
@@ -565,7 +567,7 @@ ngx_http_ferry_upload_write(
         return ngx_http_ferry_upload_write_fd(up, p, n);
     }
 
-    ngx_memcpy(up->buf[up->fill] + up->len[up->fill], p, n);
+    ngx_memcpy(up->piece[up->fill] + up->len[up->fill], p, n);
     up->len[up->fill] += n;
 
     return NGX_OK;
@@ -573,32 +575,72 @@ ngx_http_ferry_upload_write(
 
 
 /*
- * The buffer is full: it is written, and hashed here or by a thread (once
- * the thread is done with the other buffer).
+ * Room left in the piece being filled. With a thread: none while the piece
+ * written before waits for its hash, or while this one is still hashed.
+ */
+
+static size_t
+ngx_http_ferry_upload_room(ngx_http_ferry_upload_ctx_t *up)
+{
+#if (NGX_THREADS)
+    ngx_http_ferry_upload_hash_t *h;
+
+    if (up->waiting) {
+        ngx_http_ferry_upload_post(up);
+
+        if (up->waiting || up->rc != NGX_OK) {
+            return 0;
+        }
+    }
+
+    h = up->hash[up->fill];
+
+    if (h) {
+        if (!h->done) {
+            return 0;
+        }
+
+        /* the thread's reads of the piece came before its flag */
+        ngx_memory_barrier();
+
+        up->hash[up->fill] = NULL;
+        up->len[up->fill] = 0;
+    }
+#endif
+
+    return up->psize - up->len[up->fill];
+}
+
+
+/*
+ * The piece is full: it is written, and hashed here, or by a thread once
+ * the thread is done with the piece before it.
  */
 
 static ngx_int_t
 ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up)
 {
-    if (ngx_http_ferry_upload_write_fd(up, up->buf[up->fill], up->len[up->fill])
+    if (ngx_http_ferry_upload_write_fd(
+            up, up->piece[up->fill], up->len[up->fill])
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
 #if (NGX_THREADS)
-    if (up->task) {
-        if (up->hashing) {
-            up->unhashed = 1;
-            return NGX_OK;
-        }
+    if (up->piece[1]) {
+        up->waiting = 1;
+        up->fill ^= 1;
 
-        return ngx_http_ferry_upload_post(up);
+        ngx_http_ferry_upload_post(up);
+
+        return NGX_OK;
     }
 #endif
 
     if (up->sha
-        && EVP_DigestUpdate(up->sha, up->buf[up->fill], up->len[up->fill]) != 1)
+        && EVP_DigestUpdate(up->sha, up->piece[up->fill], up->len[up->fill])
+            != 1)
     {
         return NGX_ERROR;
     }
@@ -609,15 +651,15 @@ ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up)
 }
 
 
-/* The body is read: what is left in the buffer is written and hashed here
- * (no thread holds the other one any more). */
+/* The body is read: what is left in the piece is written and hashed here
+ * (no thread holds a piece any more). */
 static ngx_int_t
 ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 {
     size_t  n;
     u_char *p;
 
-    p = up->buf[up->fill];
+    p = up->piece[up->fill];
     n = up->len[up->fill];
     up->len[up->fill] = 0;
 
@@ -636,42 +678,83 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
 #if (NGX_THREADS)
 
 /*
- * Hands the full buffer to a thread and goes on with the other one. The
- * request stays (blocked, and counted) until the thread is done with its
- * memory, whatever happens to the request meanwhile.
+ * Hands the written piece that waits to a thread, once the thread is done
+ * with the one before: the flag it sets says so before its completion
+ * event, which waits while the worker reads on. Each posted task keeps the
+ * request (blocked, and counted) until its completion has run, whatever
+ * happens to the request meanwhile.
  */
 
-static ngx_int_t
+static void
 ngx_http_ferry_upload_post(ngx_http_ferry_upload_ctx_t *up)
 {
+    ngx_uint_t                    i, k;
+    ngx_thread_task_t            *task;
     ngx_http_request_t           *r;
     ngx_http_ferry_loc_conf_t    *flcf;
     ngx_http_ferry_upload_hash_t *h;
 
+    if (up->last) {
+        if (!up->last->done) {
+            return;
+        }
+
+        ngx_memory_barrier();
+    }
+
+    task = NULL;
+
+    for (i = 0; i < NGX_HTTP_FERRY_UPLOAD_TASKS; i++) {
+        if (!up->task[i]->event.active) {
+            task = up->task[i];
+            break;
+        }
+    }
+
+    if (task == NULL) {
+        return;
+    }
+
     r = up->request;
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_ferry_module);
 
-    h = up->task->ctx;
-    h->sha = up->sha;
-    h->p = up->buf[up->fill];
-    h->n = up->len[up->fill];
-    h->failed = 0;
+    h = task->ctx;
 
-    if (ngx_thread_task_post(flcf->upload_pool, up->task) == NGX_OK) {
-        up->hashing = 1;
-        r->main->blocked++;
-        r->main->count++;
-
-    } else if (EVP_DigestUpdate(up->sha, h->p, h->n) != 1) {
-        /* the pool's queue is full (logged by nginx): hashed here */
-        return NGX_ERROR;
+    /* the task's last piece was hashed: it is free */
+    for (k = 0; k < 2; k++) {
+        if (up->hash[k] == h) {
+            up->hash[k] = NULL;
+            up->len[k] = 0;
+        }
     }
 
-    up->unhashed = 0;
-    up->fill ^= 1;
-    up->len[up->fill] = 0;
+    k = up->fill ^ 1;
 
-    return NGX_OK;
+    h->sha = up->sha;
+    h->p = up->piece[k];
+    h->n = up->len[k];
+    h->failed = 0;
+    h->done = 0;
+
+    up->waiting = 0;
+
+    if (ngx_thread_task_post(flcf->upload_pool, task) == NGX_OK) {
+        up->hash[k] = h;
+        up->last = h;
+        up->active++;
+        r->main->blocked++;
+        r->main->count++;
+        return;
+    }
+
+    /* the pool's queue is full (logged by nginx): hashed here */
+
+    up->last = NULL;
+    up->len[k] = 0;
+
+    if (EVP_DigestUpdate(up->sha, h->p, h->n) != 1) {
+        up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 
@@ -681,38 +764,51 @@ ngx_http_ferry_upload_hash_thread(void *data, ngx_log_t *log)
     ngx_http_ferry_upload_hash_t *h = data;
 
     h->failed = EVP_DigestUpdate(h->sha, h->p, h->n) != 1;
+
+    /* the worker may reuse the piece once it sees the flag */
+    ngx_memory_barrier();
+
+    h->done = 1;
 }
 
 
 /*
- * Back in the worker, the thread done: the buffer that waited goes to it,
- * and the body is read on. A request that ended meanwhile (the client
- * gone, a timeout) is closed now that nothing reads its memory.
+ * Back in the worker after a task: the piece that waited goes to a thread,
+ * and the body is read on. A request that ended meanwhile (the client gone,
+ * a timeout) is closed once no thread reads its memory.
  */
 
 static void
 ngx_http_ferry_upload_hashed(ngx_event_t *ev)
 {
+    ngx_uint_t                    i;
     ngx_connection_t             *c;
     ngx_http_request_t           *r;
     ngx_http_ferry_upload_ctx_t  *up;
     ngx_http_ferry_upload_hash_t *h;
 
     up = ev->data;
-    h = up->task->ctx;
     r = up->request;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-        "ferry upload: %uz bytes hashed in a thread", h->n);
-
     r->main->blocked--;
-    up->hashing = 0;
+    up->active--;
 
-    /* nginx's termination of the request (the client gone, a timeout)
-     * waited for the thread: it is closed now */
+    for (i = 0; &up->task[i]->event != ev; i++) { /* void */
+    }
+
+    h = up->task[i]->ctx;
+
+    if (h->failed && up->rc == NGX_OK) {
+        up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+        "ferry upload: a piece hashed, %ui tasks left", up->active);
+
+    /* nginx's termination of the request waited for the threads */
     if (c->error) {
         r->main->count--;
         ngx_http_finalize_request(r, NGX_ERROR);
@@ -724,13 +820,8 @@ ngx_http_ferry_upload_hashed(ngx_event_t *ev)
      * more is read or hashed */
     if (!r->done && !r->header_sent) {
 
-        if (h->failed) {
-            up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else if (up->unhashed && up->rc == NGX_OK
-            && ngx_http_ferry_upload_post(up) != NGX_OK)
-        {
-            up->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (up->waiting && up->rc == NGX_OK) {
+            ngx_http_ferry_upload_post(up);
         }
 
         r->read_event_handler(r);

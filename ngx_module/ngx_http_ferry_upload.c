@@ -53,6 +53,10 @@ static void ngx_http_ferry_upload_hashed(ngx_event_t *ev);
 #endif
 
 
+/* a run of the body at least this long is written without a copy */
+#define NGX_HTTP_FERRY_UPLOAD_DIRECT 65536
+
+
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 static ngx_http_output_header_filter_pt ngx_http_next_header_filter;
 
@@ -557,9 +561,12 @@ ngx_http_ferry_upload_write(
 
     up->size += n;
 
-    /* a whole buffer of nginx's is written from there, unless a thread
-     * is to hash it: then it must be the module's own */
-    if (up->len[up->fill] == 0 && n >= up->psize && up->piece[1] == NULL) {
+    /* a large run of nginx's buffer is hashed and written from there (a
+     * copy costs more than the extra write), unless a thread is to hash
+     * it: then it must be in the module's own piece */
+    if (up->len[up->fill] == 0 && n >= NGX_HTTP_FERRY_UPLOAD_DIRECT
+        && up->piece[1] == NULL)
+    {
         if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
             return NGX_ERROR;
         }

@@ -4,13 +4,14 @@ package Ferry::Peer;
 # Mattermost, Grist and Slack emulators: routes with placeholders answered by
 # Perl closures, a journal of every request that the test process reads from
 # a file, and faults (latency, 429, 5xx, dropped connections, slow bodies)
-# that the test switches on and off while the peer runs. Mojolicious serves
-# it in a forked process of its own, registered with a Ferry::Test instance
-# so it is torn down with the rest.
+# that the test switches on and off while the peer runs. Mojo's HTTP server
+# (Mojo::Server::Daemon, without Mojolicious' router) serves it in a forked
+# process of its own, registered with a Ferry::Test instance so it is torn
+# down with the rest.
 
 use strict;
 use warnings;
-use feature 'current_sub';
+use feature qw(current_sub state);
 
 use Carp qw(croak);
 use Digest::SHA;
@@ -21,11 +22,10 @@ use Mojo::IOLoop;
 use Mojo::JSON ();
 use Mojo::Log;
 use Mojo::Server::Daemon;
-use Mojolicious;
 use Mojolicious::Routes::Pattern;
 use POSIX ();
 use Scalar::Util qw(blessed weaken);
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(clock_gettime sleep time CLOCK_MONOTONIC);
 
 # A JSON codec: Cpanel::JSON::XS when installed (Mojolicious' own choice),
 # JSON::PP otherwise. JSON::PP was a third of an emulator's time per
@@ -43,6 +43,10 @@ my $SMALL_BODY = 16 * 1024;
 
 # Pieces a streamed answer is written in when no slow_body fault asks for less.
 my $PIECE = 64 * 1024;
+
+# A deadline closer than this is waited for by spinning, not by a timer
+# (which fires some tens of microseconds late).
+my $SPIN = 0.0003;
 
 sub new {
     my ($class, $t, %opt) = @_;
@@ -193,6 +197,31 @@ sub wait_for_requests {
     }
 }
 
+# A client's view of the peer's latency: $request (a whole HTTP/1.1 request,
+# sent in one write: a body written apart from its headers would wait for
+# Nagle's algorithm) sent $n times on one keep-alive connection, each time
+# until the whole answer is read. Returns the seconds each call took, from
+# sending to reading the last byte, sorted; stops at an answer other than
+# $status (200).
+sub timed_calls {
+    my ($self, $request, $n, $status) = @_;
+    $status //= 200;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port)
+        or croak "peer $self->{name}: connect: $!";
+    my @took;
+    for (1 .. $n) {
+        my $t0 = clock_gettime(CLOCK_MONOTONIC);
+        syswrite($s, $request) == length $request or croak "peer $self->{name}: write: $!";
+        my $buf = '';
+        until ($buf =~ /\r\n\r\n/ && length($') >= ($buf =~ /^Content-Length: (\d+)/im)[0]) {
+            sysread($s, $buf, 65536, length $buf) or croak "peer $self->{name}: read: $!";
+        }
+        push @took, clock_gettime(CLOCK_MONOTONIC) - $t0;
+        last unless $buf =~ m{^HTTP/1\.1 $status };
+    }
+    return sort { $a <=> $b } @took;
+}
+
 # ------------------------------------------------------------------ faults
 
 # Adds a fault at the end of the list; returns its id. A request takes the
@@ -221,7 +250,9 @@ sub faults {
 
 # The latency every routed request waits before it is answered, on top of
 # any latency fault (a fault's latency adds to it, so the two compose): a
-# remote service's own response time, for benchmarks. Set with
+# remote service's own response time, for benchmarks. It runs from the
+# moment the request's first bytes are read to the moment its answer is
+# sent, never less: the peer's own work is inside it. Set with
 # Ferry::Peer->new(latency => s) or here while the peer runs; returns it.
 sub latency {
     my ($self, $seconds) = @_;
@@ -272,45 +303,13 @@ sub _serve {
     $self->{faults} = [];
     $self->{seq} = 0;
 
-    my $app = Mojolicious->new(mode => 'production');
-    $app->log(Mojo::Log->new(level => 'error'));
-    $app->secrets(['ferry-peer']);
-    $app->static->paths([]);
-    $app->static->classes([]);
-    $app->static->extra({});
-    $app->renderer->paths([]);
-    $app->renderer->classes([]);
-    # no limit on uploads: the emulators take whole exports
-    $app->max_request_size(0);
-    $app->hook(after_build_tx => sub { _prepare_tx($_[0]) });
-
-    my $r = $app->routes;
-    $r->get('/__peer/ping' => sub { $_[0]->render(json => { name => $self->{name}, pid => $$ }) });
-    $r->get('/__peer/faults' => sub { $_[0]->render(json => { faults => $self->_fault_list }) });
-    $r->post('/__peer/faults' => sub { $self->_add_fault($_[0]) });
-    $r->delete('/__peer/faults' => sub {
-        @{ $self->{faults} } = ();
-        $_[0]->render(json => { faults => [] });
-    });
-    $r->put('/__peer/latency' => sub {
-        my $s = ($_[0]->req->json // {})->{latency};
-        return $_[0]->render(status => 400, json => { error => 'latency must be seconds' })
-            unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
-        $self->{latency} = 0 + $s;
-        $_[0]->render(json => { latency => $self->{latency} });
-    });
+    $self->{log} = Mojo::Log->new(level => 'error');
     for my $route (@{ $self->{routes} }) {
-        my $cb = sub { $self->_dispatch($_[0], $route) };
-        if (@{ $route->{methods} }) {
-            $r->any($route->{methods} => $route->{pattern} => $cb);
-        } else {
-            $r->any($route->{pattern} => $cb);
-        }
+        $route->{match} = Mojolicious::Routes::Pattern->new($route->{pattern});
     }
-    $r->any('/*peer_unrouted' => { peer_unrouted => '' } => sub { $self->_dispatch($_[0], undef) });
 
     my $daemon = Mojo::Server::Daemon->new(
-        app => $app,
+        app => Ferry::Peer::App->new($self),
         listen => ['http://127.0.0.1?fd=' . fileno($listen)],
         silent => 1,
         # keep-alive connections from the client under test are not closed
@@ -322,12 +321,74 @@ sub _serve {
     Mojo::IOLoop->start;
 }
 
+# The peer's own requests, answered at once and kept out of the journal.
+my %CONTROL = (
+    'GET /__peer/ping' => sub { (200, { name => $_[0]{name}, pid => $$ }) },
+    'GET /__peer/faults' => sub { (200, { faults => $_[0]->_fault_list }) },
+    'POST /__peer/faults' => sub { $_[0]->_add_fault($_[1]) },
+    'DELETE /__peer/faults' => sub {
+        @{ $_[0]{faults} } = ();
+        return (200, { faults => [] });
+    },
+    'PUT /__peer/latency' => sub {
+        my ($self, $req) = @_;
+        my $s = ($req->json // {})->{latency};
+        return (400, { error => 'latency must be seconds' })
+            unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
+        $self->{latency} = 0 + $s;
+        return (200, { latency => $self->{latency} });
+    },
+);
+
+# A request read whole: the peer's control requests, then the routes in
+# the order they were added (the first whose method and pattern match),
+# else a 404. Dispatched here, on the transaction, rather than through
+# Mojolicious' router and controllers, which were most of an emulator's
+# time per request.
+sub _request {
+    my ($self, $tx) = @_;
+    my $req = $tx->req;
+    my $path = $req->url->path->to_route;
+    if (my $control = $CONTROL{ $req->method . " $path" }) {
+        my ($status, $body) = $control->($self, $req);
+        return _respond($tx, $status, $body)->();
+    }
+    my ($route, $params) = $self->_match($req->method, $path);
+    $self->_dispatch($tx, $route, $params, $path);
+}
+
+# The route for a method and path, and its placeholders' values; the
+# answers are remembered for the paths asked most (as Mojolicious' router
+# does), as a peer's clients ask the same few again and again.
+sub _match {
+    my ($self, $method, $path) = @_;
+    my $cache = $self->{matched} //= {};
+    my $hit = $cache->{"$method $path"};
+    return ($hit->[0], { %{ $hit->[1] } }) if $hit;
+    # a HEAD is answered by a GET route
+    my $as = $method eq 'HEAD' ? 'GET' : $method;
+    my ($found, $params) = (undef, {});
+    for my $route (@{ $self->{routes} }) {
+        next if @{ $route->{methods} } && !grep { $_ eq $as } @{ $route->{methods} };
+        my $captures = $route->{match}->match($path) or next;
+        ($found, $params) = ($route, $captures);
+        last;
+    }
+    %$cache = () if keys %$cache >= 1000;
+    $cache->{"$method $path"} = [$found, { %$params }];
+    return ($found, $params);
+}
+
 # Raw bodies are kept (multipart is not split into parts) so the journal's
 # sha256 is that of the bytes sent; and Expect: 100-continue is answered,
 # which Mojo does not do, so that curl and libcurl do not wait a second
 # before each large upload.
 sub _prepare_tx {
     my ($tx) = @_;
+    # the moment the request's first bytes were read: its latency counts
+    # from there, so that Mojolicious' own work (parsing, routing) is
+    # part of it rather than added to it
+    $tx->{ferry_peer_arrival} = _now();
     my $req = $tx->req;
     $req->content->auto_upgrade(0);
     weaken(my $weak = $tx);
@@ -349,14 +410,13 @@ sub _log_line {
 }
 
 sub _add_fault {
-    my ($self, $c) = @_;
-    my $f = eval { _check_fault($c->req->json) };
-    return $c->render(status => 400, json => { error => $@ =~ s/ at .* line \d+.*//sr })
-        unless $f;
+    my ($self, $req) = @_;
+    my $f = eval { _check_fault($req->json) };
+    return (400, { error => $@ =~ s/ at .* line \d+.*//sr }) unless $f;
     $f->{id} = ++$self->{fault_seq};
     $f->{hits} = 0;
     push @{ $self->{faults} }, $f;
-    $c->render(json => { id => $f->{id} });
+    return (200, { id => $f->{id} });
 }
 
 sub _check_fault {
@@ -417,10 +477,8 @@ sub _take_fault {
 }
 
 sub _dispatch {
-    my ($self, $c, $route) = @_;
-    # held by the closures below: the controller only keeps a weak reference
-    my $tx = $c->render_later->tx;
-    my $req = Ferry::Peer::Request->new($c, $route, ++$self->{seq});
+    my ($self, $tx, $route, $params, $path) = @_;
+    my $req = Ferry::Peer::Request->new($tx, $route, $params, ++$self->{seq});
     my $id = $req->{id};
 
     my %entry = $self->{journal} ? (
@@ -447,7 +505,7 @@ sub _dispatch {
     my $key = $limit && $limit->{key}->($req);
     my $in_flight = $self->{in_flight} //= {};
     my $over = defined $key && ($in_flight->{$key} // 0) >= $limit->{max};
-    my $fault = $over ? undef : $self->_take_fault($req->{method}, $c->req->url->path->to_route);
+    my $fault = $over ? undef : $self->_take_fault($req->{method}, $path);
     $in_flight->{$key}++ if defined $key;
     my $answered;
     my $answer = sub {
@@ -458,13 +516,32 @@ sub _dispatch {
                            ($fault ? (fault => $fault) : ()), %outcome });
     };
     $tx->on(finish => sub { $answer->(client_closed => 1) unless $answered });
+    my ($deadline, $started);
 
+    # The answer, or the drop, once the deadline (if any) has come. $queued:
+    # $out only hands the answer to the connection's stream, which writes
+    # it when the event loop runs again; a deadline that is close is then
+    # waited for after it, spinning, so that making the answer's bytes
+    # (most of what the peer does after the handler) is not added to it.
+    my $send = sub {
+        my ($out, $queued) = @_;
+        return $out->() unless defined $deadline;
+        if ($queued && $deadline - _now() < $SPIN) {
+            $out->();
+            $self->{took} = _average($self->{took}, _now() - $started);
+            1 while _now() < $deadline;
+            return;
+        }
+        $self->{took} = _average($self->{took}, _now() - $started);
+        $self->_at($deadline => sub { $out->() unless $tx->is_finished });
+    };
     my $go = sub {
         return if $tx->is_finished;
         if ($fault && $fault->{drop}) {
-            $answer->(dropped => 1);
-            Mojo::IOLoop->stream($tx->connection)->close;
-            return;
+            return $send->(sub {
+                $answer->(dropped => 1);
+                Mojo::IOLoop->stream($tx->connection)->close;
+            });
         }
         my ($status, $body, $headers, $error);
         if ($over) {
@@ -475,7 +552,7 @@ sub _dispatch {
             ($status, $body, $headers) = eval { $route->{handler}->($req) };
             if (my $e = $@) {
                 $error = "$e" =~ s/\s+\z//r;
-                $c->app->log->error("peer $self->{name}: handler for $req->{method} "
+                $self->{log}->error("peer $self->{name}: handler for $req->{method} "
                                     . "$route->{pattern} died: $error");
                 ($status, $body, $headers) = (500, { error => "peer handler died: $error" });
             }
@@ -484,20 +561,130 @@ sub _dispatch {
                                        path => $req->{path} });
         }
         $status //= 200;
-        $answer->(status => 0 + $status, (defined $error ? (error => $error) : ()));
-        _respond($c, $tx, $status, $body, $headers, $fault && $fault->{slow_body});
+        my $out = _respond($tx, $status, $body, $headers, $fault && $fault->{slow_body});
+        $send->(sub {
+            $answer->(status => 0 + $status, (defined $error ? (error => $error) : ()));
+            $out->();
+        }, 1);
     };
 
     # the peer's own latency (routed requests only: a 404 is answered at once)
     # plus the fault's
     my $delay = ($route ? $self->{latency} : 0) + ($fault && $fault->{latency} || 0);
     if ($delay && !$over) {
-        # a timer, not sleep: the other connections are served meanwhile
-        $c->inactivity_timeout($delay + 60);
-        Mojo::IOLoop->timer($delay => $go);
+        # A deadline counted from the request's arrival, the answer sent
+        # neither before it nor (as far as the machine allows) after it: the
+        # handler runs a little before it (by what handlers have been
+        # taking), the answer waits for the rest. A timer, not sleep: the
+        # other connections are served meanwhile.
+        $deadline = ($tx->{ferry_peer_arrival} // _now()) + $delay;
+        Mojo::IOLoop->stream($tx->connection)->timeout($delay + 60);
+        $self->_at($deadline - $self->_lead($delay) => sub { $started = _now(); $go->() }, 1);
     } else {
         $go->();
     }
+}
+
+# ------------------------------------------------------------------ the clock
+
+sub _now { clock_gettime(CLOCK_MONOTONIC) }
+
+# How early a delayed request's handler starts: by what the last handlers
+# took plus how late the timer has been firing, never more than the delay
+# itself nor 2 ms.
+sub _lead {
+    my ($self, $delay) = @_;
+    my $lead = ($self->{took} // 0) + ($self->{late} // 0);
+    $lead = 0.002 if $lead > 0.002;
+    return $lead < $delay ? $lead : $delay;
+}
+
+sub _average { defined $_[0] ? 0.9 * $_[0] + 0.1 * $_[1] : $_[1] }
+
+# Calls $cb once the monotonic clock has reached $at, never before: on
+# Linux through one timerfd armed for the earliest deadline waiting
+# (nanoseconds; the event loop's own timers wait in whole milliseconds on
+# epoll, up to a millisecond late), elsewhere through the loop's timers;
+# the last stretch of a short wait spent spinning. $learn: how late the
+# timer fires is learnt from this one.
+sub _at {
+    my ($self, $at, $cb, $learn) = @_;
+    my $wait = $at - _now();
+    if ($wait < $SPIN) {
+        1 while _now() < $at;
+        return $cb->();
+    }
+    my $q = $self->{deadlines} //= [];
+    my $i = @$q;
+    $i-- while $i && $q->[$i - 1][0] > $at;
+    splice @$q, $i, 0, [$at, $cb, $learn];
+    $self->_arm if $i == 0;
+}
+
+sub _arm {
+    my ($self) = @_;
+    my $q = $self->{deadlines};
+    return unless @$q;
+    my $at = $q->[0][0];
+    my $fd = $self->_timerfd;
+    if (defined $fd) {
+        my $s = int $at;
+        my $ns = int(($at - $s) * 1e9) + 1;
+        ($s, $ns) = ($s + 1, $ns - 1_000_000_000) if $ns >= 1_000_000_000;
+        # TFD_TIMER_ABSTIME; an itimerspec: interval 0, then the value
+        syscall(_sys('timerfd_settime'), $fd, 1, pack('l!4', 0, 0, $s, $ns), 0) == 0
+            or die "timerfd_settime: $!";
+        return;
+    }
+    Mojo::IOLoop->remove($self->{timer}) if $self->{timer};
+    my $wait = $at - _now();
+    $self->{timer} = Mojo::IOLoop->timer(($wait > 0 ? $wait : 0) => sub {
+        delete $self->{timer};
+        $self->_fire;
+    });
+}
+
+sub _fire {
+    my ($self) = @_;
+    my $q = $self->{deadlines};
+    my $now = _now();
+    my @due;
+    while (@$q && $q->[0][0] <= $now) {
+        my ($at, $cb, $learn) = @{ shift @$q };
+        $self->{late} = _average($self->{late}, $now - $at) if $learn;
+        push @due, $cb;
+    }
+    # the next deadline is armed before the callbacks add theirs
+    $self->_arm;
+    $_->() for @due;
+}
+
+# A timerfd on CLOCK_MONOTONIC watched by the event loop; undef where the
+# system has none.
+sub _timerfd {
+    my ($self) = @_;
+    return $self->{timerfd} if exists $self->{timerfd};
+    $self->{timerfd} = undef;
+    my $create = _sys('timerfd_create') // return;
+    # TFD_NONBLOCK | TFD_CLOEXEC
+    my $fd = syscall($create, CLOCK_MONOTONIC, 0x800 | 0x80000);
+    return if $fd < 0;
+    open(my $fh, '<&=', $fd) or return;
+    $self->{timerfd_fh} = $fh;
+    Mojo::IOLoop->singleton->reactor->io($fh => sub {
+        sysread $fh, my $expirations, 8;
+        $self->_fire;
+    })->watch($fh, 1, 0);
+    return $self->{timerfd} = $fd;
+}
+
+# A system call's number from Perl's syscall.ph (h2ph); undef without it.
+sub _sys {
+    my ($name) = @_;
+    state $loaded = eval { package main; require 'syscall.ph'; 1 };
+    state %number;
+    return unless $loaded;
+    return $number{$name} //= do { my $sub = main->can("SYS_$name"); $sub && $sub->() };
 }
 
 sub _fault_answer {
@@ -511,12 +698,14 @@ sub _fault_answer {
     return ($f->{status}, $body, \%h);
 }
 
-# Sends a handler's answer. $body: data (sent as JSON), bytes, undef,
-# a sub returning the next piece of bytes (undef or '' at the end), or a
-# Ferry::Peer::file; a sub or a file is streamed, so it is never held whole.
+# A handler's answer made ready; returns the sub that sends it (the answer
+# is made before a deadline, sent at it). $body: data (sent as JSON), bytes,
+# undef, a sub returning the next piece of bytes (undef or '' at the end),
+# or a Ferry::Peer::file; a sub or a file is streamed, so it is never held
+# whole.
 sub _respond {
-    my ($c, $tx, $status, $body, $headers, $slow) = @_;
-    my $res = $c->res;
+    my ($tx, $status, $body, $headers, $slow) = @_;
+    my $res = $tx->res;
     $res->code($status);
     my $h = $res->headers;
     for my $name (sort keys %{ $headers || {} }) {
@@ -534,7 +723,7 @@ sub _respond {
         $h->content_type('application/octet-stream') unless $h->content_type || $body eq '';
         unless ($slow) {
             $res->body($body);
-            return $c->rendered;
+            return sub { $tx->resume };
         }
         my $done;
         $pull = sub { $done++ ? undef : $body };
@@ -565,16 +754,48 @@ sub _respond {
     my $write = defined $length ? 'write' : 'write_chunk';
     # weak: a client that leaves mid-body must not keep the transaction alive
     weaken($tx);
-    (sub {
+    return sub {
         return if !$tx || $tx->is_finished;
         my $step = __SUB__;
         my $piece = $next->();
-        return $c->$write('') unless defined $piece;
         # the delay comes between pieces: a slow body starts at once
-        $c->$write($piece => sub {
+        $res->content->$write($piece // '', defined $piece ? sub {
             $delay ? Mojo::IOLoop->timer($delay => $step) : $step->();
-        });
-    })->();
+        } : ());
+        $tx->resume;
+    };
+}
+
+# ------------------------------------------------------------------ the server's application
+
+package Ferry::Peer::App;
+
+# What Mojo::Server::Daemon needs of an application: a transaction for each
+# request, made ready for the peer, and a handler for it once it is read
+# (the peer's own, Ferry::Peer::_request).
+
+use Mojo::Transaction::HTTP;
+
+sub new { bless { peer => $_[1] }, $_[0] }
+
+sub server { }
+
+sub build_tx {
+    my $tx = Mojo::Transaction::HTTP->new;
+    # no limit on uploads: the emulators take whole exports
+    $tx->req->max_message_size(0);
+    Ferry::Peer::_prepare_tx($tx);
+    return $tx;
+}
+
+sub handler {
+    my ($self, $tx) = @_;
+    my $peer = $self->{peer};
+    return if eval { $peer->_request($tx); 1 };
+    my $e = "$@" =~ s/\s+\z//r;
+    $peer->{log}->error("peer $peer->{name}: " . $tx->req->method . ' ' . $tx->req->url->path
+                        . " failed: $e");
+    Ferry::Peer::_respond($tx, 500, { error => "peer failed: $e" })->() unless $tx->res->code;
 }
 
 # ------------------------------------------------------------------ requests
@@ -588,22 +809,18 @@ use Digest::SHA;
 use Mojo::JSON ();
 
 sub new {
-    my ($class, $c, $route, $id) = @_;
-    my $r = $c->req;
+    my ($class, $tx, $route, $params, $id) = @_;
+    my $r = $tx->req;
     my $h = $r->headers;
-    my %params;
-    if ($route) {
-        %params = map { $_ => $c->stash($_) } @{ $c->match->endpoint->pattern->placeholders };
-    }
     return bless {
         id => $id,
-        c => $c,
+        tx => $tx,
         method => $r->method,
         path => $r->url->path->to_string,
         url => $r->url->path_query,
         query => $r->url->query->to_hash,
         headers => { map { lc($_) => scalar $h->header($_) } @{ $h->names } },
-        params => \%params,
+        params => $params,
         route => $route ? $route->{pattern} : undef,
         body_length => $r->content->asset->size,
     }, $class;
@@ -616,9 +833,9 @@ for my $field (qw(id method path url query headers params route body_length)) {
 
 sub param { $_[0]{params}{ $_[1] } }
 sub header { $_[0]{headers}{ lc $_[1] } }
-# The Mojolicious::Controller, for what this class does not offer.
-sub controller { $_[0]{c} }
-sub asset { $_[0]{c}->req->content->asset }
+# The Mojo::Transaction::HTTP, for what this class does not offer.
+sub tx { $_[0]{tx} }
+sub asset { $_[0]{tx}->req->content->asset }
 
 sub body { $_[0]->asset->slurp }
 
@@ -639,7 +856,7 @@ sub body_sha256 {
 # The body in a file, for handlers that read a large one in pieces.
 sub body_file {
     my ($self) = @_;
-    my $content = $self->{c}->req->content;
+    my $content = $self->{tx}->req->content;
     $content->asset($content->asset->to_file) unless $content->asset->is_file;
     return $content->asset->path;
 }

@@ -208,6 +208,13 @@ $r = $ua->request(PUT => "$url/upload", { content => $blob });
 is($J->decode($r->{content})->{sha256}, sha256_hex($blob), 'HTTP::Tiny uploads 3 MiB');
 
 {
+    my ($rc, $h, $out) = curl('/upload', '-X', 'PUT', '-H', 'Transfer-Encoding: chunked',
+                              '--data-binary', "\@$blob_file");
+    is_deeply($J->decode($out || '{}'), { length => length $blob, sha256 => sha256_hex($blob) },
+              'a chunked upload: every byte, in order');
+}
+
+{
     my ($rc, $h, $out) = curl('/stream/20');
     is($rc, 0, 'curl downloads a 20 MiB stream');
     my $expect = pattern_bytes(1 << 16) x 320;
@@ -443,6 +450,32 @@ is(scalar $peer->faults, 0, 'refused faults are not added');
     $ua->get("$url/hello") for 1 .. 2;
     my @two = ($peer->journal)[-2, -1];
     isnt($two[0]{remote_port}, $two[1]{remote_port}, 'without keep-alive: two connections');
+}
+
+# the peer's own HTTP/1.1, as a raw client sees it
+sub raw_http {
+    my ($bytes) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $peer->port) or die "connect: $!";
+    print $s $bytes;
+    local $/;
+    return scalar <$s>;
+}
+
+{
+    my $two = raw_http("GET /users/a HTTP/1.1\r\nHost: p\r\n\r\n"
+                     . "POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\nhi"
+                     . "GET /users/b HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+    my @ids = $two =~ /"id":"(\w)"/g;
+    is_deeply(\@ids, [qw(a b)], 'requests sent at once (pipelined): answered in their order');
+    like($two, qr/"body":"hi"/, '... the one between with its body');
+    like($two, qr/Connection: close\r\n\r\n[^\r]*\z/, '... and the connection closed after the last, '
+         . 'which asked for it');
+    my $head = raw_http("HEAD /hello HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+    like($head, qr{\AHTTP/1\.1 200 OK\r\n.*Content-Length: 17\r\n}s, 'HEAD: the length a GET would get');
+    like($head, qr/\r\n\r\n\z/, '... and no body');
+    like(raw_http("GARBAGE\r\n\r\n"), qr{\AHTTP/1\.1 400 }, 'a request that is not HTTP: 400');
+    like(raw_http("GET /hello HTTP/1.0\r\n\r\n"), qr{\AHTTP/1\.1 200 .*"hello":"world"}s,
+         'HTTP/1.0: answered, the connection closed');
 }
 
 # ---------------------------------------------------------------- waiting

@@ -20,11 +20,14 @@ use IO::Socket::INET;
 use JSON::PP;
 use Mojo::IOLoop;
 use Mojo::JSON ();
+use Mojo::Asset::Memory;
 use Mojo::Log;
-use Mojo::Server::Daemon;
+use Mojo::Message::Response;
+use Mojo::Parameters;
+use Mojo::Path;
 use Mojolicious::Routes::Pattern;
 use POSIX ();
-use Scalar::Util qw(blessed weaken);
+use Scalar::Util qw(blessed);
 use Time::HiRes qw(clock_gettime sleep time CLOCK_MONOTONIC);
 
 # A JSON codec: Cpanel::JSON::XS when installed (Mojolicious' own choice),
@@ -44,9 +47,9 @@ my $SMALL_BODY = 16 * 1024;
 # Pieces a streamed answer is written in when no slow_body fault asks for less.
 my $PIECE = 64 * 1024;
 
-# A deadline closer than this is waited for by spinning, not by a timer
-# (which fires some tens of microseconds late).
-my $SPIN = 0.0003;
+# A callback this close to its exact time is waited for by spinning, not
+# with a timer (which fires some tens of microseconds late).
+my $SPIN = 0.0001;
 
 sub new {
     my ($class, $t, %opt) = @_;
@@ -308,16 +311,7 @@ sub _serve {
         $route->{match} = Mojolicious::Routes::Pattern->new($route->{pattern});
     }
 
-    my $daemon = Mojo::Server::Daemon->new(
-        app => Ferry::Peer::App->new($self),
-        listen => ['http://127.0.0.1?fd=' . fileno($listen)],
-        silent => 1,
-        # keep-alive connections from the client under test are not closed
-        # by the peer after 100 requests, nor while a latency fault runs
-        max_requests => 1_000_000,
-        inactivity_timeout => 300,
-    );
-    $daemon->start;
+    Mojo::IOLoop->server({ fd => fileno($listen) } => sub { $self->_connection($_[1]) });
     Mojo::IOLoop->start;
 }
 
@@ -340,31 +334,177 @@ my %CONTROL = (
     },
 );
 
-# A request read whole: the peer's control requests, then the routes in
-# the order they were added (the first whose method and pattern match),
-# else a 404. Dispatched here, on the transaction, rather than through
-# Mojolicious' router and controllers, which were most of an emulator's
-# time per request.
-sub _request {
-    my ($self, $tx) = @_;
-    my $req = $tx->req;
-    my $path = $req->url->path->to_route;
-    if (my $control = $CONTROL{ $req->method . " $path" }) {
-        my ($status, $body) = $control->($self, $req);
-        return _respond($tx, $status, $body)->();
-    }
-    my ($route, $params) = $self->_match($req->method, $path);
-    $self->_dispatch($tx, $route, $params, $path);
+# ------------------------------------------------------------------ HTTP/1.1
+
+# Mojo's event loop and streams carry the bytes; the peer reads and writes
+# HTTP/1.1 itself. Mojo::Server::Daemon and its transactions cost ten times
+# what the peer's own parsing does (3,300 requests a second against 15,000
+# and more): an emulator's own cost is part of what a benchmark measures.
+
+# The longest head (request line and headers) a request may have.
+my $MAX_HEAD = 64 * 1024;
+
+# A client's connection: its requests are read and answered one at a time
+# (a request sent before the last one's answer waits in the buffer), and
+# it is kept open until the client closes it or asks for that.
+sub _connection {
+    my ($self, $stream) = @_;
+    my $c = { stream => $stream, buf => '', port => $stream->handle->peerport,
+              address => $stream->handle->peerhost };
+    $stream->timeout(300);
+    $stream->on(read => sub {
+        $c->{buf} .= $_[1];
+        $self->_read($c);
+    });
+    # an error on the connection: its close follows
+    $stream->on(error => sub { });
+    $stream->on(close => sub {
+        $c->{closed} = 1;
+        delete $c->{stream};
+        my $r = $c->{req};
+        $r->{on_close}->() if $r && $r->{on_close};
+    });
 }
 
-# The route for a method and path, and its placeholders' values; the
-# answers are remembered for the paths asked most (as Mojolicious' router
-# does), as a peer's clients ask the same few again and again.
+# What the client sent so far: a request's head, then its body (by
+# Content-Length, or chunked), then the request is answered; the next one
+# is read once that answer is written.
+sub _read {
+    my ($self, $c) = @_;
+    return unless length $c->{buf} || $c->{req};
+    # the moment the request's first bytes were read: its latency counts
+    # from there, so that the peer's own work is inside it
+    my $r = $c->{req} //= { arrival => _now() };
+    return if $r->{read};
+    unless ($r->{method}) {
+        my $end = index $c->{buf}, "\r\n\r\n";
+        if ($end < 0) {
+            return length $c->{buf} > $MAX_HEAD ? $self->_refuse($c, 431) : undef;
+        }
+        _head($r, substr($c->{buf}, 0, $end + 4, '')) or return $self->_refuse($c, 400);
+        # Expect: 100-continue answered, so that curl and libcurl do not
+        # wait a second before each large upload
+        $c->{stream}->write("HTTP/1.1 100 Continue\r\n\r\n")
+            if ($r->{headers}{expect} // '') =~ /100-continue/i
+               && ($r->{chunked} || $r->{left} > length $c->{buf});
+    }
+    while (1) {
+        if ($r->{left}) {
+            my $n = length $c->{buf} < $r->{left} ? length $c->{buf} : $r->{left};
+            $r->{asset} = $r->{asset}->add_chunk(substr($c->{buf}, 0, $n, ''));
+            $r->{left} -= $n;
+            return if $r->{left};
+        }
+        last unless $r->{chunked};
+        # a chunked body: a chunk's size line, its data and a CRLF; a size
+        # of 0 ends it, after the trailer's lines and an empty line
+        my $eol = index $c->{buf}, "\r\n";
+        return if $eol < 0;
+        my $line = substr($c->{buf}, 0, $eol + 2, '');
+        if ($r->{trailer}) {
+            delete $r->{chunked} if $line eq "\r\n";
+        } elsif (delete $r->{crlf}) {
+            return $self->_refuse($c, 400) unless $line eq "\r\n";
+        } else {
+            my ($size) = $line =~ /\A([0-9a-fA-F]{1,15})[ \t;\r]/ or return $self->_refuse($c, 400);
+            ($r->{left}, $r->{crlf}, $r->{trailer}) = (hex $size, hex $size > 0, hex $size == 0);
+        }
+    }
+    $r->{read} = 1;
+    return if eval { $self->_request($c, $r); 1 };
+    my $e = "$@" =~ s/\s+\z//r;
+    $self->{log}->error("peer $self->{name}: $r->{method} $r->{path} failed: $e");
+    $self->_respond($c, $r, 500, { error => "peer failed: $e" })->() unless $r->{answering};
+}
+
+# A request's line and headers into $r: method, target, path, query,
+# headers (lower-case names, a repeated one's values joined by ", "), how
+# its body comes (left: bytes by Content-Length; chunked), whether the
+# connection closes after it. Undef when it is no HTTP/1.x request.
+sub _head {
+    my ($r, $head) = @_;
+    my ($method, $target, $version, $rest) = $head =~ m{\A([A-Z]+) (/\S*) HTTP/1\.([01])\r\n(.*)\z}s
+        or return;
+    my %h;
+    for my $line (split /\r\n/, $rest) {
+        my ($name, $value) = $line =~ /\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\z/
+            or return;
+        $name = lc $name;
+        $h{$name} = exists $h{$name} ? "$h{$name}, $value" : $value;
+    }
+    my ($path, $query) = split /\?/, $target, 2;
+    @$r{qw(method target path headers)} = ($method, $target, $path, \%h);
+    $r->{query} = defined $query ? Mojo::Parameters->new($query)->to_hash : {};
+    $r->{asset} = Mojo::Asset::Memory->new(auto_upgrade => 1);
+    if (($h{'transfer-encoding'} // '') =~ /\bchunked\b/i) {
+        ($r->{chunked}, $r->{left}) = (1, 0);
+    } else {
+        my $length = $h{'content-length'} // 0;
+        return unless $length =~ /\A\d{1,15}\z/;
+        $r->{left} = 0 + $length;
+    }
+    my $connection = $h{connection} // '';
+    $r->{close} = $connection =~ /\bclose\b/i || !$version && $connection !~ /\bkeep-alive\b/i;
+    return 1;
+}
+
+# A request that cannot be read: answered, and the connection closed.
+sub _refuse {
+    my ($self, $c, $status) = @_;
+    my $r = $c->{req} //= {};
+    @$r{qw(method path close read)} = ('GET', '/', 1, 1) unless $r->{method};
+    $r->{close} = 1;
+    $self->_respond($c, $r, $status, { error => 'bad request' })->();
+}
+
+# Bytes for the client, handed to the socket at once when nothing waits to
+# be written before them (an answer leaves at its deadline, not when the
+# event loop next turns); what the socket does not take goes through the
+# stream. $cb once they are all written.
+sub _write {
+    my ($self, $c, $bytes, $cb) = @_;
+    my $stream = $c->{stream};
+    unless ($stream->is_writing) {
+        my $n = $stream->handle->syswrite($bytes);
+        substr($bytes, 0, $n, '') if $n;
+    }
+    return $stream->write($bytes => $cb) if length $bytes;
+    $cb->();
+}
+
+# A request's answer was written: the next request is read, or the
+# connection closed.
+sub _written {
+    my ($self, $c, $r) = @_;
+    delete $c->{req};
+    return if $c->{closed};
+    return $c->{stream}->close_gracefully if $r->{close};
+    $self->_read($c);
+}
+
+# A request read whole: the peer's control requests, then the routes in
+# the order they were added (the first whose method and pattern match),
+# else a 404.
+sub _request {
+    my ($self, $c, $r) = @_;
+    my ($route, $params, $path) = $self->_match($r->{method}, $r->{path});
+    if (my $control = $CONTROL{"$r->{method} $path"}) {
+        my ($status, $body) = $control->($self, Ferry::Peer::Request->new($r));
+        return $self->_respond($c, $r, $status, $body)->();
+    }
+    $self->_dispatch($c, $r, $route, $params, $path);
+}
+
+# The route for a method and a path as sent, its placeholders' values and
+# the path decoded; the answers are remembered for the paths asked most
+# (as Mojolicious' router does), as a peer's clients ask the same few again
+# and again.
 sub _match {
-    my ($self, $method, $path) = @_;
+    my ($self, $method, $sent) = @_;
     my $cache = $self->{matched} //= {};
-    my $hit = $cache->{"$method $path"};
-    return ($hit->[0], { %{ $hit->[1] } }) if $hit;
+    my $hit = $cache->{"$method $sent"};
+    return ($hit->[0], { %{ $hit->[1] } }, $hit->[2]) if $hit;
+    my $path = Mojo::Path->new($sent)->to_route;
     # a HEAD is answered by a GET route
     my $as = $method eq 'HEAD' ? 'GET' : $method;
     my ($found, $params) = (undef, {});
@@ -375,32 +515,8 @@ sub _match {
         last;
     }
     %$cache = () if keys %$cache >= 1000;
-    $cache->{"$method $path"} = [$found, { %$params }];
-    return ($found, $params);
-}
-
-# Raw bodies are kept (multipart is not split into parts) so the journal's
-# sha256 is that of the bytes sent; and Expect: 100-continue is answered,
-# which Mojo does not do, so that curl and libcurl do not wait a second
-# before each large upload.
-sub _prepare_tx {
-    my ($tx) = @_;
-    # the moment the request's first bytes were read: its latency counts
-    # from there, so that Mojolicious' own work (parsing, routing) is
-    # part of it rather than added to it
-    $tx->{ferry_peer_arrival} = _now();
-    my $req = $tx->req;
-    $req->content->auto_upgrade(0);
-    weaken(my $weak = $tx);
-    my $seen;
-    $req->on(progress => sub {
-        my ($req) = @_;
-        return if $seen || !$req->content->is_parsing_body;
-        $seen = 1;
-        return unless ($req->headers->expect // '') =~ /100-continue/i && $weak;
-        my $stream = Mojo::IOLoop->stream($weak->connection) or return;
-        $stream->write("HTTP/1.1 100 Continue\r\n\r\n");
-    });
+    $cache->{"$method $sent"} = [$found, { %$params }, $path];
+    return ($found, $params, $path);
 }
 
 sub _log_line {
@@ -477,8 +593,8 @@ sub _take_fault {
 }
 
 sub _dispatch {
-    my ($self, $tx, $route, $params, $path) = @_;
-    my $req = Ferry::Peer::Request->new($tx, $route, $params, ++$self->{seq});
+    my ($self, $c, $r, $route, $params, $path) = @_;
+    my $req = Ferry::Peer::Request->new($r, $route, $params, ++$self->{seq});
     my $id = $req->{id};
 
     my %entry = $self->{journal} ? (
@@ -489,7 +605,7 @@ sub _dispatch {
         url => $req->{url},
         query => $req->{query},
         headers => $req->{headers},
-        remote_port => $tx->remote_port,
+        remote_port => $c->{port},
         route => $route ? $route->{pattern} : undef,
         body_length => $req->{body_length},
         body_sha256 => $req->body_sha256,
@@ -508,39 +624,32 @@ sub _dispatch {
     my $fault = $over ? undef : $self->_take_fault($req->{method}, $path);
     $in_flight->{$key}++ if defined $key;
     my $answered;
+    my ($deadline, $started);
     my $answer = sub {
         my (%outcome) = @_;
         $answered = 1;
+        $self->{waiting}-- if defined $deadline;
         delete $in_flight->{$key} if defined $key && --$in_flight->{$key} <= 0;
         $self->_log_line({ id => $id, answer_time => time, status => undef,
                            ($fault ? (fault => $fault) : ()), %outcome });
     };
-    $tx->on(finish => sub { $answer->(client_closed => 1) unless $answered });
-    my ($deadline, $started);
+    $r->{on_close} = sub { $answer->(client_closed => 1) unless $answered };
 
-    # The answer, or the drop, once the deadline (if any) has come. $queued:
-    # $out only hands the answer to the connection's stream, which writes
-    # it when the event loop runs again; a deadline that is close is then
-    # waited for after it, spinning, so that making the answer's bytes
-    # (most of what the peer does after the handler) is not added to it.
+    # The answer, or the drop, at the deadline (if any), to the microsecond
+    # where the machine allows: the answer's bytes are made before it (most
+    # of what the peer does after the handler) and written at it.
     my $send = sub {
-        my ($out, $queued) = @_;
+        my ($out) = @_;
         return $out->() unless defined $deadline;
-        if ($queued && $deadline - _now() < $SPIN) {
-            $out->();
-            $self->{took} = _average($self->{took}, _now() - $started);
-            1 while _now() < $deadline;
-            return;
-        }
         $self->{took} = _average($self->{took}, _now() - $started);
-        $self->_at($deadline => sub { $out->() unless $tx->is_finished });
+        $self->_at($deadline => sub { $out->() unless $c->{closed} }, 'exact');
     };
     my $go = sub {
-        return if $tx->is_finished;
+        return if $c->{closed};
         if ($fault && $fault->{drop}) {
             return $send->(sub {
                 $answer->(dropped => 1);
-                Mojo::IOLoop->stream($tx->connection)->close;
+                $c->{stream}->close;
             });
         }
         my ($status, $body, $headers, $error);
@@ -561,11 +670,11 @@ sub _dispatch {
                                        path => $req->{path} });
         }
         $status //= 200;
-        my $out = _respond($tx, $status, $body, $headers, $fault && $fault->{slow_body});
+        my $out = $self->_respond($c, $r, $status, $body, $headers, $fault && $fault->{slow_body});
         $send->(sub {
             $answer->(status => 0 + $status, (defined $error ? (error => $error) : ()));
             $out->();
-        }, 1);
+        });
     };
 
     # the peer's own latency (routed requests only: a 404 is answered at once)
@@ -577,9 +686,10 @@ sub _dispatch {
         # handler runs a little before it (by what handlers have been
         # taking), the answer waits for the rest. A timer, not sleep: the
         # other connections are served meanwhile.
-        $deadline = ($tx->{ferry_peer_arrival} // _now()) + $delay;
-        Mojo::IOLoop->stream($tx->connection)->timeout($delay + 60);
-        $self->_at($deadline - $self->_lead($delay) => sub { $started = _now(); $go->() }, 1);
+        $deadline = $r->{arrival} + $delay;
+        $c->{stream}->timeout($delay + 60);
+        $self->{waiting}++;
+        $self->_at($deadline - $self->_lead($delay) => sub { $started = _now(); $go->() }, 'learn');
     } else {
         $go->();
     }
@@ -590,11 +700,12 @@ sub _dispatch {
 sub _now { clock_gettime(CLOCK_MONOTONIC) }
 
 # How early a delayed request's handler starts: by what the last handlers
-# took plus how late the timer has been firing, never more than the delay
-# itself nor 2 ms.
+# took, once for each request waiting for its deadline (theirs may come at
+# the same moment: the handlers run one after the other), plus how late the
+# timer has been firing; never more than the delay itself nor 2 ms.
 sub _lead {
     my ($self, $delay) = @_;
-    my $lead = ($self->{took} // 0) + ($self->{late} // 0);
+    my $lead = ($self->{took} // 0) * ($self->{waiting} || 1) + ($self->{late} // 0);
     $lead = 0.002 if $lead > 0.002;
     return $lead < $delay ? $lead : $delay;
 }
@@ -604,21 +715,42 @@ sub _average { defined $_[0] ? 0.9 * $_[0] + 0.1 * $_[1] : $_[1] }
 # Calls $cb once the monotonic clock has reached $at, never before: on
 # Linux through one timerfd armed for the earliest deadline waiting
 # (nanoseconds; the event loop's own timers wait in whole milliseconds on
-# epoll, up to a millisecond late), elsewhere through the loop's timers;
-# the last stretch of a short wait spent spinning. $learn: how late the
-# timer fires is learnt from this one.
+# epoll, up to a millisecond late), elsewhere through the loop's timers.
+# $how: 'learn': how late the timer fires is learnt from this one; 'exact':
+# as close to $at as the machine allows: the timer wakes the peer a little
+# before it (it fires some tens of microseconds late) and the rest is spun,
+# once the other callbacks due at that wake-up have run.
 sub _at {
-    my ($self, $at, $cb, $learn) = @_;
-    my $wait = $at - _now();
-    if ($wait < $SPIN) {
-        1 while _now() < $at;
-        return $cb->();
+    my ($self, $at, $cb, $how) = @_;
+    $how //= '';
+    if ($how eq 'exact') {
+        if ($at - _now() < $SPIN) {
+            my $s = $self->{spins} //= [];
+            my $i = @$s;
+            $i-- while $i && $s->[$i - 1][0] > $at;
+            splice @$s, $i, 0, [$at, $cb];
+            return $self->_spin unless $self->{firing};
+            return;
+        }
+        my ($exact, $then) = ($at, $cb);
+        ($at, $cb) = ($at - $SPIN / 2, sub { $self->_at($exact, $then, 'exact') });
     }
+    return $cb->() if $at <= _now();
     my $q = $self->{deadlines} //= [];
     my $i = @$q;
     $i-- while $i && $q->[$i - 1][0] > $at;
-    splice @$q, $i, 0, [$at, $cb, $learn];
+    splice @$q, $i, 0, [$at, $cb, $how eq 'learn'];
     $self->_arm if $i == 0;
+}
+
+# The exact callbacks whose time is near, each at its time.
+sub _spin {
+    my ($self) = @_;
+    my $s = $self->{spins};
+    while (my $e = shift @$s) {
+        1 while _now() < $e->[0];
+        $e->[1]->();
+    }
 }
 
 sub _arm {
@@ -656,7 +788,11 @@ sub _fire {
     }
     # the next deadline is armed before the callbacks add theirs
     $self->_arm;
-    $_->() for @due;
+    {
+        local $self->{firing} = 1;
+        $_->() for @due;
+    }
+    $self->_spin;
 }
 
 # A timerfd on CLOCK_MONOTONIC watched by the event loop; undef where the
@@ -702,44 +838,54 @@ sub _fault_answer {
 # is made before a deadline, sent at it). $body: data (sent as JSON), bytes,
 # undef, a sub returning the next piece of bytes (undef or '' at the end),
 # or a Ferry::Peer::file; a sub or a file is streamed, so it is never held
-# whole.
+# whole (chunked when its length is not known: a sub's Content-Length
+# header, if the handler gives one, says it).
 sub _respond {
-    my ($tx, $status, $body, $headers, $slow) = @_;
-    my $res = $tx->res;
-    $res->code($status);
-    my $h = $res->headers;
+    my ($self, $c, $r, $status, $body, $headers, $slow) = @_;
+    my (@lines, %have);
     for my $name (sort keys %{ $headers || {} }) {
         my $v = $headers->{$name};
-        $h->header($name => ref $v eq 'ARRAY' ? @$v : $v);
+        push @lines, map { "$name: $_" } ref $v eq 'ARRAY' ? @$v : ($v);
+        $have{ lc $name } = $v;
     }
+    $r->{answering} = 1;
 
     my ($pull, $length);
     if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
         $body = Mojo::JSON::encode_json($body);
-        $h->content_type('application/json') unless $h->content_type;
+        push @lines, 'Content-Type: application/json' unless $have{'content-type'}++;
     }
     if (!ref $body) {
         $body //= '';
-        $h->content_type('application/octet-stream') unless $h->content_type || $body eq '';
-        unless ($slow) {
-            $res->body($body);
-            return sub { $tx->resume };
-        }
-        my $done;
-        $pull = sub { $done++ ? undef : $body };
         $length = length $body;
+        my $done;
+        $pull = sub { $done++ ? undef : $body } if $slow;
     } elsif (blessed $body && $body->isa('Ferry::Peer::File')) {
         open my $fh, '<:raw', $body->{path} or die "$body->{path}: $!";
         $length = -s $fh;
         $pull = sub { my $n = read($fh, my $piece, $PIECE); $n ? $piece : undef };
     } elsif (ref $body eq 'CODE') {
         $pull = $body;
-        $length = $h->content_length;
+        $length = delete $have{'content-length'};
     } else {
         die "peer: cannot send a " . ref($body) . " as a body\n";
     }
-    $h->content_type('application/octet-stream') unless $h->content_type;
-    $h->content_length($length) if defined $length;
+    push @lines, 'Content-Type: application/octet-stream'
+        unless $have{'content-type'} || !$pull && $body eq '';
+    # no body at all: 1xx, 204 and 304; none sent for a HEAD
+    my $none = $status < 200 || $status == 204 || $status == 304;
+    my $chunked = !$none && !defined $length;
+    push @lines, $chunked ? 'Transfer-Encoding: chunked' : "Content-Length: $length"
+        unless $none || exists $have{'content-length'};
+    push @lines, 'Connection: close' if $r->{close};
+    my $head = "HTTP/1.1 $status " . Mojo::Message::Response->default_message($status) . "\r\n"
+             . join('', map { "$_\r\n" } @lines) . "\r\n";
+
+    my $written = sub { $self->_written($c, $r) };
+    if (!$pull || $none || $r->{method} eq 'HEAD') {
+        $head .= $body unless $none || $r->{method} eq 'HEAD' || $pull;
+        return sub { $self->_write($c, $head, $written) unless $c->{closed} };
+    }
 
     my $size = $slow ? $slow->{chunk} : $PIECE;
     my $delay = $slow ? $slow->{delay} : 0;
@@ -751,93 +897,59 @@ sub _respond {
         }
         return length $buf ? substr($buf, 0, $size, '') : undef;
     };
-    my $write = defined $length ? 'write' : 'write_chunk';
-    # weak: a client that leaves mid-body must not keep the transaction alive
-    weaken($tx);
     return sub {
-        return if !$tx || $tx->is_finished;
+        return if $c->{closed};
         my $step = __SUB__;
         my $piece = $next->();
+        my $bytes = !defined $piece ? ($chunked ? "0\r\n\r\n" : '')
+                  : $chunked ? sprintf("%x\r\n", length $piece) . "$piece\r\n" : $piece;
+        $bytes = $head . $bytes if defined $head;
+        undef $head;
         # the delay comes between pieces: a slow body starts at once
-        $res->content->$write($piece // '', defined $piece ? sub {
+        $c->{stream}->write($bytes => !defined $piece ? $written : sub {
             $delay ? Mojo::IOLoop->timer($delay => $step) : $step->();
-        } : ());
-        $tx->resume;
+        });
     };
-}
-
-# ------------------------------------------------------------------ the server's application
-
-package Ferry::Peer::App;
-
-# What Mojo::Server::Daemon needs of an application: a transaction for each
-# request, made ready for the peer, and a handler for it once it is read
-# (the peer's own, Ferry::Peer::_request).
-
-use Mojo::Transaction::HTTP;
-
-sub new { bless { peer => $_[1] }, $_[0] }
-
-sub server { }
-
-sub build_tx {
-    my $tx = Mojo::Transaction::HTTP->new;
-    # no limit on uploads: the emulators take whole exports
-    $tx->req->max_message_size(0);
-    Ferry::Peer::_prepare_tx($tx);
-    return $tx;
-}
-
-sub handler {
-    my ($self, $tx) = @_;
-    my $peer = $self->{peer};
-    return if eval { $peer->_request($tx); 1 };
-    my $e = "$@" =~ s/\s+\z//r;
-    $peer->{log}->error("peer $peer->{name}: " . $tx->req->method . ' ' . $tx->req->url->path
-                        . " failed: $e");
-    Ferry::Peer::_respond($tx, 500, { error => "peer failed: $e" })->() unless $tx->res->code;
 }
 
 # ------------------------------------------------------------------ requests
 
 package Ferry::Peer::Request;
 
-# What a handler gets: the request, with its body left in Mojo's asset (a
+# What a handler gets: the request, with its body left in a Mojo::Asset (a
 # temp file when large) until the handler asks for it.
 
 use Digest::SHA;
 use Mojo::JSON ();
 
+# $r: the request as the peer read it (Ferry::Peer::_head)
 sub new {
-    my ($class, $tx, $route, $params, $id) = @_;
-    my $r = $tx->req;
-    my $h = $r->headers;
+    my ($class, $r, $route, $params, $id) = @_;
     return bless {
         id => $id,
-        tx => $tx,
-        method => $r->method,
-        path => $r->url->path->to_string,
-        url => $r->url->path_query,
-        query => $r->url->query->to_hash,
-        headers => { map { lc($_) => scalar $h->header($_) } @{ $h->names } },
-        params => $params,
+        method => $r->{method},
+        path => $r->{path},
+        url => $r->{target},
+        query => $r->{query},
+        headers => $r->{headers},
+        params => $params // {},
         route => $route ? $route->{pattern} : undef,
-        body_length => $r->content->asset->size,
+        body_length => $r->{asset}->size,
+        asset => $r->{asset},
+        remote_address => $r->{address},
     }, $class;
 }
 
-for my $field (qw(id method path url query headers params route body_length)) {
+for my $field (qw(id method path url query headers params route body_length asset
+                  remote_address)) {
     no strict 'refs';
     *$field = sub { $_[0]{$field} };
 }
 
 sub param { $_[0]{params}{ $_[1] } }
 sub header { $_[0]{headers}{ lc $_[1] } }
-# The Mojo::Transaction::HTTP, for what this class does not offer.
-sub tx { $_[0]{tx} }
-sub asset { $_[0]{tx}->req->content->asset }
 
-sub body { $_[0]->asset->slurp }
+sub body { $_[0]{asset}->slurp }
 
 sub body_sha256 {
     my ($self) = @_;
@@ -856,9 +968,8 @@ sub body_sha256 {
 # The body in a file, for handlers that read a large one in pieces.
 sub body_file {
     my ($self) = @_;
-    my $content = $self->{tx}->req->content;
-    $content->asset($content->asset->to_file) unless $content->asset->is_file;
-    return $content->asset->path;
+    $self->{asset} = $self->{asset}->to_file unless $self->{asset}->is_file;
+    return $self->{asset}->path;
 }
 
 # The body parsed, when it is JSON; undef otherwise.

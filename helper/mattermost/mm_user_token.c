@@ -399,11 +399,20 @@ mm_tokens_revoke_orphaned(ferryd_t *ferry, const char *job_id)
 
     x.conn = db_acquire(ferry->db);
     if (x.conn == NULL) {
+        log_warn(x.worker,
+            "export %s ended without its runner: no database connection to "
+            "revoke its user tokens",
+            job_id);
         return;
     }
 
     res = db_query(x.conn,
         "SELECT token_id FROM export_tokens WHERE job_id = $1::uuid", 1, p);
+    if (res == NULL) {
+        log_warn(x.worker,
+            "export %s ended without its runner: its user tokens: %s", job_id,
+            PQerrorMessage(x.conn));
+    }
     for (i = 0; res && i < PQntuples(res) && rc == 0; i++) {
         rc = mm_token_revoke_listed(&x, PQgetvalue(res, i, 0), &kept);
     }

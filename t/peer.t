@@ -208,6 +208,13 @@ $r = $ua->request(PUT => "$url/upload", { content => $blob });
 is($J->decode($r->{content})->{sha256}, sha256_hex($blob), 'HTTP::Tiny uploads 3 MiB');
 
 {
+    my ($rc, $h, $out) = curl('/upload', '-X', 'PUT', '-H', 'Transfer-Encoding: chunked',
+                              '--data-binary', "\@$blob_file");
+    is_deeply($J->decode($out || '{}'), { length => length $blob, sha256 => sha256_hex($blob) },
+              'a chunked upload: every byte, in order');
+}
+
+{
     my ($rc, $h, $out) = curl('/stream/20');
     is($rc, 0, 'curl downloads a 20 MiB stream');
     my $expect = pattern_bytes(1 << 16) x 320;
@@ -369,6 +376,46 @@ is(scalar $peer->faults, 0, 'refused faults are not added');
     $lp->stop;
 }
 
+# ---------------------------------------------------------------- latency as a deadline
+
+{
+    # The latency is a deadline counted from the request's arrival: never
+    # shorter, whatever the client, and the server's own work (here a
+    # handler that takes 1.5 ms) inside it rather than added to it, so that
+    # a benchmark's "5 ms a call" is 5 ms and not 6 or 7.
+    my $dp = Ferry::Peer->new($t, name => 'deadline', latency => 0.02);
+    $dp->route(GET => '/busy' => sub {
+        my $until = time + 0.0015;
+        1 while time < $until;
+        return (200, { busy => 1 });
+    });
+    $dp->route(GET => '/quick' => sub { (200, { quick => 1 }) });
+    $dp->start;
+    # the median of the best of three rounds: a machine busy with
+    # something else for a moment makes any call late, never early
+    for my $case ([0.02, '/busy', 0.0015], [0.005, '/quick', 0.0005], [0.001, '/quick', 0.0005]) {
+        my ($latency, $path, $within) = @$case;
+        $dp->latency($latency);
+        my ($first, $median);
+        for (1 .. 3) {
+            my @took = $dp->timed_calls("GET $path HTTP/1.1\r\nHost: peer\r\n\r\n", 30);
+            $first = $took[0] if !defined $first || $took[0] < $first;
+            $median = $took[@took / 2] if !defined $median || $took[@took / 2] < $median;
+            last if $median - $latency < $within;
+        }
+        my $ms = $latency * 1000;
+        cmp_ok($first, '>=', $latency, "latency $ms ms, $path: no call answered sooner ("
+               . sprintf('%.3f ms', $first * 1000) . ')');
+        cmp_ok($median - $latency, '<', $within, sprintf('... the median call within %.1f ms of it '
+               . '(%.3f ms)', $within * 1000, $median * 1000));
+    }
+    $dp->fault(path => '/quick', times => 1, latency => 0.01);
+    $dp->latency(0.005);
+    my ($took) = $dp->timed_calls("GET /quick HTTP/1.1\r\nHost: peer\r\n\r\n", 1);
+    cmp_ok($took, '>=', 0.015, 'a latency fault adds to the deadline');
+    $dp->stop;
+}
+
 # ---------------------------------------------------------------- concurrency
 
 {
@@ -403,6 +450,32 @@ is(scalar $peer->faults, 0, 'refused faults are not added');
     $ua->get("$url/hello") for 1 .. 2;
     my @two = ($peer->journal)[-2, -1];
     isnt($two[0]{remote_port}, $two[1]{remote_port}, 'without keep-alive: two connections');
+}
+
+# the peer's own HTTP/1.1, as a raw client sees it
+sub raw_http {
+    my ($bytes) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $peer->port) or die "connect: $!";
+    print $s $bytes;
+    local $/;
+    return scalar <$s>;
+}
+
+{
+    my $two = raw_http("GET /users/a HTTP/1.1\r\nHost: p\r\n\r\n"
+                     . "POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\nhi"
+                     . "GET /users/b HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+    my @ids = $two =~ /"id":"(\w)"/g;
+    is_deeply(\@ids, [qw(a b)], 'requests sent at once (pipelined): answered in their order');
+    like($two, qr/"body":"hi"/, '... the one between with its body');
+    like($two, qr/Connection: close\r\n\r\n[^\r]*\z/, '... and the connection closed after the last, '
+         . 'which asked for it');
+    my $head = raw_http("HEAD /hello HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+    like($head, qr{\AHTTP/1\.1 200 OK\r\n.*Content-Length: 17\r\n}s, 'HEAD: the length a GET would get');
+    like($head, qr/\r\n\r\n\z/, '... and no body');
+    like(raw_http("GARBAGE\r\n\r\n"), qr{\AHTTP/1\.1 400 }, 'a request that is not HTTP: 400');
+    like(raw_http("GET /hello HTTP/1.0\r\n\r\n"), qr{\AHTTP/1\.1 200 .*"hello":"world"}s,
+         'HTTP/1.0: answered, the connection closed');
 }
 
 # ---------------------------------------------------------------- waiting

@@ -217,6 +217,11 @@ db_release(db_pool_t *pool, PGconn *conn)
         ok = 0;
     }
 
+    /* nor one left in pipeline mode (a pipeline that broke off) */
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+        ok = 0;
+    }
+
     lost = PQstatus(conn) != CONNECTION_OK;
 
     pthread_mutex_lock(&pool->lock);
@@ -359,4 +364,96 @@ db_run_prepared(PGconn *conn, const char *name, const char *sql, int n,
     const char *const *params)
 {
     return db_rows(db_query_prepared(conn, name, sql, n, params));
+}
+
+/* The result of a pipeline's next statement, the NULL that ends it read. */
+static PGresult *
+db_pipeline_result(PGconn *conn)
+{
+    PGresult *res = PQgetResult(conn), *more;
+
+    while (res && (more = PQgetResult(conn)) != NULL) {
+        PQclear(more);
+    }
+
+    return res;
+}
+
+/*
+ * libpq's pipeline mode: both statements and a Sync sent at once, so they
+ * run in one implicit transaction. A statement the connection has not
+ * prepared yet (SQLSTATE 26000) aborts the pipeline, nothing applied; the
+ * two then go one after the other, which prepares them.
+ */
+PGresult *
+db_query_prepared_after(PGconn *conn, const db_stmt_t *first, int *first_rows,
+    const db_stmt_t *then)
+{
+    PGresult   *a = NULL, *b = NULL, *sync;
+    const char *state;
+    int         rows;
+
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE
+        || PQenterPipelineMode(conn) != 1) {
+        goto apart;
+    }
+
+    if (PQsendQueryPrepared(
+            conn, first->name, first->n, first->params, NULL, NULL, 0)
+            != 1
+        || PQsendQueryPrepared(
+               conn, then->name, then->n, then->params, NULL, NULL, 0)
+            != 1
+        || PQpipelineSync(conn) != 1)
+    {
+        /* a connection that broke: the pool drops it */
+        (void) PQexitPipelineMode(conn);
+        return NULL;
+    }
+
+    a = db_pipeline_result(conn);
+    b = db_pipeline_result(conn);
+    sync = PQgetResult(conn);
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+        PQclear(sync);
+        PQclear(a);
+        PQclear(b);
+        (void) PQexitPipelineMode(conn);
+        return NULL;
+    }
+    PQclear(sync);
+    (void) PQexitPipelineMode(conn);
+
+    state = PQresultErrorField(a, PG_DIAG_SQLSTATE);
+    if (state == NULL) {
+        state = PQresultErrorField(b, PG_DIAG_SQLSTATE);
+    }
+    if (state && strcmp(state, "26000") == 0) {
+        PQclear(a);
+        PQclear(b);
+        goto apart;
+    }
+
+    a = db_ok(a);
+    b = db_ok(b);
+    if (a == NULL || b == NULL) {
+        PQclear(a);
+        PQclear(b);
+        return NULL;
+    }
+    *first_rows = db_rows(a);
+
+    return b;
+
+apart:
+
+    rows =
+        db_run_prepared(conn, first->name, first->sql, first->n, first->params);
+    if (rows < 0) {
+        return NULL;
+    }
+    *first_rows = rows;
+
+    return db_query_prepared(
+        conn, then->name, then->sql, then->n, then->params);
 }

@@ -48,6 +48,23 @@ PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql,
 int db_run_prepared(PGconn *conn, const char *name, const char *sql, int n,
     const char *const *params);
 
+/* A statement for db_query_prepared_after: its name, SQL and text
+ * parameters. */
+typedef struct {
+    const char        *name;
+    const char        *sql;
+    int                n;
+    const char *const *params;
+} db_stmt_t;
+
+/* Two prepared statements (as db_query_prepared) in one round trip and one
+ * transaction: first, whose rows are not kept (how many it touched goes
+ * into *first_rows), then the query, whose result is returned. NULL on an
+ * error in either, neither then applied. Inside a transaction, or where
+ * libpq has no pipeline mode, the two go one after the other. */
+PGresult *db_query_prepared_after(PGconn *conn, const db_stmt_t *first,
+    int *first_rows, const db_stmt_t *then);
+
 /* One connection outside the pool (migrations). */
 PGconn *db_connect(
     const char *url, int connect_timeout, char *err, size_t errlen);

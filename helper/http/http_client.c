@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -459,12 +460,22 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     const char *const *h;
     const char        *m = req->method;
     struct curl_slist *l;
+    int                typed = 0;
 
     /* libcurl would wait 1 s for a "100 Continue" before sending a PUT's
-       body, and many servers never send one */
+       body, and many servers never send one; nor is its form type wanted
+       on a body that says nothing of its type */
     *hdrs = curl_slist_append(NULL, "Expect:");
     for (h = req->headers; *hdrs != NULL && h != NULL && *h != NULL; h++) {
         l = curl_slist_append(*hdrs, *h);
+        if (l == NULL) {
+            return -1;
+        }
+        *hdrs = l;
+        typed |= strncasecmp(*h, "Content-Type:", 13) == 0;
+    }
+    if (*hdrs != NULL && !typed) {
+        l = curl_slist_append(*hdrs, "Content-Type:");
         if (l == NULL) {
             return -1;
         }
@@ -495,11 +506,24 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     if (strcmp(m, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 
-    } else if (io->body != NULL || io->in != NULL || strcmp(m, "POST") == 0
-        || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
+    } else if (io->in == NULL
+        && (io->body != NULL || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0
+            || strcmp(m, "PATCH") == 0))
     {
-        /* every body goes through the read callback, sized up front, so a
-           retry can rewind it whatever the method */
+        /* a body in memory goes with the headers, in one write when it is
+           small (a read callback sends it apart, and needs a 64 KB upload
+           buffer each time); libcurl resends it itself on a retry */
+        curl_easy_setopt(
+            e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) io->body_len);
+        curl_easy_setopt(
+            e, CURLOPT_POSTFIELDS, io->body != NULL ? io->body : "");
+        if (strcmp(m, "POST") != 0) {
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        }
+
+    } else if (io->in != NULL) {
+        /* a file's body goes through the read callback, sized up front, so
+           a retry can rewind it whatever the method */
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(
             e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) io->body_len);

@@ -27,12 +27,28 @@
 #include "mm_plugin.h"
 #include "mm_user_token.h"
 
+#define MM_STATUS_SQL                                                          \
+    "UPDATE entities SET status = $2, "                                        \
+    "mattermost_id = coalesce($3, mattermost_id), "                            \
+    "error_message = $4, updated_at = now() WHERE id = $1::bigint"
+
+/* the outcome held back, as MM_STATUS_SQL's parameters */
+static void
+mm_outcome_params(const mm_outcome_t *o, const char *p[4])
+{
+    p[0] = o->id;
+    p[1] = o->status;
+    p[2] = o->has_mattermost_id ? o->mattermost_id : NULL;
+    p[3] = o->has_error ? o->error : NULL;
+}
+
 int
 mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error)
 {
-    const char *p[4] = { entity_id, status, mattermost_id, error };
-    const char *f[4] = { x->job_id, entity_id, status, error };
+    const char   *p[4] = { entity_id, status, mattermost_id, error };
+    const char   *f[4] = { x->job_id, entity_id, status, error };
+    mm_outcome_t *o = &x->outcome;
 
     /* a refusal is worth a look; a skip says why at DEBUG */
     if (strcmp(status, "failed") == 0) {
@@ -61,14 +77,67 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             : -1;
     }
 
-    return db_run_prepared(x->conn, "mm_export_status",
-               "UPDATE entities SET status = $2, "
-               "mattermost_id = coalesce($3, mattermost_id), "
-               "error_message = $4, updated_at = now() WHERE id = $1::bigint",
-               4, p)
+    if (x->deferring) {
+        if (mm_export_flush(x) != 0) {
+            return -1;
+        }
+        snprintf(o->id, sizeof(o->id), "%s", entity_id);
+        snprintf(o->status, sizeof(o->status), "%s", status);
+        o->has_mattermost_id = mattermost_id != NULL;
+        snprintf(o->mattermost_id, sizeof(o->mattermost_id), "%s",
+            mattermost_id ? mattermost_id : "");
+        o->has_error = error != NULL;
+        snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
+        x->deferred = 1;
+        return 0;
+    }
+
+    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
             == 1
         ? 0
         : -1;
+}
+
+int
+mm_export_flush(mm_export_t *x)
+{
+    const char *p[4];
+
+    if (!x->deferred) {
+        return 0;
+    }
+    x->deferred = 0;
+    mm_outcome_params(&x->outcome, p);
+
+    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
+            == 1
+        ? 0
+        : -1;
+}
+
+PGresult *
+mm_export_query(mm_export_t *x, const char *name, const char *sql, int n,
+    const char *const *params)
+{
+    const char *p[4];
+    db_stmt_t   first = { "mm_export_status", MM_STATUS_SQL, 4, p };
+    db_stmt_t   then = { name, sql, n, params };
+    PGresult   *res;
+    int         rows = 0;
+
+    if (!x->deferred) {
+        return db_query_prepared(x->conn, name, sql, n, params);
+    }
+    x->deferred = 0;
+    mm_outcome_params(&x->outcome, p);
+
+    res = db_query_prepared_after(x->conn, &first, &rows, &then);
+    if (res && rows != 1) {
+        PQclear(res);
+        return NULL;
+    }
+
+    return res;
 }
 
 long
@@ -293,7 +362,9 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
 }
 
 /* A channel's messages, one after the other in Slack's order: a thread's
- * root is posted before its replies (a reply's ts is later). */
+ * root is posted before its replies (a reply's ts is later). Each
+ * message's outcome rides with the next one's read: one round trip to
+ * PostgreSQL a message instead of two; the last is recorded at the end. */
 static int
 mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
 {
@@ -315,9 +386,14 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
         return -1;
     }
     n = PQntuples(res);
+    x->deferring = 1;
     for (i = 0; i < n && rc == 0; i += MM_MESSAGE_BATCH) {
         rc = mm_export_messages(x, res, i,
             i + MM_MESSAGE_BATCH < n ? i + MM_MESSAGE_BATCH : n, phase->export);
+    }
+    x->deferring = 0;
+    if (mm_export_flush(x) != 0) {
+        rc = -1;
     }
     PQclear(res);
 

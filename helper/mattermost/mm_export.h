@@ -19,6 +19,16 @@
 
 typedef struct mm_tokens_s mm_tokens_t;
 
+/* An entity's outcome held back to ride with the worker's next query. */
+typedef struct {
+    char id[24];
+    char status[16];
+    char mattermost_id[64];
+    char error[640];
+    int  has_mattermost_id;
+    int  has_error;
+} mm_outcome_t;
+
 /* What an exporter of one entity gets; each worker thread has its own copy
  * (its own connection), the rest is shared and read-only. */
 typedef struct {
@@ -31,13 +41,30 @@ typedef struct {
     int          dry_run;
     int          mode;
     mm_tokens_t *tokens; /* api mode: a token per migrated user */
+
+    /* The message phase: an outcome is recorded with the next message's
+     * read (mm_export_query), not in a round trip of its own. */
+    int          deferring;
+    int          deferred; /* outcome holds one not yet recorded */
+    mm_outcome_t outcome;
 } mm_export_t;
 
 /* Sets an entity's outcome: status success (with mattermost_id), failed or
  * skipped (with the reason). In a dry run the rows stay as they are and a
- * failure or skip goes to the job's report (export_findings). 0, or -1. */
+ * failure or skip goes to the job's report (export_findings). While
+ * x->deferring, it is held back until the next mm_export_query or
+ * mm_export_flush (the one held before is recorded first). 0, or -1. */
 int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
+
+/* Records the outcome held back, if any. 0, or -1. */
+int mm_export_flush(mm_export_t *x);
+
+/* db_query_prepared, with the outcome held back (if any) recorded in the
+ * same round trip and transaction, before the query runs (so that it
+ * sees it). */
+PGresult *mm_export_query(mm_export_t *x, const char *name, const char *sql,
+    int n, const char *const *params);
 
 /*
  * SQL: the Mattermost id of the entity e (an alias), with $2 the job's id

@@ -5,8 +5,11 @@
  * top level and called it done). A post is marked before it is sent: a
  * crash between Mattermost's answer and the row's update leaves the mark,
  * and the resumed export looks for the post (by its ferry_slack_id prop)
- * before it posts again. The plugin mode sends the same posts through the
- * plugin's /import, which keeps their author and Slack's time.
+ * before it posts again. A message's outcome is recorded with the next
+ * message's read and mark (mm_export_query): the post it recorded was made
+ * before that next message is sent, and a crash before the two leaves the
+ * mark. The plugin mode sends the same posts through the plugin's /import,
+ * which keeps their author and Slack's time.
  */
 #include "mm_export_message.h"
 
@@ -296,7 +299,7 @@ mm_message_edit(mm_export_t *x, const char *entity_id, cJSON *raw)
     snprintf(key, sizeof(key), "%s:%s", ferry_json_str(raw, "channel_id"),
         ts ? ts : "");
     p[0] = key;
-    res = db_query(x->conn, mm_edited_sql, 1, p);
+    res = mm_export_query(x, "mm_message_edited", mm_edited_sql, 1, p);
     if (res == NULL) {
         return -1;
     }
@@ -343,7 +346,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
             "Slack's note of a deleted message: nothing to post");
     }
 
-    res = db_query_prepared(x->conn, "mm_message", mm_message_sql, 2, p);
+    res = mm_export_query(x, "mm_message", mm_message_sql, 2, p);
     if (res == NULL) {
         return -1;
     }

@@ -4,13 +4,14 @@ package Ferry::Peer;
 # Mattermost, Grist and Slack emulators: routes with placeholders answered by
 # Perl closures, a journal of every request that the test process reads from
 # a file, and faults (latency, 429, 5xx, dropped connections, slow bodies)
-# that the test switches on and off while the peer runs. Mojolicious serves
-# it in a forked process of its own, registered with a Ferry::Test instance
-# so it is torn down with the rest.
+# that the test switches on and off while the peer runs. Mojo's HTTP server
+# (Mojo::Server::Daemon, without Mojolicious' router) serves it in a forked
+# process of its own, registered with a Ferry::Test instance so it is torn
+# down with the rest.
 
 use strict;
 use warnings;
-use feature 'current_sub';
+use feature qw(current_sub state);
 
 use Carp qw(croak);
 use Digest::SHA;
@@ -19,13 +20,15 @@ use IO::Socket::INET;
 use JSON::PP;
 use Mojo::IOLoop;
 use Mojo::JSON ();
+use Mojo::Asset::Memory;
 use Mojo::Log;
-use Mojo::Server::Daemon;
-use Mojolicious;
+use Mojo::Message::Response;
+use Mojo::Parameters;
+use Mojo::Path;
 use Mojolicious::Routes::Pattern;
 use POSIX ();
-use Scalar::Util qw(blessed weaken);
-use Time::HiRes qw(sleep time);
+use Scalar::Util qw(blessed);
+use Time::HiRes qw(clock_gettime sleep time CLOCK_MONOTONIC);
 
 # A JSON codec: Cpanel::JSON::XS when installed (Mojolicious' own choice),
 # JSON::PP otherwise. JSON::PP was a third of an emulator's time per
@@ -43,6 +46,10 @@ my $SMALL_BODY = 16 * 1024;
 
 # Pieces a streamed answer is written in when no slow_body fault asks for less.
 my $PIECE = 64 * 1024;
+
+# A callback this close to its exact time is waited for by spinning, not
+# with a timer (which fires some tens of microseconds late).
+my $SPIN = 0.0001;
 
 sub new {
     my ($class, $t, %opt) = @_;
@@ -193,6 +200,31 @@ sub wait_for_requests {
     }
 }
 
+# A client's view of the peer's latency: $request (a whole HTTP/1.1 request,
+# sent in one write: a body written apart from its headers would wait for
+# Nagle's algorithm) sent $n times on one keep-alive connection, each time
+# until the whole answer is read. Returns the seconds each call took, from
+# sending to reading the last byte, sorted; stops at an answer other than
+# $status (200).
+sub timed_calls {
+    my ($self, $request, $n, $status) = @_;
+    $status //= 200;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port)
+        or croak "peer $self->{name}: connect: $!";
+    my @took;
+    for (1 .. $n) {
+        my $t0 = clock_gettime(CLOCK_MONOTONIC);
+        syswrite($s, $request) == length $request or croak "peer $self->{name}: write: $!";
+        my $buf = '';
+        until ($buf =~ /\r\n\r\n/ && length($') >= ($buf =~ /^Content-Length: (\d+)/im)[0]) {
+            sysread($s, $buf, 65536, length $buf) or croak "peer $self->{name}: read: $!";
+        }
+        push @took, clock_gettime(CLOCK_MONOTONIC) - $t0;
+        last unless $buf =~ m{^HTTP/1\.1 $status };
+    }
+    return sort { $a <=> $b } @took;
+}
+
 # ------------------------------------------------------------------ faults
 
 # Adds a fault at the end of the list; returns its id. A request takes the
@@ -221,7 +253,9 @@ sub faults {
 
 # The latency every routed request waits before it is answered, on top of
 # any latency fault (a fault's latency adds to it, so the two compose): a
-# remote service's own response time, for benchmarks. Set with
+# remote service's own response time, for benchmarks. It runs from the
+# moment the request's first bytes are read to the moment its answer is
+# sent, never less: the peer's own work is inside it. Set with
 # Ferry::Peer->new(latency => s) or here while the peer runs; returns it.
 sub latency {
     my ($self, $seconds) = @_;
@@ -272,74 +306,217 @@ sub _serve {
     $self->{faults} = [];
     $self->{seq} = 0;
 
-    my $app = Mojolicious->new(mode => 'production');
-    $app->log(Mojo::Log->new(level => 'error'));
-    $app->secrets(['ferry-peer']);
-    $app->static->paths([]);
-    $app->static->classes([]);
-    $app->static->extra({});
-    $app->renderer->paths([]);
-    $app->renderer->classes([]);
-    # no limit on uploads: the emulators take whole exports
-    $app->max_request_size(0);
-    $app->hook(after_build_tx => sub { _prepare_tx($_[0]) });
-
-    my $r = $app->routes;
-    $r->get('/__peer/ping' => sub { $_[0]->render(json => { name => $self->{name}, pid => $$ }) });
-    $r->get('/__peer/faults' => sub { $_[0]->render(json => { faults => $self->_fault_list }) });
-    $r->post('/__peer/faults' => sub { $self->_add_fault($_[0]) });
-    $r->delete('/__peer/faults' => sub {
-        @{ $self->{faults} } = ();
-        $_[0]->render(json => { faults => [] });
-    });
-    $r->put('/__peer/latency' => sub {
-        my $s = ($_[0]->req->json // {})->{latency};
-        return $_[0]->render(status => 400, json => { error => 'latency must be seconds' })
-            unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
-        $self->{latency} = 0 + $s;
-        $_[0]->render(json => { latency => $self->{latency} });
-    });
+    $self->{log} = Mojo::Log->new(level => 'error');
     for my $route (@{ $self->{routes} }) {
-        my $cb = sub { $self->_dispatch($_[0], $route) };
-        if (@{ $route->{methods} }) {
-            $r->any($route->{methods} => $route->{pattern} => $cb);
-        } else {
-            $r->any($route->{pattern} => $cb);
-        }
+        $route->{match} = Mojolicious::Routes::Pattern->new($route->{pattern});
     }
-    $r->any('/*peer_unrouted' => { peer_unrouted => '' } => sub { $self->_dispatch($_[0], undef) });
 
-    my $daemon = Mojo::Server::Daemon->new(
-        app => $app,
-        listen => ['http://127.0.0.1?fd=' . fileno($listen)],
-        silent => 1,
-        # keep-alive connections from the client under test are not closed
-        # by the peer after 100 requests, nor while a latency fault runs
-        max_requests => 1_000_000,
-        inactivity_timeout => 300,
-    );
-    $daemon->start;
+    Mojo::IOLoop->server({ fd => fileno($listen) } => sub { $self->_connection($_[1]) });
     Mojo::IOLoop->start;
 }
 
-# Raw bodies are kept (multipart is not split into parts) so the journal's
-# sha256 is that of the bytes sent; and Expect: 100-continue is answered,
-# which Mojo does not do, so that curl and libcurl do not wait a second
-# before each large upload.
-sub _prepare_tx {
-    my ($tx) = @_;
-    my $req = $tx->req;
-    $req->content->auto_upgrade(0);
-    weaken(my $weak = $tx);
-    my $seen;
-    $req->on(progress => sub {
-        my ($req) = @_;
-        return if $seen || !$req->content->is_parsing_body;
-        $seen = 1;
-        return unless ($req->headers->expect // '') =~ /100-continue/i && $weak;
-        my $stream = Mojo::IOLoop->stream($weak->connection) or return;
-        $stream->write("HTTP/1.1 100 Continue\r\n\r\n");
+# The peer's own requests, answered at once and kept out of the journal.
+my %CONTROL = (
+    'GET /__peer/ping' => sub { (200, { name => $_[0]{name}, pid => $$ }) },
+    'GET /__peer/faults' => sub { (200, { faults => $_[0]->_fault_list }) },
+    'POST /__peer/faults' => sub { $_[0]->_add_fault($_[1]) },
+    'DELETE /__peer/faults' => sub {
+        @{ $_[0]{faults} } = ();
+        return (200, { faults => [] });
+    },
+    'PUT /__peer/latency' => sub {
+        my ($self, $req) = @_;
+        my $s = ($req->json // {})->{latency};
+        return (400, { error => 'latency must be seconds' })
+            unless defined $s && $s =~ /^\d+(\.\d+)?\z/;
+        $self->{latency} = 0 + $s;
+        return (200, { latency => $self->{latency} });
+    },
+);
+
+# ------------------------------------------------------------------ HTTP/1.1
+
+# Mojo's event loop and streams carry the bytes; the peer reads and writes
+# HTTP/1.1 itself. Mojo::Server::Daemon and its transactions cost ten times
+# what the peer's own parsing does (3,300 requests a second against 15,000
+# and more): an emulator's own cost is part of what a benchmark measures.
+
+# The longest head (request line and headers) a request may have.
+my $MAX_HEAD = 64 * 1024;
+
+# A client's connection: its requests are read and answered one at a time
+# (a request sent before the last one's answer waits in the buffer), and
+# it is kept open until the client closes it or asks for that.
+sub _connection {
+    my ($self, $stream) = @_;
+    my $c = { stream => $stream, buf => '', port => $stream->handle->peerport,
+              address => $stream->handle->peerhost };
+    $stream->timeout(300);
+    $stream->on(read => sub {
+        $c->{buf} .= $_[1];
+        $self->_read($c);
     });
+    # an error on the connection: its close follows
+    $stream->on(error => sub { });
+    $stream->on(close => sub {
+        $c->{closed} = 1;
+        delete $c->{stream};
+        my $r = $c->{req};
+        $r->{on_close}->() if $r && $r->{on_close};
+    });
+}
+
+# What the client sent so far: a request's head, then its body (by
+# Content-Length, or chunked), then the request is answered; the next one
+# is read once that answer is written.
+sub _read {
+    my ($self, $c) = @_;
+    return unless length $c->{buf} || $c->{req};
+    # the moment the request's first bytes were read: its latency counts
+    # from there, so that the peer's own work is inside it
+    my $r = $c->{req} //= { arrival => _now() };
+    return if $r->{read};
+    unless ($r->{method}) {
+        my $end = index $c->{buf}, "\r\n\r\n";
+        if ($end < 0) {
+            return length $c->{buf} > $MAX_HEAD ? $self->_refuse($c, 431) : undef;
+        }
+        _head($r, substr($c->{buf}, 0, $end + 4, '')) or return $self->_refuse($c, 400);
+        # Expect: 100-continue answered, so that curl and libcurl do not
+        # wait a second before each large upload
+        $c->{stream}->write("HTTP/1.1 100 Continue\r\n\r\n")
+            if ($r->{headers}{expect} // '') =~ /100-continue/i
+               && ($r->{chunked} || $r->{left} > length $c->{buf});
+    }
+    while (1) {
+        if ($r->{left}) {
+            my $n = length $c->{buf} < $r->{left} ? length $c->{buf} : $r->{left};
+            $r->{asset} = $r->{asset}->add_chunk(substr($c->{buf}, 0, $n, ''));
+            $r->{left} -= $n;
+            return if $r->{left};
+        }
+        last unless $r->{chunked};
+        # a chunked body: a chunk's size line, its data and a CRLF; a size
+        # of 0 ends it, after the trailer's lines and an empty line
+        my $eol = index $c->{buf}, "\r\n";
+        return if $eol < 0;
+        my $line = substr($c->{buf}, 0, $eol + 2, '');
+        if ($r->{trailer}) {
+            delete $r->{chunked} if $line eq "\r\n";
+        } elsif (delete $r->{crlf}) {
+            return $self->_refuse($c, 400) unless $line eq "\r\n";
+        } else {
+            my ($size) = $line =~ /\A([0-9a-fA-F]{1,15})[ \t;\r]/ or return $self->_refuse($c, 400);
+            ($r->{left}, $r->{crlf}, $r->{trailer}) = (hex $size, hex $size > 0, hex $size == 0);
+        }
+    }
+    $r->{read} = 1;
+    return if eval { $self->_request($c, $r); 1 };
+    my $e = "$@" =~ s/\s+\z//r;
+    $self->{log}->error("peer $self->{name}: $r->{method} $r->{path} failed: $e");
+    $self->_respond($c, $r, 500, { error => "peer failed: $e" })->() unless $r->{answering};
+}
+
+# A request's line and headers into $r: method, target, path, query,
+# headers (lower-case names, a repeated one's values joined by ", "), how
+# its body comes (left: bytes by Content-Length; chunked), whether the
+# connection closes after it. Undef when it is no HTTP/1.x request.
+sub _head {
+    my ($r, $head) = @_;
+    my ($method, $target, $version, $rest) = $head =~ m{\A([A-Z]+) (/\S*) HTTP/1\.([01])\r\n(.*)\z}s
+        or return;
+    my %h;
+    for my $line (split /\r\n/, $rest) {
+        my ($name, $value) = $line =~ /\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\z/
+            or return;
+        $name = lc $name;
+        $h{$name} = exists $h{$name} ? "$h{$name}, $value" : $value;
+    }
+    my ($path, $query) = split /\?/, $target, 2;
+    @$r{qw(method target path headers)} = ($method, $target, $path, \%h);
+    $r->{query} = defined $query ? Mojo::Parameters->new($query)->to_hash : {};
+    $r->{asset} = Mojo::Asset::Memory->new(auto_upgrade => 1);
+    if (($h{'transfer-encoding'} // '') =~ /\bchunked\b/i) {
+        ($r->{chunked}, $r->{left}) = (1, 0);
+    } else {
+        my $length = $h{'content-length'} // 0;
+        return unless $length =~ /\A\d{1,15}\z/;
+        $r->{left} = 0 + $length;
+    }
+    my $connection = $h{connection} // '';
+    $r->{close} = $connection =~ /\bclose\b/i || !$version && $connection !~ /\bkeep-alive\b/i;
+    return 1;
+}
+
+# A request that cannot be read: answered, and the connection closed.
+sub _refuse {
+    my ($self, $c, $status) = @_;
+    my $r = $c->{req} //= {};
+    @$r{qw(method path close read)} = ('GET', '/', 1, 1) unless $r->{method};
+    $r->{close} = 1;
+    $self->_respond($c, $r, $status, { error => 'bad request' })->();
+}
+
+# Bytes for the client, handed to the socket at once when nothing waits to
+# be written before them (an answer leaves at its deadline, not when the
+# event loop next turns); what the socket does not take goes through the
+# stream. $cb once they are all written.
+sub _write {
+    my ($self, $c, $bytes, $cb) = @_;
+    my $stream = $c->{stream};
+    unless ($stream->is_writing) {
+        my $n = $stream->handle->syswrite($bytes);
+        substr($bytes, 0, $n, '') if $n;
+    }
+    return $stream->write($bytes => $cb) if length $bytes;
+    $cb->();
+}
+
+# A request's answer was written: the next request is read, or the
+# connection closed.
+sub _written {
+    my ($self, $c, $r) = @_;
+    delete $c->{req};
+    return if $c->{closed};
+    return $c->{stream}->close_gracefully if $r->{close};
+    $self->_read($c);
+}
+
+# A request read whole: the peer's control requests, then the routes in
+# the order they were added (the first whose method and pattern match),
+# else a 404.
+sub _request {
+    my ($self, $c, $r) = @_;
+    my ($route, $params, $path) = $self->_match($r->{method}, $r->{path});
+    if (my $control = $CONTROL{"$r->{method} $path"}) {
+        my ($status, $body) = $control->($self, Ferry::Peer::Request->new($r));
+        return $self->_respond($c, $r, $status, $body)->();
+    }
+    $self->_dispatch($c, $r, $route, $params, $path);
+}
+
+# The route for a method and a path as sent, its placeholders' values and
+# the path decoded; the answers are remembered for the paths asked most
+# (as Mojolicious' router does), as a peer's clients ask the same few again
+# and again.
+sub _match {
+    my ($self, $method, $sent) = @_;
+    my $cache = $self->{matched} //= {};
+    my $hit = $cache->{"$method $sent"};
+    return ($hit->[0], { %{ $hit->[1] } }, $hit->[2]) if $hit;
+    my $path = Mojo::Path->new($sent)->to_route;
+    # a HEAD is answered by a GET route
+    my $as = $method eq 'HEAD' ? 'GET' : $method;
+    my ($found, $params) = (undef, {});
+    for my $route (@{ $self->{routes} }) {
+        next if @{ $route->{methods} } && !grep { $_ eq $as } @{ $route->{methods} };
+        my $captures = $route->{match}->match($path) or next;
+        ($found, $params) = ($route, $captures);
+        last;
+    }
+    %$cache = () if keys %$cache >= 1000;
+    $cache->{"$method $sent"} = [$found, { %$params }, $path];
+    return ($found, $params, $path);
 }
 
 sub _log_line {
@@ -349,14 +526,13 @@ sub _log_line {
 }
 
 sub _add_fault {
-    my ($self, $c) = @_;
-    my $f = eval { _check_fault($c->req->json) };
-    return $c->render(status => 400, json => { error => $@ =~ s/ at .* line \d+.*//sr })
-        unless $f;
+    my ($self, $req) = @_;
+    my $f = eval { _check_fault($req->json) };
+    return (400, { error => $@ =~ s/ at .* line \d+.*//sr }) unless $f;
     $f->{id} = ++$self->{fault_seq};
     $f->{hits} = 0;
     push @{ $self->{faults} }, $f;
-    $c->render(json => { id => $f->{id} });
+    return (200, { id => $f->{id} });
 }
 
 sub _check_fault {
@@ -417,10 +593,8 @@ sub _take_fault {
 }
 
 sub _dispatch {
-    my ($self, $c, $route) = @_;
-    # held by the closures below: the controller only keeps a weak reference
-    my $tx = $c->render_later->tx;
-    my $req = Ferry::Peer::Request->new($c, $route, ++$self->{seq});
+    my ($self, $c, $r, $route, $params, $path) = @_;
+    my $req = Ferry::Peer::Request->new($r, $route, $params, ++$self->{seq});
     my $id = $req->{id};
 
     my %entry = $self->{journal} ? (
@@ -431,7 +605,7 @@ sub _dispatch {
         url => $req->{url},
         query => $req->{query},
         headers => $req->{headers},
-        remote_port => $tx->remote_port,
+        remote_port => $c->{port},
         route => $route ? $route->{pattern} : undef,
         body_length => $req->{body_length},
         body_sha256 => $req->body_sha256,
@@ -447,24 +621,36 @@ sub _dispatch {
     my $key = $limit && $limit->{key}->($req);
     my $in_flight = $self->{in_flight} //= {};
     my $over = defined $key && ($in_flight->{$key} // 0) >= $limit->{max};
-    my $fault = $over ? undef : $self->_take_fault($req->{method}, $c->req->url->path->to_route);
+    my $fault = $over ? undef : $self->_take_fault($req->{method}, $path);
     $in_flight->{$key}++ if defined $key;
     my $answered;
+    my ($deadline, $started);
     my $answer = sub {
         my (%outcome) = @_;
         $answered = 1;
+        $self->{waiting}-- if defined $deadline;
         delete $in_flight->{$key} if defined $key && --$in_flight->{$key} <= 0;
         $self->_log_line({ id => $id, answer_time => time, status => undef,
                            ($fault ? (fault => $fault) : ()), %outcome });
     };
-    $tx->on(finish => sub { $answer->(client_closed => 1) unless $answered });
+    $r->{on_close} = sub { $answer->(client_closed => 1) unless $answered };
 
+    # The answer, or the drop, at the deadline (if any), to the microsecond
+    # where the machine allows: the answer's bytes are made before it (most
+    # of what the peer does after the handler) and written at it.
+    my $send = sub {
+        my ($out) = @_;
+        return $out->() unless defined $deadline;
+        $self->{took} = _average($self->{took}, _now() - $started);
+        $self->_at($deadline => sub { $out->() unless $c->{closed} }, 'exact');
+    };
     my $go = sub {
-        return if $tx->is_finished;
+        return if $c->{closed};
         if ($fault && $fault->{drop}) {
-            $answer->(dropped => 1);
-            Mojo::IOLoop->stream($tx->connection)->close;
-            return;
+            return $send->(sub {
+                $answer->(dropped => 1);
+                $c->{stream}->close;
+            });
         }
         my ($status, $body, $headers, $error);
         if ($over) {
@@ -475,7 +661,7 @@ sub _dispatch {
             ($status, $body, $headers) = eval { $route->{handler}->($req) };
             if (my $e = $@) {
                 $error = "$e" =~ s/\s+\z//r;
-                $c->app->log->error("peer $self->{name}: handler for $req->{method} "
+                $self->{log}->error("peer $self->{name}: handler for $req->{method} "
                                     . "$route->{pattern} died: $error");
                 ($status, $body, $headers) = (500, { error => "peer handler died: $error" });
             }
@@ -484,20 +670,157 @@ sub _dispatch {
                                        path => $req->{path} });
         }
         $status //= 200;
-        $answer->(status => 0 + $status, (defined $error ? (error => $error) : ()));
-        _respond($c, $tx, $status, $body, $headers, $fault && $fault->{slow_body});
+        my $out = $self->_respond($c, $r, $status, $body, $headers, $fault && $fault->{slow_body});
+        $send->(sub {
+            $answer->(status => 0 + $status, (defined $error ? (error => $error) : ()));
+            $out->();
+        });
     };
 
     # the peer's own latency (routed requests only: a 404 is answered at once)
     # plus the fault's
     my $delay = ($route ? $self->{latency} : 0) + ($fault && $fault->{latency} || 0);
     if ($delay && !$over) {
-        # a timer, not sleep: the other connections are served meanwhile
-        $c->inactivity_timeout($delay + 60);
-        Mojo::IOLoop->timer($delay => $go);
+        # A deadline counted from the request's arrival, the answer sent
+        # neither before it nor (as far as the machine allows) after it: the
+        # handler runs a little before it (by what handlers have been
+        # taking), the answer waits for the rest. A timer, not sleep: the
+        # other connections are served meanwhile.
+        $deadline = $r->{arrival} + $delay;
+        $c->{stream}->timeout($delay + 60);
+        $self->{waiting}++;
+        $self->_at($deadline - $self->_lead($delay) => sub { $started = _now(); $go->() }, 'learn');
     } else {
         $go->();
     }
+}
+
+# ------------------------------------------------------------------ the clock
+
+sub _now { clock_gettime(CLOCK_MONOTONIC) }
+
+# How early a delayed request's handler starts: by what the last handlers
+# took, once for each request waiting for its deadline (theirs may come at
+# the same moment: the handlers run one after the other), plus how late the
+# timer has been firing; never more than the delay itself nor 2 ms.
+sub _lead {
+    my ($self, $delay) = @_;
+    my $lead = ($self->{took} // 0) * ($self->{waiting} || 1) + ($self->{late} // 0);
+    $lead = 0.002 if $lead > 0.002;
+    return $lead < $delay ? $lead : $delay;
+}
+
+sub _average { defined $_[0] ? 0.9 * $_[0] + 0.1 * $_[1] : $_[1] }
+
+# Calls $cb once the monotonic clock has reached $at, never before: on
+# Linux through one timerfd armed for the earliest deadline waiting
+# (nanoseconds; the event loop's own timers wait in whole milliseconds on
+# epoll, up to a millisecond late), elsewhere through the loop's timers.
+# $how: 'learn': how late the timer fires is learnt from this one; 'exact':
+# as close to $at as the machine allows: the timer wakes the peer a little
+# before it (it fires some tens of microseconds late) and the rest is spun,
+# once the other callbacks due at that wake-up have run.
+sub _at {
+    my ($self, $at, $cb, $how) = @_;
+    $how //= '';
+    if ($how eq 'exact') {
+        if ($at - _now() < $SPIN) {
+            my $s = $self->{spins} //= [];
+            my $i = @$s;
+            $i-- while $i && $s->[$i - 1][0] > $at;
+            splice @$s, $i, 0, [$at, $cb];
+            return $self->_spin unless $self->{firing};
+            return;
+        }
+        my ($exact, $then) = ($at, $cb);
+        ($at, $cb) = ($at - $SPIN / 2, sub { $self->_at($exact, $then, 'exact') });
+    }
+    return $cb->() if $at <= _now();
+    my $q = $self->{deadlines} //= [];
+    my $i = @$q;
+    $i-- while $i && $q->[$i - 1][0] > $at;
+    splice @$q, $i, 0, [$at, $cb, $how eq 'learn'];
+    $self->_arm if $i == 0;
+}
+
+# The exact callbacks whose time is near, each at its time.
+sub _spin {
+    my ($self) = @_;
+    my $s = $self->{spins};
+    while (my $e = shift @$s) {
+        1 while _now() < $e->[0];
+        $e->[1]->();
+    }
+}
+
+sub _arm {
+    my ($self) = @_;
+    my $q = $self->{deadlines};
+    return unless @$q;
+    my $at = $q->[0][0];
+    my $fd = $self->_timerfd;
+    if (defined $fd) {
+        my $s = int $at;
+        my $ns = int(($at - $s) * 1e9) + 1;
+        ($s, $ns) = ($s + 1, $ns - 1_000_000_000) if $ns >= 1_000_000_000;
+        # TFD_TIMER_ABSTIME; an itimerspec: interval 0, then the value
+        syscall(_sys('timerfd_settime'), $fd, 1, pack('l!4', 0, 0, $s, $ns), 0) == 0
+            or die "timerfd_settime: $!";
+        return;
+    }
+    Mojo::IOLoop->remove($self->{timer}) if $self->{timer};
+    my $wait = $at - _now();
+    $self->{timer} = Mojo::IOLoop->timer(($wait > 0 ? $wait : 0) => sub {
+        delete $self->{timer};
+        $self->_fire;
+    });
+}
+
+sub _fire {
+    my ($self) = @_;
+    my $q = $self->{deadlines};
+    my $now = _now();
+    my @due;
+    while (@$q && $q->[0][0] <= $now) {
+        my ($at, $cb, $learn) = @{ shift @$q };
+        $self->{late} = _average($self->{late}, $now - $at) if $learn;
+        push @due, $cb;
+    }
+    # the next deadline is armed before the callbacks add theirs
+    $self->_arm;
+    {
+        local $self->{firing} = 1;
+        $_->() for @due;
+    }
+    $self->_spin;
+}
+
+# A timerfd on CLOCK_MONOTONIC watched by the event loop; undef where the
+# system has none.
+sub _timerfd {
+    my ($self) = @_;
+    return $self->{timerfd} if exists $self->{timerfd};
+    $self->{timerfd} = undef;
+    my $create = _sys('timerfd_create') // return;
+    # TFD_NONBLOCK | TFD_CLOEXEC
+    my $fd = syscall($create, CLOCK_MONOTONIC, 0x800 | 0x80000);
+    return if $fd < 0;
+    open(my $fh, '<&=', $fd) or return;
+    $self->{timerfd_fh} = $fh;
+    Mojo::IOLoop->singleton->reactor->io($fh => sub {
+        sysread $fh, my $expirations, 8;
+        $self->_fire;
+    })->watch($fh, 1, 0);
+    return $self->{timerfd} = $fd;
+}
+
+# A system call's number from Perl's syscall.ph (h2ph); undef without it.
+sub _sys {
+    my ($name) = @_;
+    state $loaded = eval { package main; require 'syscall.ph'; 1 };
+    state %number;
+    return unless $loaded;
+    return $number{$name} //= do { my $sub = main->can("SYS_$name"); $sub && $sub->() };
 }
 
 sub _fault_answer {
@@ -511,46 +834,58 @@ sub _fault_answer {
     return ($f->{status}, $body, \%h);
 }
 
-# Sends a handler's answer. $body: data (sent as JSON), bytes, undef,
-# a sub returning the next piece of bytes (undef or '' at the end), or a
-# Ferry::Peer::file; a sub or a file is streamed, so it is never held whole.
+# A handler's answer made ready; returns the sub that sends it (the answer
+# is made before a deadline, sent at it). $body: data (sent as JSON), bytes,
+# undef, a sub returning the next piece of bytes (undef or '' at the end),
+# or a Ferry::Peer::file; a sub or a file is streamed, so it is never held
+# whole (chunked when its length is not known: a sub's Content-Length
+# header, if the handler gives one, says it).
 sub _respond {
-    my ($c, $tx, $status, $body, $headers, $slow) = @_;
-    my $res = $c->res;
-    $res->code($status);
-    my $h = $res->headers;
+    my ($self, $c, $r, $status, $body, $headers, $slow) = @_;
+    my (@lines, %have);
     for my $name (sort keys %{ $headers || {} }) {
         my $v = $headers->{$name};
-        $h->header($name => ref $v eq 'ARRAY' ? @$v : $v);
+        push @lines, map { "$name: $_" } ref $v eq 'ARRAY' ? @$v : ($v);
+        $have{ lc $name } = $v;
     }
+    $r->{answering} = 1;
 
     my ($pull, $length);
     if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
         $body = Mojo::JSON::encode_json($body);
-        $h->content_type('application/json') unless $h->content_type;
+        push @lines, 'Content-Type: application/json' unless $have{'content-type'}++;
     }
     if (!ref $body) {
         $body //= '';
-        $h->content_type('application/octet-stream') unless $h->content_type || $body eq '';
-        unless ($slow) {
-            $res->body($body);
-            return $c->rendered;
-        }
-        my $done;
-        $pull = sub { $done++ ? undef : $body };
         $length = length $body;
+        my $done;
+        $pull = sub { $done++ ? undef : $body } if $slow;
     } elsif (blessed $body && $body->isa('Ferry::Peer::File')) {
         open my $fh, '<:raw', $body->{path} or die "$body->{path}: $!";
         $length = -s $fh;
         $pull = sub { my $n = read($fh, my $piece, $PIECE); $n ? $piece : undef };
     } elsif (ref $body eq 'CODE') {
         $pull = $body;
-        $length = $h->content_length;
+        $length = delete $have{'content-length'};
     } else {
         die "peer: cannot send a " . ref($body) . " as a body\n";
     }
-    $h->content_type('application/octet-stream') unless $h->content_type;
-    $h->content_length($length) if defined $length;
+    push @lines, 'Content-Type: application/octet-stream'
+        unless $have{'content-type'} || !$pull && $body eq '';
+    # no body at all: 1xx, 204 and 304; none sent for a HEAD
+    my $none = $status < 200 || $status == 204 || $status == 304;
+    my $chunked = !$none && !defined $length;
+    push @lines, $chunked ? 'Transfer-Encoding: chunked' : "Content-Length: $length"
+        unless $none || exists $have{'content-length'};
+    push @lines, 'Connection: close' if $r->{close};
+    my $head = "HTTP/1.1 $status " . Mojo::Message::Response->default_message($status) . "\r\n"
+             . join('', map { "$_\r\n" } @lines) . "\r\n";
+
+    my $written = sub { $self->_written($c, $r) };
+    if (!$pull || $none || $r->{method} eq 'HEAD') {
+        $head .= $body unless $none || $r->{method} eq 'HEAD' || $pull;
+        return sub { $self->_write($c, $head, $written) unless $c->{closed} };
+    }
 
     my $size = $slow ? $slow->{chunk} : $PIECE;
     my $delay = $slow ? $slow->{delay} : 0;
@@ -562,65 +897,59 @@ sub _respond {
         }
         return length $buf ? substr($buf, 0, $size, '') : undef;
     };
-    my $write = defined $length ? 'write' : 'write_chunk';
-    # weak: a client that leaves mid-body must not keep the transaction alive
-    weaken($tx);
-    (sub {
-        return if !$tx || $tx->is_finished;
+    return sub {
+        return if $c->{closed};
         my $step = __SUB__;
         my $piece = $next->();
-        return $c->$write('') unless defined $piece;
+        my $bytes = !defined $piece ? ($chunked ? "0\r\n\r\n" : '')
+                  : $chunked ? sprintf("%x\r\n", length $piece) . "$piece\r\n" : $piece;
+        $bytes = $head . $bytes if defined $head;
+        undef $head;
         # the delay comes between pieces: a slow body starts at once
-        $c->$write($piece => sub {
+        $c->{stream}->write($bytes => !defined $piece ? $written : sub {
             $delay ? Mojo::IOLoop->timer($delay => $step) : $step->();
         });
-    })->();
+    };
 }
 
 # ------------------------------------------------------------------ requests
 
 package Ferry::Peer::Request;
 
-# What a handler gets: the request, with its body left in Mojo's asset (a
+# What a handler gets: the request, with its body left in a Mojo::Asset (a
 # temp file when large) until the handler asks for it.
 
 use Digest::SHA;
 use Mojo::JSON ();
 
+# $r: the request as the peer read it (Ferry::Peer::_head)
 sub new {
-    my ($class, $c, $route, $id) = @_;
-    my $r = $c->req;
-    my $h = $r->headers;
-    my %params;
-    if ($route) {
-        %params = map { $_ => $c->stash($_) } @{ $c->match->endpoint->pattern->placeholders };
-    }
+    my ($class, $r, $route, $params, $id) = @_;
     return bless {
         id => $id,
-        c => $c,
-        method => $r->method,
-        path => $r->url->path->to_string,
-        url => $r->url->path_query,
-        query => $r->url->query->to_hash,
-        headers => { map { lc($_) => scalar $h->header($_) } @{ $h->names } },
-        params => \%params,
+        method => $r->{method},
+        path => $r->{path},
+        url => $r->{target},
+        query => $r->{query},
+        headers => $r->{headers},
+        params => $params // {},
         route => $route ? $route->{pattern} : undef,
-        body_length => $r->content->asset->size,
+        body_length => $r->{asset}->size,
+        asset => $r->{asset},
+        remote_address => $r->{address},
     }, $class;
 }
 
-for my $field (qw(id method path url query headers params route body_length)) {
+for my $field (qw(id method path url query headers params route body_length asset
+                  remote_address)) {
     no strict 'refs';
     *$field = sub { $_[0]{$field} };
 }
 
 sub param { $_[0]{params}{ $_[1] } }
 sub header { $_[0]{headers}{ lc $_[1] } }
-# The Mojolicious::Controller, for what this class does not offer.
-sub controller { $_[0]{c} }
-sub asset { $_[0]{c}->req->content->asset }
 
-sub body { $_[0]->asset->slurp }
+sub body { $_[0]{asset}->slurp }
 
 sub body_sha256 {
     my ($self) = @_;
@@ -639,9 +968,8 @@ sub body_sha256 {
 # The body in a file, for handlers that read a large one in pieces.
 sub body_file {
     my ($self) = @_;
-    my $content = $self->{c}->req->content;
-    $content->asset($content->asset->to_file) unless $content->asset->is_file;
-    return $content->asset->path;
+    $self->{asset} = $self->{asset}->to_file unless $self->{asset}->is_file;
+    return $self->{asset}->path;
 }
 
 # The body parsed, when it is JSON; undef otherwise.

@@ -394,7 +394,7 @@ sub wrap_plain {
     my %h = ('X-Request-Id' => new_id($self->{o}{seed}, 'request:' . ++$self->{rq}),
              'X-Version-Id' => '10.11.0.ferry-emulator.0.false');
     if (my $rl = $self->{ratelimit}) {
-        my $key = 'ip:' . ($req->controller->tx->remote_address // '');
+        my $key = 'ip:' . ($req->remote_address // '');
         if ($self->{o}{rate_limit}{vary_by_user} && (my $tok = _token($req))) {
             $key = "token:$tok";
         }

@@ -213,11 +213,14 @@ is($t->http(GET => '/export')->{status}, 401, 'no token: 401');
 # (an export that crashed ferryd five times in a row; the tokens its runs
 # minted and listed are revoked when the job is given up)
 my ($someone) = grep { $_->{username} ne 'admin' && $_->{id} ne $mm->admin_id } $mm->users;
-my $gone_job = $t->psql("INSERT INTO jobs (kind, status, params, attempts) VALUES ('export', 'pending', "
-                      . "'{\"team\":\"migrated\"}', 5) RETURNING id");
+# (the job and its token's row in one transaction: a runner may claim the
+# job, give it up and look for its tokens the moment it is there)
+my $gone_job = $t->psql('SELECT gen_random_uuid()');
 my $tok = $mm->api(POST => "/api/v4/users/$someone->{id}/tokens", $mm->admin_token,
                    { description => "ferry export $gone_job" })->{json};
-$t->psql("INSERT INTO export_tokens (job_id, token_id, user_id) VALUES ('$gone_job', '$tok->{id}', '$someone->{id}')");
+$t->psql("BEGIN; INSERT INTO jobs (id, kind, status, params, attempts) VALUES ('$gone_job', 'export', "
+         . "'pending', '{\"team\":\"migrated\"}', 5); INSERT INTO export_tokens (job_id, token_id, user_id) "
+         . "VALUES ('$gone_job', '$tok->{id}', '$someone->{id}'); COMMIT");
 $t->wait_for('the job given up', sub {
     $t->psql("SELECT status FROM jobs WHERE id = '$gone_job'") eq 'failed' }, 60);
 $t->wait_for('its token revoked', sub {

@@ -97,17 +97,17 @@ db_copy_send(PGconn *conn, const char *data, size_t len)
     return PQputCopyEnd(conn, NULL) == 1 ? 0 : -1;
 }
 
-/* Reads sql's results, feeding its COPYs data[*fed], data[*fed + 1]...; with
- * detach, stops once the last of the ndata COPYs has its rows (returns 1,
- * the rest still running). 0 when every result was read, -1 on an error. */
+/* Reads sql's results, feeding its COPYs data[0], data[1]...; with detach,
+ * stops once the last of the ndata COPYs has its rows (returns 1, the rest
+ * still running). 0 when every result was read, -1 on an error. */
 static int
-db_copy_results(PGconn *conn, const db_copy_data_t *data, int ndata, int *fed,
-    int detach, PGresult **rows, char state[6])
+db_copy_results(PGconn *conn, const db_copy_data_t *data, int ndata, int detach,
+    PGresult **rows, char state[6])
 {
     PGresult      *res;
     const char    *st;
     ExecStatusType status;
-    int            rc = 0;
+    int            rc = 0, fed = 0;
 
     while ((res = PQgetResult(conn)) != NULL) {
         status = PQresultStatus(res);
@@ -115,14 +115,13 @@ db_copy_results(PGconn *conn, const db_copy_data_t *data, int ndata, int *fed,
         if (status == PGRES_COPY_IN) {
             PQclear(res);
             /* a COPY the caller has no rows for gets none */
-            if ((*fed < ndata
-                        ? db_copy_send(conn, data[*fed].data, data[*fed].len)
-                        : db_copy_send(conn, NULL, 0))
+            if ((fed < ndata ? db_copy_send(conn, data[fed].data, data[fed].len)
+                             : db_copy_send(conn, NULL, 0))
                 != 0)
             {
                 return -1;
             }
-            if (++*fed == ndata && detach) {
+            if (++fed == ndata && detach) {
                 return 1;
             }
             continue;
@@ -152,50 +151,42 @@ db_copy_results(PGconn *conn, const db_copy_data_t *data, int ndata, int *fed,
     return rc;
 }
 
-int
-db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
-    int ndata, PGresult **rows, char state[6])
+/* No error and no rows yet; then sql sent, when there is one. 0, or -1. */
+static int
+db_copy_begin(PGconn *conn, const char *sql, PGresult **rows, char state[6])
 {
-    int fed = 0;
-
     state[0] = '\0';
     if (rows) {
         *rows = NULL;
     }
 
-    if (PQsendQuery(conn, sql) != 1) {
-        return -1;
-    }
+    return sql == NULL || PQsendQuery(conn, sql) == 1 ? 0 : -1;
+}
 
-    return db_copy_results(conn, data, ndata, &fed, 0, rows, state);
+int
+db_copy_script(PGconn *conn, const char *sql, const db_copy_data_t *data,
+    int ndata, PGresult **rows, char state[6])
+{
+    return db_copy_begin(conn, sql, rows, state) != 0
+        ? -1
+        : db_copy_results(conn, data, ndata, 0, rows, state);
 }
 
 int
 db_copy_script_start(PGconn *conn, const char *sql, const db_copy_data_t *data,
     int ndata, char state[6])
 {
-    int fed = 0;
-
-    state[0] = '\0';
-
-    if (PQsendQuery(conn, sql) != 1) {
-        return -1;
-    }
-
-    return db_copy_results(conn, data, ndata, &fed, ndata > 0, NULL, state);
+    return db_copy_begin(conn, sql, NULL, state) != 0
+        ? -1
+        : db_copy_results(conn, data, ndata, ndata > 0, NULL, state);
 }
 
 int
 db_copy_script_wait(PGconn *conn, PGresult **rows, char state[6])
 {
-    int fed = 0;
+    (void) db_copy_begin(conn, NULL, rows, state);
 
-    state[0] = '\0';
-    if (rows) {
-        *rows = NULL;
-    }
-
-    return db_copy_results(conn, NULL, 0, &fed, 0, rows, state);
+    return db_copy_results(conn, NULL, 0, 0, rows, state);
 }
 
 int

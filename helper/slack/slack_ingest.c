@@ -31,6 +31,9 @@
 
 #define SLACK_ERRORS_MAX 100
 
+/* the ids' sequence: no row inserted so far has an id above it */
+#define SLACK_IDS_SQL "SELECT last_value FROM entities_id_seq"
+
 /* a batch commits at BATCH_SIZE rows or this many bytes of COPY text,
  * whichever comes first: elements may be large */
 #define SLACK_BATCH_BYTES (32 * 1024 * 1024)
@@ -275,11 +278,7 @@ slack_commit(slack_ingest_t *in, int wait)
     }
     /* the ids' sequence, for the relations to follow: no id of this
      * batch is above it */
-    if (stmt
-        && asprintf(&after, "%s;SELECT last_value FROM entities_id_seq;COMMIT;",
-               stmt)
-            < 0)
-    {
+    if (stmt && asprintf(&after, "%s;" SLACK_IDS_SQL ";COMMIT;", stmt) < 0) {
         after = NULL;
     }
     if (after) {
@@ -884,8 +883,7 @@ slack_follow_batches(slack_ingest_t *in, PGconn *extra)
 {
     PGresult *res;
 
-    res = db_query(
-        in->job->conn, "SELECT last_value FROM entities_id_seq", 0, NULL);
+    res = db_query(in->job->conn, SLACK_IDS_SQL, 0, NULL);
 
     if (res && PQntuples(res) == 1) {
         in->start_id = atoll(PQgetvalue(res, 0, 0));

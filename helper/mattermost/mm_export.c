@@ -32,6 +32,15 @@
     "mattermost_id = coalesce($3, mattermost_id), "                            \
     "error_message = $4, updated_at = now() WHERE id = $1::bigint"
 
+static int
+mm_status_run(mm_export_t *x, const char *const p[4])
+{
+    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
+            == 1
+        ? 0
+        : -1;
+}
+
 /* the outcome held back, as MM_STATUS_SQL's parameters */
 static void
 mm_outcome_params(const mm_outcome_t *o, const char *p[4])
@@ -92,10 +101,7 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
         return 0;
     }
 
-    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
-            == 1
-        ? 0
-        : -1;
+    return mm_status_run(x, p);
 }
 
 int
@@ -109,10 +115,7 @@ mm_export_flush(mm_export_t *x)
     x->deferred = 0;
     mm_outcome_params(&x->outcome, p);
 
-    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
-            == 1
-        ? 0
-        : -1;
+    return mm_status_run(x, p);
 }
 
 PGresult *

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_ferry_upload_write(
 static size_t    ngx_http_ferry_upload_room(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up);
 static ngx_int_t ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up);
+static ngx_int_t ngx_http_ferry_upload_store(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static ngx_int_t ngx_http_ferry_upload_write_fd(
     ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n);
 static const char *ngx_http_ferry_upload_field(ngx_http_request_t *r);
@@ -567,11 +569,7 @@ ngx_http_ferry_upload_write(
     if (up->len[up->fill] == 0 && n >= NGX_HTTP_FERRY_UPLOAD_DIRECT
         && up->piece[1] == NULL)
     {
-        if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_ferry_upload_write_fd(up, p, n);
+        return ngx_http_ferry_upload_store(up, p, n);
     }
 
     ngx_memcpy(up->piece[up->fill] + up->len[up->fill], p, n);
@@ -627,15 +625,17 @@ ngx_http_ferry_upload_room(ngx_http_ferry_upload_ctx_t *up)
 static ngx_int_t
 ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up)
 {
-    if (ngx_http_ferry_upload_write_fd(
-            up, up->piece[up->fill], up->len[up->fill])
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_int_t rc;
 
 #if (NGX_THREADS)
     if (up->piece[1]) {
+        if (ngx_http_ferry_upload_write_fd(
+                up, up->piece[up->fill], up->len[up->fill])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         up->waiting = 1;
         up->fill ^= 1;
 
@@ -645,16 +645,11 @@ ngx_http_ferry_upload_seal(ngx_http_ferry_upload_ctx_t *up)
     }
 #endif
 
-    if (up->sha
-        && EVP_DigestUpdate(up->sha, up->piece[up->fill], up->len[up->fill])
-            != 1)
-    {
-        return NGX_ERROR;
-    }
-
+    rc =
+        ngx_http_ferry_upload_store(up, up->piece[up->fill], up->len[up->fill]);
     up->len[up->fill] = 0;
 
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -670,15 +665,7 @@ ngx_http_ferry_upload_flush(ngx_http_ferry_upload_ctx_t *up)
     n = up->len[up->fill];
     up->len[up->fill] = 0;
 
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_ferry_upload_write_fd(up, p, n);
+    return n ? ngx_http_ferry_upload_store(up, p, n) : NGX_OK;
 }
 
 
@@ -839,6 +826,19 @@ ngx_http_ferry_upload_hashed(ngx_event_t *ev)
 }
 
 #endif
+
+
+/* Bytes hashed here (no thread) and written. */
+static ngx_int_t
+ngx_http_ferry_upload_store(
+    ngx_http_ferry_upload_ctx_t *up, const u_char *p, size_t n)
+{
+    if (up->sha && EVP_DigestUpdate(up->sha, p, n) != 1) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ferry_upload_write_fd(up, p, n);
+}
 
 
 static ngx_int_t

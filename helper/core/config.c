@@ -80,6 +80,8 @@ static const setting_t settings[] = {
         86400 },
     { "GRIST_YEAR", SET_INT, OFF(grist_year), "2026", 2000, 2999 },
     { "IMPORT_BATCH_MS", SET_INT, OFF(import_batch_ms), "250", 0, 10000 },
+    { "IMPORT_LOADERS", SET_INT, OFF(import_loaders), "2", 1,
+        IMPORT_MAX_LOADERS },
     { "IMPORT_MAX_FIELD_BYTES", SET_INT, OFF(import_max_field_bytes), "1024",
         16, 1048576 },
     { "IMPORT_SLOW_MS", SET_INT, OFF(import_slow_ms), "0", 0, 600000 },

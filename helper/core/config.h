@@ -29,6 +29,7 @@ typedef struct {
     int   import_max_field_bytes;
     int   import_slow_ms;
     int   import_batch_ms;
+    int   import_loaders; /* batches of an import loaded at once */
     int   job_stale_seconds;
     int   job_workers;
     int   jwt_access_ttl_seconds;
@@ -90,6 +91,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err,
     size_t errlen);
 
 #define CONFIG_SECRET_MAX 4096
+
+/* IMPORT_LOADERS at most */
+#define IMPORT_MAX_LOADERS 4
 
 /* Reads the JWT secret (the file less trailing whitespace, at least
  * FERRY_JWT_KEY_MIN bytes) into key (CONFIG_SECRET_MAX bytes). */

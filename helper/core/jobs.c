@@ -103,13 +103,13 @@ job_progress(job_t *job, const char *progress)
 }
 
 char *
-job_progress_stmt(job_t *job, const char *progress)
+job_progress_stmt(job_t *job, PGconn *conn, const char *progress)
 {
     char *id, *worker, *json, *sql = NULL;
 
-    id = PQescapeLiteral(job->conn, job->id, strlen(job->id));
-    worker = PQescapeLiteral(job->conn, job->worker, strlen(job->worker));
-    json = PQescapeLiteral(job->conn, progress, strlen(progress));
+    id = PQescapeLiteral(conn, job->id, strlen(job->id));
+    worker = PQescapeLiteral(conn, job->worker, strlen(job->worker));
+    json = PQescapeLiteral(conn, progress, strlen(progress));
 
     /* no row updated: a division by zero fails the statement, and with it
      * the transaction it belongs to */

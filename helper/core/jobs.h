@@ -70,8 +70,9 @@ int job_progress(job_t *job, const char *progress);
 /* job_progress as one SQL statement, for a query of several that commits
  * the data the progress describes: the statement fails with SQLSTATE
  * JOB_LOST_STATE when the job is no longer this runner's, so that nothing
- * commits. NULL when out of memory; free() it. */
-char *job_progress_stmt(job_t *job, const char *progress);
+ * commits. Quoted for conn, the connection that runs it (the job's own or
+ * another of the job's threads). NULL when out of memory; free() it. */
+char *job_progress_stmt(job_t *job, PGconn *conn, const char *progress);
 
 #define JOB_LOST_STATE "22012"
 

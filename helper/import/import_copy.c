@@ -197,7 +197,7 @@ import_rows_text(import_batch_t *b, size_t *len)
 /* clang-format on */
 
 /* Runs the COPYs of sql with the batch's rows (when rows) and bad rows
- * (when it has any), in that order. */
+ * (when b has any; b may be NULL), in that order. */
 static int
 import_copy_run(PGconn *conn, import_batch_t *b, const char *sql,
     const char *rows, size_t rows_len)
@@ -210,7 +210,7 @@ import_copy_run(PGconn *conn, import_batch_t *b, const char *sql,
         data[n].data = rows;
         data[n++].len = rows_len;
     }
-    if (b->nerrs) {
+    if (b && b->nerrs) {
         data[n].data = b->errs;
         data[n++].len = b->errs_len;
     }
@@ -228,9 +228,9 @@ import_copy_run(PGconn *conn, import_batch_t *b, const char *sql,
 }
 
 int
-import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql)
+import_copy_begin(PGconn *conn, import_batch_t *b)
 {
-    char  *sql, *text = NULL;
+    char  *text = NULL;
     size_t len;
     int    rc;
 
@@ -242,19 +242,10 @@ import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql)
         }
     }
 
-    /* no BEGIN: the statements of one query are one transaction */
-    if (asprintf(&sql, "%s%s%s", b->nrows ? IMPORT_COPY_ROWS : "",
-            b->nerrs ? IMPORT_COPY_ERRORS : "", commit_sql)
-        < 0)
-    {
-        free(text);
-        return IMPORT_LOAD_FAILED;
-    }
-
-    rc = import_copy_run(conn, b, sql,
+    rc = import_copy_run(conn, NULL,
+        b->nrows ? "BEGIN;" IMPORT_COPY_ROWS : "BEGIN",
         b->nrows ? (text ? text : b->text) : NULL, text ? len : b->text_len);
 
-    free(sql);
     free(text);
 
     return rc;

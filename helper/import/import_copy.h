@@ -92,13 +92,10 @@ int import_batch_error(import_batch_t *b, const char *job_id, long line,
     const char *email, size_t email_len, const char *error, const char *raw,
     size_t raw_len);
 
-/*
- * The fast way, one query and one transaction: the live rows straight
- * into customers, the bad rows into import_errors, then commit_sql (the
- * job's progress, see job_progress_stmt). Nothing commits on a conflict or
- * when the job is lost.
- */
-int import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql);
+/* The fast way: a transaction begun, the live rows straight into
+ * customers, and the transaction left open for import_copy_commit; on a
+ * conflict (IMPORT_LOAD_CONFLICT) or a failure it is to be rolled back. */
+int import_copy_begin(PGconn *conn, import_batch_t *b);
 
 /* The way for a batch that conflicts: staged, then one set-based INSERT ...
  * ON CONFLICT, in a transaction left open for import_copy_commit. Counts
@@ -106,7 +103,9 @@ int import_copy_direct(PGconn *conn, import_batch_t *b, const char *commit_sql);
 int import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
     const char *job_id, import_counts_t *counts);
 
-/* The staged batch's bad rows, commit_sql, and COMMIT. */
+/* The batch's bad rows, commit_sql (the job's progress, see
+ * job_progress_stmt), and COMMIT: nothing commits when the job is lost
+ * (IMPORT_LOAD_LOST). */
 int import_copy_commit(PGconn *conn, import_batch_t *b, const char *commit_sql);
 
 #endif

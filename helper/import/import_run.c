@@ -2,7 +2,8 @@
  * The import job. Every batch is one transaction holding its rows, its bad
  * rows and the job's progress (byte offset, line, counters), so a killed
  * ferryd resumes exactly after the last committed batch: nothing is lost,
- * nothing is loaded twice.
+ * nothing is loaded twice. Batches commit in the file's order, even when
+ * several load at once.
  */
 #include "import_run.h"
 
@@ -21,6 +22,7 @@
 #include "import_csv.h"
 #include "import_report.h"
 #include "import_rows.h"
+#include "core/db.h"
 #include "core/jobs.h"
 #include "core/log.h"
 #include "ferry_json.h"
@@ -30,13 +32,20 @@
 #define IMPORT_STAGED_RUN 16
 
 /* A batch sized by time holds at most this many rows and bytes of text:
- * with both parts full ferryd stays well under 64 MB. */
+ * with every part full ferryd stays under 64 MB. */
 #define IMPORT_BATCH_MAX_ROWS  50000
 #define IMPORT_BATCH_MAX_BYTES (8 * 1024 * 1024)
+
+/* One batch for the reader to fill, one for each loader. */
+#define IMPORT_MAX_PARTS (IMPORT_MAX_LOADERS + 1)
+
+enum { IMPORT_FREE, IMPORT_READING, IMPORT_READY, IMPORT_LOADING };
 
 /* A batch sealed by the reader, with where the file stood at its end. */
 typedef struct {
     import_batch_t     batch;
+    int                state;     /* IMPORT_FREE ... */
+    unsigned long      seq;       /* its place in the file: 1, 2 ... */
     unsigned long long end;       /* offset just past its last record */
     long               line;      /* line of the record after it */
     long               processed; /* rows read up to its end */
@@ -44,16 +53,33 @@ typedef struct {
     double load_secs;             /* how long loading it took */
 } import_part_t;
 
-/*
- * Two threads share an import: the reader (the runner thread) parses and
- * validates the file into one batch while the loader (a thread of this
- * import) loads and commits the other, so that ferryd's work on the file
- * overlaps PostgreSQL's. A sealed batch waits in "ready" for the loader,
- * which takes it as soon as it is done with the one before: the database
- * never waits for the reader to wake up. Only the loader uses the
- * connection until the reader has waited for it to be idle.
- */
+typedef struct import_s import_t;
+
+/* A loader thread and its connection: the job's own, or one of the pool's
+ * for the others. */
 typedef struct {
+    import_t *im;
+    PGconn   *conn;
+    int       n; /* 1, 2 ... for the log */
+    pthread_t thread;
+    int       up;
+} import_loader_t;
+
+/*
+ * The reader (the runner thread) parses and validates the file into one
+ * batch while up to IMPORT_LOADERS loaders (threads of this import, each
+ * on a connection of its own) load the batches sealed before, so that
+ * ferryd's work on the file overlaps PostgreSQL's and PostgreSQL loads on
+ * as many cores. A loader takes the oldest sealed batch as soon as it is
+ * free: the database never waits for the reader to wake up. Batches load
+ * at once but commit one after the other in the file's order (a batch's
+ * progress says that every batch before it is in); a batch that shares an
+ * email with one still loading waits for it to commit before it starts, so
+ * that two loading batches never wait on each other's rows. Only the
+ * loaders use the job's connection until the reader has waited for them
+ * to be idle.
+ */
+struct import_s {
     job_t        *job;
     int           upsert;
     import_rows_t rows;
@@ -61,15 +87,19 @@ typedef struct {
     int           header; /* the next record is the header */
 
     /* the reader's side */
-    import_part_t      parts[2];
+    import_part_t      parts[IMPORT_MAX_PARTS];
+    int                nparts;
     int                cur;
+    unsigned long      sealed; /* batches sealed */
     long               processed;
     long               parse_errors;
     unsigned long long batch_end;
     long               batch_line;
     size_t             batch_rows; /* when to seal the batch being read */
 
-    /* the loader's side: what is committed */
+    /* the loaders' side: what is committed, changed by the batch whose
+     * turn it is to commit */
+    unsigned long      committed; /* the last batch committed */
     unsigned long long offset;
     long               line;
     long               done_processed;
@@ -93,16 +123,15 @@ typedef struct {
 
     const char *report; /* where errors.csv went: "local" or "s3" */
 
+    import_loader_t loaders[IMPORT_MAX_LOADERS];
+    int             nloaders;
+
     /* the hand-over */
-    pthread_t       loader;
-    int             loader_up;
     pthread_mutex_t lock;
     pthread_cond_t  cond;
-    int             ready; /* the part sealed for the loader, or -1 */
-    int             busy;  /* the part the loader is loading, or -1 */
     int             quit;
-    int             loader_rc; /* IMPORT_GO_ON, or why the loader stopped */
-} import_t;
+    int             loader_rc; /* IMPORT_GO_ON, or why loading stopped */
+};
 
 enum { IMPORT_GO_ON = 0, IMPORT_STOP = 1, IMPORT_FAIL = 2 };
 
@@ -135,9 +164,9 @@ import_progress_json(import_t *im, unsigned long long offset, long line,
 }
 
 /* The progress as it will be once the batch commits, as the statement
- * that commits it. */
+ * that commits it on conn. */
 static char *
-import_flush_sql(import_t *im, import_part_t *part)
+import_flush_sql(import_t *im, PGconn *conn, import_part_t *part)
 {
     char *progress, *sql;
 
@@ -147,86 +176,176 @@ import_flush_sql(import_t *im, import_part_t *part)
         return NULL;
     }
 
-    sql = job_progress_stmt(im->job, progress);
+    sql = job_progress_stmt(im->job, conn, progress);
     free(progress);
 
     return sql;
 }
 
-/* The batch that conflicted (or follows batches that did), staged. */
+/* Whether a live row of b has its email among a's rows. */
 static int
-import_flush_staged(import_t *im, import_part_t *part)
+import_batches_share(import_batch_t *a, import_batch_t *b)
 {
-    job_t          *job = im->job;
-    import_counts_t counts;
-    char           *sql;
-    int             rc;
+    import_slot_t slot;
+    size_t        i;
 
-    rc = import_copy_stage(
-        job->conn, &part->batch, im->upsert, job->id, &counts);
+    for (i = 0; i < b->nrows; i++) {
+        const import_row_t *r = &b->rows[i];
 
-    if (rc == IMPORT_LOAD_DONE) {
-        im->inserted += counts.inserted;
-        im->updated += counts.updated + (long) part->batch.superseded;
-        im->db_errors += counts.errors;
-
-        sql = import_flush_sql(im, part);
-        rc = sql ? import_copy_commit(job->conn, &part->batch, sql)
-                 : IMPORT_LOAD_FAILED;
-        free(sql);
+        if (!r->dead
+            && import_batch_find(a, b->arena + r->email, r->email_len, &slot)) {
+            return 1;
+        }
     }
 
-    if (rc != IMPORT_LOAD_DONE) {
-        (void) db_exec(job->conn, "ROLLBACK");
+    return 0;
+}
+
+/* Under the lock: until the batches still loading before this one are
+ * committed when it shares an email with any of them; and until it is the
+ * batch's turn to commit, with turn set. 0 when loading goes on. */
+static int
+import_wait_for(import_t *im, import_part_t *part, int turn)
+{
+    unsigned long before = 0;
+    int           i;
+
+    if (turn) {
+        before = part->seq - 1;
+    } else {
+        for (i = 0; i < im->nparts; i++) {
+            import_part_t *p = &im->parts[i];
+
+            if (p->state == IMPORT_LOADING && p->seq < part->seq
+                && p->seq > im->committed
+                && import_batches_share(&p->batch, &part->batch))
+            {
+                before = p->seq > before ? p->seq : before;
+            }
+        }
+    }
+
+    if (!turn && im->committed < before) {
+        log_debug(im->job->worker,
+            "job %s: batch %lu waits for batch %lu to commit: they share an "
+            "email",
+            im->job->id, part->seq, before);
+    }
+
+    while (im->committed < before && im->loader_rc == IMPORT_GO_ON) {
+        pthread_cond_wait(&im->cond, &im->lock);
+    }
+
+    return im->loader_rc != IMPORT_GO_ON;
+}
+
+/* The batch's rows, in a transaction left open: straight in when nothing
+ * conflicts, staged otherwise; counts what it did. */
+static int
+import_load(import_t *im, PGconn *conn, import_part_t *part, int direct,
+    import_counts_t *counts, int *staged)
+{
+    import_batch_t *b = &part->batch;
+    int             rc = IMPORT_LOAD_CONFLICT;
+
+    memset(counts, 0, sizeof(*counts));
+    *staged = 0;
+
+    if (direct) {
+        rc = import_copy_begin(conn, b);
+        if (rc == IMPORT_LOAD_DONE) {
+            /* every live row inserted */
+            counts->inserted = (long) (b->nrows - b->superseded);
+            return rc;
+        }
+        (void) db_exec(conn, "ROLLBACK");
+    }
+
+    if (rc == IMPORT_LOAD_CONFLICT) {
+        *staged = 1;
+        rc = import_copy_stage(conn, b, im->upsert, im->job->id, counts);
     }
 
     return rc == IMPORT_LOAD_CONFLICT ? IMPORT_LOAD_FAILED : rc;
 }
 
-/* One batch, one transaction: its rows, its bad rows, the job's progress;
- * a batch never commits when the job is no longer this runner's. Runs on
- * the loader thread. */
+/* Its turn come, the batch's bad rows and the job's progress, and COMMIT. */
 static int
-import_flush(import_t *im, import_part_t *part)
+import_commit(import_t *im, PGconn *conn, import_part_t *part,
+    const import_counts_t *counts)
 {
-    job_t          *job = im->job;
-    import_batch_t *b = &part->batch;
-    struct timespec t0, t1;
-    long            inserted, updated, db_errors;
-    char           *sql;
-    int             rc = IMPORT_LOAD_CONFLICT, staged = 0;
+    long inserted = im->inserted, updated = im->updated,
+         db_errors = im->db_errors;
+    char *sql;
+    int   rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    im->inserted += counts->inserted;
+    im->updated += counts->updated + (long) part->batch.superseded;
+    im->db_errors += counts->errors;
 
-    if (job->ferry->cfg.import_slow_ms) {
-        usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
-    }
-
-    inserted = im->inserted;
-    updated = im->updated;
-    db_errors = im->db_errors;
-
-    if (im->staged_run == 0) {
-        /* straight in, every live row inserted, if nothing conflicts */
-        im->inserted += (long) (b->nrows - b->superseded);
-        im->updated += (long) b->superseded;
-
-        sql = import_flush_sql(im, part);
-        rc = sql ? import_copy_direct(job->conn, b, sql) : IMPORT_LOAD_FAILED;
-        free(sql);
-    }
-
-    if (rc == IMPORT_LOAD_CONFLICT) {
-        im->inserted = inserted;
-        im->updated = updated;
-        staged = 1;
-        rc = import_flush_staged(im, part);
-    }
+    sql = import_flush_sql(im, conn, part);
+    rc = sql ? import_copy_commit(conn, &part->batch, sql) : IMPORT_LOAD_FAILED;
+    free(sql);
 
     if (rc != IMPORT_LOAD_DONE) {
         im->inserted = inserted;
         im->updated = updated;
         im->db_errors = db_errors;
+    }
+
+    return rc;
+}
+
+/* One batch, one transaction: its rows, its bad rows, the job's progress;
+ * a batch never commits when the job is no longer this runner's, nor
+ * before the batches before it. Runs on a loader thread. */
+static int
+import_flush(import_loader_t *ld, import_part_t *part)
+{
+    import_t       *im = ld->im;
+    job_t          *job = im->job;
+    import_counts_t counts;
+    struct timespec t0, t1;
+    long            inserted, updated, bad;
+    int             rc, direct, staged;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    pthread_mutex_lock(&im->lock);
+    rc = import_wait_for(im, part, 0);
+    direct = im->staged_run == 0;
+    pthread_mutex_unlock(&im->lock);
+    if (rc) {
+        return IMPORT_STOP;
+    }
+
+    if (job->ferry->cfg.import_slow_ms) {
+        usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
+    }
+
+    rc = import_load(im, ld->conn, part, direct, &counts, &staged);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    part->load_secs = (double) (t1.tv_sec - t0.tv_sec)
+        + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+    pthread_mutex_lock(&im->lock);
+    if (import_wait_for(im, part, 1)) {
+        /* a batch before failed or stopped: this one is not to commit */
+        pthread_mutex_unlock(&im->lock);
+        (void) db_exec(ld->conn, "ROLLBACK");
+        return IMPORT_STOP;
+    }
+    pthread_mutex_unlock(&im->lock);
+
+    /* the batch's turn: the batches before are committed, and none after
+     * commits before it, so the counters are this thread's */
+    if (rc == IMPORT_LOAD_DONE) {
+        rc = import_commit(im, ld->conn, part, &counts);
+    }
+
+    if (rc != IMPORT_LOAD_DONE) {
+        (void) db_exec(ld->conn, "ROLLBACK");
 
         if (rc == IMPORT_LOAD_LOST) {
             /* cancelled, or taken over after we looked stale: not ours */
@@ -235,10 +354,17 @@ import_flush(import_t *im, import_part_t *part)
         }
 
         log_error(job->worker, "job %s: loading a batch: %s", job->id,
-            PQerrorMessage(job->conn));
+            PQerrorMessage(ld->conn));
 
         return IMPORT_FAIL;
     }
+
+    /* the figures for the log, before the next batch's turn */
+    inserted = im->inserted;
+    updated = im->updated;
+    bad = part->parse_errors + im->db_errors;
+
+    pthread_mutex_lock(&im->lock);
 
     if (im->staged_run > 0) {
         im->staged_run--;
@@ -246,59 +372,77 @@ import_flush(import_t *im, import_part_t *part)
         im->staged_run = IMPORT_STAGED_RUN;
     }
 
+    im->committed = part->seq;
     im->offset = part->end;
     im->line = part->line;
     im->done_processed = part->processed;
     im->done_parse_errors = part->parse_errors;
+    pthread_cond_broadcast(&im->cond);
 
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    part->load_secs = (double) (t1.tv_sec - t0.tv_sec)
-        + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    pthread_mutex_unlock(&im->lock);
 
     log_debug(job->worker,
-        "job %s: %ld rows (%ld inserted, %ld updated, %ld bad), a batch of "
-        "%zu in %.3f s",
-        job->id, im->done_processed, im->inserted, im->updated,
-        im->done_parse_errors + im->db_errors, b->nrows + (size_t) b->nerrs,
-        part->load_secs);
+        "job %s: %ld rows (%ld inserted, %ld updated, %ld bad), batch %lu of "
+        "%zu rows loaded by loader %d in %.3f s",
+        job->id, part->processed, inserted, updated, bad, part->seq,
+        part->batch.nrows + (size_t) part->batch.nerrs, ld->n, part->load_secs);
 
     return *job->stop ? IMPORT_STOP : IMPORT_GO_ON;
+}
+
+/* Under the lock: the oldest batch sealed and not yet taken, or NULL. */
+static import_part_t *
+import_next_ready(import_t *im)
+{
+    import_part_t *next = NULL;
+    int            i;
+
+    for (i = 0; i < im->nparts; i++) {
+        import_part_t *p = &im->parts[i];
+
+        if (p->state == IMPORT_READY && (next == NULL || p->seq < next->seq)) {
+            next = p;
+        }
+    }
+
+    return next;
 }
 
 static void *
 import_loader(void *data)
 {
-    import_t      *im = data;
-    import_part_t *part;
-    int            rc;
+    import_loader_t *ld = data;
+    import_t        *im = ld->im;
+    import_part_t   *part;
+    int              rc;
 
     pthread_mutex_lock(&im->lock);
 
     for (;;) {
-        while (im->ready == -1 && !im->quit) {
+        while ((part = import_next_ready(im)) == NULL && !im->quit) {
             pthread_cond_wait(&im->cond, &im->lock);
         }
 
-        if (im->ready == -1) {
+        if (part == NULL) {
             break;
         }
 
-        part = &im->parts[im->ready];
-        im->busy = im->ready;
-        im->ready = -1;
+        part->state = IMPORT_LOADING;
 
         /* after a failure or a stop nothing more is loaded */
         if (im->loader_rc == IMPORT_GO_ON) {
             pthread_mutex_unlock(&im->lock);
-            rc = import_flush(im, part);
+            rc = import_flush(ld, part);
             pthread_mutex_lock(&im->lock);
 
-            im->loader_rc = rc;
+            if (im->loader_rc == IMPORT_GO_ON) {
+                im->loader_rc = rc;
+            }
             im->loaded_rows = part->batch.nrows + (size_t) part->batch.nerrs;
             im->loaded_secs = part->load_secs;
         }
 
-        im->busy = -1;
+        part->state = IMPORT_FREE;
         pthread_cond_broadcast(&im->cond);
     }
 
@@ -307,14 +451,30 @@ import_loader(void *data)
     return NULL;
 }
 
-/* Waits until the loader is idle; what it last said. */
+/* Under the lock: whether a batch waits for a loader or is loading. */
+static int
+import_loading(import_t *im)
+{
+    int i;
+
+    for (i = 0; i < im->nparts; i++) {
+        if (im->parts[i].state == IMPORT_READY
+            || im->parts[i].state == IMPORT_LOADING) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+/* Waits until the loaders are idle; what they last said. */
 static int
 import_wait(import_t *im)
 {
     int rc;
 
     pthread_mutex_lock(&im->lock);
-    while (im->ready != -1 || im->busy != -1) {
+    while (import_loading(im)) {
         pthread_cond_wait(&im->cond, &im->lock);
     }
     rc = im->loader_rc;
@@ -349,12 +509,27 @@ import_next_size(import_t *im)
         want > cfg->batch_size ? (size_t) want : (size_t) cfg->batch_size;
 }
 
-/* Hands the current batch to the loader and starts filling the other. */
+/* Under the lock: a part no batch holds, or -1. */
+static int
+import_free_part(import_t *im)
+{
+    int i;
+
+    for (i = 0; i < im->nparts; i++) {
+        if (im->parts[i].state == IMPORT_FREE) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+/* Hands the current batch to the loaders and starts filling a free one. */
 static int
 import_seal(import_t *im)
 {
     import_part_t *part = &im->parts[im->cur];
-    int            rc;
+    int            rc, next = -1;
 
     /* nothing read since the last batch: nothing to commit */
     if (part->batch.nrows == 0 && part->batch.nerrs == 0
@@ -370,17 +545,14 @@ import_seal(import_t *im)
 
     pthread_mutex_lock(&im->lock);
 
-    /* the batch before may still wait for the loader */
-    while (im->ready != -1 && im->loader_rc == IMPORT_GO_ON) {
-        pthread_cond_wait(&im->cond, &im->lock);
-    }
-
     if (im->loader_rc == IMPORT_GO_ON) {
-        im->ready = im->cur;
+        part->seq = ++im->sealed;
+        part->state = IMPORT_READY;
         pthread_cond_broadcast(&im->cond);
 
-        /* the other part is free once the loader is done with it */
-        while (im->busy == (im->cur ^ 1) && im->loader_rc == IMPORT_GO_ON) {
+        /* a part is free once a loader is done with it */
+        while ((next = import_free_part(im)) == -1
+            && im->loader_rc == IMPORT_GO_ON) {
             pthread_cond_wait(&im->cond, &im->lock);
         }
     }
@@ -388,13 +560,16 @@ import_seal(import_t *im)
     rc = im->loader_rc;
     im->pace_rows = im->loaded_rows;
     im->pace_secs = im->loaded_secs;
+    if (rc == IMPORT_GO_ON) {
+        im->parts[next].state = IMPORT_READING;
+    }
     pthread_mutex_unlock(&im->lock);
 
     if (rc != IMPORT_GO_ON) {
         return rc;
     }
 
-    im->cur ^= 1;
+    im->cur = next;
     import_next_size(im);
     import_batch_reset(&im->parts[im->cur].batch, im->batch_rows);
     im->parts[im->cur].end = part->end;
@@ -488,6 +663,76 @@ import_stopped(import_t *im, const char *spool)
     }
 }
 
+/* The batches (one per loader and one more, of rows rows each) and the
+ * loaders: the first on the job's connection, the others on the pool's
+ * while it has them to give. 0, or -1 when out of memory. */
+static int
+import_start(import_t *im, size_t rows)
+{
+    job_t *job = im->job;
+    int    i;
+
+    im->nloaders = 1;
+    im->loaders[0].conn = job->conn;
+    while (im->nloaders < job->ferry->cfg.import_loaders
+        && (im->loaders[im->nloaders].conn = db_acquire(job->ferry->db)))
+    {
+        im->nloaders++;
+    }
+    if (im->nloaders < job->ferry->cfg.import_loaders) {
+        log_debug(job->worker, "job %s: %d loader(s) of %d: the pool is busy",
+            job->id, im->nloaders, job->ferry->cfg.import_loaders);
+    }
+
+    im->nparts = im->nloaders + 1;
+    for (i = 0; i < im->nparts; i++) {
+        im->parts[i].end = im->offset;
+        if (import_batch_init(&im->parts[i].batch, rows) != 0) {
+            return -1;
+        }
+    }
+    im->parts[0].state = IMPORT_READING;
+
+    for (i = 0; i < im->nloaders; i++) {
+        im->loaders[i].im = im;
+        im->loaders[i].n = i + 1;
+        if (pthread_create(
+                &im->loaders[i].thread, NULL, import_loader, &im->loaders[i])
+            != 0)
+        {
+            return -1;
+        }
+        im->loaders[i].up = 1;
+    }
+
+    return 0;
+}
+
+/* The loaders told to quit and joined; their connections given back. */
+static void
+import_stop(import_t *im)
+{
+    int i;
+
+    pthread_mutex_lock(&im->lock);
+    im->quit = 1;
+    pthread_cond_broadcast(&im->cond);
+    pthread_mutex_unlock(&im->lock);
+
+    for (i = 0; i < im->nloaders; i++) {
+        if (im->loaders[i].up) {
+            pthread_join(im->loaders[i].thread, NULL);
+        }
+        if (i > 0) {
+            db_release(im->job->ferry->db, im->loaders[i].conn);
+        }
+    }
+
+    for (i = 0; i < im->nparts; i++) {
+        import_batch_free(&im->parts[i].batch);
+    }
+}
+
 void
 import_run(job_t *job)
 {
@@ -497,12 +742,10 @@ import_run(job_t *job)
     const char *spool = NULL;
     ssize_t     n = 0;
     size_t      cap;
-    int         fd = -1, rc = IMPORT_GO_ON, i;
+    int         fd = -1, rc = IMPORT_GO_ON;
 
     memset(&im, 0, sizeof(im));
     im.job = job;
-    im.ready = -1;
-    im.busy = -1;
     pthread_mutex_init(&im.lock, NULL);
     pthread_cond_init(&im.cond, NULL);
 
@@ -559,17 +802,12 @@ import_run(job_t *job)
         : im.batch_rows;
 
     if (lseek(fd, (off_t) im.offset, SEEK_SET) == (off_t) -1
-        || import_batch_init(&im.parts[0].batch, cap + 1) != 0
-        || import_batch_init(&im.parts[1].batch, cap + 1) != 0
         || (buf = malloc(IMPORT_CHUNK)) == NULL
-        || pthread_create(&im.loader, NULL, import_loader, &im) != 0)
+        || import_start(&im, cap + 1) != 0)
     {
         import_end(&im, "failed", "out of memory", spool);
         goto done;
     }
-
-    im.loader_up = 1;
-    im.parts[0].end = im.parts[1].end = im.offset;
 
     csv_init(&im.csv, (size_t) job->ferry->cfg.import_max_field_bytes,
         im.offset, im.line);
@@ -645,21 +883,12 @@ done_csv:
 
 done:
 
-    if (im.loader_up) {
-        pthread_mutex_lock(&im.lock);
-        im.quit = 1;
-        pthread_cond_broadcast(&im.cond);
-        pthread_mutex_unlock(&im.lock);
-        pthread_join(im.loader, NULL);
-    }
+    import_stop(&im);
 
     if (fd != -1) {
         close(fd);
     }
     free(buf);
-    for (i = 0; i < 2; i++) {
-        import_batch_free(&im.parts[i].batch);
-    }
     pthread_mutex_destroy(&im.lock);
     pthread_cond_destroy(&im.cond);
     cJSON_Delete(params);

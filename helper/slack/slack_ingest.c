@@ -274,7 +274,7 @@ slack_commit(slack_ingest_t *in, int wait)
 
     progress = slack_progress_json(in);
     if (progress) {
-        stmt = job_progress_stmt(in->job, progress);
+        stmt = job_progress_stmt(in->job, in->job->conn, progress);
     }
     /* the ids' sequence, for the relations to follow: no id of this
      * batch is above it */

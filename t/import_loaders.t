@@ -112,4 +112,40 @@ like($runs{insert_only}{1}{errors}, qr/(^| )42:u40\@example\.com:email already e
 like($runs{upsert}{1}{rows}, qr/(^| )u4\@example\.com:F4:L4:\+4:C4( |$)/, 'upsert: a row that was in the table updated');
 like($runs{upsert}{1}{counts}, qr/inserted=\d+ updated=\d+ error_rows=57$/, 'upsert: the bad rows counted');
 
+# Another transaction holds a row the first batch needs and then waits for
+# a row of the second batch, which has loaded and waits in ferryd for the
+# first to commit: a cycle with one wait in ferryd, which PostgreSQL
+# cannot see. The second batch lets its rows go after IMPORT_TURN_WAIT_MS
+# (5 s): the other transaction goes on, the first batch commits, the
+# second loads again. Without that the import would hang for good.
+$t->psql('TRUNCATE customers');
+$t->psql(q{INSERT INTO customers (email, first_name) VALUES ('x1@example.com', 'old'), ('y1@example.com', 'old')});
+$t->stop_ferryd;
+$t->start_ferryd(%set, BATCH_SIZE => 2, IMPORT_SLOW_MS => 500, IMPORT_LOADERS => 2);
+my $log0 = length $t->read_file('ferryd.log');
+my $other = $t->dir . '/other.out';
+my $pid = fork // die;
+if ($pid == 0) {
+    open STDOUT, '>', $other or die;
+    open STDERR, '>&', \*STDOUT or die;
+    exec 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-c',
+        q{BEGIN; UPDATE customers SET first_name = 'other' WHERE email = 'x1@example.com'; }
+      . q{SELECT pg_sleep(2); UPDATE customers SET first_name = 'other' WHERE email = 'y1@example.com'; COMMIT};
+    exit 127;
+}
+$t->wait_for('the other transaction holding x1', sub {
+    $t->psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN; UPDATE customers%'}) == 1 }, 10);
+my ($id, $j) = import_file("email,first_name,last_name,phone,city\n"
+    . "x1\@example.com,X1,,,\nx2\@example.com,X2,,,\ny1\@example.com,Y1,,,\ny2\@example.com,Y2,,,\n", 'upsert');
+waitpid($pid, 0);
+is($? >> 8, 0, 'the other transaction committed');
+is($j->{status}, 'done', 'the import caught in the cycle: done');
+is($t->psql(q{SELECT string_agg(email || ':' || first_name, ' ' ORDER BY email) FROM customers}),
+   'x1@example.com:X1 x2@example.com:X2 y1@example.com:Y1 y2@example.com:Y2',
+   "its rows committed after the other transaction's, in the file's order");
+like(substr($t->read_file('ferryd.log'), $log0),
+     qr/WARN .*job \Q$id\E: batch 2 let its rows go after 5000 ms waiting for the batches before it to commit/,
+     'the second batch let its rows go (WARN)');
+unlike(substr($t->read_file('ferryd.log'), $log0), qr/ERROR/, 'no error');
+
 $t->done;

@@ -31,8 +31,14 @@
 
 #define IMPORT_STAGED_RUN 16
 
+/* How long a loaded batch holds its rows waiting for the batches before it
+ * to commit before it lets them go (see import_flush). */
+#define IMPORT_TURN_WAIT_MS 5000
+
 /* A batch sized by time holds at most this many rows and bytes of text:
- * with every part full ferryd stays under 64 MB. */
+ * some 12 MB a part with its rows and hash, so that with the default two
+ * loaders (three parts) ferryd stays under 64 MB; each more loader adds a
+ * part. */
 #define IMPORT_BATCH_MAX_ROWS  50000
 #define IMPORT_BATCH_MAX_BYTES (8 * 1024 * 1024)
 
@@ -201,14 +207,19 @@ import_batches_share(import_batch_t *a, import_batch_t *b)
     return 0;
 }
 
+/* What import_wait_for came to. */
+enum { IMPORT_WAITED = 0, IMPORT_WAIT_STOP = 1, IMPORT_WAIT_LATE = 2 };
+
 /* Under the lock: until the batches still loading before this one are
  * committed when it shares an email with any of them; and until it is the
- * batch's turn to commit, with turn set. 0 when loading goes on. */
+ * batch's turn to commit, with turn set; for at most limit_ms when not 0
+ * (IMPORT_WAIT_LATE after that). IMPORT_WAIT_STOP when loading stopped. */
 static int
-import_wait_for(import_t *im, import_part_t *part, int turn)
+import_wait_for(import_t *im, import_part_t *part, int turn, int limit_ms)
 {
-    unsigned long before = 0;
-    int           i;
+    unsigned long   before = 0;
+    struct timespec until;
+    int             i;
 
     if (turn) {
         before = part->seq - 1;
@@ -232,8 +243,23 @@ import_wait_for(import_t *im, import_part_t *part, int turn)
             im->job->id, part->seq, before);
     }
 
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += limit_ms / 1000;
+    until.tv_nsec += (long) (limit_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+
     while (im->committed < before && im->loader_rc == IMPORT_GO_ON) {
-        pthread_cond_wait(&im->cond, &im->lock);
+        if (limit_ms == 0) {
+            pthread_cond_wait(&im->cond, &im->lock);
+        } else if (pthread_cond_timedwait(&im->cond, &im->lock, &until)
+            == ETIMEDOUT) {
+            return im->committed < before && im->loader_rc == IMPORT_GO_ON
+                ? IMPORT_WAIT_LATE
+                : im->loader_rc != IMPORT_GO_ON;
+        }
     }
 
     return im->loader_rc != IMPORT_GO_ON;
@@ -258,13 +284,15 @@ import_load(import_t *im, PGconn *conn, import_part_t *part, int direct,
             counts->inserted = (long) (b->nrows - b->superseded);
             return rc;
         }
+        if (rc != IMPORT_LOAD_CONFLICT) {
+            /* the error stays in PQerrorMessage() for the caller */
+            return rc;
+        }
         (void) db_exec(conn, "ROLLBACK");
     }
 
-    if (rc == IMPORT_LOAD_CONFLICT) {
-        *staged = 1;
-        rc = import_copy_stage(conn, b, im->upsert, im->job->id, counts);
-    }
+    *staged = 1;
+    rc = import_copy_stage(conn, b, im->upsert, im->job->id, counts);
 
     return rc == IMPORT_LOAD_CONFLICT ? IMPORT_LOAD_FAILED : rc;
 }
@@ -296,6 +324,41 @@ import_commit(import_t *im, PGconn *conn, import_part_t *part,
     return rc;
 }
 
+static double
+import_secs_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    return (double) (t1.tv_sec - t0->tv_sec)
+        + (double) (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The batch's rows loaded (import_load) by the loader, after
+ * IMPORT_SLOW_MS, timed into part->load_secs; the error, if any, kept in
+ * err. */
+static int
+import_load_timed(import_loader_t *ld, import_part_t *part, int direct,
+    import_counts_t *counts, int *staged, char *err, size_t errlen)
+{
+    struct timespec t0;
+    int             rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (ld->im->job->ferry->cfg.import_slow_ms) {
+        /* a test aid: a slow database */
+        usleep((useconds_t) ld->im->job->ferry->cfg.import_slow_ms * 1000);
+    }
+    rc = import_load(ld->im, ld->conn, part, direct, counts, staged);
+    part->load_secs = import_secs_since(&t0);
+    if (rc != IMPORT_LOAD_DONE) {
+        snprintf(err, errlen, "%s", PQerrorMessage(ld->conn));
+    }
+
+    return rc;
+}
+
 /* One batch, one transaction: its rows, its bad rows, the job's progress;
  * a batch never commits when the job is no longer this runner's, nor
  * before the batches before it. Runs on a loader thread. */
@@ -305,43 +368,67 @@ import_flush(import_loader_t *ld, import_part_t *part)
     import_t       *im = ld->im;
     job_t          *job = im->job;
     import_counts_t counts;
-    struct timespec t0, t1;
+    struct timespec t0;
+    char            err[512] = "";
     long            inserted, updated, bad;
-    int             rc, direct, staged;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int             rc, direct, staged, w;
 
     pthread_mutex_lock(&im->lock);
-    rc = import_wait_for(im, part, 0);
+    w = import_wait_for(im, part, 0, 0);
     direct = im->staged_run == 0;
     pthread_mutex_unlock(&im->lock);
-    if (rc) {
+    if (w != IMPORT_WAITED) {
         return IMPORT_STOP;
     }
 
-    if (job->ferry->cfg.import_slow_ms) {
-        usleep((useconds_t) job->ferry->cfg.import_slow_ms * 1000);
-    }
-
-    rc = import_load(im, ld->conn, part, direct, &counts, &staged);
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    part->load_secs = (double) (t1.tv_sec - t0.tv_sec)
-        + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    rc =
+        import_load_timed(ld, part, direct, &counts, &staged, err, sizeof(err));
 
     pthread_mutex_lock(&im->lock);
-    if (import_wait_for(im, part, 1)) {
-        /* a batch before failed or stopped: this one is not to commit */
+    w = import_wait_for(im, part, 1, IMPORT_TURN_WAIT_MS);
+    pthread_mutex_unlock(&im->lock);
+
+    if (w == IMPORT_WAIT_LATE) {
+        /*
+         * The batch holds its rows while the batches before it do not
+         * commit: another import (of this ferryd or another) may be waiting
+         * on these rows while holding rows that a batch before waits on, a
+         * deadlock PostgreSQL cannot see (one of its waits is in ferryd).
+         * The batch lets them go, waits for its turn without them, and
+         * loads again.
+         */
+        log_warn(job->worker,
+            "job %s: batch %lu let its rows go after %d ms waiting for the "
+            "batches before it to commit; it loads again in its turn",
+            job->id, part->seq, IMPORT_TURN_WAIT_MS);
+        (void) db_exec(ld->conn, "ROLLBACK");
+
+        pthread_mutex_lock(&im->lock);
+        w = import_wait_for(im, part, 1, 0);
+        direct = im->staged_run == 0;
         pthread_mutex_unlock(&im->lock);
+
+        if (w == IMPORT_WAITED) {
+            rc = import_load_timed(
+                ld, part, direct, &counts, &staged, err, sizeof(err));
+        }
+    }
+
+    if (w != IMPORT_WAITED) {
+        /* a batch before failed or stopped: this one is not to commit */
         (void) db_exec(ld->conn, "ROLLBACK");
         return IMPORT_STOP;
     }
-    pthread_mutex_unlock(&im->lock);
 
     /* the batch's turn: the batches before are committed, and none after
      * commits before it, so the counters are this thread's */
     if (rc == IMPORT_LOAD_DONE) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = import_commit(im, ld->conn, part, &counts);
+        part->load_secs += import_secs_since(&t0);
+        if (rc != IMPORT_LOAD_DONE) {
+            snprintf(err, sizeof(err), "%s", PQerrorMessage(ld->conn));
+        }
     }
 
     if (rc != IMPORT_LOAD_DONE) {
@@ -353,8 +440,7 @@ import_flush(import_loader_t *ld, import_part_t *part)
             return IMPORT_STOP;
         }
 
-        log_error(job->worker, "job %s: loading a batch: %s", job->id,
-            PQerrorMessage(ld->conn));
+        log_error(job->worker, "job %s: loading a batch: %s", job->id, err);
 
         return IMPORT_FAIL;
     }
@@ -664,24 +750,27 @@ import_stopped(import_t *im, const char *spool)
 }
 
 /* The batches (one per loader and one more, of rows rows each) and the
- * loaders: the first on the job's connection, the others on the pool's
- * while it has them to give. 0, or -1 when out of memory. */
+ * loaders: the first on the job's connection, each other on one of its
+ * own (fewer when PostgreSQL takes no more). 0, or -1 when out of memory. */
 static int
 import_start(import_t *im, size_t rows)
 {
-    job_t *job = im->job;
-    int    i;
+    job_t  *job = im->job;
+    PGconn *conn;
+    char    err[256];
+    int     i;
 
     im->nloaders = 1;
     im->loaders[0].conn = job->conn;
-    while (im->nloaders < job->ferry->cfg.import_loaders
-        && (im->loaders[im->nloaders].conn = db_acquire(job->ferry->db)))
-    {
-        im->nloaders++;
-    }
-    if (im->nloaders < job->ferry->cfg.import_loaders) {
-        log_debug(job->worker, "job %s: %d loader(s) of %d: the pool is busy",
-            job->id, im->nloaders, job->ferry->cfg.import_loaders);
+    while (im->nloaders < job->ferry->cfg.import_loaders) {
+        conn = db_connect(job->ferry->cfg.database_url,
+            job->ferry->cfg.db_connect_timeout, err, sizeof(err));
+        if (conn == NULL) {
+            log_warn(job->worker, "job %s: %d loader(s) of %d: %s", job->id,
+                im->nloaders, job->ferry->cfg.import_loaders, err);
+            break;
+        }
+        im->loaders[im->nloaders++].conn = conn;
     }
 
     im->nparts = im->nloaders + 1;
@@ -708,7 +797,7 @@ import_start(import_t *im, size_t rows)
     return 0;
 }
 
-/* The loaders told to quit and joined; their connections given back. */
+/* The loaders told to quit and joined; their own connections closed. */
 static void
 import_stop(import_t *im)
 {
@@ -724,7 +813,7 @@ import_stop(import_t *im)
             pthread_join(im->loaders[i].thread, NULL);
         }
         if (i > 0) {
-            db_release(im->job->ferry->db, im->loaders[i].conn);
+            PQfinish(im->loaders[i].conn);
         }
     }
 
@@ -736,18 +825,22 @@ import_stop(import_t *im)
 void
 import_run(job_t *job)
 {
-    import_t    im;
-    cJSON      *params, *progress, *file, *path, *mode;
-    char       *buf = NULL, msg[256];
-    const char *spool = NULL;
-    ssize_t     n = 0;
-    size_t      cap;
-    int         fd = -1, rc = IMPORT_GO_ON;
+    import_t           im;
+    cJSON             *params, *progress, *file, *path, *mode;
+    char              *buf = NULL, msg[256];
+    const char        *spool = NULL;
+    ssize_t            n = 0;
+    size_t             cap;
+    int                fd = -1, rc = IMPORT_GO_ON;
+    pthread_condattr_t attr;
 
     memset(&im, 0, sizeof(im));
     im.job = job;
     pthread_mutex_init(&im.lock, NULL);
-    pthread_cond_init(&im.cond, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&im.cond, &attr);
+    pthread_condattr_destroy(&attr);
 
     params = cJSON_Parse(job->params);
     progress = cJSON_Parse(job->progress);

@@ -128,9 +128,14 @@ my $pid = fork // die;
 if ($pid == 0) {
     open STDOUT, '>', $other or die;
     open STDERR, '>&', \*STDOUT or die;
+    # x1 held; then, once a loaded batch waits idle in its transaction
+    # (the second, holding y1; at most 30 s), y1
     exec 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $t->database_url, '-c',
         q{BEGIN; UPDATE customers SET first_name = 'other' WHERE email = 'x1@example.com'; }
-      . q{SELECT pg_sleep(2); UPDATE customers SET first_name = 'other' WHERE email = 'y1@example.com'; COMMIT};
+      . q{DO $$ BEGIN FOR i IN 1 .. 600 LOOP PERFORM pg_stat_clear_snapshot(); }
+      . q{EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' }
+      . q{AND pid <> pg_backend_pid()); PERFORM pg_sleep(0.05); END LOOP; END $$; }
+      . q{UPDATE customers SET first_name = 'other' WHERE email = 'y1@example.com'; COMMIT};
     exit 127;
 }
 $t->wait_for('the other transaction holding x1', sub {

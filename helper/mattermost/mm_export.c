@@ -321,23 +321,17 @@ mm_export_item(mm_export_t *x, const char *id, void *arg)
     return mm_export_one(x, id, phase->export);
 }
 
-/* Messages whose rows are read in one round trip (rather than one each:
- * a message's own work is a round trip to Mattermost and two to
- * PostgreSQL), few enough that their raw_data is small. */
-#define MM_MESSAGE_BATCH 64
-
 /* Messages [from, to) of ids, those still to export, one after the other
  * in that order. */
 static int
 mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
     mm_exporter_pt export)
 {
-    char        list[MM_MESSAGE_BATCH * 24 + 4];
-    const char *p[1] = { list };
-    PGresult   *res;
-    cJSON      *raw;
-    size_t      n = 0;
-    int         i, rc = 0;
+    char      list[MM_MESSAGE_BATCH * 24 + 4];
+    PGresult *res;
+    cJSON    *raw;
+    size_t    n = 0;
+    int       i, rc = 0;
 
     list[n++] = '{';
     for (i = from; i < to; i++) {
@@ -346,19 +340,21 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
     }
     snprintf(list + n, sizeof(list) - n, "}");
 
-    res = db_query_prepared(x->conn, "mm_export_messages",
-        "SELECT id, raw_data FROM entities WHERE id = ANY($1::bigint[]) "
-        "AND status IN ('pending', 'failed') "
-        "ORDER BY array_position($1::bigint[], id)",
-        1, p);
+    res = mm_message_batch(x, list);
     if (res == NULL) {
         return -1;
     }
+    x->made = 0;
     for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        if (!x->dry_run) {
+            x->batch = res;
+            x->batch_row = i;
+        }
         raw = cJSON_Parse(PQgetvalue(res, i, 1));
         rc = export(x, PQgetvalue(res, i, 0), raw);
         cJSON_Delete(raw);
     }
+    x->batch = NULL;
     PQclear(res);
 
     return rc;

@@ -19,6 +19,11 @@
 
 typedef struct mm_tokens_s mm_tokens_t;
 
+/* Messages whose rows are read in one round trip (rather than one each: a
+ * message's own work is a round trip to Mattermost and one to
+ * PostgreSQL), few enough that their raw_data is small. */
+#define MM_MESSAGE_BATCH 64
+
 /* An entity's outcome held back to ride with the worker's next query. */
 typedef struct {
     char id[24];
@@ -47,6 +52,16 @@ typedef struct {
     int          deferring;
     int          deferred; /* outcome holds one not yet recorded */
     mm_outcome_t outcome;
+
+    /* The message phase outside a dry run: the rows of the batch being
+     * exported (mm_message_batch) and the row of the message at hand; the
+     * posts made from the batch so far, for a reply whose root the batch
+     * read before it was posted. */
+    const PGresult *batch;
+    int             batch_row;
+    int             made;
+    char            made_id[MM_MESSAGE_BATCH][24];
+    char            made_post[MM_MESSAGE_BATCH][64];
 } mm_export_t;
 
 /* Sets an entity's outcome: status success (with mattermost_id), failed or

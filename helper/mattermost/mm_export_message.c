@@ -31,43 +31,115 @@
 #define MM_POSTING "posting"
 
 /* clang-format off */
-/* channel, author, the thread's root ('' when not exported, NULL when
- * none), the exported files, the row's mark, its key, its post if it was
- * exported before; of a row still to export. In the same round trip the
- * row is marked (outside a dry run) when it is to be posted: its channel,
- * author and root exported, no post yet (the columns read are the row as
- * it was before the mark). EXPORTED: MM_EXPORTED in a dry run; outside
- * one the plain column, which is what MM_EXPORTED gives there (a
- * statement run once a message starts a tenth sooner without the dry
- * run's subqueries). */
-#define MM_MESSAGE_SQL(EXPORTED)                                               \
-    "WITH m AS (SELECT (SELECT " EXPORTED("c") " FROM entity_relations r "     \
+/* Of message e: its channel, author, the thread's root ('' when not
+ * exported, NULL when none), the exported files, the row's mark, its key,
+ * its post if it was exported before, and its root's row. EXPORTED:
+ * MM_EXPORTED in a dry run; outside one the plain column, which is what
+ * MM_EXPORTED gives there (a statement without the dry run's subqueries
+ * starts sooner). */
+#define MM_MESSAGE_COLUMNS(EXPORTED)                                           \
+    "(SELECT " EXPORTED("c") " FROM entity_relations r "                       \
     "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "  \
-    "AND r.relation_type = 'posted_in' LIMIT 1) AS channel, "                  \
+    "AND r.relation_type = 'posted_in' LIMIT 1), "                             \
     "(SELECT " EXPORTED("u") " FROM entity_relations r "                       \
     "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "  \
-    "AND r.relation_type = 'posted_by' LIMIT 1) AS author, "                   \
+    "AND r.relation_type = 'posted_by' LIMIT 1), "                             \
     "(SELECT coalesce(" EXPORTED("t") ", '') FROM entity_relations r "         \
     "JOIN entities t ON t.id = r.to_entity_id WHERE r.from_entity_id = e.id "  \
-    "AND r.relation_type = 'thread_reply' LIMIT 1) AS root, "                  \
+    "AND r.relation_type = 'thread_reply' LIMIT 1), "                          \
     "(SELECT coalesce(json_agg(a.mattermost_id ORDER BY a.id), '[]') "         \
     "FROM entity_relations r JOIN entities a ON a.id = r.from_entity_id "      \
     "WHERE r.to_entity_id = e.id AND r.relation_type = 'attached_to' "         \
     "AND a.status = 'success' AND a.mattermost_id IS NOT NULL), "              \
-    "e.error_message, e.slack_id, e.mattermost_id "                            \
-    "FROM entities e WHERE e.id = $1::bigint "                                 \
-    "AND e.status IN ('pending', 'failed')), "                                 \
-    "mark AS (UPDATE entities e SET error_message = '" MM_POSTING "' FROM m "  \
-    "WHERE e.id = $1::bigint AND $2::uuid IS NULL AND m.channel IS NOT NULL "  \
-    "AND m.author IS NOT NULL AND coalesce(m.root, '-') <> '' "                \
-    "AND m.mattermost_id IS NULL) "                                            \
-    "SELECT * FROM m"
+    "e.error_message, e.slack_id, e.mattermost_id, "                           \
+    "(SELECT r.to_entity_id FROM entity_relations r "                          \
+    "WHERE r.from_entity_id = e.id AND r.relation_type = 'thread_reply' "      \
+    "LIMIT 1) "
 
 #define MM_POSTED(e) e ".mattermost_id"
 
-static const char mm_message_sql[] = MM_MESSAGE_SQL(MM_POSTED);
-static const char mm_message_dry_sql[] = MM_MESSAGE_SQL(MM_EXPORTED);
+/* Outside a dry run a batch's messages are read at once, id and raw_data
+ * first: their channels, authors and files were exported in the phases
+ * before and do not change in this one; a root posted from the batch
+ * itself is taken from x->made. A dry run reads each message as it comes
+ * to it, since what it would have exported so far (export_findings)
+ * changes with every message. */
+static const char mm_message_batch_sql[] =
+    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED)
+    "FROM entities e WHERE e.id = ANY($1::bigint[]) "
+    "AND e.status IN ('pending', 'failed') "
+    "ORDER BY array_position($1::bigint[], e.id)";
+static const char mm_message_dry_batch_sql[] =
+    "SELECT id, raw_data FROM entities WHERE id = ANY($1::bigint[]) "
+    "AND status IN ('pending', 'failed') "
+    "ORDER BY array_position($1::bigint[], id)";
+static const char mm_message_sql[] =
+    "SELECT " MM_MESSAGE_COLUMNS(MM_EXPORTED)
+    "FROM entities e WHERE e.id = $1::bigint "
+    "AND e.status IN ('pending', 'failed')";
 /* clang-format on */
+
+/* The columns of MM_MESSAGE_COLUMNS */
+enum {
+    MM_MSG_CHANNEL,
+    MM_MSG_AUTHOR,
+    MM_MSG_ROOT,
+    MM_MSG_FILES,
+    MM_MSG_MARK,
+    MM_MSG_KEY,
+    MM_MSG_POST,
+    MM_MSG_ROOT_ROW
+};
+
+/* A message's row: MM_MESSAGE_COLUMNS from base on in row of res. */
+typedef struct {
+    const PGresult *res;
+    int             row;
+    int             base;
+} mm_message_row_t;
+
+static const char *
+mm_msg(const mm_message_row_t *m, int col)
+{
+    return PQgetvalue(m->res, m->row, m->base + col);
+}
+
+static int
+mm_msg_null(const mm_message_row_t *m, int col)
+{
+    return PQgetisnull(m->res, m->row, m->base + col);
+}
+
+PGresult *
+mm_message_batch(mm_export_t *x, const char *ids)
+{
+    const char *p[1] = { ids };
+
+    /* the outcome held back rides along: a root it made is then read */
+    return x->dry_run
+        ? db_query_prepared(
+            x->conn, "mm_message_dry_batch", mm_message_dry_batch_sql, 1, p)
+        : mm_export_query(x, "mm_message_batch", mm_message_batch_sql, 1, p);
+}
+
+/* The thread's root of message m into root: as read, or when it was read
+ * not exported, the post made for it from this batch since. */
+static void
+mm_message_root(mm_export_t *x, const mm_message_row_t *m, char *root)
+{
+    int i;
+
+    snprintf(root, 64, "%s", mm_msg(m, MM_MSG_ROOT));
+    if (root[0] != '\0' || mm_msg_null(m, MM_MSG_ROOT_ROW)) {
+        return;
+    }
+    for (i = 0; i < x->made; i++) {
+        if (strcmp(x->made_id[i], mm_msg(m, MM_MSG_ROOT_ROW)) == 0) {
+            snprintf(root, 64, "%s", x->made_post[i]);
+            return;
+        }
+    }
+}
 
 /* mentions: the names the exporters gave users and channels */
 typedef struct {
@@ -337,12 +409,13 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     const char *p[2] = { entity_id, MM_DRY_JOB(x) }, *at, *why = NULL;
     char        channel[64], author[64], root[64], first[64], id[64],
         token[MM_TOKEN_LEN], key[256], err[600];
-    char      *text = NULL;
-    cJSON     *files = NULL, *post;
-    PGresult  *res;
-    mm_names_t names;
-    long       create_at;
-    int        f = 0, rc = 0, marked;
+    char            *text = NULL;
+    cJSON           *files = NULL, *post;
+    PGresult        *res = NULL;
+    mm_message_row_t m;
+    mm_names_t       names;
+    long             create_at;
+    int              f = 0, rc = 0, marked;
 
     /* Slack's notes of a change, not messages of their own */
     at = ferry_json_str(raw, "subtype");
@@ -354,20 +427,28 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
             "Slack's note of a deleted message: nothing to post");
     }
 
-    res = x->dry_run
-        ? mm_export_query(x, "mm_message_dry", mm_message_dry_sql, 2, p)
-        : mm_export_query(x, "mm_message", mm_message_sql, 2, p);
-    if (res == NULL) {
-        return -1;
-    }
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return 0;
+    if (x->batch) {
+        m.res = x->batch;
+        m.row = x->batch_row;
+        m.base = 2;
+    } else {
+        res = mm_export_query(x, "mm_message", mm_message_sql, 2, p);
+        if (res == NULL) {
+            return -1;
+        }
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            return 0;
+        }
+        m.res = res;
+        m.row = 0;
+        m.base = 0;
     }
 
-    why = PQgetisnull(res, 0, 0) ? "its channel was not exported"
-        : PQgetisnull(res, 0, 1) ? "its author was not exported"
-        : !PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] == '\0'
+    mm_message_root(x, &m, root);
+    why = mm_msg_null(&m, MM_MSG_CHANNEL) ? "its channel was not exported"
+        : mm_msg_null(&m, MM_MSG_AUTHOR)  ? "its author was not exported"
+        : !mm_msg_null(&m, MM_MSG_ROOT) && root[0] == '\0'
         ? "its thread's root was not exported"
         : NULL;
     if (why) {
@@ -375,26 +456,41 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
         return mm_export_status(x, entity_id, "failed", NULL, why);
     }
 
-    snprintf(channel, sizeof(channel), "%s", PQgetvalue(res, 0, 0));
-    snprintf(author, sizeof(author), "%s", PQgetvalue(res, 0, 1));
-    snprintf(root, sizeof(root), "%s", PQgetvalue(res, 0, 2));
-    snprintf(key, sizeof(key), "%s", PQgetvalue(res, 0, 5));
+    snprintf(channel, sizeof(channel), "%s", mm_msg(&m, MM_MSG_CHANNEL));
+    snprintf(author, sizeof(author), "%s", mm_msg(&m, MM_MSG_AUTHOR));
+    snprintf(key, sizeof(key), "%s", mm_msg(&m, MM_MSG_KEY));
     marked =
-        strncmp(PQgetvalue(res, 0, 4), MM_POSTING, sizeof(MM_POSTING) - 1) == 0;
+        strncmp(mm_msg(&m, MM_MSG_MARK), MM_POSTING, sizeof(MM_POSTING) - 1)
+        == 0;
 
     /* exported before and changed in Slack since: its post is updated */
-    if (!PQgetisnull(res, 0, 6)) {
-        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 6));
+    if (!mm_msg_null(&m, MM_MSG_POST)) {
+        snprintf(id, sizeof(id), "%s", mm_msg(&m, MM_MSG_POST));
         PQclear(res);
         return mm_message_patch(x, entity_id, id, channel, author, raw);
     }
 
-    files = cJSON_Parse(PQgetvalue(res, 0, 3));
+    files = cJSON_Parse(mm_msg(&m, MM_MSG_FILES));
     PQclear(res);
 
     if (x->dry_run) {
         cJSON_Delete(files);
         return 0;
+    }
+
+    /* marked before it is sent: a crash between Mattermost's answer and
+     * the outcome's record leaves the mark, and the next run looks for the
+     * post first (the outcome held back rides along) */
+    if (!marked) {
+        res = mm_export_query(x, "mm_message_mark",
+            "UPDATE entities SET error_message = '" MM_POSTING "' "
+            "WHERE id = $1::bigint",
+            1, p);
+        if (res == NULL) {
+            cJSON_Delete(files);
+            return -1;
+        }
+        PQclear(res);
     }
 
     /* sent before and maybe made: the post is kept, not made twice */
@@ -456,6 +552,10 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     }
     if (rc != 0) {
         log_warn(x->worker, "message %s: a continuation failed: %s", key, err);
+    }
+    if (x->batch && x->made < MM_MESSAGE_BATCH) {
+        snprintf(x->made_id[x->made], sizeof(x->made_id[0]), "%s", entity_id);
+        snprintf(x->made_post[x->made++], sizeof(x->made_post[0]), "%s", first);
     }
 
     return mm_export_status(x, entity_id, "success", first, NULL);

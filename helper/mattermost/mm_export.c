@@ -362,8 +362,9 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
 
 /* A channel's messages, one after the other in Slack's order: a thread's
  * root is posted before its replies (a reply's ts is later). Each
- * message's outcome rides with the next one's read: one round trip to
- * PostgreSQL a message instead of two; the last is recorded at the end. */
+ * message's outcome rides with the next query (the next one's mark, or the
+ * next batch's read): one round trip to PostgreSQL a message instead of
+ * two; the last is recorded at the end. */
 static int
 mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
 {

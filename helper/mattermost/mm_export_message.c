@@ -6,10 +6,11 @@
  * crash between Mattermost's answer and the row's update leaves the mark,
  * and the resumed export looks for the post (by its ferry_slack_id prop)
  * before it posts again. A message's outcome is recorded with the next
- * message's read and mark (mm_export_query): the post it recorded was made
- * before that next message is sent, and a crash before the two leaves the
- * mark. The plugin mode sends the same posts through the plugin's /import,
- * which keeps their author and Slack's time.
+ * query (mm_export_query: the next message's mark, or the next batch's
+ * read): the post it recorded was made before that next message is sent,
+ * and a crash before the two leaves the mark. The plugin mode sends the same
+ * posts through the plugin's /import, which keeps their author and Slack's
+ * time.
  */
 #include "mm_export_message.h"
 
@@ -120,6 +121,16 @@ mm_message_batch(mm_export_t *x, const char *ids)
         ? db_query_prepared(
             x->conn, "mm_message_dry_batch", mm_message_dry_batch_sql, 1, p)
         : mm_export_query(x, "mm_message_batch", mm_message_batch_sql, 1, p);
+}
+
+/* The post of a message of the batch, for a reply to it further on. */
+static void
+mm_message_made(mm_export_t *x, const char *entity_id, const char *post)
+{
+    if (x->batch && x->made < MM_MESSAGE_BATCH) {
+        snprintf(x->made_id[x->made], sizeof(x->made_id[0]), "%s", entity_id);
+        snprintf(x->made_post[x->made++], sizeof(x->made_post[0]), "%s", post);
+    }
 }
 
 /* The thread's root of message m into root: as read, or when it was read
@@ -415,7 +426,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     mm_message_row_t m;
     mm_names_t       names;
     long             create_at;
-    int              f = 0, rc = 0, marked;
+    int              f = 0, rc = 0, marked, still;
 
     /* Slack's notes of a change, not messages of their own */
     at = ferry_json_str(raw, "subtype");
@@ -480,17 +491,22 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
 
     /* marked before it is sent: a crash between Mattermost's answer and
      * the outcome's record leaves the mark, and the next run looks for the
-     * post first (the outcome held back rides along) */
-    if (!marked) {
-        res = mm_export_query(x, "mm_message_mark",
-            "UPDATE entities SET error_message = '" MM_POSTING "' "
-            "WHERE id = $1::bigint",
-            1, p);
-        if (res == NULL) {
-            cJSON_Delete(files);
-            return -1;
-        }
-        PQclear(res);
+     * post first (the outcome held back rides along). A row another runner
+     * has exported since the batch was read is left alone. */
+    res = mm_export_query(x, "mm_message_mark",
+        "UPDATE entities SET error_message = '" MM_POSTING "' "
+        "WHERE id = $1::bigint AND status IN ('pending', 'failed') "
+        "AND mattermost_id IS NULL",
+        1, p);
+    if (res == NULL) {
+        cJSON_Delete(files);
+        return -1;
+    }
+    still = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!still) {
+        cJSON_Delete(files);
+        return 0;
     }
 
     /* sent before and maybe made: the post is kept, not made twice */
@@ -507,6 +523,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
                 "cannot tell whether an earlier run posted it");
         }
         log_debug(x->worker, "message %s was posted as %s", key, id);
+        mm_message_made(x, entity_id, id);
         return mm_export_status(x, entity_id, "success", id, NULL);
     }
 
@@ -553,10 +570,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     if (rc != 0) {
         log_warn(x->worker, "message %s: a continuation failed: %s", key, err);
     }
-    if (x->batch && x->made < MM_MESSAGE_BATCH) {
-        snprintf(x->made_id[x->made], sizeof(x->made_id[0]), "%s", entity_id);
-        snprintf(x->made_post[x->made++], sizeof(x->made_post[0]), "%s", first);
-    }
+    mm_message_made(x, entity_id, first);
 
     return mm_export_status(x, entity_id, "success", first, NULL);
 }

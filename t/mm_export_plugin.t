@@ -197,4 +197,23 @@ is(scalar $mm->posts, $before, 'no post made again');
 is($t->psql("SELECT mattermost_id || ' ' || status FROM entities WHERE id = $fl->[0]"), "$fl->[1] success",
    'the post in flight found past 250 newer ones, and kept');
 
+# ------------------- a root found again, and its reply in the same batch
+# a run stopped after posting a thread's root (marked, its outcome not
+# recorded) and before its reply: the next run reads both in one batch,
+# finds the root's post, and puts the reply under it
+my ($th) = $x->rows("SELECT t.id, t.mattermost_id, m.id FROM entity_relations r "
+    . "JOIN entities m ON m.id = r.from_entity_id JOIN entities t ON t.id = r.to_entity_id "
+    . "WHERE r.relation_type = 'thread_reply' AND m.status = 'success' AND t.status = 'success' "
+    . "AND coalesce(m.raw_data->>'subtype', '') = '' ORDER BY m.id LIMIT 1");
+ok($th, 'a thread root and a reply of it');
+$t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = 'posting' WHERE id = $th->[0]");
+$t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = NULL WHERE id = $th->[2]");
+my $jt = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
+is($jt->{status}, 'done', 'the export after the stop: done');
+is($t->psql("SELECT mattermost_id || ' ' || status FROM entities WHERE id = $th->[0]"), "$th->[1] success",
+   'the root found again');
+my ($reply) = $x->rows("SELECT status, mattermost_id, coalesce(error_message, '') FROM entities WHERE id = $th->[2]");
+is("$reply->[0] $reply->[2]", 'success ', 'its reply, in the same batch, exported');
+is($mm->post($reply->[1])->{root_id}, $th->[1], "and posted under the root's post");
+
 $t->done;

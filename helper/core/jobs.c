@@ -214,13 +214,7 @@ jobs_sleep_ms(jobs_t *jobs, int ms)
     struct timespec ts;
     unsigned        seen;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    thread_deadline(&ts, CLOCK_REALTIME, ms);
 
     pthread_mutex_lock(&jobs->lock);
     seen = jobs->wakeups;

@@ -183,6 +183,27 @@ import_rows_text(import_batch_t *b, size_t *len)
     return buf ? buf : calloc(1, 1);
 }
 
+/* The live rows' COPY text into rows: the batch's own text, or, when rows
+ * were superseded inside the batch, a copy without them, in *own (free()
+ * it; NULL when none was made). 0, or -1 when out of memory. */
+static int
+import_live_rows(import_batch_t *b, db_copy_data_t *rows, char **own)
+{
+    *own = NULL;
+    rows->data = b->text;
+    rows->len = b->text_len;
+
+    if (b->superseded) {
+        *own = import_rows_text(b, &rows->len);
+        if (*own == NULL) {
+            return -1;
+        }
+        rows->data = *own;
+    }
+
+    return 0;
+}
+
 /* clang-format off */
 #define IMPORT_STAGE_SQL                                                      \
     "BEGIN;"                                                                  \
@@ -230,23 +251,19 @@ import_copy_run(PGconn *conn, import_batch_t *b, const char *sql,
 int
 import_copy_begin(PGconn *conn, import_batch_t *b)
 {
-    char  *text = NULL;
-    size_t len;
-    int    rc;
+    db_copy_data_t rows;
+    char          *own;
+    int            rc;
 
-    /* rows superseded inside the batch are left out: the text without them */
-    if (b->superseded) {
-        text = import_rows_text(b, &len);
-        if (text == NULL) {
-            return IMPORT_LOAD_FAILED;
-        }
+    if (import_live_rows(b, &rows, &own) != 0) {
+        return IMPORT_LOAD_FAILED;
     }
 
     rc = import_copy_run(conn, NULL,
         b->nrows ? "BEGIN;" IMPORT_COPY_ROWS : "BEGIN",
-        b->nrows ? (text ? text : b->text) : NULL, text ? len : b->text_len);
+        b->nrows ? rows.data : NULL, rows.len);
 
-    free(text);
+    free(own);
 
     return rc;
 }
@@ -255,7 +272,7 @@ int
 import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
     const char *job_id, import_counts_t *counts)
 {
-    char                state[6], *text = NULL;
+    char                state[6], *text;
     size_t              live = 0, i, k;
     import_slot_t       slot;
     int                 rc;
@@ -274,15 +291,8 @@ import_copy_stage(PGconn *conn, import_batch_t *b, int upsert,
                                            : IMPORT_LOAD_FAILED;
     }
 
-    if (b->superseded) {
-        text = import_rows_text(b, &data.len);
-        if (text == NULL) {
-            return IMPORT_LOAD_FAILED;
-        }
-        data.data = text;
-    } else {
-        data.data = b->text;
-        data.len = b->text_len;
+    if (import_live_rows(b, &data, &text) != 0) {
+        return IMPORT_LOAD_FAILED;
     }
 
     /*

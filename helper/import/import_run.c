@@ -25,6 +25,7 @@
 #include "core/db.h"
 #include "core/jobs.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "ferry_json.h"
 
 #define IMPORT_CHUNK (1024 * 1024)
@@ -243,12 +244,8 @@ import_wait_for(import_t *im, import_part_t *part, int turn, int limit_ms)
             im->job->id, part->seq, before);
     }
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += limit_ms / 1000;
-    until.tv_nsec += (long) (limit_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
+    if (limit_ms) {
+        thread_deadline(&until, CLOCK_MONOTONIC, limit_ms);
     }
 
     while (im->committed < before && im->loader_rc == IMPORT_GO_ON) {
@@ -256,13 +253,15 @@ import_wait_for(import_t *im, import_part_t *part, int turn, int limit_ms)
             pthread_cond_wait(&im->cond, &im->lock);
         } else if (pthread_cond_timedwait(&im->cond, &im->lock, &until)
             == ETIMEDOUT) {
-            return im->committed < before && im->loader_rc == IMPORT_GO_ON
-                ? IMPORT_WAIT_LATE
-                : im->loader_rc != IMPORT_GO_ON;
+            break;
         }
     }
 
-    return im->loader_rc != IMPORT_GO_ON;
+    if (im->loader_rc != IMPORT_GO_ON) {
+        return IMPORT_WAIT_STOP;
+    }
+
+    return im->committed < before ? IMPORT_WAIT_LATE : IMPORT_WAITED;
 }
 
 /* The batch's rows, in a transaction left open: straight in when nothing
@@ -785,10 +784,8 @@ import_start(import_t *im, size_t rows)
     for (i = 0; i < im->nloaders; i++) {
         im->loaders[i].im = im;
         im->loaders[i].n = i + 1;
-        if (pthread_create(
-                &im->loaders[i].thread, NULL, import_loader, &im->loaders[i])
-            != 0)
-        {
+        if (thread_start(&im->loaders[i].thread, import_loader, &im->loaders[i])
+            != 0) {
             return -1;
         }
         im->loaders[i].up = 1;

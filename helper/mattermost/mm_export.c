@@ -345,11 +345,9 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
         return -1;
     }
     x->made = 0;
+    x->batch = x->dry_run ? NULL : res;
     for (i = 0; i < PQntuples(res) && rc == 0; i++) {
-        if (!x->dry_run) {
-            x->batch = res;
-            x->batch_row = i;
-        }
+        x->batch_row = i;
         raw = cJSON_Parse(PQgetvalue(res, i, 1));
         rc = export(x, PQgetvalue(res, i, 0), raw);
         cJSON_Delete(raw);

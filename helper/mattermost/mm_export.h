@@ -47,8 +47,9 @@ typedef struct {
     int          mode;
     mm_tokens_t *tokens; /* api mode: a token per migrated user */
 
-    /* The message phase: an outcome is recorded with the next message's
-     * read (mm_export_query), not in a round trip of its own. */
+    /* The message phase: an outcome is recorded with the worker's next
+     * query (mm_export_query: the next message's mark, or the next batch's
+     * read), not in a round trip of its own. */
     int          deferring;
     int          deferred; /* outcome holds one not yet recorded */
     mm_outcome_t outcome;

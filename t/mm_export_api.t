@@ -99,7 +99,29 @@ $mm->fault(method => 'POST', path => '/api/v4/posts', status => 429, times => 6,
            retry_after => 1, body => 'limit exceeded');
 $mm->fault(method => 'POST', path => '/api/v4/reactions', status => 502, times => 3);
 $mm->latency(0.03);
-my $id = $x->start_and_kill(team => 'migrated');
+# a batch's outcomes are recorded together: killed while posts are made
+# that their rows do not know of yet, each named in its channel's
+# export_posting row
+my $recorded_sql = "SELECT count(*) FROM entities WHERE entity_type = 'message' "
+    . "AND status = 'success' AND coalesce(raw_data->>'subtype', '') <> 'message_changed'";
+my %made;
+my $made = sub {
+    %made = ();
+    $made{ $_->{props}{ferry_slack_id} // '' }++ for $mm->posts;
+    delete $made{''};
+    return scalar keys %made;
+};
+my $id = $x->start_and_kill(team => 'migrated',
+    until_kill => sub { $made->() > $t->psql($recorded_sql) });
+$made->();
+my $recorded = $t->psql($recorded_sql);
+cmp_ok(scalar(keys %made), '>', $recorded, "the kill left posts made but not recorded (posts: "
+    . scalar(keys %made) . ", recorded: $recorded)");
+is($t->psql("SELECT count(*) FROM entities m WHERE m.entity_type = 'message' "
+    . "AND m.status <> 'success' AND m.slack_id = ANY('{" . join(',', map { qq("$_") } keys %made) . "}') "
+    . "AND coalesce(m.error_message, '') NOT LIKE 'posting%' "
+    . "AND NOT EXISTS (SELECT 1 FROM export_posting p WHERE m.id = ANY(p.message_ids))"), 0,
+   'each of them marked: in its channel\'s export_posting row (or its own row)');
 ok($t->psql('SELECT count(*) FROM export_tokens') > 0, 'the killed run left its user tokens listed');
 $mm->latency(0);
 $t->start_ferryd(%set);

@@ -27,28 +27,42 @@
 #include "mm_plugin.h"
 #include "mm_user_token.h"
 
-#define MM_STATUS_SQL                                                          \
-    "UPDATE entities SET status = $2, "                                        \
-    "mattermost_id = coalesce($3, mattermost_id), "                            \
-    "error_message = $4, updated_at = now() WHERE id = $1::bigint"
+/* The outcomes held back, in one statement: a JSON array of them. */
+#define MM_OUTCOMES_SQL                                                        \
+    "UPDATE entities e SET status = o.status, "                                \
+    "mattermost_id = coalesce(o.mattermost_id, e.mattermost_id), "             \
+    "error_message = o.error, updated_at = now() "                             \
+    "FROM jsonb_to_recordset($1::jsonb) "                                      \
+    "AS o(id bigint, status text, mattermost_id text, error text) "            \
+    "WHERE e.id = o.id"
 
-static int
-mm_status_run(mm_export_t *x, const char *const p[4])
+/* The outcomes held back, as MM_OUTCOMES_SQL's parameter (free it). */
+static char *
+mm_outcomes_json(const mm_export_t *x)
 {
-    return db_run_prepared(x->conn, "mm_export_status", MM_STATUS_SQL, 4, p)
-            == 1
-        ? 0
-        : -1;
-}
+    const mm_outcome_t *o;
+    cJSON              *all, *one;
+    char               *out;
+    int                 i;
 
-/* the outcome held back, as MM_STATUS_SQL's parameters */
-static void
-mm_outcome_params(const mm_outcome_t *o, const char *p[4])
-{
-    p[0] = o->id;
-    p[1] = o->status;
-    p[2] = o->has_mattermost_id ? o->mattermost_id : NULL;
-    p[3] = o->has_error ? o->error : NULL;
+    all = cJSON_CreateArray();
+    for (i = 0; i < x->deferred; i++) {
+        o = &x->outcomes[i];
+        one = cJSON_CreateObject();
+        cJSON_AddStringToObject(one, "id", o->id);
+        cJSON_AddStringToObject(one, "status", o->status);
+        if (o->has_mattermost_id) {
+            cJSON_AddStringToObject(one, "mattermost_id", o->mattermost_id);
+        }
+        if (o->has_error) {
+            cJSON_AddStringToObject(one, "error", o->error);
+        }
+        cJSON_AddItemToArray(all, one);
+    }
+    out = cJSON_PrintUnformatted(all);
+    cJSON_Delete(all);
+
+    return out;
 }
 
 int
@@ -57,7 +71,8 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
 {
     const char   *p[4] = { entity_id, status, mattermost_id, error };
     const char   *f[4] = { x->job_id, entity_id, status, error };
-    mm_outcome_t *o = &x->outcome;
+    mm_outcome_t *o;
+    int           i;
 
     /* a refusal is worth a look; a skip says why at DEBUG */
     if (strcmp(status, "failed") == 0) {
@@ -87,9 +102,19 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     }
 
     if (x->deferring) {
-        if (mm_export_flush(x) != 0) {
-            return -1;
+        /* the same row twice keeps its last outcome */
+        for (i = 0; i < x->deferred; i++) {
+            if (strcmp(x->outcomes[i].id, entity_id) == 0) {
+                break;
+            }
         }
+        if (i == MM_MESSAGE_BATCH) {
+            if (mm_export_flush(x) != 0) {
+                return -1;
+            }
+            i = 0;
+        }
+        o = &x->outcomes[i];
         snprintf(o->id, sizeof(o->id), "%s", entity_id);
         snprintf(o->status, sizeof(o->status), "%s", status);
         o->has_mattermost_id = mattermost_id != NULL;
@@ -97,45 +122,69 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             mattermost_id ? mattermost_id : "");
         o->has_error = error != NULL;
         snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
-        x->deferred = 1;
+        if (i == x->deferred) {
+            x->deferred++;
+        }
         return 0;
     }
 
-    return mm_status_run(x, p);
+    return db_run_prepared(x->conn, "mm_export_status",
+               "UPDATE entities SET status = $2, "
+               "mattermost_id = coalesce($3, mattermost_id), "
+               "error_message = $4, updated_at = now() WHERE id = $1::bigint",
+               4, p)
+            == 1
+        ? 0
+        : -1;
 }
 
 int
 mm_export_flush(mm_export_t *x)
 {
-    const char *p[4];
+    const char *p[1];
+    char       *json;
+    int         n = x->deferred, rows;
 
-    if (!x->deferred) {
+    if (n == 0) {
         return 0;
     }
+    json = mm_outcomes_json(x);
     x->deferred = 0;
-    mm_outcome_params(&x->outcome, p);
+    if (json == NULL) {
+        return -1;
+    }
+    p[0] = json;
+    rows =
+        db_run_prepared(x->conn, "mm_export_outcomes", MM_OUTCOMES_SQL, 1, p);
+    free(json);
 
-    return mm_status_run(x, p);
+    return rows == n ? 0 : -1;
 }
 
 PGresult *
 mm_export_query(mm_export_t *x, const char *name, const char *sql, int n,
     const char *const *params)
 {
-    const char *p[4];
-    db_stmt_t   first = { "mm_export_status", MM_STATUS_SQL, 4, p };
+    const char *p[1];
+    db_stmt_t   first = { "mm_export_outcomes", MM_OUTCOMES_SQL, 1, p };
     db_stmt_t   then = { name, sql, n, params };
     PGresult   *res;
-    int         rows = 0;
+    char       *json;
+    int         held = x->deferred, rows = 0;
 
-    if (!x->deferred) {
+    if (held == 0) {
         return db_query_prepared(x->conn, name, sql, n, params);
     }
+    json = mm_outcomes_json(x);
     x->deferred = 0;
-    mm_outcome_params(&x->outcome, p);
+    if (json == NULL) {
+        return NULL;
+    }
+    p[0] = json;
 
     res = db_query_prepared_after(x->conn, &first, &rows, &then);
-    if (res && rows != 1) {
+    free(json);
+    if (res && rows != held) {
         PQclear(res);
         return NULL;
     }
@@ -321,11 +370,11 @@ mm_export_item(mm_export_t *x, const char *id, void *arg)
     return mm_export_one(x, id, phase->export);
 }
 
-/* Messages [from, to) of ids, those still to export, one after the other
- * in that order. */
+/* Messages [from, to) of ids in channel, those still to export, one after
+ * the other in that order. */
 static int
-mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
-    mm_exporter_pt export)
+mm_export_messages(mm_export_t *x, const char *channel, const PGresult *ids,
+    int from, int to, mm_exporter_pt export)
 {
     char      list[MM_MESSAGE_BATCH * 24 + 4];
     PGresult *res;
@@ -340,7 +389,7 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
     }
     snprintf(list + n, sizeof(list) - n, "}");
 
-    res = mm_message_batch(x, list);
+    res = mm_message_batch(x, channel, list);
     if (res == NULL) {
         return -1;
     }
@@ -359,10 +408,9 @@ mm_export_messages(mm_export_t *x, const PGresult *ids, int from, int to,
 }
 
 /* A channel's messages, one after the other in Slack's order: a thread's
- * root is posted before its replies (a reply's ts is later). Each
- * message's outcome rides with the next query (the next one's mark, or the
- * next batch's read): one round trip to PostgreSQL a message instead of
- * two; the last is recorded at the end. */
+ * root is posted before its replies (a reply's ts is later). A batch's
+ * outcomes ride with the next batch's read, the last batch's with the
+ * channel's end: a round trip to PostgreSQL a batch, not one a message. */
 static int
 mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
 {
@@ -386,11 +434,11 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     n = PQntuples(res);
     x->deferring = 1;
     for (i = 0; i < n && rc == 0; i += MM_MESSAGE_BATCH) {
-        rc = mm_export_messages(x, res, i,
+        rc = mm_export_messages(x, id, res, i,
             i + MM_MESSAGE_BATCH < n ? i + MM_MESSAGE_BATCH : n, phase->export);
     }
     x->deferring = 0;
-    if (mm_export_flush(x) != 0) {
+    if ((rc == 0 ? mm_message_batch_end(x, id) : mm_export_flush(x)) != 0) {
         rc = -1;
     }
     PQclear(res);

@@ -24,7 +24,7 @@ typedef struct mm_tokens_s mm_tokens_t;
  * PostgreSQL), few enough that their raw_data is small. */
 #define MM_MESSAGE_BATCH 64
 
-/* An entity's outcome held back to ride with the worker's next query. */
+/* An entity's outcome held back to be recorded with others. */
 typedef struct {
     char id[24];
     char status[16];
@@ -47,12 +47,13 @@ typedef struct {
     int          mode;
     mm_tokens_t *tokens; /* api mode: a token per migrated user */
 
-    /* The message phase: an outcome is recorded with the worker's next
-     * query (mm_export_query: the next message's mark, or the next batch's
-     * read), not in a round trip of its own. */
+    /* The message phase: the outcomes of a batch's messages are held back
+     * and recorded in one statement, with the worker's next query
+     * (mm_export_query: the next batch's read) or at the channel's end
+     * (mm_export_flush), not in a round trip each. */
     int          deferring;
-    int          deferred; /* outcome holds one not yet recorded */
-    mm_outcome_t outcome;
+    int          deferred; /* outcomes held not yet recorded */
+    mm_outcome_t outcomes[MM_MESSAGE_BATCH];
 
     /* The message phase outside a dry run: the rows of the batch being
      * exported (mm_message_batch) and the row of the message at hand; the
@@ -69,16 +70,16 @@ typedef struct {
  * skipped (with the reason). In a dry run the rows stay as they are and a
  * failure or skip goes to the job's report (export_findings). While
  * x->deferring, it is held back until the next mm_export_query or
- * mm_export_flush (the one held before is recorded first). 0, or -1. */
+ * mm_export_flush (or until MM_MESSAGE_BATCH are held). 0, or -1. */
 int mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
     const char *mattermost_id, const char *error);
 
-/* Records the outcome held back, if any. 0, or -1. */
+/* Records the outcomes held back, if any, in one statement. 0, or -1. */
 int mm_export_flush(mm_export_t *x);
 
-/* db_query_prepared, with the outcome held back (if any) recorded in the
+/* db_query_prepared, with the outcomes held back (if any) recorded in the
  * same round trip and transaction, before the query runs (so that it
- * sees it). */
+ * sees them). */
 PGresult *mm_export_query(mm_export_t *x, const char *name, const char *sql,
     int n, const char *const *params);
 

@@ -5,12 +5,13 @@
  * top level and called it done). A post is marked before it is sent: a
  * crash between Mattermost's answer and the row's update leaves the mark,
  * and the resumed export looks for the post (by its ferry_slack_id prop)
- * before it posts again. A message's outcome is recorded with the next
- * query (mm_export_query: the next message's mark, or the next batch's
- * read): the post it recorded was made before that next message is sent,
- * and a crash before the two leaves the mark. The plugin mode sends the same
- * posts through the plugin's /import, which keeps their author and Slack's
- * time.
+ * before it posts again. The mark is a batch's: its messages' ids in the
+ * channel's row of export_posting, written with the batch's read; their
+ * outcomes are recorded together with the next batch's read and mark, or
+ * at the channel's end when its row goes (mm_message_batch_end). A
+ * message that got no answer keeps a mark of its own in its row
+ * ("posting: ..."). The plugin mode sends the same posts through the
+ * plugin's /import, which keeps their author and Slack's time.
  */
 #include "mm_export_message.h"
 
@@ -33,12 +34,12 @@
 
 /* clang-format off */
 /* Of message e: its channel, author, the thread's root ('' when not
- * exported, NULL when none), the exported files, the row's mark, its key,
+ * exported, NULL when none), the exported files, its mark (MARK), its key,
  * its post if it was exported before, and its root's row. EXPORTED:
  * MM_EXPORTED in a dry run; outside one the plain column, which is what
  * MM_EXPORTED gives there (a statement without the dry run's subqueries
  * starts sooner). */
-#define MM_MESSAGE_COLUMNS(EXPORTED)                                           \
+#define MM_MESSAGE_COLUMNS(EXPORTED, MARK)                                     \
     "(SELECT " EXPORTED("c") " FROM entity_relations r "                       \
     "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "  \
     "AND r.relation_type = 'posted_in' LIMIT 1), "                             \
@@ -52,7 +53,7 @@
     "FROM entity_relations r JOIN entities a ON a.id = r.from_entity_id "      \
     "WHERE r.to_entity_id = e.id AND r.relation_type = 'attached_to' "         \
     "AND a.status = 'success' AND a.mattermost_id IS NOT NULL), "              \
-    "e.error_message, e.slack_id, e.mattermost_id, "                           \
+    MARK ", e.slack_id, e.mattermost_id, "                                     \
     "(SELECT r.to_entity_id FROM entity_relations r "                          \
     "WHERE r.from_entity_id = e.id AND r.relation_type = 'thread_reply' "      \
     "LIMIT 1) "
@@ -62,11 +63,20 @@
 /* Outside a dry run a batch's messages are read at once, id and raw_data
  * first: their channels, authors and files were exported in the phases
  * before and do not change in this one; a root posted from the batch
- * itself is taken from x->made. A dry run reads each message as it comes
- * to it, since what it would have exported so far (export_findings)
- * changes with every message. */
+ * itself is taken from x->made. The same statement marks them all, in
+ * channel $2's row of export_posting; a message is marked when its own
+ * row is, or when the channel's row named it before (the statement reads
+ * what was there before its own write). A dry run reads each message as
+ * it comes to it, since what it would have exported so far
+ * (export_findings) changes with every message. */
 static const char mm_message_batch_sql[] =
-    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED)
+    "WITH mark AS (INSERT INTO export_posting (channel_id, message_ids) "
+    "VALUES ($2::bigint, $1::bigint[]) ON CONFLICT (channel_id) DO UPDATE "
+    "SET message_ids = excluded.message_ids, updated_at = now()) "
+    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED,
+        "CASE WHEN e.id = ANY(coalesce((SELECT p.message_ids "
+        "FROM export_posting p WHERE p.channel_id = $2::bigint), '{}')) "
+        "THEN '" MM_POSTING "' ELSE e.error_message END")
     "FROM entities e WHERE e.id = ANY($1::bigint[]) "
     "AND e.status IN ('pending', 'failed') "
     "ORDER BY array_position($1::bigint[], e.id)";
@@ -75,7 +85,7 @@ static const char mm_message_dry_batch_sql[] =
     "AND status IN ('pending', 'failed') "
     "ORDER BY array_position($1::bigint[], id)";
 static const char mm_message_sql[] =
-    "SELECT " MM_MESSAGE_COLUMNS(MM_EXPORTED)
+    "SELECT " MM_MESSAGE_COLUMNS(MM_EXPORTED, "e.error_message")
     "FROM entities e WHERE e.id = $1::bigint "
     "AND e.status IN ('pending', 'failed')";
 /* clang-format on */
@@ -112,15 +122,33 @@ mm_msg_null(const mm_message_row_t *m, int col)
 }
 
 PGresult *
-mm_message_batch(mm_export_t *x, const char *ids)
+mm_message_batch(mm_export_t *x, const char *channel, const char *ids)
 {
-    const char *p[1] = { ids };
+    const char *p[2] = { ids, channel };
 
-    /* the outcome held back rides along: a root it made is then read */
+    /* the outcomes held back ride along: a root they made is then read */
     return x->dry_run
         ? db_query_prepared(
             x->conn, "mm_message_dry_batch", mm_message_dry_batch_sql, 1, p)
-        : mm_export_query(x, "mm_message_batch", mm_message_batch_sql, 1, p);
+        : mm_export_query(x, "mm_message_batch", mm_message_batch_sql, 2, p);
+}
+
+int
+mm_message_batch_end(mm_export_t *x, const char *channel)
+{
+    const char *p[1] = { channel };
+    PGresult   *res;
+
+    if (x->dry_run) {
+        return mm_export_flush(x);
+    }
+
+    /* the last outcomes, and the mark they no longer need */
+    res = mm_export_query(x, "mm_message_batch_end",
+        "DELETE FROM export_posting WHERE channel_id = $1::bigint", 1, p);
+    PQclear(res);
+
+    return res ? 0 : -1;
 }
 
 /* The post of a message of the batch, for a reply to it further on. */
@@ -426,7 +454,7 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     mm_message_row_t m;
     mm_names_t       names;
     long             create_at;
-    int              f = 0, rc = 0, marked, still;
+    int              f = 0, rc = 0, marked;
 
     /* Slack's notes of a change, not messages of their own */
     at = ferry_json_str(raw, "subtype");
@@ -485,26 +513,6 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     PQclear(res);
 
     if (x->dry_run) {
-        cJSON_Delete(files);
-        return 0;
-    }
-
-    /* marked before it is sent: a crash between Mattermost's answer and
-     * the outcome's record leaves the mark, and the next run looks for the
-     * post first (the outcome held back rides along). A row another runner
-     * has exported since the batch was read is left alone. */
-    res = mm_export_query(x, "mm_message_mark",
-        "UPDATE entities SET error_message = '" MM_POSTING "' "
-        "WHERE id = $1::bigint AND status IN ('pending', 'failed') "
-        "AND mattermost_id IS NULL",
-        1, p);
-    if (res == NULL) {
-        cJSON_Delete(files);
-        return -1;
-    }
-    still = strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
-    if (!still) {
         cJSON_Delete(files);
         return 0;
     }

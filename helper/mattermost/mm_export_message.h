@@ -16,10 +16,16 @@
 /* Mattermost's most files on one post */
 #define MM_POST_MAX_FILES 5
 
-/* The rows of the messages ids (an array literal), those still to export,
- * in that order: id and raw_data, then (outside a dry run) what
- * mm_export_message reads from x->batch. NULL on a database error. */
-PGresult *mm_message_batch(mm_export_t *x, const char *ids);
+/* The rows of the messages ids (an array literal) of channel (its row's
+ * id), those still to export, in that order: id and raw_data, then
+ * (outside a dry run) what mm_export_message reads from x->batch; outside
+ * a dry run the channel's mark now names them. NULL on a database error. */
+PGresult *mm_message_batch(
+    mm_export_t *x, const char *channel, const char *ids);
+
+/* The channel's messages are done: the outcomes held back recorded and its
+ * mark gone. 0, or -1 on a database error. */
+int mm_message_batch_end(mm_export_t *x, const char *channel);
 
 /* 0 when the outcome is recorded, -1 on a database error. */
 int mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw);

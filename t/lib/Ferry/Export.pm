@@ -80,10 +80,12 @@ sub export {
 sub start_and_kill {
     my ($self, %body) = @_;
     my $t = $self->{t};
+    # and when given, until that holds too
+    my $until = delete $body{until_kill};
     my $r = $self->export(%body);
     is($r->{status}, 202, 'POST /export: 202');
     my $posted_sql = "SELECT count(*) FROM entities WHERE entity_type = 'message' AND status = 'success'";
-    $t->wait_for('some posts', sub { $t->psql($posted_sql) >= 10 }, 120);
+    $t->wait_for('some posts', sub { $t->psql($posted_sql) >= 10 && (!$until || $until->()) }, 120);
     $t->stop_ferryd('KILL');
     my $at_kill = $t->psql($posted_sql);
     my $total = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'message'");

@@ -853,7 +853,8 @@ sub _respond {
     my ($pull, $length);
     if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
         $body = Mojo::JSON::encode_json($body);
-        push @lines, 'Content-Type: application/json' unless $have{'content-type'}++;
+        push @lines, 'Content-Type: application/json' unless $have{'content-type'};
+        $have{'content-type'} //= 'application/json';
     }
     if (!ref $body) {
         $body //= '';

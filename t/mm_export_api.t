@@ -115,8 +115,13 @@ my $id = $x->start_and_kill(team => 'migrated',
     until_kill => sub { $made->() > $t->psql($recorded_sql) });
 $made->();
 my $recorded = $t->psql($recorded_sql);
-cmp_ok(scalar(keys %made), '>', $recorded, "the kill left posts made but not recorded (posts: "
-    . scalar(keys %made) . ", recorded: $recorded)");
+SKIP: {
+    # a channel may end between the look and the kill
+    skip 'the kill came as the batches in flight were recorded', 1
+        if scalar(keys %made) == $recorded;
+    cmp_ok(scalar(keys %made), '>', $recorded, "the kill left posts made but not recorded (posts: "
+        . scalar(keys %made) . ", recorded: $recorded)");
+}
 is($t->psql("SELECT count(*) FROM entities m WHERE m.entity_type = 'message' "
     . "AND m.status <> 'success' AND m.slack_id = ANY('{" . join(',', map { qq("$_") } keys %made) . "}') "
     . "AND coalesce(m.error_message, '') NOT LIKE 'posting%' "

@@ -216,4 +216,33 @@ my ($reply) = $x->rows("SELECT status, mattermost_id, coalesce(error_message, ''
 is("$reply->[0] $reply->[2]", 'success ', 'its reply, in the same batch, exported');
 is($mm->post($reply->[1])->{root_id}, $th->[1], "and posted under the root's post");
 
+# ------------------------------- a batch's mark left by a run that stopped
+# a run stopped with a batch in flight: three posts made, their rows not
+# told, the channel's export_posting row naming them (and one message
+# exported since). The next run's batches need not fall where the old
+# one's did: the left mark becomes each message's own, each post is found
+# again, none made twice, and the channel's row is gone at its end.
+my @left = $x->rows("SELECT m.id, m.mattermost_id, r.to_entity_id FROM entities m "
+    . "JOIN entity_relations r ON r.from_entity_id = m.id AND r.relation_type = 'posted_in' "
+    . "WHERE r.to_entity_id = (SELECT to_entity_id FROM entity_relations "
+    . "WHERE from_entity_id = $fl->[0] AND relation_type = 'posted_in') "
+    . "AND m.status = 'success' AND coalesce(m.raw_data->>'subtype', '') = '' "
+    . "ORDER BY (m.raw_data->>'ts')::numeric DESC LIMIT 4");
+is(scalar @left, 4, 'four messages of a channel');
+my @ids = map { $_->[0] } @left[0 .. 2];
+$t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = NULL "
+       . "WHERE id IN (" . join(',', @ids) . ")");
+$t->psql("INSERT INTO export_posting (channel_id, message_ids) "
+       . "VALUES ($left[0][2], '{" . join(',', @ids, $left[3][0]) . "}')");
+$before = scalar $mm->posts;
+my $jl = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
+is($jl->{status}, 'done', 'the export after the stop: done');
+is(scalar $mm->posts, $before, 'no post made again');
+is(join(' ', map { $t->psql("SELECT mattermost_id || ' ' || status FROM entities WHERE id = $_->[0]") }
+            @left[0 .. 2]),
+   join(' ', map { "$_->[1] success" } @left[0 .. 2]), 'each of the three found again, and kept');
+is($t->psql("SELECT mattermost_id FROM entities WHERE id = $left[3][0]"), $left[3][1],
+   'the one exported since left alone');
+is($t->psql('SELECT count(*) FROM export_posting'), 0, "no channel's mark left");
+
 $t->done;

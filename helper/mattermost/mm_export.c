@@ -46,20 +46,31 @@ mm_outcomes_json(const mm_export_t *x)
     int                 i;
 
     all = cJSON_CreateArray();
-    for (i = 0; i < x->deferred; i++) {
+    for (i = 0; all != NULL && i < x->deferred; i++) {
         o = &x->outcomes[i];
         one = cJSON_CreateObject();
-        cJSON_AddStringToObject(one, "id", o->id);
-        cJSON_AddStringToObject(one, "status", o->status);
-        if (o->has_mattermost_id) {
-            cJSON_AddStringToObject(one, "mattermost_id", o->mattermost_id);
+        if (one == NULL || !cJSON_AddItemToArray(all, one)) {
+            cJSON_Delete(one);
+            break;
         }
-        if (o->has_error) {
-            cJSON_AddStringToObject(one, "error", o->error);
+        /* one belongs to all now */
+        if (cJSON_AddStringToObject(one, "id", o->id) == NULL
+            || cJSON_AddStringToObject(one, "status", o->status) == NULL
+            || (o->has_mattermost_id
+                && cJSON_AddStringToObject(
+                       one, "mattermost_id", o->mattermost_id)
+                    == NULL)
+            || (o->has_error
+                && cJSON_AddStringToObject(one, "error", o->error) == NULL))
+        {
+            break;
         }
-        cJSON_AddItemToArray(all, one);
     }
-    out = cJSON_PrintUnformatted(all);
+    if (all != NULL && i < x->deferred) {
+        cJSON_Delete(all);
+        return NULL;
+    }
+    out = all ? cJSON_PrintUnformatted(all) : NULL;
     cJSON_Delete(all);
 
     return out;
@@ -115,11 +126,17 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             i = 0;
         }
         o = &x->outcomes[i];
+        if (i == x->deferred) {
+            o->has_mattermost_id = 0;
+        }
         snprintf(o->id, sizeof(o->id), "%s", entity_id);
         snprintf(o->status, sizeof(o->status), "%s", status);
-        o->has_mattermost_id = mattermost_id != NULL;
-        snprintf(o->mattermost_id, sizeof(o->mattermost_id), "%s",
-            mattermost_id ? mattermost_id : "");
+        /* as the statement's coalesce would: an id given once is kept */
+        if (mattermost_id != NULL) {
+            o->has_mattermost_id = 1;
+            snprintf(o->mattermost_id, sizeof(o->mattermost_id), "%s",
+                mattermost_id);
+        }
         o->has_error = error != NULL;
         snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
         if (i == x->deferred) {
@@ -419,6 +436,9 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     PGresult             *res;
     int                   i, n, rc = 0;
 
+    if (mm_message_batch_start(x, id) != 0) {
+        return -1;
+    }
     res = db_query(x->conn,
         "SELECT m.id FROM entity_relations r "
         "JOIN entities m ON m.id = r.from_entity_id "
@@ -434,6 +454,12 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     n = PQntuples(res);
     x->deferring = 1;
     for (i = 0; i < n && rc == 0; i += MM_MESSAGE_BATCH) {
+        /* stopping, or another runner has the job: the batches posted so
+         * far are recorded, the channel's mark stays for the next run */
+        if ((x->stop && *x->stop) || (x->lost && *x->lost)) {
+            rc = 1;
+            break;
+        }
         rc = mm_export_messages(x, id, res, i,
             i + MM_MESSAGE_BATCH < n ? i + MM_MESSAGE_BATCH : n, phase->export);
     }

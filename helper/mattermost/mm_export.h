@@ -47,6 +47,11 @@ typedef struct {
     int          mode;
     mm_tokens_t *tokens; /* api mode: a token per migrated user */
 
+    /* ferryd is stopping; the job is not this runner's any more (a
+     * phase's): a channel's messages stop at a batch's end (NULL: never) */
+    volatile int *stop;
+    volatile int *lost;
+
     /* The message phase: the outcomes of a batch's messages are held back
      * and recorded in one statement, with the worker's next query
      * (mm_export_query: the next batch's read) or at the channel's end

@@ -8,9 +8,12 @@
  * before it posts again. The mark is a batch's: its messages' ids in the
  * channel's row of export_posting, written with the batch's read; their
  * outcomes are recorded together with the next batch's read and mark, or
- * at the channel's end when its row goes (mm_message_batch_end). A
- * message that got no answer keeps a mark of its own in its row
- * ("posting: ..."). The plugin mode sends the same posts through the
+ * at the channel's end when its row goes (mm_message_batch_end). A row
+ * left by a run that stopped becomes a mark on each of its messages still
+ * to export when the channel starts again (mm_message_batch_start), since
+ * the new run's batches need not fall where the old one's did. A message
+ * that got no answer keeps a mark of its own in its row ("posting: ...").
+ * The plugin mode sends the same posts through the
  * plugin's /import, which keeps their author and Slack's time.
  */
 #include "mm_export_message.h"
@@ -64,19 +67,14 @@
  * first: their channels, authors and files were exported in the phases
  * before and do not change in this one; a root posted from the batch
  * itself is taken from x->made. The same statement marks them all, in
- * channel $2's row of export_posting; a message is marked when its own
- * row is, or when the channel's row named it before (the statement reads
- * what was there before its own write). A dry run reads each message as
- * it comes to it, since what it would have exported so far
- * (export_findings) changes with every message. */
+ * channel $2's row of export_posting. A dry run reads each message as it
+ * comes to it, since what it would have exported so far (export_findings)
+ * changes with every message. */
 static const char mm_message_batch_sql[] =
     "WITH mark AS (INSERT INTO export_posting (channel_id, message_ids) "
     "VALUES ($2::bigint, $1::bigint[]) ON CONFLICT (channel_id) DO UPDATE "
     "SET message_ids = excluded.message_ids, updated_at = now()) "
-    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED,
-        "CASE WHEN e.id = ANY(coalesce((SELECT p.message_ids "
-        "FROM export_posting p WHERE p.channel_id = $2::bigint), '{}')) "
-        "THEN '" MM_POSTING "' ELSE e.error_message END")
+    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED, "e.error_message")
     "FROM entities e WHERE e.id = ANY($1::bigint[]) "
     "AND e.status IN ('pending', 'failed') "
     "ORDER BY array_position($1::bigint[], e.id)";
@@ -134,6 +132,28 @@ mm_message_batch(mm_export_t *x, const char *channel, const char *ids)
 }
 
 int
+mm_message_batch_start(mm_export_t *x, const char *channel)
+{
+    const char *p[1] = { channel };
+
+    if (x->dry_run) {
+        return 0;
+    }
+
+    return db_run_prepared(x->conn, "mm_message_batch_start",
+               "WITH gone AS (DELETE FROM export_posting "
+               "WHERE channel_id = $1::bigint RETURNING message_ids) "
+               "UPDATE entities SET error_message = '" MM_POSTING "' "
+               "WHERE id IN (SELECT unnest(message_ids) FROM gone) "
+               "AND status IN ('pending', 'failed') "
+               "AND mattermost_id IS NULL",
+               1, p)
+            >= 0
+        ? 0
+        : -1;
+}
+
+int
 mm_message_batch_end(mm_export_t *x, const char *channel)
 {
     const char *p[1] = { channel };
@@ -146,9 +166,12 @@ mm_message_batch_end(mm_export_t *x, const char *channel)
     /* the last outcomes, and the mark they no longer need */
     res = mm_export_query(x, "mm_message_batch_end",
         "DELETE FROM export_posting WHERE channel_id = $1::bigint", 1, p);
+    if (res == NULL) {
+        return -1;
+    }
     PQclear(res);
 
-    return res ? 0 : -1;
+    return 0;
 }
 
 /* The post of a message of the batch, for a reply to it further on. */
@@ -527,8 +550,9 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     {
         cJSON_Delete(files);
         if (rc < 0) {
+            /* still marked: the next run looks again */
             return mm_export_status(x, entity_id, "failed", NULL,
-                "cannot tell whether an earlier run posted it");
+                MM_POSTING ": cannot tell whether an earlier run posted it");
         }
         log_debug(x->worker, "message %s was posted as %s", key, id);
         mm_message_made(x, entity_id, id);

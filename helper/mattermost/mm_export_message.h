@@ -23,6 +23,11 @@
 PGresult *mm_message_batch(
     mm_export_t *x, const char *channel, const char *ids);
 
+/* Before the channel's messages: a batch's mark left by a run that
+ * stopped becomes a mark on each of its messages still to export. 0, or
+ * -1 on a database error. */
+int mm_message_batch_start(mm_export_t *x, const char *channel);
+
 /* The channel's messages are done: the outcomes held back recorded and its
  * mark gone. 0, or -1 on a database error. */
 int mm_message_batch_end(mm_export_t *x, const char *channel);

@@ -30,7 +30,8 @@ typedef struct {
     int             running;
     int             failed;    /* a worker hit an error: the others stop */
     int             connected; /* workers that got a connection */
-    int             lost;      /* the job is not this runner's any more */
+    volatile int    lost;      /* the job is not this runner's any more */
+    int             halted;    /* an item stopped early */
     long            done;
 } mm_phase_t;
 
@@ -40,6 +41,9 @@ mm_phase_worker(void *arg)
     mm_phase_t *p = arg;
     mm_export_t x = *p->proto;
     int         i, rc = 0;
+
+    x.stop = p->stop;
+    x.lost = &p->lost;
 
     /* a worker the pool cannot serve leaves the items to the others */
     x.conn = db_acquire(x.ferry->db);
@@ -78,6 +82,8 @@ mm_phase_worker(void *arg)
     pthread_mutex_lock(&p->lock);
     if (rc < 0) {
         p->failed = 1;
+    } else if (rc > 0 && x.conn != NULL) {
+        p->halted = 1;
     }
     p->running--;
     pthread_cond_signal(&p->cond);
@@ -153,7 +159,7 @@ mm_phase_run(const mm_export_t *proto, job_t *job, const PGresult *ids,
 
     *done += p.done;
     rc = p.failed || p.lost || p.connected == 0 ? -1
-        : p.next < PQntuples(ids)               ? 1
+        : p.next < PQntuples(ids) || p.halted   ? 1
                                                 : 0;
 
     pthread_mutex_destroy(&p.lock);

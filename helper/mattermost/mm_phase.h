@@ -8,8 +8,9 @@
 
 #include "mm_export.h"
 
-/* One item: 0 when its outcome is recorded, -1 on a database error (the
- * phase then stops, to be resumed). */
+/* One item: 0 when its outcome is recorded, 1 when it stopped early
+ * (x->stop or x->lost: the phase then stops, to be resumed), -1 on a
+ * database error (likewise). */
 typedef int (*mm_item_pt)(mm_export_t *x, const char *id, void *arg);
 
 /* Runs item() on every id of column 0 of ids, workers at a time; stops

@@ -17,15 +17,17 @@
 # a lower one only the earliest share (concurrency / top) of each channel's
 # messages, so that a run at 1 channel takes about as long as one at 16 and
 # every thread's root is still in before its replies; the rest is marked
-# skipped for the run. Two rates: the message phase (first post recorded to
-# last, from the rows' updated_at) and the whole export (POST /export to
-# done, which adds minting a token per author and revoking them).
+# skipped for the run. Two rates: the message phase (the first post to the
+# last, by their create_at in the emulator) and the whole export (POST
+# /export to done, which adds minting a token per author and revoking
+# them).
 #
 # BENCH_LOG_LEVEL sets ferryd's (info); debug logs each call's time.
 # `./build.sh bench export` runs export_bulk.pl after this one.
 
 use strict;
 use warnings;
+use HTTP::Tiny;
 use Time::HiRes qw(time);
 use lib 't/lib';
 use Ferry::Test;
@@ -86,6 +88,8 @@ sub export {
 }
 
 # wrk's posts into one channel with C connections: the emulator's ceiling
+# (Ferry's post's shape, with a key no message has)
+my $WRK_KEY = '1600000000.000100';
 sub wrk_ceiling {
     my ($mm, $c) = @_;
     my $ch = $t->psql("SELECT mattermost_id FROM entities WHERE entity_type = 'channel' "
@@ -93,7 +97,7 @@ sub wrk_ceiling {
     my $lua = $t->dir . '/post.lua';
     $t->write_file('post.lua', <<"EOF");
 wrk.method = "POST"
-wrk.body = '{"channel_id":"$ch","file_ids":[],"message":"a message of some length, as Slack has them","props":{"ferry_slack_id":"1600000000.000100"}}'
+wrk.body = '{"channel_id":"$ch","file_ids":[],"message":"a message of some length, as Slack has them","props":{"ferry_slack_id":"$WRK_KEY"}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer ${\ $mm->admin_token }"
 EOF
@@ -101,6 +105,20 @@ EOF
                                 $mm->url . '/api/v4/posts']);
     die "wrk: $o" if $rc || $o =~ /Non-2xx/;
     return ($o =~ /Requests\/sec:\s+([\d.]+)/)[0] // die "wrk: $o";
+}
+
+# When the emulator made each message's post (create_at, ms; the api mode
+# dates a post when it is made), in order: the message phase is the first
+# post to the last as Mattermost saw them, not as ferryd recorded them (a
+# batch's outcomes are recorded together).
+sub made_at {
+    my ($mm) = @_;
+    my $res = HTTP::Tiny->new(timeout => 300)->get($mm->url . '/__mm/state');
+    die "GET /__mm/state: $res->{status}" unless $res->{success};
+    my $st = Ferry::Peer::json_codec()->utf8->decode($res->{content});
+    # wrk's posts (made before, with a key of their own) left out
+    return sort { $a <=> $b } map { $_->{create_at} }
+        grep { my $k = ($_->{props} || {})->{ferry_slack_id}; $k && $k ne $WRK_KEY } @{ $st->{posts} };
 }
 
 my (%phase, %whole, %wrk, %n, $hwm);
@@ -130,12 +148,13 @@ for my $c (@levels) {
 
         my ($j, $took) = export('message');
         push @{ $whole{$c} }, $took;
-        my ($done, $span) = split /\|/, $t->psql(
-            "SELECT count(*), extract(epoch FROM max(updated_at) - min(updated_at)) FROM entities "
-          . "WHERE entity_type = 'message' AND status = 'success'");
+        my $done = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'message' "
+                          . "AND status = 'success'");
         my $m = $j->{counts}{message};
-        die "no message exported" unless $done;
-        push @{ $phase{$c} }, $span / ($done - 1);
+        my @at = made_at($mm);
+        die "no message exported" unless $done > 1 && @at > 1;
+        my $span = ($at[-1] - $at[0]) / 1000;
+        push @{ $phase{$c} }, $span / (@at - 1);
         $n{$c} = $done;
         my $h = (`grep VmHWM /proc/$t->{procs}{ferryd}/status` =~ /(\d+)/)[0] // 0;
         $hwm = $h if !$hwm || $h > $hwm;

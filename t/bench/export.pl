@@ -151,6 +151,8 @@ for my $c (@levels) {
         my $done = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'message' "
                           . "AND status = 'success'");
         my $m = $j->{counts}{message};
+        # the emulator's size before it is asked for its whole state
+        my $emu = (`grep VmRSS /proc/${\ $mm->peer->pid}/status` =~ /(\d+)/)[0] // 0;
         my @at = made_at($mm);
         die "no message exported" unless $done > 1 && @at > 1;
         my $span = ($at[-1] - $at[0]) / 1000;
@@ -158,7 +160,6 @@ for my $c (@levels) {
         $n{$c} = $done;
         my $h = (`grep VmHWM /proc/$t->{procs}{ferryd}/status` =~ /(\d+)/)[0] // 0;
         $hwm = $h if !$hwm || $h > $hwm;
-        my $emu = (`grep VmRSS /proc/${\ $mm->peer->pid}/status` =~ /(\d+)/)[0] // 0;
         printf "%2d channel(s), run %d: wrk %.0f posts/s; Ferry %d messages (%d failed), message phase "
              . "%.2f s = %.0f messages/s, POST /export to done %.2f s = %.0f/s; ferryd peak RSS %.1f MB, "
              . "emulator %.0f MB\n", $c, $run, $wrk{$c}[-1], $done, $m->{failed} // 0, $span,

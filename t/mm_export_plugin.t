@@ -216,12 +216,39 @@ my ($reply) = $x->rows("SELECT status, mattermost_id, coalesce(error_message, ''
 is("$reply->[0] $reply->[2]", 'success ', 'its reply, in the same batch, exported');
 is($mm->post($reply->[1])->{root_id}, $th->[1], "and posted under the root's post");
 
+# ------------------- a marked root not looked up, and its marked reply
+# a run stopped after posting a thread's root and its reply (both marked,
+# neither recorded). The next run cannot look for the root (Mattermost
+# answers 502 until the retries are spent): the root fails still marked,
+# and so does the reply, whose root it cannot name. The run after finds
+# both posts, and makes neither again.
+my $rch = $t->psql("SELECT c.mattermost_id FROM entity_relations r JOIN entities c ON c.id = r.to_entity_id "
+    . "WHERE r.from_entity_id = $th->[0] AND r.relation_type = 'posted_in'");
+$t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_message = 'posting' "
+       . "WHERE id IN ($th->[0], $th->[2])");
+$mm->fault(method => 'GET', path => "/api/v4/channels/$rch/posts", status => 502, times => 4);
+$before = scalar $mm->posts;
+my $jr = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
+is($jr->{status}, 'done', 'the export that cannot look: done');
+like($t->psql("SELECT status || ' ' || error_message FROM entities WHERE id = $th->[0]"),
+     qr/^failed posting: cannot tell/, 'the root failed, still marked');
+like($t->psql("SELECT status || ' ' || error_message FROM entities WHERE id = $th->[2]"),
+     qr/^failed posting: its thread's root was not exported/, 'its reply failed, still marked');
+$jr = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
+is($jr->{status}, 'done', 'the export after: done');
+is(scalar $mm->posts, $before, 'no post made again');
+is($t->psql("SELECT string_agg(mattermost_id || ' ' || status, ' ' ORDER BY id) FROM entities "
+          . "WHERE id IN ($th->[0], $th->[2])"),
+   join(' ', map { "$_ success" } $th->[0] < $th->[2] ? ($th->[1], $reply->[1]) : ($reply->[1], $th->[1])),
+   'both found again, and kept');
+
 # ------------------------------- a batch's mark left by a run that stopped
 # a run stopped with a batch in flight: three posts made, their rows not
 # told, the channel's export_posting row naming them (and one message
-# exported since). The next run's batches need not fall where the old
-# one's did: the left mark becomes each message's own, each post is found
-# again, none made twice, and the channel's row is gone at its end.
+# exported since). The next run's batches fall elsewhere (two messages a
+# batch here): the left mark becomes each message's own, each post is
+# found again, none made twice, and the channel's row is gone at its end;
+# so is another channel's left behind that names nothing still to export.
 my @left = $x->rows("SELECT m.id, m.mattermost_id, r.to_entity_id FROM entities m "
     . "JOIN entity_relations r ON r.from_entity_id = m.id AND r.relation_type = 'posted_in' "
     . "WHERE r.to_entity_id = (SELECT to_entity_id FROM entity_relations "
@@ -234,6 +261,10 @@ $t->psql("UPDATE entities SET status = 'pending', mattermost_id = NULL, error_me
        . "WHERE id IN (" . join(',', @ids) . ")");
 $t->psql("INSERT INTO export_posting (channel_id, message_ids) "
        . "VALUES ($left[0][2], '{" . join(',', @ids, $left[3][0]) . "}')");
+my $other = $t->psql("SELECT id FROM entities WHERE entity_type = 'channel' AND id <> $left[0][2] LIMIT 1");
+$t->psql("INSERT INTO export_posting (channel_id, message_ids) VALUES ($other, '{$left[3][0]}')");
+$t->stop_ferryd;
+$t->start_ferryd(%set, EXPORT_MESSAGE_BATCH => 2);
 $before = scalar $mm->posts;
 my $jl = $x->finished($x->export(team => 'migrated', types => ['message'])->{json}{id});
 is($jl->{status}, 'done', 'the export after the stop: done');
@@ -243,6 +274,9 @@ is(join(' ', map { $t->psql("SELECT mattermost_id || ' ' || status FROM entities
    join(' ', map { "$_->[1] success" } @left[0 .. 2]), 'each of the three found again, and kept');
 is($t->psql("SELECT mattermost_id FROM entities WHERE id = $left[3][0]"), $left[3][1],
    'the one exported since left alone');
-is($t->psql('SELECT count(*) FROM export_posting'), 0, "no channel's mark left");
+is($t->psql("SELECT count(*) FROM export_posting WHERE channel_id = $left[0][2]"), 0,
+   "the channel's mark gone at its end");
+is($t->psql("SELECT count(*) FROM export_posting WHERE channel_id = $other"), 0,
+   "another's naming nothing still to export gone too");
 
 $t->done;

@@ -68,6 +68,7 @@ static const setting_t settings[] = {
     { "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "30", 1, 3600 },
     { "EXPORT_CHANNEL_CONCURRENCY", SET_INT, OFF(export_channel_concurrency),
         "0", 0, 64 },
+    { "EXPORT_MESSAGE_BATCH", SET_INT, OFF(export_message_batch), "64", 1, 64 },
     { "EXPORT_WORKERS", SET_INT, OFF(export_workers), "5", 1, 64 },
     { "FERRY_SOCKET", SET_STR, OFF(ferry_socket), "/run/ferry/ferryd.sock", 0,
         0 },

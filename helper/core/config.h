@@ -18,6 +18,7 @@ typedef struct {
     int   db_pool_size;
     int   db_pool_timeout;
     int   export_channel_concurrency; /* 0: EXPORT_WORKERS */
+    int   export_message_batch;       /* a channel's messages read at once */
     int   export_workers;
     char *ferry_socket;
     char *grist_api_key;

@@ -14,6 +14,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "ferry_json.h"
+#include "ferry_utf8.h"
 #include "mm_bulk_run.h"
 #include "mm_client.h"
 #include "mm_export_attachment.h"
@@ -137,8 +138,11 @@ mm_export_status(mm_export_t *x, const char *entity_id, const char *status,
             snprintf(o->mattermost_id, sizeof(o->mattermost_id), "%s",
                 mattermost_id);
         }
+        /* cut at a character's start: the batch's JSON must be UTF-8 */
         o->has_error = error != NULL;
-        snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
+        snprintf(o->error, sizeof(o->error), "%.*s",
+            (int) ferry_utf8_prefix(error, (size_t) -1, sizeof(o->error) - 1),
+            error ? error : "");
         if (i == x->deferred) {
             x->deferred++;
         }
@@ -434,7 +438,7 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
     const mm_phase_def_t *phase = arg;
     const char           *p[1] = { id };
     PGresult             *res;
-    int                   i, n, rc = 0;
+    int                   i, n, size, rc = 0;
 
     if (mm_message_batch_start(x, id) != 0) {
         return -1;
@@ -452,16 +456,18 @@ mm_export_channel_messages(mm_export_t *x, const char *id, void *arg)
         return -1;
     }
     n = PQntuples(res);
+    size = x->ferry->cfg.export_message_batch;
+    size = size > 0 && size < MM_MESSAGE_BATCH ? size : MM_MESSAGE_BATCH;
     x->deferring = 1;
-    for (i = 0; i < n && rc == 0; i += MM_MESSAGE_BATCH) {
+    for (i = 0; i < n && rc == 0; i += size) {
         /* stopping, or another runner has the job: the batches posted so
          * far are recorded, the channel's mark stays for the next run */
-        if ((x->stop && *x->stop) || (x->lost && *x->lost)) {
+        if ((x->stop && *x->stop) || (x->lost && atomic_load(x->lost))) {
             rc = 1;
             break;
         }
-        rc = mm_export_messages(x, id, res, i,
-            i + MM_MESSAGE_BATCH < n ? i + MM_MESSAGE_BATCH : n, phase->export);
+        rc = mm_export_messages(
+            x, id, res, i, i + size < n ? i + size : n, phase->export);
     }
     x->deferring = 0;
     if ((rc == 0 ? mm_message_batch_end(x, id) : mm_export_flush(x)) != 0) {
@@ -509,7 +515,7 @@ mm_export_phase(mm_export_t *x, job_t *job, size_t phase, long *done)
     int         workers = cfg->export_workers, rc;
 
     if (mm_phases[phase].by == MM_BY_CHANNEL) {
-        if (mm_export_orphans(x) != 0) {
+        if (mm_message_marks_tidy(x) != 0 || mm_export_orphans(x) != 0) {
             return -1;
         }
         rc = mm_tokens_mint_ahead(x, job,

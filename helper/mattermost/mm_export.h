@@ -6,6 +6,7 @@
 #ifndef FERRY_MM_EXPORT_H
 #define FERRY_MM_EXPORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <libpq-fe.h>
 
@@ -50,7 +51,7 @@ typedef struct {
     /* ferryd is stopping; the job is not this runner's any more (a
      * phase's): a channel's messages stop at a batch's end (NULL: never) */
     volatile int *stop;
-    volatile int *lost;
+    atomic_int   *lost;
 
     /* The message phase: the outcomes of a batch's messages are held back
      * and recorded in one statement, with the worker's next query

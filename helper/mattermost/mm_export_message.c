@@ -132,6 +132,23 @@ mm_message_batch(mm_export_t *x, const char *channel, const char *ids)
 }
 
 int
+mm_message_marks_tidy(mm_export_t *x)
+{
+    if (x->dry_run) {
+        return 0;
+    }
+
+    return db_run(x->conn,
+               "DELETE FROM export_posting p WHERE NOT EXISTS (SELECT 1 "
+               "FROM entities e WHERE e.id = ANY(p.message_ids) "
+               "AND e.status IN ('pending', 'failed'))",
+               0, NULL)
+            >= 0
+        ? 0
+        : -1;
+}
+
+int
 mm_message_batch_start(mm_export_t *x, const char *channel)
 {
     const char *p[1] = { channel };
@@ -507,6 +524,9 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
         m.base = 0;
     }
 
+    marked =
+        strncmp(mm_msg(&m, MM_MSG_MARK), MM_POSTING, sizeof(MM_POSTING) - 1)
+        == 0;
     mm_message_root(x, &m, root);
     why = mm_msg_null(&m, MM_MSG_CHANNEL) ? "its channel was not exported"
         : mm_msg_null(&m, MM_MSG_AUTHOR)  ? "its author was not exported"
@@ -515,15 +535,14 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
         : NULL;
     if (why) {
         PQclear(res);
-        return mm_export_status(x, entity_id, "failed", NULL, why);
+        /* a marked message keeps its mark: its post may be in */
+        snprintf(err, sizeof(err), "%s%s", marked ? MM_POSTING ": " : "", why);
+        return mm_export_status(x, entity_id, "failed", NULL, err);
     }
 
     snprintf(channel, sizeof(channel), "%s", mm_msg(&m, MM_MSG_CHANNEL));
     snprintf(author, sizeof(author), "%s", mm_msg(&m, MM_MSG_AUTHOR));
     snprintf(key, sizeof(key), "%s", mm_msg(&m, MM_MSG_KEY));
-    marked =
-        strncmp(mm_msg(&m, MM_MSG_MARK), MM_POSTING, sizeof(MM_POSTING) - 1)
-        == 0;
 
     /* exported before and changed in Slack since: its post is updated */
     if (!mm_msg_null(&m, MM_MSG_POST)) {
@@ -594,7 +613,8 @@ mm_export_message(mm_export_t *x, const char *entity_id, cJSON *raw)
     if (first[0] == '\0') {
         /* no answer: the mark stays, for the next run to look first */
         if (rc == -2) {
-            snprintf(key, sizeof(key), MM_POSTING ": %.200s", err);
+            snprintf(key, sizeof(key), MM_POSTING ": %.*s",
+                (int) ferry_utf8_prefix(err, (size_t) -1, 200), err);
         }
         return mm_export_status(
             x, entity_id, "failed", NULL, rc == -2 ? key : err);

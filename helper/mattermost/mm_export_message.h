@@ -23,6 +23,11 @@
 PGresult *mm_message_batch(
     mm_export_t *x, const char *channel, const char *ids);
 
+/* Before the message phase: the channels' marks that name no message
+ * still to export go (a run stopped between a channel's last outcomes and
+ * its mark's removal). 0, or -1 on a database error. */
+int mm_message_marks_tidy(mm_export_t *x);
+
 /* Before the channel's messages: a batch's mark left by a run that
  * stopped becomes a mark on each of its messages still to export. 0, or
  * -1 on a database error. */

@@ -30,7 +30,7 @@ typedef struct {
     int             running;
     int             failed;    /* a worker hit an error: the others stop */
     int             connected; /* workers that got a connection */
-    volatile int    lost;      /* the job is not this runner's any more */
+    atomic_int      lost;      /* the job is not this runner's any more */
     int             halted;    /* an item stopped early */
     long            done;
 } mm_phase_t;

@@ -1,7 +1,12 @@
 /*
- * The outbound HTTP client: one event thread per client runs the libcurl
- * multi handle; everything else (retries, waits, files) happens in the
- * calling thread around one easy handle per request.
+ * The outbound HTTP client. Over HTTP/1.1 a call runs in its caller's
+ * thread (libcurl's easy interface) on connections every thread shares (a
+ * CURLSH: one keep-alive pool), at most max_total and max_host connections'
+ * worth at once: no hand-over to another thread and back for each call.
+ * With HTTP/2 one event thread per client runs the libcurl multi handle,
+ * which multiplexes the calls on a connection. Everything else (retries,
+ * waits, files) happens in the calling thread around one easy handle per
+ * request.
  */
 #include "http_client.h"
 
@@ -42,6 +47,14 @@ struct http_client_s {
     http_xfer_t       *head; /* handed in, not yet in the multi */
     http_xfer_t       *tail;
     int                stop;
+
+    /* HTTP/1.1: calls run in their callers' threads */
+    int             direct;
+    CURLSH         *share;
+    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+    pthread_cond_t  slot; /* a call ended: one more may start */
+    int             active;
+    int             most;
 };
 
 /* Where one request's body comes from and where its answer goes. */
@@ -78,6 +91,60 @@ http_client_defaults(http_client_opts_t *o)
     o->backoff_cap_ms = o->backoff_cap_ms ?: 10000;
     o->max_wait_ms = o->max_wait_ms ?: 60000;
     o->user_agent = o->user_agent ?: "ferryd";
+}
+
+static void
+http_client_share_lock(
+    CURL *easy, curl_lock_data data, curl_lock_access access, void *arg)
+{
+    http_client_t *c = arg;
+
+    (void) easy;
+    (void) access;
+    pthread_mutex_lock(&c->share_lock[data]);
+}
+
+static void
+http_client_share_unlock(CURL *easy, curl_lock_data data, void *arg)
+{
+    http_client_t *c = arg;
+
+    (void) easy;
+    pthread_mutex_unlock(&c->share_lock[data]);
+}
+
+/* The pool every caller's thread takes its connections from. */
+static int
+http_client_share(http_client_t *c)
+{
+    int i;
+
+    c->share = curl_share_init();
+    if (c->share == NULL) {
+        return -1;
+    }
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+        pthread_mutex_init(&c->share_lock[i], NULL);
+    }
+    pthread_cond_init(&c->slot, NULL);
+    c->most = c->o.max_total_connections < c->o.max_host_connections
+        ? c->o.max_total_connections
+        : c->o.max_host_connections;
+
+    return curl_share_setopt(
+               c->share, CURLSHOPT_LOCKFUNC, http_client_share_lock)
+                != CURLSHE_OK
+            || curl_share_setopt(
+                   c->share, CURLSHOPT_UNLOCKFUNC, http_client_share_unlock)
+                != CURLSHE_OK
+            || curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK
+            || curl_share_setopt(
+                   c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)
+                != CURLSHE_OK
+            || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS)
+                != CURLSHE_OK
+        ? -1
+        : 0;
 }
 
 static void
@@ -168,6 +235,16 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 
     pthread_mutex_init(&c->lock, NULL);
 
+    if (!c->o.http2) {
+        c->direct = 1;
+        if (http_client_share(c) != 0) {
+            snprintf(err, errlen, "cannot share libcurl's connections");
+            http_client_destroy(c);
+            return NULL;
+        }
+        return c;
+    }
+
     /* ferryd takes SIGTERM/SIGHUP on a signalfd: this thread must not */
     rc = thread_start(&c->thread, http_client_loop, c);
 
@@ -185,26 +262,57 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 void
 http_client_destroy(http_client_t *c)
 {
+    int i;
+
     if (c == NULL) {
         return;
     }
 
-    pthread_mutex_lock(&c->lock);
-    c->stop = 1;
-    pthread_mutex_unlock(&c->lock);
-    curl_multi_wakeup(c->multi);
-    pthread_join(c->thread, NULL);
+    if (c->direct) {
+        if (c->share != NULL) {
+            curl_share_cleanup(c->share);
+            for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+                pthread_mutex_destroy(&c->share_lock[i]);
+            }
+            pthread_cond_destroy(&c->slot);
+        }
+    } else {
+        pthread_mutex_lock(&c->lock);
+        c->stop = 1;
+        pthread_mutex_unlock(&c->lock);
+        curl_multi_wakeup(c->multi);
+        pthread_join(c->thread, NULL);
+    }
 
     curl_multi_cleanup(c->multi);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* Runs one transfer on the event thread and waits for its end. */
+/* Runs one transfer and waits for its end: in this thread once fewer
+ * than the most calls run (HTTP/1.1), or on the event thread. */
 static CURLcode
 http_client_perform(http_client_t *c, CURL *easy)
 {
     http_xfer_t x;
+    CURLcode    cc;
+
+    if (c->direct) {
+        pthread_mutex_lock(&c->lock);
+        while (c->active >= c->most) {
+            pthread_cond_wait(&c->slot, &c->lock);
+        }
+        c->active++;
+        pthread_mutex_unlock(&c->lock);
+
+        cc = curl_easy_perform(easy);
+
+        pthread_mutex_lock(&c->lock);
+        c->active--;
+        pthread_cond_signal(&c->slot);
+        pthread_mutex_unlock(&c->lock);
+        return cc;
+    }
 
     memset(&x, 0, sizeof(x));
     x.easy = easy;
@@ -486,6 +594,12 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     }
 
     io->easy = e;
+    if (c->direct) {
+        /* the shared pool keeps this many open for reuse */
+        curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+        curl_easy_setopt(
+            e, CURLOPT_MAXCONNECTS, (long) c->o.max_idle_connections);
+    }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, *hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->o.user_agent);

@@ -1,12 +1,13 @@
 /*
  * The outbound HTTP client. Over HTTP/1.1 a call runs in its caller's
- * thread (libcurl's easy interface) on connections every thread shares (a
- * CURLSH: one keep-alive pool), at most max_total and max_host connections'
- * worth at once: no hand-over to another thread and back for each call.
- * With HTTP/2 one event thread per client runs the libcurl multi handle,
- * which multiplexes the calls on a connection. Everything else (retries,
- * waits, files) happens in the calling thread around one easy handle per
- * request.
+ * thread (libcurl's easy interface) on that thread's own easy handle, kept
+ * between its calls so that its keep-alive connections stay open for the
+ * next one (libcurl 7.88 does not support sharing connections between
+ * threads); at most min(max_total, max_host) calls run at once. No
+ * hand-over to another thread and back for each call. With HTTP/2 one
+ * event thread per client runs the libcurl multi handle, which multiplexes
+ * the calls on a connection, and a call gets an easy handle of its own.
+ * Everything else (retries, waits, files) happens in the calling thread.
  */
 #include "http_client.h"
 
@@ -28,6 +29,16 @@
 /* a non-2xx answer's body is only its message: this much is plenty */
 #define HTTP_ERROR_BODY_MAX (16 * 1024)
 
+/* A thread's own easy handle (HTTP/1.1), kept between its calls. */
+typedef struct http_easy_s http_easy_t;
+
+struct http_easy_s {
+    http_client_t *c;
+    CURL          *easy;
+    http_easy_t   *prev;
+    http_easy_t   *next;
+};
+
 /* One transfer handed to the event thread; lives on the caller's stack. */
 typedef struct http_xfer_s http_xfer_t;
 
@@ -47,14 +58,16 @@ struct http_client_s {
     http_xfer_t       *head; /* handed in, not yet in the multi */
     http_xfer_t       *tail;
     int                stop;
+    int                thread_started;
 
-    /* HTTP/1.1: calls run in their callers' threads */
-    int             direct;
-    CURLSH         *share;
-    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
-    pthread_cond_t  slot; /* a call ended: one more may start */
-    int             active;
-    int             most;
+    /* HTTP/1.1: calls run in their callers' threads, each thread on its
+     * own easy handle (key), all of them listed (easies) */
+    int            direct;
+    pthread_key_t  key;
+    http_easy_t   *easies;
+    pthread_cond_t slot; /* a call ended: one more may start */
+    int            active;
+    int            most;
 };
 
 /* Where one request's body comes from and where its answer goes. */
@@ -93,58 +106,60 @@ http_client_defaults(http_client_opts_t *o)
     o->user_agent = o->user_agent ?: "ferryd";
 }
 
+/* Off the client's list and freed, with its connections: the thread
+ * that had it ended (the key's destructor), or the client goes. */
 static void
-http_client_share_lock(
-    CURL *easy, curl_lock_data data, curl_lock_access access, void *arg)
+http_client_easy_free(void *arg)
 {
-    http_client_t *c = arg;
+    http_easy_t   *e = arg;
+    http_client_t *c = e->c;
 
-    (void) easy;
-    (void) access;
-    pthread_mutex_lock(&c->share_lock[data]);
+    pthread_mutex_lock(&c->lock);
+    if (e->prev != NULL) {
+        e->prev->next = e->next;
+    } else {
+        c->easies = e->next;
+    }
+    if (e->next != NULL) {
+        e->next->prev = e->prev;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    curl_easy_cleanup(e->easy);
+    free(e);
 }
 
-static void
-http_client_share_unlock(CURL *easy, curl_lock_data data, void *arg)
+/* This thread's easy handle, made on its first call; NULL out of memory. */
+static CURL *
+http_client_easy(http_client_t *c)
 {
-    http_client_t *c = arg;
+    http_easy_t *e = pthread_getspecific(c->key);
 
-    (void) easy;
-    pthread_mutex_unlock(&c->share_lock[data]);
-}
-
-/* The pool every caller's thread takes its connections from. */
-static int
-http_client_share(http_client_t *c)
-{
-    int i;
-
-    c->share = curl_share_init();
-    if (c->share == NULL) {
-        return -1;
+    if (e != NULL) {
+        return e->easy;
     }
-    for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
-        pthread_mutex_init(&c->share_lock[i], NULL);
-    }
-    pthread_cond_init(&c->slot, NULL);
-    c->most = c->o.max_total_connections < c->o.max_host_connections
-        ? c->o.max_total_connections
-        : c->o.max_host_connections;
 
-    return curl_share_setopt(
-               c->share, CURLSHOPT_LOCKFUNC, http_client_share_lock)
-                != CURLSHE_OK
-            || curl_share_setopt(
-                   c->share, CURLSHOPT_UNLOCKFUNC, http_client_share_unlock)
-                != CURLSHE_OK
-            || curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK
-            || curl_share_setopt(
-                   c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)
-                != CURLSHE_OK
-            || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS)
-                != CURLSHE_OK
-        ? -1
-        : 0;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->easy = curl_easy_init()) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->c = c;
+    if (pthread_setspecific(c->key, e) != 0) {
+        curl_easy_cleanup(e->easy);
+        free(e);
+        return NULL;
+    }
+
+    pthread_mutex_lock(&c->lock);
+    e->next = c->easies;
+    if (c->easies != NULL) {
+        c->easies->prev = e;
+    }
+    c->easies = e;
+    pthread_mutex_unlock(&c->lock);
+
+    return e->easy;
 }
 
 static void
@@ -236,12 +251,18 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
     pthread_mutex_init(&c->lock, NULL);
 
     if (!c->o.http2) {
-        c->direct = 1;
-        if (http_client_share(c) != 0) {
-            snprintf(err, errlen, "cannot share libcurl's connections");
+        rc = pthread_key_create(&c->key, http_client_easy_free);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot make a thread key: %s", strerror(rc));
             http_client_destroy(c);
             return NULL;
         }
+        pthread_cond_init(&c->slot, NULL);
+        c->most = c->o.max_total_connections < c->o.max_host_connections
+            ? c->o.max_total_connections
+            : c->o.max_host_connections;
+        c->most = c->most > 0 ? c->most : 1;
+        c->direct = 1;
         return c;
     }
 
@@ -255,6 +276,7 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
         free(c);
         return NULL;
     }
+    c->thread_started = 1;
 
     return c;
 }
@@ -262,21 +284,19 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 void
 http_client_destroy(http_client_t *c)
 {
-    int i;
-
     if (c == NULL) {
         return;
     }
 
     if (c->direct) {
-        if (c->share != NULL) {
-            curl_share_cleanup(c->share);
-            for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
-                pthread_mutex_destroy(&c->share_lock[i]);
-            }
-            pthread_cond_destroy(&c->slot);
+        /* no destructor runs once the key is gone: the handles of the
+           threads still alive are freed here */
+        pthread_key_delete(c->key);
+        while (c->easies != NULL) {
+            http_client_easy_free(c->easies);
         }
-    } else {
+        pthread_cond_destroy(&c->slot);
+    } else if (c->thread_started) {
         pthread_mutex_lock(&c->lock);
         c->stop = 1;
         pthread_mutex_unlock(&c->lock);
@@ -594,12 +614,6 @@ http_client_setup(http_client_t *c, CURL *e, const http_req_t *req,
     }
 
     io->easy = e;
-    if (c->direct) {
-        /* the shared pool keeps this many open for reuse */
-        curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-        curl_easy_setopt(
-            e, CURLOPT_MAXCONNECTS, (long) c->o.max_idle_connections);
-    }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, *hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->o.user_agent);
@@ -881,7 +895,7 @@ http_client_request(http_client_t *c, const http_req_t *req, http_resp_t *resp,
         goto done;
     }
 
-    easy = curl_easy_init();
+    easy = c->direct ? http_client_easy(c) : curl_easy_init();
     if (easy == NULL || http_client_setup(c, easy, req, &io, &hdrs) != 0) {
         snprintf(err, errlen, "%s %s: out of memory", req->method, where);
         goto done;
@@ -955,8 +969,14 @@ done:
             strerror(errno));
         rc = HTTP_CLIENT_ELOCAL;
     }
+    /* a thread's own handle is kept, its connections open, and nothing
+       of this call's (the headers, io on this stack) left set on it */
+    if (c->direct && easy != NULL) {
+        curl_easy_reset(easy);
+    } else {
+        curl_easy_cleanup(easy);
+    }
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(easy);
 
     return rc;
 }

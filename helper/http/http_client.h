@@ -1,6 +1,6 @@
 /*
- * ferryd's one outbound HTTP client (S3 now; Mattermost, Grist, Slack next):
- * a keep-alive pool shared by all threads, retries with backoff, 429 waits,
+ * ferryd's one outbound HTTP client (S3, Mattermost, Grist, Slack): keep-alive
+ * connections, retries with backoff, 429 waits,
  * bodies from memory or a file, answers kept in memory or written to a file.
  */
 #ifndef FERRY_HTTP_CLIENT_H
@@ -9,24 +9,29 @@
 #include <stddef.h>
 
 /*
- * Threads: each client runs one event thread that drives one libcurl multi
- * handle; a caller hands it an easy handle through a queue and sleeps on a
- * condition variable until the transfer is done. One multi handle is one
- * connection cache and one set of limits for every caller, so
- * max_host_connections really caps what ferryd opens to a host. (A multi
- * per thread sharing connections through CURLSH would reuse connections too,
- * but each multi would count its own connections, so N threads could open N
- * times the limit.) Backoff waits happen in the caller's thread, never in
- * the event thread, so a request waiting to retry holds up no one else.
+ * Threads: over HTTP/1.1 a call runs in its caller's thread, on that
+ * thread's own easy handle kept between its calls (its keep-alive
+ * connections, up to libcurl's 5 idle, stay open for its next call; libcurl
+ * 7.88 does not support sharing connections between threads), and at most
+ * min(max_total_connections, max_host_connections) calls run at once in the
+ * whole process, the rest waiting for a slot: no hand-over to another
+ * thread and back per call. With http2 each client runs one event thread
+ * that drives one libcurl multi handle, which multiplexes the calls on a
+ * connection; a caller hands it an easy handle through a queue and sleeps
+ * on a condition variable until the transfer is done. Backoff waits happen
+ * in the caller's thread, outside any slot, so a request waiting to retry
+ * holds up no one else.
  */
 typedef struct http_client_s http_client_t;
 
 /* Zero means "the default" for every field. */
 typedef struct {
-    int max_total_connections;        /* open at once, all hosts (16) */
+    int max_total_connections;        /* at once, all hosts (16) */
     int max_host_connections;         /* to one host (4): concurrency cap,
-                                         more requests queue for a slot */
-    int         max_idle_connections; /* kept for reuse (16) */
+                                         more requests queue for a slot
+                                         (HTTP/1.1: the smaller of the two
+                                         caps all calls at once) */
+    int         max_idle_connections; /* kept for reuse (16; http2) */
     long        connect_timeout_ms;   /* per attempt (10 s) */
     long        timeout_ms;           /* whole attempt (300 s) */
     int         max_attempts;         /* including the first (4) */

@@ -919,8 +919,10 @@ worker(void *arg)
     return NULL;
 }
 
+/* Four threads, three calls each, two at a time at most: at most conns
+ * connections opened for the twelve. */
 static void
-test_http_four_threads_share_the_pool_within_the_host_limit(void **state)
+four_threads(const http_client_opts_t *o, int conns)
 {
     static const step_t s[] = { { 200, NULL, "ok", 0, 0, 100 } };
     char                url[256];
@@ -930,9 +932,8 @@ test_http_four_threads_share_the_pool_within_the_host_limit(void **state)
     peer_t              p;
     int                 i;
 
-    (void) state;
     peer_start(&p, s, 1);
-    c = client(&FAST);
+    c = client(o);
     snprintf(url, sizeof(url), "%s", peer_url(&p, "/slow"));
 
     for (i = 0; i < 4; i++) {
@@ -947,11 +948,30 @@ test_http_four_threads_share_the_pool_within_the_host_limit(void **state)
     }
 
     assert_int_equal(p.requests, 12);
-    assert_int_equal(p.max_active, FAST.max_host_connections);
-    assert_true(p.accepted <= FAST.max_host_connections);
+    assert_int_equal(p.max_active, o->max_host_connections);
+    assert_true(p.accepted <= conns);
 
     http_client_destroy(c);
     peer_stop(&p);
+}
+
+/* HTTP/1.1: each thread keeps its own connection for its next call */
+static void
+test_http_four_threads_keep_their_connections_within_the_limit(void **state)
+{
+    (void) state;
+    four_threads(&FAST, 4);
+}
+
+/* the event thread (http2; cleartext falls back to HTTP/1.1): one pool */
+static void
+test_http_four_threads_share_the_event_threads_pool(void **state)
+{
+    http_client_opts_t o = FAST;
+
+    (void) state;
+    o.http2 = 1;
+    four_threads(&o, o.max_host_connections);
 }
 
 int
@@ -981,7 +1001,8 @@ main(void)
         cmocka_unit_test(test_http_closed_port_is_a_transport_error),
         cmocka_unit_test(test_http_connect_timeout_is_a_transport_error),
         cmocka_unit_test(
-            test_http_four_threads_share_the_pool_within_the_host_limit),
+            test_http_four_threads_keep_their_connections_within_the_limit),
+        cmocka_unit_test(test_http_four_threads_share_the_event_threads_pool),
     };
     int rc;
 

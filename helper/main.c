@@ -70,8 +70,9 @@ serve(ferryd_t *ferry)
         return 1;
     }
 
-    /* one connection pool for every outbound call of every thread; its
-     * limits are Mattermost's settings, the busiest peer by far */
+    /* one client for every outbound call of every thread (each thread
+     * keeps its own connections over HTTP/1.1); its limits are
+     * Mattermost's settings, the busiest peer by far */
     memset(&http_opts, 0, sizeof(http_opts));
     http_opts.max_total_connections = ferry->cfg.mm_max_connections;
     http_opts.max_host_connections = ferry->cfg.mm_max_connections;

@@ -284,6 +284,8 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
 void
 http_client_destroy(http_client_t *c)
 {
+    http_easy_t *e;
+
     if (c == NULL) {
         return;
     }
@@ -292,8 +294,14 @@ http_client_destroy(http_client_t *c)
         /* no destructor runs once the key is gone: the handles of the
            threads still alive are freed here */
         pthread_key_delete(c->key);
-        while (c->easies != NULL) {
-            http_client_easy_free(c->easies);
+        for (;;) {
+            pthread_mutex_lock(&c->lock);
+            e = c->easies;
+            pthread_mutex_unlock(&c->lock);
+            if (e == NULL) {
+                break;
+            }
+            http_client_easy_free(e);
         }
         pthread_cond_destroy(&c->slot);
     } else if (c->thread_started) {

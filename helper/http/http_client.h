@@ -95,11 +95,14 @@ typedef struct {
           a file error, an answer over                                         \
           max_body */
 
-/* Starts the event thread (opts may be NULL). After curl_global_init(). */
+/* A client (opts may be NULL); with http2 it starts its event thread.
+ * After curl_global_init(). */
 http_client_t *http_client_create(
     const http_client_opts_t *opts, char *err, size_t errlen);
 
-/* Stops it; no request may still be in flight. */
+/* Stops it and frees every thread's handle: no request may still be in
+ * flight, and every other thread that made calls must have been joined or
+ * stay idle. */
 void http_client_destroy(http_client_t *c);
 
 /*

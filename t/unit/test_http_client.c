@@ -821,6 +821,64 @@ test_http_answer_over_max_body_is_a_local_error(void **state)
     peer_stop(&p);
 }
 
+/* One thread's calls on its one handle, each as if on a fresh one: an
+ * upload from a file, then a GET (no body sent, its answer whole); an
+ * answer over max_body (its connection dropped), then a GET (a new
+ * connection, its answer whole). */
+static void
+test_http_calls_on_one_threads_handle_leave_nothing_behind(void **state)
+{
+    static const step_t s[] = {
+        { 201, NULL, "", 0, 0, 0 },
+        { 200, NULL, "abc", 0, 0, 0 },
+        { 200, NULL, "0123456789abcdef", 0, 0, 0 },
+        { 200, NULL, "ok", 0, 0, 0 },
+    };
+    char           path[] = "/tmp/ferry-http-XXXXXX", err[256];
+    http_req_t     put = { .body_path = path }, big = { .max_body = 10 };
+    http_resp_t    resp;
+    http_client_t *c;
+    peer_t         p;
+    int            fd;
+
+    (void) state;
+    fd = mkstemp(path);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    close(fd);
+    peer_start(&p, s, 4);
+    c = client(&FAST);
+
+    assert_int_equal(
+        call(c, "PUT", peer_url(&p, "/k"), &put, &resp, err), HTTP_CLIENT_OK);
+    http_client_resp_free(&resp);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/a"), NULL, &resp, err), HTTP_CLIENT_OK);
+    assert_int_equal(resp.body_len, 3);
+    assert_memory_equal(resp.body, "abc", 3);
+    http_client_resp_free(&resp);
+    assert_int_equal(call(c, "GET", peer_url(&p, "/big"), &big, &resp, err),
+        HTTP_CLIENT_ELOCAL);
+    http_client_resp_free(&resp);
+    assert_int_equal(
+        call(c, "GET", peer_url(&p, "/b"), NULL, &resp, err), HTTP_CLIENT_OK);
+    assert_int_equal(resp.body_len, 2);
+    assert_memory_equal(resp.body, "ok", 2);
+    http_client_resp_free(&resp);
+
+    assert_int_equal(p.requests, 4);
+    assert_string_equal(p.line[0], "PUT /k HTTP/1.1");
+    assert_int_equal(p.body_len[0], 10);
+    assert_string_equal(p.line[1], "GET /a HTTP/1.1");
+    assert_int_equal(p.body_len[1], 0);
+    assert_string_equal(p.line[3], "GET /b HTTP/1.1");
+    /* the PUT's connection kept for the GET; the aborted one not reused */
+    assert_int_equal(p.accepted, 2);
+
+    http_client_destroy(c);
+    peer_stop(&p);
+    unlink(path);
+}
+
 static void
 test_http_closed_port_is_a_transport_error(void **state)
 {
@@ -998,6 +1056,8 @@ main(void)
         cmocka_unit_test(test_http_answer_to_file_truncated_on_retry),
         cmocka_unit_test(test_http_error_answer_kept_in_memory_not_in_file),
         cmocka_unit_test(test_http_answer_over_max_body_is_a_local_error),
+        cmocka_unit_test(
+            test_http_calls_on_one_threads_handle_leave_nothing_behind),
         cmocka_unit_test(test_http_closed_port_is_a_transport_error),
         cmocka_unit_test(test_http_connect_timeout_is_a_transport_error),
         cmocka_unit_test(

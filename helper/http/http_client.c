@@ -228,9 +228,8 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
     int            rc;
 
     c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->multi = curl_multi_init()) == NULL) {
+    if (c == NULL) {
         snprintf(err, errlen, "out of memory");
-        free(c);
         return NULL;
     }
 
@@ -238,15 +237,6 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
         c->o = *opts;
     }
     http_client_defaults(&c->o);
-
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-        (long) c->o.max_total_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-        (long) c->o.max_host_connections);
-    curl_multi_setopt(
-        c->multi, CURLMOPT_MAXCONNECTS, (long) c->o.max_idle_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
-        c->o.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
 
     pthread_mutex_init(&c->lock, NULL);
 
@@ -266,14 +256,26 @@ http_client_create(const http_client_opts_t *opts, char *err, size_t errlen)
         return c;
     }
 
+    /* HTTP/2: one multi handle, driven by the event thread */
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        snprintf(err, errlen, "out of memory");
+        http_client_destroy(c);
+        return NULL;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+        (long) c->o.max_total_connections);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+        (long) c->o.max_host_connections);
+    curl_multi_setopt(
+        c->multi, CURLMOPT_MAXCONNECTS, (long) c->o.max_idle_connections);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+
     /* ferryd takes SIGTERM/SIGHUP on a signalfd: this thread must not */
     rc = thread_start(&c->thread, http_client_loop, c);
-
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));
-        pthread_mutex_destroy(&c->lock);
-        curl_multi_cleanup(c->multi);
-        free(c);
+        http_client_destroy(c);
         return NULL;
     }
     c->thread_started = 1;
@@ -312,7 +314,9 @@ http_client_destroy(http_client_t *c)
         pthread_join(c->thread, NULL);
     }
 
-    curl_multi_cleanup(c->multi);
+    if (c->multi != NULL) {
+        curl_multi_cleanup(c->multi);
+    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

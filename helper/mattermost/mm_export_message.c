@@ -131,21 +131,26 @@ mm_message_batch(mm_export_t *x, const char *channel, const char *ids)
         : mm_export_query(x, "mm_message_batch", mm_message_batch_sql, 2, p);
 }
 
-int
-mm_message_marks_tidy(mm_export_t *x)
+/* A statement on the channels' marks, none in a dry run. 0, or -1. */
+static int
+mm_message_marks(mm_export_t *x, const char *name, const char *sql, int n,
+    const char *const *params)
 {
     if (x->dry_run) {
         return 0;
     }
 
-    return db_run(x->conn,
-               "DELETE FROM export_posting p WHERE NOT EXISTS (SELECT 1 "
-               "FROM entities e WHERE e.id = ANY(p.message_ids) "
-               "AND e.status IN ('pending', 'failed'))",
-               0, NULL)
-            >= 0
-        ? 0
-        : -1;
+    return db_run_prepared(x->conn, name, sql, n, params) >= 0 ? 0 : -1;
+}
+
+int
+mm_message_marks_tidy(mm_export_t *x)
+{
+    return mm_message_marks(x, "mm_message_marks_tidy",
+        "DELETE FROM export_posting p WHERE NOT EXISTS (SELECT 1 "
+        "FROM entities e WHERE e.id = ANY(p.message_ids) "
+        "AND e.status IN ('pending', 'failed'))",
+        0, NULL);
 }
 
 int
@@ -153,21 +158,14 @@ mm_message_batch_start(mm_export_t *x, const char *channel)
 {
     const char *p[1] = { channel };
 
-    if (x->dry_run) {
-        return 0;
-    }
-
-    return db_run_prepared(x->conn, "mm_message_batch_start",
-               "WITH gone AS (DELETE FROM export_posting "
-               "WHERE channel_id = $1::bigint RETURNING message_ids) "
-               "UPDATE entities SET error_message = '" MM_POSTING "' "
-               "WHERE id IN (SELECT unnest(message_ids) FROM gone) "
-               "AND status IN ('pending', 'failed') "
-               "AND mattermost_id IS NULL",
-               1, p)
-            >= 0
-        ? 0
-        : -1;
+    return mm_message_marks(x, "mm_message_batch_start",
+        "WITH gone AS (DELETE FROM export_posting "
+        "WHERE channel_id = $1::bigint RETURNING message_ids) "
+        "UPDATE entities SET error_message = '" MM_POSTING "' "
+        "WHERE id IN (SELECT unnest(message_ids) FROM gone) "
+        "AND status IN ('pending', 'failed') "
+        "AND mattermost_id IS NULL",
+        1, p);
 }
 
 int

@@ -22,7 +22,8 @@ ASAN=0
 
 DEB_PKGS=(nginx nginx-dev libpq-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
           libssl-dev libcrypt-dev postgresql postgresql-contrib wrk curl jq make gcc
-          libpcre2-dev zlib1g-dev libjson-pp-perl libmojolicious-perl clang-format
+          libpcre2-dev zlib1g-dev libjson-pp-perl libmojolicious-perl libev-perl
+          libcpanel-json-xs-perl clang-format
           libzip-dev unzip python3-botocore)
 
 log() { printf '==> %s\n' "$*" >&2; }

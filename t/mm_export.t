@@ -13,6 +13,8 @@ use Ferry::Test;
 use Ferry::Export;
 use Ferry::Mattermost;
 use Encode ();
+use Time::HiRes qw(time);
+use Ferry::Peer;
 
 Ferry::Test::skip_unless_built();
 
@@ -182,5 +184,55 @@ is($j->{status}, 'done', 'with one pooled connection and four workers: done') or
 is($j->{counts}{user}{pending}, 0, 'every user done');
 like($t->read_file('ferryd.log'), qr/WARN .*a worker got no database connection/,
      'the workers left without one are logged');
+
+# While an export runs its answers' counts are at most 5 s old (counting
+# every row is a scan of the table), and say when they were counted
+# ("counts_at"); the answers after its end count anew. One worker and a
+# slow Mattermost: the export runs for some seconds, polled four times a
+# second.
+$t->stop_ferryd;
+$t->start_ferryd(%set, EXPORT_WORKERS => 1);
+$t->psql("UPDATE entities SET status = 'pending' WHERE entity_type = 'user' AND status = 'success'");
+$mm->latency(0.2);
+$id = export(team => 'migrated', types => ['user'])->{json}{id};
+my @seen;
+while (1) {
+    my $got = $t->http(GET => "/export/$id", headers => \%auth)->{json};
+    push @seen, [ time, $got ];
+    last if ($got->{status} // '') =~ /^(done|failed)$/ || @seen > 400;
+    select undef, undef, undef, 0.25;
+}
+$mm->latency(0);
+$j = $seen[-1][1];
+is($j->{status}, 'done', 'the slow export is done') or diag explain $j;
+my @running = grep { $_->[1]{status} eq 'running' } @seen;
+my %by_at;
+push @{ $by_at{ $_->[1]{counts_at} // '' } }, $_ for @running;
+cmp_ok(scalar @running, '>', 2 * keys %by_at, 'while it ran, answers shared their counting ('
+       . @running . ' answers, ' . keys(%by_at) . ' countings)');
+cmp_ok(scalar keys %by_at, '>=', 2, '... counted again as it went on');
+my $codec = Ferry::Peer::json_codec();
+is(scalar(grep { my @a = map { $codec->encode($_->[1]{counts}) } @$_; grep { $_ ne $a[0] } @a }
+              values %by_at), 0, 'answers of one counting have the same counts');
+my @old = grep { !defined iso_epoch($_->[1]{counts_at}) || $_->[0] - iso_epoch($_->[1]{counts_at}) > 5.5 }
+          @running;
+is(scalar @old, 0, 'no running answer\'s counts older than 5 s') or diag explain \@old;
+my @success = map { $_->[1]{counts}{user}{success} } sort { $a->[0] <=> $b->[0] } map { $_->[0] } values %by_at;
+cmp_ok($success[-1], '>', $success[0], "later countings show the progress (@success users exported)");
+cmp_ok(iso_epoch($j->{counts_at}) // 0, '>=',
+       $t->psql("SELECT extract(epoch FROM finished_at) FROM jobs WHERE id = '$id'") - 0.01,
+       'the answer after the end counted anew');
+is($j->{counts}{user}{success}, $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'user' "
+   . "AND status = 'success'"), '... every user exported in it');
+is($j->{counts}{user}{pending}, 0, '... none pending');
+
+# "2026-12-02T03:50:01.123Z" as seconds since the epoch
+sub iso_epoch {
+    my ($at) = @_;
+    my ($y, $mo, $d, $h, $mi, $s) = ($at // '') =~ /\A(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d(?:\.\d+)?)Z\z/
+        or return undef;
+    require Time::Local;
+    return Time::Local::timegm(0, $mi, $h, $d, $mo - 1, $y) + $s;
+}
 
 $t->done;

@@ -624,11 +624,10 @@ sub _dispatch {
     my $fault = $over ? undef : $self->_take_fault($req->{method}, $path);
     $in_flight->{$key}++ if defined $key;
     my $answered;
-    my ($deadline, $started);
+    my $deadline;
     my $answer = sub {
         my (%outcome) = @_;
         $answered = 1;
-        $self->{waiting}-- if defined $deadline;
         delete $in_flight->{$key} if defined $key && --$in_flight->{$key} <= 0;
         $self->_log_line({ id => $id, answer_time => time, status => undef,
                            ($fault ? (fault => $fault) : ()), %outcome });
@@ -636,12 +635,11 @@ sub _dispatch {
     $r->{on_close} = sub { $answer->(client_closed => 1) unless $answered };
 
     # The answer, or the drop, at the deadline (if any), to the microsecond
-    # where the machine allows: the answer's bytes are made before it (most
-    # of what the peer does after the handler) and written at it.
+    # where the machine allows: the answer's bytes are made before it (all
+    # that the peer does but writing them) and written at it.
     my $send = sub {
         my ($out) = @_;
         return $out->() unless defined $deadline;
-        $self->{took} = _average($self->{took}, _now() - $started);
         $self->_at($deadline => sub { $out->() unless $c->{closed} }, 'exact');
     };
     my $go = sub {
@@ -683,43 +681,29 @@ sub _dispatch {
     if ($delay && !$over) {
         # A deadline counted from the request's arrival, the answer sent
         # neither before it nor (as far as the machine allows) after it: the
-        # handler runs a little before it (by what handlers have been
-        # taking), the answer waits for the rest. A timer, not sleep: the
-        # other connections are served meanwhile.
+        # handler runs now, the answer waits for the rest. A timer, not
+        # sleep: the other connections are served meanwhile. (A handler run
+        # just before the deadline instead, as a server's work ends just
+        # before its answer, made the handlers of calls due together run
+        # one after the other at their deadlines: at 2,000 calls a second
+        # the answers left a millisecond late.)
         $deadline = $r->{arrival} + $delay;
         $c->{stream}->timeout($delay + 60);
-        $self->{waiting}++;
-        $self->_at($deadline - $self->_lead($delay) => sub { $started = _now(); $go->() }, 'learn');
-    } else {
-        $go->();
     }
+    $go->();
 }
 
 # ------------------------------------------------------------------ the clock
 
 sub _now { clock_gettime(CLOCK_MONOTONIC) }
 
-# How early a delayed request's handler starts: by what the last handlers
-# took, once for each request waiting for its deadline (theirs may come at
-# the same moment: the handlers run one after the other), plus how late the
-# timer has been firing; never more than the delay itself nor 2 ms.
-sub _lead {
-    my ($self, $delay) = @_;
-    my $lead = ($self->{took} // 0) * ($self->{waiting} || 1) + ($self->{late} // 0);
-    $lead = 0.002 if $lead > 0.002;
-    return $lead < $delay ? $lead : $delay;
-}
-
-sub _average { defined $_[0] ? 0.9 * $_[0] + 0.1 * $_[1] : $_[1] }
-
 # Calls $cb once the monotonic clock has reached $at, never before: on
 # Linux through one timerfd armed for the earliest deadline waiting
 # (nanoseconds; the event loop's own timers wait in whole milliseconds on
 # epoll, up to a millisecond late), elsewhere through the loop's timers.
-# $how: 'learn': how late the timer fires is learnt from this one; 'exact':
-# as close to $at as the machine allows: the timer wakes the peer a little
-# before it (it fires some tens of microseconds late) and the rest is spun,
-# once the other callbacks due at that wake-up have run.
+# $how 'exact': as close to $at as the machine allows: the timer wakes the
+# peer a little before it (it fires some tens of microseconds late) and the
+# rest is spun, once the other callbacks due at that wake-up have run.
 sub _at {
     my ($self, $at, $cb, $how) = @_;
     $how //= '';
@@ -739,7 +723,7 @@ sub _at {
     my $q = $self->{deadlines} //= [];
     my $i = @$q;
     $i-- while $i && $q->[$i - 1][0] > $at;
-    splice @$q, $i, 0, [$at, $cb, $how eq 'learn'];
+    splice @$q, $i, 0, [$at, $cb];
     $self->_arm if $i == 0;
 }
 
@@ -781,11 +765,7 @@ sub _fire {
     my $q = $self->{deadlines};
     my $now = _now();
     my @due;
-    while (@$q && $q->[0][0] <= $now) {
-        my ($at, $cb, $learn) = @{ shift @$q };
-        $self->{late} = _average($self->{late}, $now - $at) if $learn;
-        push @due, $cb;
-    }
+    push @due, (shift @$q)->[1] while @$q && $q->[0][0] <= $now;
     # the next deadline is armed before the callbacks add theirs
     $self->_arm;
     {

@@ -47,10 +47,6 @@ my $SMALL_BODY = 16 * 1024;
 # Pieces a streamed answer is written in when no slow_body fault asks for less.
 my $PIECE = 64 * 1024;
 
-# A callback this close to its exact time is waited for by spinning, not
-# with a timer (which fires some tens of microseconds late).
-my $SPIN = 0.0001;
-
 sub new {
     my ($class, $t, %opt) = @_;
     my $name = $opt{name} // 'main';
@@ -634,13 +630,16 @@ sub _dispatch {
     };
     $r->{on_close} = sub { $answer->(client_closed => 1) unless $answered };
 
-    # The answer, or the drop, at the deadline (if any), to the microsecond
-    # where the machine allows: the answer's bytes are made before it (all
-    # that the peer does but writing them) and written at it.
+    # The answer, or the drop, at the deadline (if any), as the timer fires
+    # (some tens of microseconds after it): the answer's bytes are made
+    # before it (all that the peer does but writing them) and written then.
+    # (Spinning through the last 0.1 ms made answers more punctual alone
+    # and later under load: the spin held up the event loop and took a core
+    # from the client.)
     my $send = sub {
         my ($out) = @_;
         return $out->() unless defined $deadline;
-        $self->_at($deadline => sub { $out->() unless $c->{closed} }, 'exact');
+        $self->_at($deadline => sub { $out->() unless $c->{closed} });
     };
     my $go = sub {
         return if $c->{closed};
@@ -701,40 +700,14 @@ sub _now { clock_gettime(CLOCK_MONOTONIC) }
 # Linux through one timerfd armed for the earliest deadline waiting
 # (nanoseconds; the event loop's own timers wait in whole milliseconds on
 # epoll, up to a millisecond late), elsewhere through the loop's timers.
-# $how 'exact': as close to $at as the machine allows: the timer wakes the
-# peer a little before it (it fires some tens of microseconds late) and the
-# rest is spun, once the other callbacks due at that wake-up have run.
 sub _at {
-    my ($self, $at, $cb, $how) = @_;
-    $how //= '';
-    if ($how eq 'exact') {
-        if ($at - _now() < $SPIN) {
-            my $s = $self->{spins} //= [];
-            my $i = @$s;
-            $i-- while $i && $s->[$i - 1][0] > $at;
-            splice @$s, $i, 0, [$at, $cb];
-            return $self->_spin unless $self->{firing};
-            return;
-        }
-        my ($exact, $then) = ($at, $cb);
-        ($at, $cb) = ($at - $SPIN / 2, sub { $self->_at($exact, $then, 'exact') });
-    }
+    my ($self, $at, $cb) = @_;
     return $cb->() if $at <= _now();
     my $q = $self->{deadlines} //= [];
     my $i = @$q;
     $i-- while $i && $q->[$i - 1][0] > $at;
     splice @$q, $i, 0, [$at, $cb];
     $self->_arm if $i == 0;
-}
-
-# The exact callbacks whose time is near, each at its time.
-sub _spin {
-    my ($self) = @_;
-    my $s = $self->{spins};
-    while (my $e = shift @$s) {
-        1 while _now() < $e->[0];
-        $e->[1]->();
-    }
 }
 
 sub _arm {
@@ -768,11 +741,7 @@ sub _fire {
     push @due, (shift @$q)->[1] while @$q && $q->[0][0] <= $now;
     # the next deadline is armed before the callbacks add theirs
     $self->_arm;
-    {
-        local $self->{firing} = 1;
-        $_->() for @due;
-    }
-    $self->_spin;
+    $_->() for @due;
 }
 
 # A timerfd on CLOCK_MONOTONIC watched by the event loop; undef where the

@@ -35,11 +35,14 @@ my $RUNES_JSON = Ferry::Peer::json_codec();
 # 26 characters. Here the 16 bytes are SHA-1 of a seed and a counter, so
 # the same run of requests gives the same ids.
 my @ALPHABET = split //, 'ybndrfg8ejkmcpqxot1uwisza345h769';
+# each 5 bits as its letter
+my %LETTER = map { (sprintf('%05b', $_) => $ALPHABET[$_]) } 0 .. 31;
 
 sub new_id {
     my ($seed, $n) = @_;
-    my $bits = unpack('B*', substr(sha1("$seed:$n"), 0, 16)) . '00';
-    return join '', map { $ALPHABET[oct("0b$_")] } $bits =~ /(.{5})/g;
+    # 128 bits and two zero bits: 26 letters
+    my $bits = unpack('B130', substr(sha1("$seed:$n"), 0, 16) . "\0");
+    return join '', @LETTER{ unpack('(A5)26', $bits) };
 }
 
 # model.IsValidId: 26 letters or digits

@@ -36,16 +36,14 @@
 #define MM_POSTING "posting"
 
 /* clang-format off */
-/* Of message e: its channel, author, the thread's root ('' when not
- * exported, NULL when none), the exported files, its mark (MARK), its key,
- * its post if it was exported before, and its root's row. EXPORTED:
+/* Of message e: its channel (CHANNEL), author, the thread's root ('' when
+ * not exported, NULL when none), the exported files, its mark (MARK), its
+ * key, its post if it was exported before, and its root's row. EXPORTED:
  * MM_EXPORTED in a dry run; outside one the plain column, which is what
  * MM_EXPORTED gives there (a statement without the dry run's subqueries
  * starts sooner). */
-#define MM_MESSAGE_COLUMNS(EXPORTED, MARK)                                     \
-    "(SELECT " EXPORTED("c") " FROM entity_relations r "                       \
-    "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "  \
-    "AND r.relation_type = 'posted_in' LIMIT 1), "                             \
+#define MM_MESSAGE_COLUMNS(CHANNEL, EXPORTED, MARK)                            \
+    CHANNEL ", "                                                               \
     "(SELECT " EXPORTED("u") " FROM entity_relations r "                       \
     "JOIN entities u ON u.id = r.from_entity_id WHERE r.to_entity_id = e.id "  \
     "AND r.relation_type = 'posted_by' LIMIT 1), "                             \
@@ -63,18 +61,27 @@
 
 #define MM_POSTED(e) e ".mattermost_id"
 
+/* The channel message e was posted in */
+#define MM_MESSAGE_CHANNEL(EXPORTED)                                           \
+    "(SELECT " EXPORTED("c") " FROM entity_relations r "                       \
+    "JOIN entities c ON c.id = r.to_entity_id WHERE r.from_entity_id = e.id "  \
+    "AND r.relation_type = 'posted_in' LIMIT 1)"
+
 /* Outside a dry run a batch's messages are read at once, id and raw_data
  * first: their channels, authors and files were exported in the phases
  * before and do not change in this one; a root posted from the batch
- * itself is taken from x->made. The same statement marks them all, in
- * channel $2's row of export_posting. A dry run reads each message as it
+ * itself is taken from x->made. Their channel is $2, read once for the
+ * batch. The same statement marks them all, in channel $2's row of
+ * export_posting. A dry run reads each message as it
  * comes to it, since what it would have exported so far (export_findings)
  * changes with every message. */
 static const char mm_message_batch_sql[] =
     "WITH mark AS (INSERT INTO export_posting (channel_id, message_ids) "
     "VALUES ($2::bigint, $1::bigint[]) ON CONFLICT (channel_id) DO UPDATE "
     "SET message_ids = excluded.message_ids, updated_at = now()) "
-    "SELECT e.id, e.raw_data, " MM_MESSAGE_COLUMNS(MM_POSTED, "e.error_message")
+    "SELECT e.id, e.raw_data, "
+    MM_MESSAGE_COLUMNS("(SELECT c.mattermost_id FROM entities c "
+                       "WHERE c.id = $2::bigint)", MM_POSTED, "e.error_message")
     "FROM entities e WHERE e.id = ANY($1::bigint[]) "
     "AND e.status IN ('pending', 'failed') "
     "ORDER BY array_position($1::bigint[], e.id)";
@@ -83,7 +90,8 @@ static const char mm_message_dry_batch_sql[] =
     "AND status IN ('pending', 'failed') "
     "ORDER BY array_position($1::bigint[], id)";
 static const char mm_message_sql[] =
-    "SELECT " MM_MESSAGE_COLUMNS(MM_EXPORTED, "e.error_message")
+    "SELECT " MM_MESSAGE_COLUMNS(MM_MESSAGE_CHANNEL(MM_EXPORTED), MM_EXPORTED,
+                                 "e.error_message")
     "FROM entities e WHERE e.id = $1::bigint "
     "AND e.status IN ('pending', 'failed')";
 /* clang-format on */

@@ -172,7 +172,10 @@ for my $c (@levels) {
         $mm->latency($latency);
         push @{ $wrk{$c} }, wrk_ceiling($mm, $c);
 
+        my @cpu0 = cpu_times();
         my ($j, $took) = export('message');
+        my @cpu1 = cpu_times();
+        my $steal = steal(\@cpu0, \@cpu1);
         push @{ $whole{$c} }, $took;
         my $done = $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'message' "
                           . "AND status = 'success'");
@@ -188,10 +191,28 @@ for my $c (@levels) {
         $hwm = $h if !$hwm || $h > $hwm;
         printf "%2d channel(s), run %d: wrk %.0f posts/s; Ferry %d messages (%d failed), message phase "
              . "%.2f s = %.0f messages/s, POST /export to done %.2f s = %.0f/s; ferryd peak RSS %.1f MB, "
-             . "emulator %.0f MB\n", $c, $run, $wrk{$c}[-1], $done, $m->{failed} // 0, $span,
-            1 / $phase{$c}[-1], $whole{$c}[-1], $done / $whole{$c}[-1], $h / 1024, $emu / 1024;
+             . "emulator %.0f MB; steal %.0f %%\n", $c, $run, $wrk{$c}[-1], $done, $m->{failed} // 0, $span,
+            1 / $phase{$c}[-1], $whole{$c}[-1], $done / $whole{$c}[-1], $h / 1024, $emu / 1024, $steal;
         $mm->stop;
     }
+}
+
+# The machine's CPU times (/proc/stat, all CPUs): steal is what the
+# hypervisor gave to other machines while this one wanted to run, so a run
+# with much of it measured the host's neighbours as much as Ferry.
+sub cpu_times {
+    open my $fh, '<', '/proc/stat' or return;
+    my ($line) = grep { /^cpu / } <$fh>;
+    return split ' ', ($line // '') =~ s/^cpu\s+//r;
+}
+
+# Steal as a share of all CPU time between two readings, in per cent
+sub steal {
+    my ($before, $after) = @_;
+    return 0 unless @$before >= 8 && @$after >= 8;
+    my ($all, $stolen) = (0, $after->[7] - $before->[7]);
+    $all += $after->[$_] - $before->[$_] for 0 .. 7;
+    return $all > 0 ? 100 * $stolen / $all : 0;
 }
 
 sub best { (sort { $a <=> $b } @_)[0] }

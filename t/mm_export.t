@@ -193,7 +193,7 @@ like($t->read_file('ferryd.log'), qr/WARN .*a worker got no database connection/
 $t->stop_ferryd;
 $t->start_ferryd(%set, EXPORT_WORKERS => 1);
 $t->psql("UPDATE entities SET status = 'pending' WHERE entity_type = 'user' AND status = 'success'");
-$mm->latency(0.2);
+$mm->latency(0.3);
 $id = export(team => 'migrated', types => ['user'])->{json}{id};
 my @seen;
 while (1) {
@@ -225,6 +225,17 @@ cmp_ok(iso_epoch($j->{counts_at}) // 0, '>=',
 is($j->{counts}{user}{success}, $t->psql("SELECT count(*) FROM entities WHERE entity_type = 'user' "
    . "AND status = 'success'"), '... every user exported in it');
 is($j->{counts}{user}{pending}, 0, '... none pending');
+
+# A count that fails inside POST /export's transaction: 500, and no job
+# (the transaction it aborted is rolled back, not answered 202)
+my $jobs = $t->psql("SELECT count(*) FROM jobs WHERE kind = 'export'");
+$t->psql('ALTER TABLE entities RENAME TO entities_away');
+$r = export(team => 'migrated', types => ['user']);
+$t->psql('ALTER TABLE entities_away RENAME TO entities');
+is($r->{status}, 500, 'a count that fails: 500') or diag $r->{content};
+is($r->{json}{error}, 'internal error', '... with an error body');
+is($t->psql("SELECT count(*) FROM jobs WHERE kind = 'export'"), $jobs, '... and no job made');
+like($t->read_file('ferryd.log'), qr/ERROR .*counting: .*entities/, '... logged as an error');
 
 # "2026-12-02T03:50:01.123Z" as seconds since the epoch
 sub iso_epoch {

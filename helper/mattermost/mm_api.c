@@ -1,11 +1,11 @@
 /*
- * The counts are the rows' statuses as they are now, by type: an export
- * moves rows from pending to success, failed or skipped. Counting them is a
- * scan of the whole table (60-90 ms of PostgreSQL's time at 100,000
- * messages, in parallel workers), which a client polling a running export
- * once a second would take from the export it watches: while an export
- * runs, its answer's counts are the last counting when that is less than
- * MM_COUNTS_MAX_AGE old, and "counts_at" says when they were counted.
+ * The counts are the rows' statuses by type, as they were when counted
+ * ("counts_at"): an export moves rows from pending to success, failed or
+ * skipped. Counting them is a scan of the whole table (60-90 ms of
+ * PostgreSQL's time at 100,000 messages, in parallel workers), which a
+ * client polling a running export once a second would take from the export
+ * it watches: while an export runs, its answers share a counting made
+ * while one ran, for up to MM_COUNTS_MAX_AGE_MS.
  */
 #include "mm_api.h"
 
@@ -29,7 +29,8 @@
 
 #define MM_COUNTS_MAX_AGE_MS 5000
 
-/* the last counting, shared by the request threads */
+/* the last counting made while an export ran, shared by the request
+ * threads */
 static struct {
     pthread_mutex_t lock;
     cJSON          *counts; /* NULL before the first */
@@ -158,9 +159,9 @@ mm_count_rows(PGconn *conn)
 }
 
 /* "counts" and "counts_at" into json: counted now, or, while the export
- * runs, the last counting when it is young enough. A failed count answers
- * {} and is not kept. */
-static void
+ * runs, the last counting made while one ran when it is young enough. 0, or
+ * -1 when the count failed. */
+static int
 mm_export_counts(PGconn *conn, cJSON *json, int running)
 {
     struct timespec now, wall;
@@ -187,19 +188,27 @@ mm_export_counts(PGconn *conn, cJSON *json, int running)
         snprintf(
             at + n, sizeof(at) - n, ".%03dZ", (int) (wall.tv_nsec / 1000000));
         counts = mm_count_rows(conn);
-        if (counts != NULL) {
-            pthread_mutex_lock(&mm_counts.lock);
+        if (counts == NULL) {
+            return -1;
+        }
+        /* kept unless a counting begun later is there already */
+        pthread_mutex_lock(&mm_counts.lock);
+        if (running
+            && (mm_counts.counts == NULL || now.tv_sec > mm_counts.taken.tv_sec
+                || (now.tv_sec == mm_counts.taken.tv_sec
+                    && now.tv_nsec > mm_counts.taken.tv_nsec)))
+        {
             cJSON_Delete(mm_counts.counts);
             mm_counts.counts = cJSON_Duplicate(counts, 1);
             mm_counts.taken = now;
             memcpy(mm_counts.at, at, sizeof(at));
-            pthread_mutex_unlock(&mm_counts.lock);
-        } else {
-            counts = cJSON_CreateObject();
         }
+        pthread_mutex_unlock(&mm_counts.lock);
     }
     cJSON_AddItemToObject(json, "counts", counts);
     cJSON_AddStringToObject(json, "counts_at", at);
+
+    return 0;
 }
 
 static int
@@ -230,7 +239,13 @@ mm_export_answer(ferryd_t *ferry, PGconn *conn, req_t *req, resp_t *resp,
         PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     PQclear(res);
 
-    mm_export_counts(conn, json, running);
+    /* (in POST /export's transaction, a failed count has aborted it) */
+    if (mm_export_counts(conn, json, running) != 0) {
+        cJSON_Delete(json);
+        resp_internal_error(resp, req->rid, "export %s: counting: %s", id,
+            PQerrorMessage(conn));
+        return -1;
+    }
 
     resp_json(resp, status, json);
 
@@ -350,8 +365,16 @@ mm_export_create(ferryd_t *ferry, req_t *req, resp_t *resp)
         : -1;
     cJSON_free(pjson);
 
-    if (rc != 0 || mm_export_answer(ferry, conn, req, resp, 202, id) != 0
-        || (req->idem && idem_store(conn, req, resp) != 0)
+    if (rc != 0) {
+        goto failed;
+    }
+    if (mm_export_answer(ferry, conn, req, resp, 202, id) != 0) {
+        /* its answer says why */
+        (void) db_exec(conn, "ROLLBACK");
+        db_release(ferry->db, conn);
+        return;
+    }
+    if ((req->idem && idem_store(conn, req, resp) != 0)
         || db_exec(conn, "COMMIT") != 0)
     {
         goto failed;

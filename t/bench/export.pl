@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Benchmark (issue 12, api mode): a synthetic Slack export of about 100,000
-# messages (BENCH_MESSAGES; 2,000 users, BENCH_USERS; 120 channels, the
+# messages (BENCH_MESSAGES; 2,000 users, BENCH_USERS; 112 channels, the
 # large ones of equal size) ingested once, then its
 # messages exported into the Mattermost emulator answering every call after
 # BENCH_LATENCY seconds (0.005), at EXPORT_CHANNEL_CONCURRENCY = each of

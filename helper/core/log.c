@@ -117,22 +117,34 @@ log_close(void)
     pthread_mutex_unlock(&log_lock);
 }
 
-void
-log_write(int level, const char *tag, const char *fmt, ...)
+size_t
+log_time(char *buf, size_t len)
 {
-    char           line[4096];
-    size_t         n;
-    int            k;
-    va_list        ap;
     struct timeval tv;
     struct tm      tm;
+    size_t         n;
+    int            k;
 
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
 
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    k = snprintf(line + n, sizeof(line) - n, ".%03dZ %-5s [%s] ",
-        (int) (tv.tv_usec / 1000), log_names[level], tag);
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    k = snprintf(buf + n, len - n, ".%03dZ", (int) (tv.tv_usec / 1000));
+
+    return n + (k > 0 ? (size_t) k : 0);
+}
+
+void
+log_write(int level, const char *tag, const char *fmt, ...)
+{
+    char    line[4096];
+    size_t  n;
+    int     k;
+    va_list ap;
+
+    n = log_time(line, sizeof(line));
+    k = snprintf(
+        line + n, sizeof(line) - n, " %-5s [%s] ", log_names[level], tag);
     n += (size_t) k;
 
     va_start(ap, fmt);

@@ -5,6 +5,8 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
+#include <stddef.h>
+
 enum { FERRY_LOG_DEBUG = 0, FERRY_LOG_INFO, FERRY_LOG_WARN, FERRY_LOG_ERROR };
 
 extern int log_level;
@@ -20,6 +22,12 @@ void log_close(void);
 
 void log_write(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The time now as a log line starts with it, ISO 8601 UTC to the
+ * millisecond ("2026-11-24T02:32:15.123Z"), into buf of LOG_TIME_LEN or
+ * more; returns its length. */
+#define LOG_TIME_LEN 32
+size_t log_time(char *buf, size_t len);
 
 #define log_at(level, tag, ...)                                                \
     do {                                                                       \

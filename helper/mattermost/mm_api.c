@@ -35,7 +35,7 @@ static struct {
     pthread_mutex_t lock;
     cJSON          *counts; /* NULL before the first */
     struct timespec taken;  /* CLOCK_MONOTONIC, as the counting began */
-    char            at[32]; /* ISO 8601 UTC, as the counting began */
+    char            at[LOG_TIME_LEN]; /* as the counting began (log_time) */
 } mm_counts = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, "" };
 
 /* columns 0-3 for GET /export/{id}; 4 whether it is a dry run; 5 where a
@@ -164,12 +164,10 @@ mm_count_rows(PGconn *conn)
 static int
 mm_export_counts(PGconn *conn, cJSON *json, int running)
 {
-    struct timespec now, wall;
-    struct tm       tm;
+    struct timespec now;
     cJSON          *counts = NULL;
-    char            at[32] = "";
+    char            at[LOG_TIME_LEN] = "";
     long long       age;
-    size_t          n;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&mm_counts.lock);
@@ -182,11 +180,7 @@ mm_export_counts(PGconn *conn, cJSON *json, int running)
     pthread_mutex_unlock(&mm_counts.lock);
 
     if (counts == NULL) {
-        clock_gettime(CLOCK_REALTIME, &wall);
-        gmtime_r(&wall.tv_sec, &tm);
-        n = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(
-            at + n, sizeof(at) - n, ".%03dZ", (int) (wall.tv_nsec / 1000000));
+        (void) log_time(at, sizeof(at));
         counts = mm_count_rows(conn);
         if (counts == NULL) {
             return -1;

@@ -683,11 +683,10 @@ sub _dispatch {
         # handler runs now, the answer waits for the rest (a client that
         # hangs up meanwhile has had its request carried out, as a server
         # would have). A timer, not sleep: the other connections are served
-        # meanwhile. (A handler run
-        # just before the deadline instead, as a server's work ends just
-        # before its answer, made the handlers of calls due together run
-        # one after the other at their deadlines: at 2,000 calls a second
-        # the answers left a millisecond late.)
+        # meanwhile. (A handler run just before the deadline instead, as a
+        # server's work ends just before its answer, made the handlers of
+        # calls due together run one after the other at their deadlines: at
+        # 2,000 calls a second the answers left a millisecond late.)
         $deadline = $r->{arrival} + $delay;
         $c->{stream}->timeout($delay + 60);
     }
